@@ -1,0 +1,57 @@
+package gpu
+
+import (
+	"context"
+
+	"clminer/work"
+)
+
+// Info describes a device for `clminer devices`, logs and metrics.
+type Info struct {
+	// ID is what --device takes: "cpu", "opencl:P:D".
+	ID string
+	// Kind is "cpu", "opencl", or "test".
+	Kind string
+	// Name is the hardware name, e.g. "NVIDIA H100 80GB HBM3".
+	Name string
+	// Detail says how the device hashes, e.g. "avx512 16 lanes, 2 threads"
+	// or "vector width 1, 50 ms batches".
+	Detail string
+}
+
+// Sweep asks a device to hash nonces [Start, Start+Count) of Unit.
+type Sweep struct {
+	Unit  *work.Unit
+	Start uint32
+	// Count is 1..2^32-Start.
+	Count uint64
+	// Found receives every nonce the device believes may meet Unit.Target.
+	// Devices may prefilter on the target's top word only; the host
+	// re-verifies each one. It is called from device goroutines, possibly
+	// concurrently, and must not block for long.
+	Found func(nonce uint32)
+	// Progress, when set, receives the number of hashes done since its last
+	// call, at least once per batch, so hashrate stays live during long sweeps.
+	Progress func(hashes uint64)
+}
+
+// Result is what a finished (or cancelled) sweep did.
+type Result struct {
+	// Hashes is the number of nonces hashed.
+	Hashes uint64
+	// Lost counts candidates the device found but could not report (an
+	// output buffer overflow it could not recover from). Nothing found may
+	// vanish without being counted.
+	Lost uint64
+}
+
+// Device is a nonce-sweeping engine.
+type Device interface {
+	Info() Info
+	// Sweep hashes the range and returns what it did. When ctx is cancelled
+	// it returns within one batch with ctx.Err() and the partial Result; a new
+	// block must stop stale work fast.
+	Sweep(ctx context.Context, s Sweep) (Result, error)
+	// Close releases the device; Sweep must not be called after.
+	Close() error
+}

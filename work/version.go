@@ -1,0 +1,39 @@
+package work
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// BIP320Mask holds the version bits BIP 320 frees for rolling. Rolling bits
+// outside it (30, 31 especially) makes the version invalid.
+const BIP320Mask uint32 = 0x1fffe000
+
+// RollingMask intersects the mask a pool granted with the BIP 320 bits; pools
+// have been seen granting 0x5fffe000 or ffffffff.
+func RollingMask(granted uint32) uint32 { return granted & BIP320Mask }
+
+// RolledVersions is how many distinct versions a mask allows.
+func RolledVersions(mask uint32) uint64 { return 1 << bits.OnesCount32(mask) }
+
+// RollVersion deposits the bits of n into the positions of mask, over the
+// job's version with those positions cleared. n = 0 gives the job version
+// with the mask bits cleared, which equals it for every real job.
+func RollVersion(jobVersion, mask uint32, n uint64) (uint32, error) {
+	if n >= RolledVersions(mask) {
+		return 0, fmt.Errorf("version roll %d is beyond the %d versions mask %08x allows", n, RolledVersions(mask), mask)
+	}
+	v := jobVersion &^ mask
+	for m := mask; m != 0; m &= m - 1 {
+		if n&1 != 0 {
+			v |= m & -m
+		}
+		n >>= 1
+	}
+	return v, nil
+}
+
+// VersionBits is the sixth mining.submit param: the rolled version restricted
+// to the mask. Pools combine it with the job version by OR, XOR or BIP 310's
+// formula; all agree on this value when the job version has no mask bits set.
+func VersionBits(rolled, mask uint32) uint32 { return rolled & mask }
