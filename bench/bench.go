@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"clminer/gpu"
+	"clminer/work"
+	"clminer/work/vectors"
+)
+
+// Config says how long and how finely to measure.
+type Config struct {
+	// Duration is the measured time, after Warmup.
+	Duration time.Duration
+	Warmup   time.Duration
+	// Intervals is how many equal slices Duration is cut into; the figures
+	// are their median and spread.
+	Intervals int
+	// KnownLead is how many nonces before block 100000's real nonce the
+	// measured sweep starts (default 2^20), so that even a slow device
+	// reaches it early in the run.
+	KnownLead uint32
+}
+
+// DefaultConfig is what `clminer bench` uses without flags.
+var DefaultConfig = Config{Duration: 20 * time.Second, Warmup: 3 * time.Second, Intervals: 10}
+
+// Report is one device's bench result.
+type Report struct {
+	Device        gpu.Info  `json:"device"`
+	DurationS     float64   `json:"duration_s"`
+	WarmupS       float64   `json:"warmup_s"`
+	IntervalMHs   []float64 `json:"interval_mhs"`
+	MedianMHs     float64   `json:"median_mhs"`
+	MinMHs        float64   `json:"min_mhs"`
+	MaxMHs        float64   `json:"max_mhs"`
+	SpreadPct     float64   `json:"spread_pct"`
+	Hashes        uint64    `json:"hashes"`
+	Shares        uint64    `json:"shares"`
+	HWErrors      uint64    `json:"hw_errors"`
+	KnownNonce    string    `json:"known_nonce"`
+	KnownNonceHit bool      `json:"known_nonce_found"`
+}
+
+// Run benchmarks dev. It fails when the device reports a wrong candidate, or
+// misses the real nonce of block 100000 that the measured sweep covers.
+func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
+	if cfg.Duration <= 0 || cfg.Intervals <= 0 || cfg.Warmup < 0 {
+		return Report{}, fmt.Errorf("bench: duration and intervals must be positive")
+	}
+	lead := uint64(cfg.KnownLead)
+	if lead == 0 {
+		lead = 1 << 20
+	}
+	sol, err := knownSolution()
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Device: dev.Info(), KnownNonce: work.FormatUint32Hex(sol.Nonce)}
+	var hashes, shares, hwErrors atomic.Uint64
+	var knownHit atomic.Bool
+
+	sweepUnits := func(ctx context.Context, first *work.Unit, firstStart uint32, rollBase uint64) error {
+		u, start := first, firstStart
+		for k := rollBase; ; k++ {
+			isKnown := u == sol.Unit
+			res, err := gpu.SweepVerified(ctx, dev, u, start, 1<<32-uint64(start), gpu.Verdicts{
+				Progress: func(n uint64) { hashes.Add(n) },
+				Share: func(c work.Check) {
+					if isKnown && c.Nonce == sol.Nonce {
+						knownHit.Store(true)
+					}
+				},
+			})
+			shares.Add(res.Shares)
+			hwErrors.Add(res.HWErrors)
+			if err != nil {
+				return err
+			}
+			// Fresh units are the real block with other rolled versions:
+			// same cost per hash, never repeated work.
+			v, err := work.RollVersion(sol.Job.Version, work.BIP320Mask, k%work.RolledVersions(work.BIP320Mask))
+			if err != nil {
+				return err
+			}
+			u, start = sol.Unit.WithVersion(v), 0
+		}
+	}
+
+	if cfg.Warmup > 0 {
+		wctx, cancel := context.WithTimeout(ctx, cfg.Warmup)
+		warm, _ := work.RollVersion(sol.Job.Version, work.BIP320Mask, 1<<15)
+		err := sweepUnits(wctx, sol.Unit.WithVersion(warm), 0, 1<<15+1)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return rep, fmt.Errorf("bench warm-up: %w", err)
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+	}
+	hashes.Store(0)
+	shares.Store(0)
+	hwErrors.Store(0)
+
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sweepUnits(mctx, sol.Unit, sol.Nonce-uint32(lead), 1) }()
+
+	interval := cfg.Duration / time.Duration(cfg.Intervals)
+	tick := time.NewTicker(interval)
+	begin := time.Now()
+	last, lastN := begin, uint64(0)
+	var sweepErr error
+	for len(rep.IntervalMHs) < cfg.Intervals && sweepErr == nil {
+		select {
+		case now := <-tick.C:
+			n := hashes.Load()
+			rep.IntervalMHs = append(rep.IntervalMHs, float64(n-lastN)/now.Sub(last).Seconds()/1e6)
+			last, lastN = now, n
+		case sweepErr = <-done:
+			done <- sweepErr
+		case <-ctx.Done():
+			sweepErr = ctx.Err()
+		}
+	}
+	tick.Stop()
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) && sweepErr == nil {
+		sweepErr = err
+	}
+	rep.DurationS = time.Since(begin).Seconds()
+	rep.WarmupS = cfg.Warmup.Seconds()
+	rep.Hashes, rep.Shares, rep.HWErrors = hashes.Load(), shares.Load(), hwErrors.Load()
+	rep.KnownNonceHit = knownHit.Load()
+	summarize(&rep)
+	switch {
+	case sweepErr != nil && !errors.Is(sweepErr, context.Canceled):
+		return rep, fmt.Errorf("bench %s: %w", rep.Device.ID, sweepErr)
+	case ctx.Err() != nil:
+		return rep, ctx.Err()
+	case rep.HWErrors > 0:
+		return rep, fmt.Errorf("bench %s: %d hardware errors (candidates whose hash does not meet the target)", rep.Device.ID, rep.HWErrors)
+	case !rep.KnownNonceHit && rep.Hashes > lead+(1<<12):
+		return rep, fmt.Errorf("bench %s: block 100000's nonce %s was swept but not found", rep.Device.ID, rep.KnownNonce)
+	case !rep.KnownNonceHit:
+		return rep, fmt.Errorf("bench %s: too slow to reach the known nonce (%d hashes in %.1f s); run longer", rep.Device.ID, rep.Hashes, rep.DurationS)
+	}
+	return rep, nil
+}
+
+func summarize(r *Report) {
+	if len(r.IntervalMHs) == 0 {
+		return
+	}
+	s := slices.Clone(r.IntervalMHs)
+	slices.Sort(s)
+	mid := len(s) / 2
+	r.MedianMHs = s[mid]
+	if len(s)%2 == 0 {
+		r.MedianMHs = (s[mid-1] + s[mid]) / 2
+	}
+	r.MinMHs, r.MaxMHs = s[0], s[len(s)-1]
+	if r.MedianMHs > 0 {
+		r.SpreadPct = 100 * (r.MaxMHs - r.MinMHs) / r.MedianMHs
+	}
+}
+
+func knownSolution() (*vectors.Solution, error) {
+	vs, err := vectors.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.Label() == "block_100000" {
+			return v.Solution()
+		}
+	}
+	return nil, errors.New("bench: built-in vector block_100000 missing")
+}
