@@ -1,0 +1,50 @@
+# clminer: see README.md. `make test` is what CI runs.
+GO      ?= go
+BIN     ?= bin/clminer
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+FUZZTIME ?= 4s
+# Long fuzz runs for `make fuzz`.
+FUZZLONG ?= 2m
+
+export CGO_ENABLED = 1
+
+.PHONY: build test vet unit fuzz-short fuzz selftest bench demo clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/clminer
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Every fuzz target, briefly: seconds, so that a parser regression on the
+# committed corpus or a shallow new crash fails CI.
+fuzz-short:
+	@$(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read pkg dir; do \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(FUZZLONG)
+
+selftest: build
+	$(BIN) selftest --device all --vectors ../shared/vectors
+
+test: vet unit fuzz-short selftest
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./gpu/cpu/
+	$(BIN) bench --device all
+
+demo: build
+	$(BIN) demo
+
+clean:
+	rm -rf bin

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"clminer/bench"
+	"clminer/gpu/registry"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure hashrate per device (median and spread over intervals), checking a real block's nonce is found",
+		Flags: append(deviceFlags("auto"),
+			&cli.DurationFlag{Name: "duration", Value: bench.DefaultConfig.Duration, Usage: "measured time per device, after warm-up"},
+			&cli.DurationFlag{Name: "warmup", Value: bench.DefaultConfig.Warmup, Usage: "unmeasured warm-up per device"},
+			&cli.IntFlag{Name: "intervals", Value: bench.DefaultConfig.Intervals, Usage: "measurement intervals the duration is cut into"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per device"},
+		),
+		Action: func(c *cli.Context) error {
+			opts, err := deviceOptions(c)
+			if err != nil {
+				return err
+			}
+			cfg := bench.Config{Duration: c.Duration("duration"), Warmup: c.Duration("warmup"), Intervals: c.Int("intervals")}
+			if cfg.Duration <= 0 || cfg.Intervals <= 0 || cfg.Warmup < 0 || cfg.Duration/time.Duration(cfg.Intervals) < 100*time.Millisecond {
+				return fmt.Errorf("--duration %v / --intervals %d: need intervals of at least 100ms and a non-negative --warmup", cfg.Duration, cfg.Intervals)
+			}
+			devs, err := registry.Open(c.String("device"), opts)
+			if err != nil {
+				return err
+			}
+			defer registry.CloseAll(devs)
+			failed := 0
+			for _, d := range devs {
+				if !c.Bool("json") {
+					fmt.Fprintf(os.Stderr, "benchmarking %s (%s) for %v after %v warm-up...\n", d.Info().ID, d.Info().Detail, cfg.Duration, cfg.Warmup)
+				}
+				rep, err := bench.Run(c.Context, d, cfg)
+				if c.Context.Err() != nil {
+					return c.Context.Err()
+				}
+				if err != nil {
+					failed++
+					fmt.Fprintln(os.Stderr, "FAIL:", err)
+				}
+				if c.Bool("json") {
+					doc := struct {
+						Version  string       `json:"version"`
+						Commit   string       `json:"commit"`
+						GoArch   string       `json:"goarch"`
+						CPUs     int          `json:"cpus"`
+						Settings any          `json:"settings"`
+						OK       bool         `json:"ok"`
+						Error    string       `json:"error,omitempty"`
+						Report   bench.Report `json:"report"`
+					}{Version: version, Commit: commit, GoArch: runtime.GOARCH, CPUs: runtime.NumCPU(),
+						Settings: map[string]any{"duration_s": cfg.Duration.Seconds(), "warmup_s": cfg.Warmup.Seconds(), "intervals": cfg.Intervals,
+							"threads": opts.Threads, "cpu_path": opts.CPUPath, "kernel_ms": opts.KernelMS, "intensity": opts.Intensity, "vector_width": opts.VectorWidth},
+						OK: err == nil, Report: rep}
+					if err != nil {
+						doc.Error = err.Error()
+					}
+					if err := json.NewEncoder(c.App.Writer).Encode(doc); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "%-12s %10.2f MH/s median  (min %.2f, max %.2f, spread %.1f%%, %d intervals)  %s  known nonce %s found: %v\n",
+					rep.Device.ID, rep.MedianMHs, rep.MinMHs, rep.MaxMHs, rep.SpreadPct, len(rep.IntervalMHs), rep.Device.Detail, rep.KnownNonce, rep.KnownNonceHit)
+			}
+			if failed > 0 {
+				return fmt.Errorf("bench failed on %d of %d devices", failed, len(devs))
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"clminer/gpu/registry"
+	"clminer/stratum"
+	"clminer/stratum/pooltest"
+)
+
+func demoCommand() *cli.Command {
+	flags := append(deviceFlags("auto"), runFlags()...)
+	flags = append(flags, apiFlags()...)
+	flags = append(flags,
+		&cli.Float64Flag{Name: "difficulty", Usage: "share difficulty of the built-in pool (0: 0.01 for CPUs, 4 for GPUs)"},
+		&cli.DurationFlag{Name: "job-interval", Value: 30 * time.Second, Usage: "how often the built-in pool sends a new block (clean job)"},
+	)
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "mine against the built-in local pool (127.0.0.1) with the best available device, showing accepted shares",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if c.Float64("difficulty") < 0 {
+				return fmt.Errorf("--difficulty %v: must be positive (or 0 to pick one)", c.Float64("difficulty"))
+			}
+			if c.Duration("job-interval") <= 0 {
+				return fmt.Errorf("--job-interval %v: must be positive", c.Duration("job-interval"))
+			}
+			diff := c.Float64("difficulty")
+			if diff == 0 {
+				diff = demoDifficulty(c.String("device"))
+			}
+			pool := pooltest.New(pooltest.Config{Difficulty: diff})
+			if err := pool.Start(); err != nil {
+				return fmt.Errorf("built-in pool: %w", err)
+			}
+			defer pool.Close()
+			fmt.Fprintf(os.Stderr, "built-in pool on %s at difficulty %g; Ctrl-C to stop\n", pool.URL(), diff)
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				t := time.NewTicker(c.Duration("job-interval"))
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						pool.PushJob(true)
+					}
+				}
+			}()
+			pools := []stratum.PoolConfig{{URL: pool.URL(), User: "demo.rig", Pass: "x", VersionRolling: true}}
+			err := runMiner(c, pools, stratum.Options{})
+			st := pool.Stats()
+			fmt.Fprintf(os.Stderr, "built-in pool saw: %d accepted, %d rejected (%d stale, %d duplicate)\n", st.Accepted, st.Rejected, st.Stale, st.Duplicate)
+			return err
+		},
+	}
+}
+
+// demoDifficulty picks a difficulty giving a few shares a second: GPUs hash
+// hundreds of times faster than CPUs.
+func demoDifficulty(spec string) float64 {
+	entries, _ := registry.List()
+	ids, err := registry.Resolve(spec, entries)
+	if err != nil {
+		return 0.01
+	}
+	for _, id := range ids {
+		for _, e := range entries {
+			if e.ID == id && e.Type == "GPU" {
+				return 4
+			}
+		}
+	}
+	return 0.01
+}

@@ -1,0 +1,155 @@
+package miner
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"clminer/stratum"
+)
+
+// Snapshot is the miner's whole state for status lines, the JSON API and
+// metrics.
+type Snapshot struct {
+	Time          time.Time     `json:"time"`
+	UptimeS       float64       `json:"uptime_s"`
+	Devices       []DeviceStats `json:"devices"`
+	Rate5s        float64       `json:"hashrate_5s"`
+	Rate60s       float64       `json:"hashrate_60s"`
+	RateAvg       float64       `json:"hashrate_avg"`
+	EffectiveRate float64       `json:"hashrate_effective"`
+	Hashes        uint64        `json:"hashes"`
+	Shares        Counts        `json:"shares"`
+	Pools         []PoolStats   `json:"pools"`
+	Job           *JobInfo      `json:"job,omitempty"`
+	NotifyLatency Latency       `json:"notify_to_work_latency"`
+	SubmitLatency Latency       `json:"submit_rtt"`
+}
+
+// PoolStats is one pool's state.
+type PoolStats struct {
+	Index       int     `json:"index"`
+	URL         string  `json:"url"`
+	State       string  `json:"state"`
+	Connects    uint64  `json:"connects"`
+	Failovers   uint64  `json:"failovers"`
+	LastError   string  `json:"last_error,omitempty"`
+	Difficulty  float64 `json:"difficulty"`
+	RollingMask string  `json:"version_rolling_mask,omitempty"`
+	Extranonce1 string  `json:"extranonce1,omitempty"`
+	Accepted    uint64  `json:"accepted"`
+	Rejected    uint64  `json:"rejected"`
+}
+
+// JobInfo describes the job being hashed.
+type JobInfo struct {
+	ID         string    `json:"id"`
+	Pool       string    `json:"pool"`
+	Difficulty float64   `json:"difficulty"`
+	NBits      string    `json:"nbits"`
+	Received   time.Time `json:"received"`
+}
+
+// Snapshot gathers the current state.
+func (m *Miner) Snapshot() Snapshot {
+	now := time.Now()
+	s := Snapshot{Time: now, UptimeS: now.Sub(m.start).Seconds()}
+	for i, d := range m.devs {
+		info := m.cfg.Devices[i].Info()
+		d.mu.Lock()
+		ds := DeviceStats{ID: info.ID, Name: info.Name, Detail: info.Detail, Counts: d.c.clone(), LastErr: d.err, Sweeping: d.busy}
+		d.mu.Unlock()
+		ds.Hashes = d.meter.total.Load()
+		ds.Rate5s = d.meter.rate(now, 5*time.Second)
+		ds.Rate60s = d.meter.rate(now, 60*time.Second)
+		ds.RateAvg = d.meter.average(now)
+		s.Hashes += ds.Hashes
+		s.Rate5s += ds.Rate5s
+		s.Rate60s += ds.Rate60s
+		s.RateAvg += ds.RateAvg
+		s.Devices = append(s.Devices, ds)
+	}
+	m.mu.Lock()
+	s.Shares = m.total.clone()
+	m.mu.Unlock()
+	if s.UptimeS > 0 {
+		s.EffectiveRate = s.Shares.AcceptedDiff * (1 << 32) / s.UptimeS
+	}
+	for _, p := range m.client.Status() {
+		ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
+			LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected}
+		if p.RollingMask != 0 {
+			ps.RollingMask = fmt.Sprintf("%08x", p.RollingMask)
+		}
+		s.Pools = append(s.Pools, ps)
+	}
+	if j := m.disp.Current(); j != nil {
+		info := &JobInfo{ID: j.Work.ID, Difficulty: j.Work.Difficulty, NBits: fmt.Sprintf("%08x", j.Work.NBits), Received: j.Received}
+		if pj, ok := j.Tag.(*stratum.Job); ok {
+			info.Pool = pj.PoolURL
+		}
+		s.Job = info
+	}
+	s.NotifyLatency = m.notifyLat.summary()
+	s.SubmitLatency = m.submitLat.summary()
+	return s
+}
+
+// Healthy reports whether the miner is hashing on a live pool.
+func (s Snapshot) Healthy() bool {
+	live := false
+	for _, p := range s.Pools {
+		live = live || p.State == stratum.StateActive.String()
+	}
+	return live && s.Job != nil && s.Rate5s > 0
+}
+
+// FormatRate prints a hashrate with a unit, cgminer style.
+func FormatRate(hps float64) string {
+	units := []string{"H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s"}
+	i := 0
+	for hps >= 1000 && i < len(units)-1 {
+		hps /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.2f %s", hps, units[i])
+}
+
+func (s Snapshot) activePool() string {
+	for _, p := range s.Pools {
+		if p.State == stratum.StateActive.String() {
+			return p.URL
+		}
+	}
+	return "none"
+}
+
+func (m *Miner) logStatus() {
+	s := m.Snapshot()
+	var per []string
+	for _, d := range s.Devices {
+		per = append(per, fmt.Sprintf("%s %s", d.ID, FormatRate(d.Rate5s)))
+	}
+	c := s.Shares
+	m.log.Info(fmt.Sprintf("(5s):%s (60s):%s (avg):%s | A:%d R:%d S:%d D:%d HW:%d | best %.4g",
+		FormatRate(s.Rate5s), FormatRate(s.Rate60s), FormatRate(s.RateAvg), c.Accepted, c.Rejected, c.Stale, c.Duplicate, c.HWErrors, c.BestShare),
+		"event", "miner.status", "pool", s.activePool(), "devices", strings.Join(per, ", "))
+}
+
+func (m *Miner) logSummary() {
+	s := m.Snapshot()
+	c := s.Shares
+	m.log.Info("summary", "event", "miner.summary", "uptime", time.Duration(s.UptimeS*float64(time.Second)).Round(time.Second),
+		"hashes", s.Hashes, "avg", FormatRate(s.RateAvg), "effective", FormatRate(s.EffectiveRate),
+		"accepted", c.Accepted, "rejected", c.Rejected, "stale", c.Stale, "duplicate", c.Duplicate,
+		"hw_errors", c.HWErrors, "lost", c.Lost, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
+	for reason, n := range c.RejectReasons {
+		m.log.Info("rejects by reason", "event", "miner.summary.reject", "reason", reason, "count", n)
+	}
+	for _, p := range s.Pools {
+		m.log.Info("pool summary", "event", "miner.summary.pool", "pool", p.URL, "connects", p.Connects, "failovers", p.Failovers,
+			"accepted", p.Accepted, "rejected", p.Rejected)
+	}
+	m.log.Info("submit round-trip", "event", "miner.summary.latency", "p50_ms", s.SubmitLatency.P50ms, "p99_ms", s.SubmitLatency.P99ms,
+		"notify_to_work_p50_ms", s.NotifyLatency.P50ms, "notify_to_work_p99_ms", s.NotifyLatency.P99ms)
+}

@@ -1,0 +1,154 @@
+package miner
+
+import (
+	"maps"
+	"math"
+	"sync"
+	"time"
+)
+
+// Outcome is what became of a candidate. Every candidate a device reports
+// ends in exactly one of these, so nothing found is lost silently.
+type Outcome string
+
+// Outcomes.
+const (
+	Accepted  Outcome = "accepted"
+	Rejected  Outcome = "rejected"
+	Stale     Outcome = "stale"     // not sent: its job was obsoleted (clean job, new block, pool switch)
+	Duplicate Outcome = "duplicate" // not sent: the same share was already submitted
+	HWError   Outcome = "hw_error"  // not sent: the host's hash does not meet the target
+	Lost      Outcome = "lost"      // sent, but no verdict came back (timeout, connection lost)
+)
+
+// Counts holds share counters.
+type Counts struct {
+	Accepted  uint64 `json:"accepted"`
+	Rejected  uint64 `json:"rejected"`
+	Stale     uint64 `json:"stale"`
+	Duplicate uint64 `json:"duplicate"`
+	HWErrors  uint64 `json:"hw_errors"`
+	Lost      uint64 `json:"lost"`
+	Blocks    uint64 `json:"blocks"`
+	// AcceptedDiff is the sum of the pool difficulty of accepted shares:
+	// AcceptedDiff * 2^32 / time is the hashrate the pool credits.
+	AcceptedDiff float64 `json:"accepted_difficulty"`
+	// RejectReasons counts rejected (and lost) shares by the pool's reason.
+	RejectReasons map[string]uint64 `json:"reject_reasons,omitempty"`
+	BestShare     float64           `json:"best_share_difficulty"`
+}
+
+func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, block bool) {
+	switch o {
+	case Accepted:
+		c.Accepted++
+		c.AcceptedDiff += poolDiff
+	case Rejected:
+		c.Rejected++
+	case Stale:
+		c.Stale++
+	case Duplicate:
+		c.Duplicate++
+	case HWError:
+		c.HWErrors++
+	case Lost:
+		c.Lost++
+	}
+	if (o == Rejected || o == Lost) && reason != "" {
+		if c.RejectReasons == nil {
+			c.RejectReasons = map[string]uint64{}
+		}
+		c.RejectReasons[boundReason(c.RejectReasons, reason)]++
+	}
+	if block {
+		c.Blocks++
+	}
+	if o != HWError && !math.IsInf(shareDiff, 0) && shareDiff > c.BestShare {
+		c.BestShare = shareDiff
+	}
+}
+
+func (c Counts) clone() Counts {
+	c.RejectReasons = maps.Clone(c.RejectReasons)
+	return c
+}
+
+// DeviceStats is one device's accounting.
+type DeviceStats struct {
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Detail   string  `json:"detail"`
+	Hashes   uint64  `json:"hashes"`
+	Rate5s   float64 `json:"hashrate_5s"`
+	Rate60s  float64 `json:"hashrate_60s"`
+	RateAvg  float64 `json:"hashrate_avg"`
+	Counts   Counts  `json:"shares"`
+	LastErr  string  `json:"last_error,omitempty"`
+	Sweeping bool    `json:"sweeping"`
+}
+
+type deviceAcct struct {
+	meter *rateMeter
+	mu    sync.Mutex
+	c     Counts
+	err   string
+	busy  bool
+}
+
+// latencies keeps a bounded window of recent durations for medians.
+type latencies struct {
+	mu  sync.Mutex
+	buf []time.Duration
+	n   int
+}
+
+const latencyWindow = 1024
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	if len(l.buf) < latencyWindow {
+		l.buf = append(l.buf, d)
+	} else {
+		l.buf[l.n%latencyWindow] = d
+	}
+	l.n++
+	l.mu.Unlock()
+}
+
+// Latency summarises recent durations.
+type Latency struct {
+	Count uint64  `json:"count"`
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	Maxms float64 `json:"max_ms"`
+}
+
+func (l *latencies) summary() Latency {
+	l.mu.Lock()
+	s := append([]time.Duration(nil), l.buf...)
+	n := l.n
+	l.mu.Unlock()
+	if len(s) == 0 {
+		return Latency{}
+	}
+	sortDurations(s)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return Latency{Count: uint64(n), P50ms: ms(s[len(s)/2]), P99ms: ms(s[(len(s)*99)/100]), Maxms: ms(s[len(s)-1])}
+}
+
+// Reasons come from the pool, so a hostile one could send a new string per
+// share; the map (and metric labels built from it) stays bounded.
+const (
+	maxReasons   = 32
+	maxReasonLen = 80
+)
+
+func boundReason(seen map[string]uint64, reason string) string {
+	if len(reason) > maxReasonLen {
+		reason = reason[:maxReasonLen]
+	}
+	if _, ok := seen[reason]; !ok && len(seen) >= maxReasons {
+		return "other"
+	}
+	return reason
+}

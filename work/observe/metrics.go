@@ -1,0 +1,140 @@
+package observe
+
+import (
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"clminer/stratum"
+	"clminer/work/miner"
+)
+
+// Metrics is a miner.Observer that keeps the latency histograms, plus a
+// collector that reads everything else from the miner's snapshot at scrape
+// time.
+type Metrics struct {
+	reg       *prometheus.Registry
+	submitRTT *prometheus.HistogramVec
+	notifyLat *prometheus.HistogramVec
+	snapshot  func() miner.Snapshot
+}
+
+// NewMetrics builds the registry. snapshot is called on every scrape.
+func NewMetrics(version, commit string, snapshot func() miner.Snapshot) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		submitRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "clminer_submit_rtt_seconds", Help: "Time from mining.submit to the pool's verdict.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"pool"}),
+		notifyLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "clminer_notify_to_work_seconds", Help: "Time from a job's mining.notify to a device hashing it.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"device"}),
+		snapshot: snapshot,
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "clminer_build_info", Help: "Build of the running miner.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	m.reg.MustRegister(m.submitRTT, m.notifyLat, build, &snapshotCollector{m: m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is what /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Share implements miner.Observer.
+func (m *Metrics) Share(ev miner.ShareEvent) {
+	if ev.RTT > 0 {
+		m.submitRTT.WithLabelValues(ev.PoolURL).Observe(ev.RTT.Seconds())
+	}
+}
+
+// NotifyLatency implements miner.Observer.
+func (m *Metrics) NotifyLatency(device string, d time.Duration) {
+	m.notifyLat.WithLabelValues(device).Observe(d.Seconds())
+}
+
+// PoolEvent implements miner.Observer.
+func (m *Metrics) PoolEvent(stratum.PoolEvent) {}
+
+var (
+	descHashes    = prometheus.NewDesc("clminer_device_hashes_total", "Nonces hashed by the device.", []string{"device"}, nil)
+	descRate      = prometheus.NewDesc("clminer_device_hashrate", "Device hashrate in hashes per second over a window (5s, 60s, avg since start).", []string{"device", "window"}, nil)
+	descShares    = prometheus.NewDesc("clminer_shares_total", "Candidates by outcome: accepted, rejected, stale, duplicate, hw_error, lost.", []string{"device", "result"}, nil)
+	descHW        = prometheus.NewDesc("clminer_hardware_errors_total", "Candidates whose host-verified hash did not meet the target.", []string{"device"}, nil)
+	descReasons   = prometheus.NewDesc("clminer_share_rejects_total", "Rejected or lost shares by the pool's reason.", []string{"reason"}, nil)
+	descBest      = prometheus.NewDesc("clminer_best_share_difficulty", "Highest share difficulty found since start.", nil, nil)
+	descBlocks    = prometheus.NewDesc("clminer_blocks_found_total", "Shares that met the network target.", nil, nil)
+	descEffective = prometheus.NewDesc("clminer_effective_hashrate", "Hashrate credited by accepted shares (difficulty x 2^32 / uptime).", nil, nil)
+	descPoolUp    = prometheus.NewDesc("clminer_pool_up", "1 for the pool being mined on, else 0.", []string{"pool", "url"}, nil)
+	descPoolState = prometheus.NewDesc("clminer_pool_state", "Connection state of each pool (1 for its current state).", []string{"pool", "url", "state"}, nil)
+	descConnects  = prometheus.NewDesc("clminer_pool_connects_total", "Successful connections to the pool.", []string{"pool", "url"}, nil)
+	descFailovers = prometheus.NewDesc("clminer_pool_failovers_total", "Times the miner left this pool for another.", []string{"pool", "url"}, nil)
+	descPoolDiff  = prometheus.NewDesc("clminer_pool_difficulty", "Share difficulty the pool asks for.", []string{"pool", "url"}, nil)
+	descUptime    = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
+)
+
+var poolStates = []string{stratum.StateIdle.String(), stratum.StateConnecting.String(), stratum.StateActive.String(), stratum.StateDown.String()}
+
+type snapshotCollector struct{ m *Metrics }
+
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
+		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descUptime} {
+		ch <- d
+	}
+}
+
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.snapshot()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, d := range s.Devices {
+		counter(descHashes, float64(d.Hashes), d.ID)
+		gauge(descRate, d.Rate5s, d.ID, "5s")
+		gauge(descRate, d.Rate60s, d.ID, "60s")
+		gauge(descRate, d.RateAvg, d.ID, "avg")
+		sc := d.Counts
+		for result, n := range map[miner.Outcome]uint64{miner.Accepted: sc.Accepted, miner.Rejected: sc.Rejected, miner.Stale: sc.Stale,
+			miner.Duplicate: sc.Duplicate, miner.HWError: sc.HWErrors, miner.Lost: sc.Lost} {
+			counter(descShares, float64(n), d.ID, string(result))
+		}
+		counter(descHW, float64(sc.HWErrors), d.ID)
+	}
+	for reason, n := range s.Shares.RejectReasons {
+		counter(descReasons, float64(n), reason)
+	}
+	gauge(descBest, s.Shares.BestShare)
+	counter(descBlocks, float64(s.Shares.Blocks))
+	gauge(descEffective, s.EffectiveRate)
+	gauge(descUptime, s.UptimeS)
+	for _, p := range s.Pools {
+		idx := strconv.Itoa(p.Index)
+		up := 0.0
+		if p.State == stratum.StateActive.String() {
+			up = 1
+		}
+		gauge(descPoolUp, up, idx, p.URL)
+		for _, st := range poolStates {
+			v := 0.0
+			if st == p.State {
+				v = 1
+			}
+			gauge(descPoolState, v, idx, p.URL, st)
+		}
+		counter(descConnects, float64(p.Connects), idx, p.URL)
+		counter(descFailovers, float64(p.Failovers), idx, p.URL)
+		gauge(descPoolDiff, p.Difficulty, idx, p.URL)
+	}
+}

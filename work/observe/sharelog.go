@@ -1,0 +1,73 @@
+package observe
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"clminer/stratum"
+	"clminer/work/miner"
+)
+
+// ShareLog appends one JSON line per candidate outcome to a file, for
+// operators who audit shares or feed them to other tools.
+type ShareLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	enc *json.Encoder
+}
+
+// OpenShareLog opens path for appending, creating it if needed.
+func OpenShareLog(path string) (*ShareLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--share-log: %w", err)
+	}
+	return &ShareLog{f: f, enc: json.NewEncoder(f)}, nil
+}
+
+// Share implements miner.Observer.
+func (l *ShareLog) Share(ev miner.ShareEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.enc.Encode(ev)
+}
+
+// NotifyLatency implements miner.Observer.
+func (l *ShareLog) NotifyLatency(string, time.Duration) {}
+
+// PoolEvent implements miner.Observer.
+func (l *ShareLog) PoolEvent(stratum.PoolEvent) {}
+
+// Close closes the file.
+func (l *ShareLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+// Observers fans events out to several observers.
+type Observers []miner.Observer
+
+// Share implements miner.Observer.
+func (o Observers) Share(ev miner.ShareEvent) {
+	for _, x := range o {
+		x.Share(ev)
+	}
+}
+
+// NotifyLatency implements miner.Observer.
+func (o Observers) NotifyLatency(dev string, d time.Duration) {
+	for _, x := range o {
+		x.NotifyLatency(dev, d)
+	}
+}
+
+// PoolEvent implements miner.Observer.
+func (o Observers) PoolEvent(e stratum.PoolEvent) {
+	for _, x := range o {
+		x.PoolEvent(e)
+	}
+}
