@@ -1,0 +1,190 @@
+package observe_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"clminer/gpu"
+	"clminer/gpu/gputest"
+	"clminer/stratum"
+	"clminer/stratum/pooltest"
+	"clminer/work/miner"
+	"clminer/work/observe"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const token = "s3cret"
+
+type rig struct {
+	pool  *pooltest.Server
+	m     *miner.Miner
+	srv   *observe.Server
+	share string
+	base  string
+}
+
+func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
+	t.Helper()
+	pool := pooltest.New(pooltest.Config{Difficulty: 0.00002, Behavior: behavior})
+	require.NoError(t, pool.Start())
+	t.Cleanup(pool.Close)
+
+	r := &rig{pool: pool, share: filepath.Join(t.TempDir(), "shares.jsonl")}
+	var m *miner.Miner
+	metrics := observe.NewMetrics("test", "abc123", func() miner.Snapshot { return m.Snapshot() })
+	sl, err := observe.OpenShareLog(r.share)
+	require.NoError(t, err)
+	m, err = miner.New(miner.Config{
+		Pools:   []stratum.PoolConfig{{URL: pool.URL(), User: "w", Pass: "x"}},
+		Client:  stratum.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: 2 * time.Second},
+		Devices: []gpu.Device{&gputest.Device{}}, Logger: log.New(io.Discard),
+		Observer: observe.Observers{metrics, sl},
+	})
+	require.NoError(t, err)
+	r.m = m
+	srv, err := observe.Listen("127.0.0.1:0", token, "test", "abc123", metrics, m.Snapshot)
+	require.NoError(t, err)
+	r.srv, r.base = srv, "http://"+srv.Addr()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve() }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Shutdown()
+		<-served
+		_ = sl.Close()
+	})
+	return r
+}
+
+func (r *rig) get(t *testing.T, path, tok string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
+	require.NoError(t, err)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func metricValue(t *testing.T, body, series string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	return v
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestMetricsMoveWithShares(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{})
+	waitFor(t, "2 accepted shares", func() bool { return r.pool.Stats().Accepted >= 2 })
+	code, body := r.get(t, "/metrics", token)
+	require.Equal(t, http.StatusOK, code)
+	first := metricValue(t, body, `clminer_shares_total{device="test",result="accepted"}`)
+	assert.GreaterOrEqual(t, first, 2.0)
+	assert.Contains(t, body, `clminer_build_info{commit="abc123"`)
+	assert.Contains(t, body, `clminer_pool_up{pool="0",url="`+r.pool.URL()+`"} 1`)
+	assert.Contains(t, body, "clminer_submit_rtt_seconds_bucket")
+	assert.Contains(t, body, "clminer_notify_to_work_seconds_bucket")
+	assert.Positive(t, metricValue(t, body, `clminer_device_hashes_total{device="test"}`))
+
+	waitFor(t, "more accepted shares", func() bool { return r.pool.Stats().Accepted >= int(first)+2 })
+	_, body = r.get(t, "/metrics", token)
+	assert.Greater(t, metricValue(t, body, `clminer_shares_total{device="test",result="accepted"}`), first)
+	assert.Zero(t, metricValue(t, body, `clminer_shares_total{device="test",result="rejected"}`))
+}
+
+func TestRejectsCountedByReason(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{RejectAll: true})
+	waitFor(t, "rejected shares", func() bool { return r.pool.Stats().Rejected >= 2 })
+	waitFor(t, "rejects in metrics", func() bool {
+		_, body := r.get(t, "/metrics", token)
+		return metricValue(t, body, `clminer_shares_total{device="test",result="rejected"}`) >= 2 &&
+			strings.Contains(body, `clminer_share_rejects_total{reason=`)
+	})
+}
+
+func TestStatusMatchesAccounting(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{})
+	waitFor(t, "accepted shares", func() bool { return r.m.Snapshot().Shares.Accepted >= 2 })
+	code, body := r.get(t, "/api/v1/status", token)
+	require.Equal(t, http.StatusOK, code)
+	var st observe.Status
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	snap := r.m.Snapshot()
+	assert.Equal(t, "test", st.Version)
+	assert.True(t, st.Healthy)
+	assert.LessOrEqual(t, st.Shares.Accepted, snap.Shares.Accepted)
+	assert.GreaterOrEqual(t, st.Shares.Accepted, uint64(2))
+	require.Len(t, st.Devices, 1)
+	assert.Equal(t, "test", st.Devices[0].ID)
+	require.NotNil(t, st.Job)
+	require.Len(t, st.Pools, 1)
+	assert.Equal(t, "active", st.Pools[0].State)
+
+	// The share log has one line per outcome.
+	b, err := os.ReadFile(r.share)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.NotEmpty(t, lines)
+	var ev miner.ShareEvent
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &ev))
+	assert.Equal(t, miner.Accepted, ev.Outcome)
+	assert.Len(t, ev.Nonce, 8)
+}
+
+func TestAPIRefusesWrongToken(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{})
+	for _, path := range []string{"/metrics", "/api/v1/status", "/healthz"} {
+		code, _ := r.get(t, path, "")
+		assert.Equal(t, http.StatusUnauthorized, code, path)
+		code, _ = r.get(t, path, "wrong")
+		assert.Equal(t, http.StatusUnauthorized, code, path)
+	}
+}
+
+func TestHealthzTurns503WhenPoolDies(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{})
+	waitFor(t, "healthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusOK })
+	r.pool.Close()
+	waitFor(t, "unhealthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusServiceUnavailable })
+}
