@@ -9,13 +9,16 @@
  * the host passes its SHA-256 state (the midstate). Rounds 0..2 of the second
  * chunk read only message words 0..2, which do not depend on the nonce either,
  * so the host runs them too and passes the state after round 2, along with
- * message words 16 and 17 (which only read words 0, 1, 9, 14 and 15).
+ * message words 16 and 17 (which read words 0..2 and constant padding).
  *
  * A nonce is a candidate when the top 32 bits of the hash, read as the
  * little-endian 256-bit number Bitcoin compares with the target, are at most
  * the target's top word. Those bits are the byte-swapped last state word H7
  * of the second hash, and H7 = IV7 + (e after round 60), so the second hash
  * stops after round 60: rounds 61..63 only move that value from e to h.
+ *
+ * Nonces are numbered as the header stores them (little-endian), so message
+ * word 19 is the byte-swapped nonce and the host can submit what it reads.
  *
  * Candidates go to out[1..slots]; out[0] counts them all, so the host sees
  * out[0] > slots as an overflow and re-sweeps the range in smaller pieces.
@@ -122,7 +125,7 @@ __kernel void sha256d_search(
     w[0] = (u)w16; /* already extended: rounds 0..15 below start at 3 */
     w[1] = (u)w17;
     w[2] = (u)tail2;
-    w[3] = nonce;
+    w[3] = BSWAP(nonce); /* the header stores the nonce little-endian */
     w[4] = (u)0x80000000u;
     w[5] = (u)0;
     w[6] = (u)0;

@@ -38,7 +38,7 @@ func (r Result) String() string {
 	if !r.Pass {
 		verdict = "FAIL"
 	}
-	s := fmt.Sprintf("%s %-8s %-40s", verdict, r.Device, r.Vector)
+	s := fmt.Sprintf("%s %-12s %-40s", verdict, r.Device, r.Vector)
 	if r.Window > 0 {
 		s += fmt.Sprintf(" nonce %s found in %d-nonce window (%d shares, %.2fs)", r.Nonce, r.Window, r.Shares, r.Seconds)
 	} else if r.Pass {

@@ -43,7 +43,8 @@ func selftestCommand() *cli.Command {
 			defer registry.CloseAll(devs)
 			failed := 0
 			enc := json.NewEncoder(c.App.Writer)
-			for _, r := range selftest.Run(c.Context, devs, vecs, window) {
+			results := selftest.Run(c.Context, devs, vecs, window)
+			for _, r := range results {
 				if !r.Pass {
 					failed++
 				}
@@ -54,6 +55,9 @@ func selftestCommand() *cli.Command {
 				} else {
 					fmt.Fprintln(c.App.Writer, r.String())
 				}
+			}
+			if !c.Bool("json") {
+				fmt.Fprintf(c.App.Writer, "selftest: %d passed, %d failed\n", len(results)-failed, failed)
 			}
 			if failed > 0 {
 				return fmt.Errorf("selftest: %d failures", failed)

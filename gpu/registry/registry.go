@@ -59,8 +59,13 @@ func List() ([]Entry, error) {
 			})
 		}
 	}
+	cpuName := "CPU"
+	if d, err := cpu.New(cpu.Options{}); err == nil {
+		cpuName = d.Info().Name
+		_ = d.Close()
+	}
 	out = append(out, Entry{
-		ID: "cpu", Kind: "cpu", Type: "CPU", Name: cpu.ModelName(),
+		ID: "cpu", Kind: "cpu", Type: "CPU", Name: cpuName,
 		ComputeUnits: runtime.NumCPU(),
 		Detail:       fmt.Sprintf("paths %s (best: %s)", strings.Join(cpu.Paths(), ", "), cpu.BestPath()),
 	})

@@ -1,0 +1,296 @@
+package cpu
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"clminer/gpu"
+	"clminer/work"
+)
+
+// randomUnit builds a unit from a random header with the given target top
+// word; no job is needed for hashing.
+func randomUnit(r *rand.Rand, top uint32) *work.Unit {
+	u := &work.Unit{}
+	for i := range u.Header {
+		u.Header[i] = byte(r.Uint32())
+	}
+	u.Midstate = work.Midstate(&u.Header)
+	for i := range u.Tail {
+		u.Tail[i] = binary.BigEndian.Uint32(u.Header[64+4*i:])
+	}
+	binary.LittleEndian.PutUint32(u.Target[28:], top)
+	return u
+}
+
+// refTop is the top 32 bits of sha256d as a little-endian integer, from the
+// unoptimized crypto/sha256 path.
+func refTop(u *work.Unit, nonce uint32) uint32 {
+	h := u.Hash(nonce)
+	return binary.LittleEndian.Uint32(h[28:])
+}
+
+func collect(t *testing.T, k kernel, p *params, start, n uint32) []uint32 {
+	t.Helper()
+	var got []uint32
+	k(p, start, n, func(nonce uint32) { got = append(got, nonce) })
+	return got
+}
+
+func TestPortableMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 4 {
+		u := randomUnit(r, 0x00ffffff)
+		p := newParams(u)
+		start := r.Uint32()
+		for i := range uint32(2000) {
+			n := start + i
+			// H7 is e after round 60 plus IV[7]; the hash stores it big-endian.
+			h := u.Hash(n)
+			require.Equal(t, binary.BigEndian.Uint32(h[28:]), portableE60(p, n)+work.IV[7], "nonce %#x", n)
+		}
+		var want []uint32
+		for i := range uint32(5000) {
+			if refTop(u, start+i) <= 0x00ffffff {
+				want = append(want, start+i)
+			}
+		}
+		require.NotEmpty(t, want)
+		require.Equal(t, want, collect(t, scanPortable, p, start, 5000))
+	}
+}
+
+// TestPathsMatchPortable runs every path of this CPU against portable on
+// random units with targets loose enough for many hits, and with uneven
+// counts so the SIMD tails are exercised.
+func TestPathsMatchPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, pa := range paths() {
+		t.Run(pa.name, func(t *testing.T) {
+			for _, top := range []uint32{0, 0x00ffffff, 0x0fffffff, 0x7fffffff, 0xffffffff} {
+				u := randomUnit(r, top)
+				p := newParams(u)
+				start := r.Uint32() &^ 0xff
+				for _, n := range []uint32{1, 3, 17, 4099} {
+					want := collect(t, scanPortable, p, start+5, n)
+					require.Equal(t, want, collect(t, pa.scan, p, start+5, n), "top %#x n %d", top, n)
+					if top >= 0x0fffffff && n > 1000 {
+						require.NotEmpty(t, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSHANIValues(t *testing.T) {
+	if !slices.Contains(Paths(), PathSHANI) {
+		t.Skip("no SHA-NI")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	u := randomUnit(r, 0)
+	p := newParams(u)
+	for range 100 {
+		n := r.Uint32()
+		var out [niStreams]uint32
+		shaniTest(p, n, &out)
+		for j := range out {
+			require.Equal(t, portableE60(p, n+uint32(j)), out[j])
+		}
+	}
+}
+
+type vector struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Subscribe struct {
+		Extranonce1     string `json:"extranonce1"`
+		Extranonce2Size int    `json:"extranonce2_size"`
+	} `json:"subscribe_result"`
+	Difficulty float64 `json:"set_difficulty"`
+	Notify     []any   `json:"notify_params"`
+	Submit     []any   `json:"submit_params"`
+}
+
+func loadVectors(t *testing.T) []vector {
+	t.Helper()
+	files, err := filepath.Glob("../../../shared/vectors/*.json")
+	require.NoError(t, err)
+	if len(files) == 0 {
+		t.Skip("no ../shared/vectors")
+	}
+	var vs []vector
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var multi struct {
+			Cases []vector `json:"cases"`
+		}
+		require.NoError(t, json.Unmarshal(b, &multi))
+		if multi.Cases != nil {
+			vs = append(vs, multi.Cases...)
+			continue
+		}
+		var v vector
+		require.NoError(t, json.Unmarshal(b, &v))
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func vectorUnit(t *testing.T, v vector) (*work.Unit, uint32) {
+	t.Helper()
+	n := v.Notify
+	require.Len(t, n, 9)
+	var branch []string
+	for _, b := range n[4].([]any) {
+		branch = append(branch, b.(string))
+	}
+	job, err := work.NewJob(work.JobParams{
+		JobID: n[0].(string), PrevHash: n[1].(string), Coinb1: n[2].(string), Coinb2: n[3].(string),
+		MerkleBranch: branch, Version: n[5].(string), NBits: n[6].(string), NTime: n[7].(string),
+		CleanJobs: n[8].(bool), Extranonce1: v.Subscribe.Extranonce1,
+		Extranonce2Size: v.Subscribe.Extranonce2Size, Difficulty: v.Difficulty,
+	})
+	require.NoError(t, err)
+	en2, err := hex.DecodeString(v.Submit[2].(string))
+	require.NoError(t, err)
+	ntime, err := work.ParseUint32Hex("ntime", v.Submit[3].(string))
+	require.NoError(t, err)
+	nonce, err := work.ParseUint32Hex("nonce", v.Submit[4].(string))
+	require.NoError(t, err)
+	u, err := job.NewUnit(en2, job.Version, ntime)
+	require.NoError(t, err)
+	return u, nonce
+}
+
+func TestVectors(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	vs := loadVectors(t)
+	tested := 0
+	for _, v := range vs {
+		if v.Kind == "notify_midstate" || len(v.Submit) < 5 || v.Submit[4] == "00000000" {
+			continue
+		}
+		u, nonce := vectorUnit(t, v)
+		for _, name := range Paths() {
+			t.Run(v.Name+"/"+name, func(t *testing.T) {
+				d, err := New(Options{Threads: 2, Path: name})
+				require.NoError(t, err)
+				defer d.Close()
+				start := uint64(nonce&^0xfff) - 0x2000
+				if nonce < 0x3000 {
+					start = 0
+				}
+				count := uint64(1 << 16)
+				if start+count > 1<<32 {
+					start = 1<<32 - count
+				}
+				var mu sync.Mutex
+				var got []uint32
+				res, err := d.Sweep(context.Background(), gpu.Sweep{
+					Unit: u, Start: uint32(start), Count: count,
+					Found: func(n uint32) { mu.Lock(); got = append(got, n); mu.Unlock() },
+				})
+				require.NoError(t, err)
+				require.Equal(t, count, res.Hashes)
+				require.Contains(t, got, nonce)
+				require.True(t, u.Check(nonce).MeetsNetwork)
+				for _, n := range got {
+					require.True(t, u.Check(n).MeetsShare, "nonce %#x", n)
+				}
+			})
+		}
+		tested++
+	}
+	require.GreaterOrEqual(t, tested, 5)
+}
+
+func TestCancel(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	u := randomUnit(rand.New(rand.NewPCG(7, 8)), 0)
+	for _, name := range Paths() {
+		t.Run(name, func(t *testing.T) {
+			d, err := New(Options{Threads: 2, Path: name})
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			var progress sync.WaitGroup
+			progress.Add(1)
+			var once sync.Once
+			done := make(chan struct{})
+			var res gpu.Result
+			go func() {
+				defer close(done)
+				res, err = d.Sweep(ctx, gpu.Sweep{Unit: u, Start: 0, Count: 1 << 32,
+					Progress: func(uint64) { once.Do(progress.Done) }})
+			}()
+			progress.Wait()
+			cancel()
+			t0 := time.Now()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				t.Fatal("sweep did not stop")
+			}
+			require.Less(t, time.Since(t0), 500*time.Millisecond)
+			require.ErrorIs(t, err, context.Canceled)
+			require.Positive(t, res.Hashes)
+			require.Less(t, res.Hashes, uint64(1<<32))
+		})
+	}
+}
+
+func TestRangeEnd(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	u := randomUnit(rand.New(rand.NewPCG(9, 10)), 0xffffffff) // every nonce is a candidate
+	for _, name := range Paths() {
+		for _, r := range [][2]uint64{{0xffffffff, 1}, {0xffffffff - 100, 101}, {0xffffffff - 200000, 200001}, {7, 3}} {
+			d, err := New(Options{Threads: 3, Path: name})
+			require.NoError(t, err)
+			var mu sync.Mutex
+			seen := map[uint32]int{}
+			var prog uint64
+			res, err := d.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: uint32(r[0]), Count: r[1],
+				Found:    func(n uint32) { mu.Lock(); seen[n]++; mu.Unlock() },
+				Progress: func(h uint64) { mu.Lock(); prog += h; mu.Unlock() },
+			})
+			require.NoError(t, err)
+			require.Equal(t, r[1], res.Hashes)
+			require.Equal(t, r[1], prog)
+			require.Len(t, seen, int(r[1]), "%s %v", name, r)
+			for n, c := range seen {
+				require.Equal(t, 1, c)
+				require.GreaterOrEqual(t, uint64(n), r[0])
+				require.Less(t, uint64(n), r[0]+r[1])
+			}
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	_, err := New(Options{Path: "nope"})
+	require.ErrorContains(t, err, "portable")
+	d, err := New(Options{})
+	require.NoError(t, err)
+	require.Equal(t, BestPath(), d.Path())
+	info := d.Info()
+	require.Equal(t, "cpu", info.ID)
+	require.Equal(t, "cpu", info.Kind)
+	require.NotEmpty(t, info.Name)
+	t.Log(info)
+	_, err = d.Sweep(context.Background(), gpu.Sweep{Unit: randomUnit(rand.New(rand.NewPCG(1, 1)), 0), Start: 1, Count: 1 << 32})
+	require.Error(t, err)
+	require.NoError(t, d.Close())
+}

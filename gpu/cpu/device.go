@@ -1,0 +1,203 @@
+package cpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"clminer/gpu"
+)
+
+// Path names accepted by Options.Path.
+const (
+	PathAVX512   = "avx512"
+	PathSHANI    = "sha-ni"
+	PathAVX2     = "avx2"
+	PathPortable = "portable"
+)
+
+// Chunks are how many nonces a worker takes at a time: a few milliseconds
+// of work on each path, which bounds how late a cancellation is noticed and
+// how stale Progress gets, while keeping the shared counter and the
+// callbacks far off the hot path.
+const (
+	fastChunk     = 1 << 16 // ~1-6 ms at the 10-50 MH/s of the assembly paths
+	portableChunk = 1 << 13 // ~4-8 ms at the 1-2 MH/s of portable
+)
+
+// kernel tests nonces [start, start+n) of one unit and calls found for each
+// candidate. n never makes the range wrap past 0xffffffff.
+type kernel func(p *params, start, n uint32, found func(uint32))
+
+type path struct {
+	name  string
+	lanes int // nonces hashed side by side, for Info
+	scan  kernel
+	ok    func() bool
+	chunk uint64
+}
+
+// paths returns the paths this CPU can run, fastest first; portable is
+// always there and always last.
+func paths() []path {
+	var ps []path
+	for _, p := range archPaths() {
+		if p.ok() {
+			ps = append(ps, p)
+		}
+	}
+	return append(ps, path{name: PathPortable, lanes: 1, scan: scanPortable, ok: func() bool { return true }, chunk: portableChunk})
+}
+
+// Paths returns the names of the paths usable on this CPU, fastest first.
+func Paths() []string {
+	var names []string
+	for _, p := range paths() {
+		names = append(names, p.name)
+	}
+	return names
+}
+
+// BestPath returns the path New picks when Options.Path is empty.
+func BestPath() string { return paths()[0].name }
+
+// Options configures a CPU device.
+type Options struct {
+	// Threads is the number of hashing goroutines; 0 means runtime.NumCPU().
+	Threads int
+	// Path forces a kernel by name ("" picks the fastest the CPU supports).
+	Path string
+}
+
+// Device is the CPU mining device. It holds no per-sweep state, so
+// concurrent Sweeps are safe.
+type Device struct {
+	threads int
+	path    path
+	name    string
+	closed  atomic.Bool
+}
+
+var _ gpu.Device = (*Device)(nil)
+
+// New returns a CPU device.
+func New(opts Options) (*Device, error) {
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("cpu: threads %d: must be 0 (all CPUs) or more", opts.Threads)
+	}
+	threads := opts.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	ps := paths()
+	chosen := ps[0]
+	if opts.Path != "" {
+		found := false
+		for _, p := range ps {
+			if p.name == opts.Path {
+				chosen, found = p, true
+				break
+			}
+		}
+		if !found {
+			why := "unknown"
+			for _, p := range archPaths() {
+				if p.name == opts.Path {
+					why = "not supported by this CPU"
+				}
+			}
+			return nil, fmt.Errorf("cpu: path %q: %s; supported here: %s", opts.Path, why, strings.Join(Paths(), ", "))
+		}
+	}
+	return &Device{threads: threads, path: chosen, name: modelName()}, nil
+}
+
+// Info describes the device.
+func (d *Device) Info() gpu.Info {
+	return gpu.Info{
+		ID:     "cpu",
+		Kind:   "cpu",
+		Name:   d.name,
+		Detail: fmt.Sprintf("%s (%d lanes), %d threads", d.path.name, d.path.lanes, d.threads),
+	}
+}
+
+// Path returns the name of the kernel the device runs.
+func (d *Device) Path() string { return d.path.name }
+
+// Close marks the device closed; there is nothing to release.
+func (d *Device) Close() error {
+	d.closed.Store(true)
+	return nil
+}
+
+// ErrClosed is returned by Sweep after Close.
+var ErrClosed = errors.New("cpu: device is closed")
+
+// Sweep hashes nonces [s.Start, s.Start+s.Count) on d.threads goroutines.
+// Workers pull chunks from a shared counter so a slow (shared, throttled)
+// core does not hold the sweep up, and every goroutine has exited by the
+// time Sweep returns.
+func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+	if d.closed.Load() {
+		return gpu.Result{}, ErrClosed
+	}
+	if s.Unit == nil {
+		return gpu.Result{}, errors.New("cpu: sweep has no unit")
+	}
+	end := uint64(s.Start) + s.Count
+	if s.Count == 0 || end > 1<<32 {
+		return gpu.Result{}, fmt.Errorf("cpu: sweep of %d nonces from %#x does not fit in 32 bits", s.Count, s.Start)
+	}
+	if err := ctx.Err(); err != nil {
+		return gpu.Result{}, err
+	}
+	p := newParams(s.Unit)
+	found := s.Found
+	if found == nil {
+		found = func(uint32) {}
+	}
+	chunk := d.path.chunk
+	workers := uint64(d.threads)
+	if n := (s.Count + chunk - 1) / chunk; n < workers {
+		workers = n
+	}
+	var next, hashes atomic.Uint64
+	next.Store(uint64(s.Start))
+	// Found is documented as concurrent, Progress is not: callers commonly
+	// just add to a counter, so calls to it are serialized here.
+	var progressMu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				lo := next.Add(chunk) - chunk
+				if lo >= end {
+					return
+				}
+				n := min(end-lo, chunk)
+				d.path.scan(p, uint32(lo), uint32(n), found)
+				hashes.Add(n)
+				if s.Progress != nil {
+					progressMu.Lock()
+					s.Progress(n)
+					progressMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	res := gpu.Result{Hashes: hashes.Load()}
+	if res.Hashes < s.Count {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}

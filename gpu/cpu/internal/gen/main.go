@@ -1,0 +1,635 @@
+// Command gen writes the amd64 assembly of package cpu (sha256_amd64.s) and
+// the params layout both sides share (layout.go). The kernels are generated
+// rather than hand-written because they are fully unrolled with per-round
+// register renaming and per-word knowledge of which message words are zero,
+// per-unit constants or per-nonce vectors; a generator keeps that bookkeeping
+// in one loop instead of thousands of hand-edited lines.
+//
+// Run it with `go generate ./gpu/cpu/`.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"strings"
+)
+
+// Word offsets into the flat params array ([nParams]uint32). Both the Go
+// precomputation and the assembly index it with these, so layout.go is
+// written from this one table.
+var layout = []struct {
+	name string
+	size int
+}{
+	{"R3", 8},     // first hash state after rounds 0..3 computed with W3 = 0
+	{"Mid", 8},    // midstate, for the first hash's feed-forward
+	{"KW1", 64},   // first hash K[i]+W[i] (K[i] alone where W[i] varies per nonce)
+	{"C1", 64},    // first hash: sum of the nonce-independent terms of W[i]
+	{"R1", 8},     // second hash state after round 0 computed with W0 = 0
+	{"KW2", 64},   // second hash K[i]+W[i] as KW1
+	{"C2", 64},    // second hash as C1
+	{"Top", 1},    // target top word
+	{"H7Add", 1},  // IV[7], the second hash's feed-forward of word 7
+	{"Pad0", 2},   // spare
+	{"Iota", 16},  // 0..15, lane offsets
+	{"Shuf", 16},  // VPSHUFB mask that byte-swaps each dword
+	{"K", 64},     // SHA-256 round constants
+	{"NIMid", 8},  // midstate as ABEF, CDGH (SHA-NI lane order)
+	{"NIR2", 8},   // first hash state after rounds 0,1 as ABEF, CDGH
+	{"NIQ", 16},   // first hash message quads 0..3 (quad 0 without the nonce)
+	{"NIKW1", 16}, // K+W for first hash quads 0..3 (quad 0 unused: it holds the nonce)
+	{"NIIV", 8},   // IV as ABEF, CDGH
+	{"NIQ2", 16},  // second hash message quads 0..3 (0,1 unused: they are the digest)
+	{"NIKW2", 16}, // K+W for second hash quads 0..3 (0,1 unused)
+	{"End", 0},
+}
+
+var off = map[string]int{}
+
+func init() {
+	n := 0
+	for _, f := range layout {
+		off[f.name] = n
+		n += f.size
+	}
+}
+
+// Message word kinds: zero words drop out of every sum, scalar words are the
+// same for every nonce of a unit and are folded into the params tables, and
+// vector words differ per nonce and are computed in the kernel.
+const (
+	zero = iota
+	scalar
+	vec
+)
+
+func kinds(first bool) [64]int {
+	var k [64]int
+	if first {
+		k = [64]int{scalar, scalar, scalar, vec, scalar}
+		k[15] = scalar
+	} else {
+		for i := 0; i < 8; i++ {
+			k[i] = vec
+		}
+		k[8], k[15] = scalar, scalar
+	}
+	for i := 16; i < 64; i++ {
+		k[i] = max(k[i-16], k[i-15], k[i-7], k[i-2])
+	}
+	return k
+}
+
+var buf bytes.Buffer
+
+func p(format string, args ...any) { fmt.Fprintf(&buf, "\t"+format+"\n", args...) }
+
+// ternlog returns the VPTERNLOGD immediate for f(A, B, C) where, in Go
+// operand order, the instruction is VPTERNLOGD $imm, C, B, A(dst).
+func ternlog(f func(a, b, c bool) bool) int {
+	imm := 0
+	for i := 0; i < 8; i++ {
+		if f(i&4 != 0, i&2 != 0, i&1 != 0) {
+			imm |= 1 << i
+		}
+	}
+	return imm
+}
+
+var (
+	immXor3 = ternlog(func(a, b, c bool) bool { return a != b != c })
+	immCh   = ternlog(func(a, b, c bool) bool {
+		if a {
+			return b
+		}
+		return c
+	})
+	immMaj = ternlog(func(a, b, c bool) bool { return (a && b) || (a && c) || (b && c) })
+)
+
+func mem(name string, i int) string { return fmt.Sprintf("%d(DI)", 4*(off[name]+i)) }
+
+// ---- AVX-512: 16 nonces per block, one per dword lane ----
+
+// zBlocks independent 16-lane blocks can be interleaved round by round to
+// hide the latency of the e chain. On the Zen 5 this was tuned on, 2 blocks
+// were about 20% slower than 1 (the unrolled code no longer fits the
+// instruction caches), so 1 it is; the schedule lives in a 64-byte aligned
+// stack ring either way, which measured as fast as keeping it in registers.
+const zBlocks = 1
+
+type zblock struct {
+	s   [8]string // a..h register names
+	tmp [8]string
+	b   int
+}
+
+func wmem(b, i int) string { return fmt.Sprintf("%d(R8)", (b*16+i%16)*64) }
+
+// zsched computes vector message word i of block z into z.tmp[0] and the
+// stack ring.
+func zsched(z *zblock, k *[64]int, cname string, i int) string {
+	dst := z.tmp[0]
+	t1, t2, t3 := z.tmp[1], z.tmp[2], z.tmp[3]
+	first := true
+	add := func(src string) {
+		if first {
+			if strings.HasPrefix(src, "Z") {
+				p("VMOVDQA32 %s, %s", src, dst)
+			} else {
+				p("VMOVDQU32 %s, %s", src, dst)
+			}
+			first = false
+			return
+		}
+		p("VPADDD %s, %s, %s", src, dst, dst)
+	}
+	if k[i-16] == vec {
+		add(wmem(z.b, i-16))
+	}
+	if k[i-15] == vec {
+		x := wmem(z.b, i-15)
+		p("VPRORD $7, %s, %s", x, t1)
+		p("VPRORD $18, %s, %s", x, t2)
+		p("VPSRLD $3, %s, %s", x, t3)
+		p("VPTERNLOGD $0x%02x, %s, %s, %s", immXor3, t3, t2, t1)
+		add(t1)
+	}
+	if k[i-7] == vec {
+		add(wmem(z.b, i-7))
+	}
+	if k[i-2] == vec {
+		x := wmem(z.b, i-2)
+		p("VPRORD $17, %s, %s", x, t1)
+		p("VPRORD $19, %s, %s", x, t2)
+		p("VPSRLD $10, %s, %s", x, t3)
+		p("VPTERNLOGD $0x%02x, %s, %s, %s", immXor3, t3, t2, t1)
+		add(t1)
+	}
+	if k[i-16] == scalar || k[i-15] == scalar || k[i-7] == scalar || k[i-2] == scalar {
+		p("VPADDD.BCST %s, %s, %s", mem(cname, i), dst, dst)
+	}
+	p("VMOVDQU32 %s, %s", dst, wmem(z.b, i))
+	return dst
+}
+
+// zround emits round i of block z; w is where W[i] is when it varies per
+// nonce. withA=false skips the new a, whose value is never read again.
+func zround(z *zblock, k *[64]int, kwname string, i int, w string, withA bool) {
+	a, b, c, d, e, f, g, h := z.s[0], z.s[1], z.s[2], z.s[3], z.s[4], z.s[5], z.s[6], z.s[7]
+	t0, t1, t2, t3 := z.tmp[4], z.tmp[5], z.tmp[6], z.tmp[7]
+	// T1 = h + S1(e) + Ch(e,f,g) + K[i] + W[i]. The e-independent part
+	// (h + K + W) is added to d before e is ready, so the new e is only
+	// rotate, ternlog, two adds away from the old one.
+	p("VPADDD.BCST %s, %s, %s", mem(kwname, i), h, h)
+	if k[i] == vec {
+		p("VPADDD %s, %s, %s", w, h, h)
+	}
+	p("VPADDD %s, %s, %s", h, d, d)
+	p("VPRORD $6, %s, %s", e, t0)
+	p("VPRORD $11, %s, %s", e, t1)
+	p("VPRORD $25, %s, %s", e, t2)
+	p("VPTERNLOGD $0x%02x, %s, %s, %s", immXor3, t2, t1, t0)
+	p("VMOVDQA32 %s, %s", e, t1)
+	p("VPTERNLOGD $0x%02x, %s, %s, %s", immCh, g, f, t1)
+	p("VPADDD %s, %s, %s", t1, t0, t0)
+	p("VPADDD %s, %s, %s", t0, d, d) // new e
+	if withA {
+		p("VPADDD %s, %s, %s", t0, h, h) // T1
+		p("VPRORD $2, %s, %s", a, t1)
+		p("VPRORD $13, %s, %s", a, t2)
+		p("VPRORD $22, %s, %s", a, t3)
+		p("VPTERNLOGD $0x%02x, %s, %s, %s", immXor3, t3, t2, t1)
+		p("VMOVDQA32 %s, %s", a, t2)
+		p("VPTERNLOGD $0x%02x, %s, %s, %s", immMaj, c, b, t2)
+		p("VPADDD %s, %s, %s", t2, t1, t1)
+		p("VPADDD %s, %s, %s", t1, h, h) // new a
+	}
+	z.s = [8]string{h, a, b, c, d, e, f, g}
+}
+
+func zreg(n int) string { return fmt.Sprintf("Z%d", n) }
+
+func genAVX512() {
+	lanes := 16 * zBlocks
+	frame := zBlocks*16*64 + 64
+	fmt.Fprintf(&buf, "\n// func avx512Scan(p *params, nonce uint32) uint32\n")
+	fmt.Fprintf(&buf, "// Returns the mask of lanes nonce+0..%d whose H7 passes the top-word test.\n", lanes-1)
+	fmt.Fprintf(&buf, "TEXT ·avx512Scan(SB), $%d-20\n", frame)
+	p("MOVQ p+0(FP), DI")
+	p("LEAQ 63(SP), R8")
+	p("ANDQ $~63, R8")
+	zs := make([]*zblock, zBlocks)
+	for b := range zs {
+		z := &zblock{b: b}
+		for i := 0; i < 8; i++ {
+			z.s[i] = zreg(8*b + i)
+			z.tmp[i] = zreg(8*zBlocks + 8*b + i)
+		}
+		zs[b] = z
+	}
+	k1 := kinds(true)
+	k2 := kinds(false)
+	for _, z := range zs {
+		// W3 = bswap(nonce + lane)
+		t := z.tmp[0]
+		p("MOVL nonce+8(FP), AX")
+		if z.b > 0 {
+			p("ADDL $%d, AX", 16*z.b)
+		}
+		p("VPBROADCASTD AX, %s", t)
+		p("VPADDD %s, %s, %s", mem("Iota", 0), t, t)
+		p("VPSHUFB %s, %s, %s", mem("Shuf", 0), t, t)
+		p("VMOVDQU32 %s, %s", t, wmem(z.b, 3))
+		for i := 0; i < 8; i++ {
+			p("VPBROADCASTD %s, %s", mem("R3", i), z.s[i])
+		}
+		p("VPADDD %s, %s, %s", t, z.s[0], z.s[0])
+		p("VPADDD %s, %s, %s", t, z.s[4], z.s[4])
+	}
+	for i := 4; i < 64; i++ {
+		for _, z := range zs {
+			w := wmem(z.b, i)
+			if i >= 16 && k1[i] == vec {
+				w = zsched(z, &k1, "C1", i)
+			}
+			zround(z, &k1, "KW1", i, w, true)
+		}
+	}
+	// Feed-forward: the digest is the second hash's W0..7.
+	for _, z := range zs {
+		for i := 0; i < 8; i++ {
+			p("VPADDD.BCST %s, %s, %s", mem("Mid", i), z.s[i], z.s[i])
+			p("VMOVDQU32 %s, %s", z.s[i], wmem(z.b, i))
+		}
+		p("VMOVDQA32 %s, %s", z.s[0], z.tmp[0])
+		z.s = [8]string{}
+		for i := 0; i < 8; i++ {
+			z.s[i] = zreg(8*z.b + i)
+			p("VPBROADCASTD %s, %s", mem("R1", i), z.s[i])
+		}
+		p("VPADDD %s, %s, %s", z.tmp[0], z.s[0], z.s[0])
+		p("VPADDD %s, %s, %s", z.tmp[0], z.s[4], z.s[4])
+	}
+	// h at the end is e after round 60, so rounds 61..63 are never run and
+	// the a of rounds 57..59 is never read.
+	for i := 1; i <= 60; i++ {
+		for _, z := range zs {
+			w := wmem(z.b, i)
+			if i >= 16 && k2[i] == vec {
+				w = zsched(z, &k2, "C2", i)
+			}
+			zround(z, &k2, "KW2", i, w, i < 57)
+		}
+	}
+	for _, z := range zs {
+		e := z.s[4]
+		p("VPADDD.BCST %s, %s, %s", mem("H7Add", 0), e, e)
+		p("VPSHUFB %s, %s, %s", mem("Shuf", 0), e, e)
+		p("VPCMPUD.BCST $2, %s, %s, K%d", mem("Top", 0), e, 1+z.b) // e <= top
+	}
+	p("KMOVW K1, AX")
+	for b := 1; b < zBlocks; b++ {
+		p("KMOVW K%d, BX", 1+b)
+		p("SHLL $%d, BX", 16*b)
+		p("ORL BX, AX")
+	}
+	p("VZEROUPPER")
+	p("MOVL AX, ret+16(FP)")
+	p("RET")
+}
+
+// ---- AVX2: 8 nonces, one per dword lane ----
+//
+// For x86 CPUs with neither AVX-512 nor SHA-NI (most Intel client parts up
+// to Comet Lake). AVX2 has no rotate and no three-input logic, so rotates
+// are shift pairs, and Maj reuses the previous round's a^b.
+
+var ytmp = [6]string{"Y10", "Y11", "Y12", "Y13", "Y14", "Y15"}
+
+func ymem(i int) string { return fmt.Sprintf("%d(R8)", (i%16)*32) }
+
+// ysigma sets dst to the XOR of x rotated right by each of rot and, when
+// shr > 0, x shifted right by shr.
+func ysigma(x, dst, tmp string, rot []int, shr int) {
+	for j, r := range rot {
+		if j == 0 {
+			p("VPSRLD $%d, %s, %s", r, x, dst)
+		} else {
+			p("VPSRLD $%d, %s, %s", r, x, tmp)
+			p("VPXOR %s, %s, %s", tmp, dst, dst)
+		}
+		p("VPSLLD $%d, %s, %s", 32-r, x, tmp)
+		p("VPXOR %s, %s, %s", tmp, dst, dst)
+	}
+	if shr > 0 {
+		p("VPSRLD $%d, %s, %s", shr, x, tmp)
+		p("VPXOR %s, %s, %s", tmp, dst, dst)
+	}
+}
+
+func ysched(k *[64]int, cname string, i int) string {
+	dst, x, t0, t1 := ytmp[4], ytmp[5], ytmp[0], ytmp[1]
+	first := true
+	add := func(src string) {
+		if first {
+			if strings.HasPrefix(src, "Y") {
+				p("VMOVDQA %s, %s", src, dst)
+			} else {
+				p("VMOVDQU %s, %s", src, dst)
+			}
+			first = false
+			return
+		}
+		p("VPADDD %s, %s, %s", src, dst, dst)
+	}
+	if k[i-16] == vec {
+		add(ymem(i - 16))
+	}
+	if k[i-15] == vec {
+		p("VMOVDQU %s, %s", ymem(i-15), x)
+		ysigma(x, t0, t1, []int{7, 18}, 3)
+		add(t0)
+	}
+	if k[i-7] == vec {
+		add(ymem(i - 7))
+	}
+	if k[i-2] == vec {
+		p("VMOVDQU %s, %s", ymem(i-2), x)
+		ysigma(x, t0, t1, []int{17, 19}, 10)
+		add(t0)
+	}
+	if k[i-16] == scalar || k[i-15] == scalar || k[i-7] == scalar || k[i-2] == scalar {
+		p("VPBROADCASTD %s, %s", mem(cname, i), t1)
+		p("VPADDD %s, %s, %s", t1, dst, dst)
+	}
+	p("VMOVDQU %s, %s", dst, ymem(i))
+	return dst
+}
+
+type ystate struct {
+	s      [8]string
+	ab, bc string // a^b of this round, and of the previous one (= b^c now)
+}
+
+func yround(st *ystate, k *[64]int, kwname string, i int, w string, withA bool) {
+	a, b, c, d, e, f, g, h := st.s[0], st.s[1], st.s[2], st.s[3], st.s[4], st.s[5], st.s[6], st.s[7]
+	_ = c
+	t0, t1, t2, t3 := ytmp[0], ytmp[1], ytmp[2], ytmp[3]
+	p("VPBROADCASTD %s, %s", mem(kwname, i), t0)
+	p("VPADDD %s, %s, %s", t0, h, h)
+	if k[i] == vec {
+		p("VPADDD %s, %s, %s", w, h, h)
+	}
+	p("VPADDD %s, %s, %s", h, d, d)
+	ysigma(e, t0, t1, []int{6, 11, 25}, 0)
+	p("VPXOR %s, %s, %s", g, f, t1) // Ch = ((f^g)&e)^g
+	p("VPAND %s, %s, %s", e, t1, t1)
+	p("VPXOR %s, %s, %s", g, t1, t1)
+	p("VPADDD %s, %s, %s", t1, t0, t0)
+	p("VPADDD %s, %s, %s", t0, d, d) // new e
+	if withA {
+		p("VPADDD %s, %s, %s", t0, h, h) // T1
+		ysigma(a, t2, t3, []int{2, 13, 22}, 0)
+		p("VPADDD %s, %s, %s", t2, h, h)
+		p("VPXOR %s, %s, %s", b, a, st.ab) // Maj = ((a^b)&(b^c))^b
+		p("VPAND %s, %s, %s", st.bc, st.ab, t3)
+		p("VPXOR %s, %s, %s", b, t3, t3)
+		p("VPADDD %s, %s, %s", t3, h, h) // new a
+		st.ab, st.bc = st.bc, st.ab
+	}
+	st.s = [8]string{h, a, b, c, d, e, f, g}
+}
+
+func ystart(st *ystate, r string) {
+	st.s = [8]string{"Y0", "Y1", "Y2", "Y3", "Y4", "Y5", "Y6", "Y7"}
+	st.ab, st.bc = "Y8", "Y9"
+	for i := 0; i < 8; i++ {
+		p("VPBROADCASTD %s, %s", mem(r, i), st.s[i])
+	}
+	p("VPXOR %s, %s, %s", st.s[2], st.s[1], st.bc)
+}
+
+func genAVX2() {
+	buf.WriteString("\n// func avx2Scan(p *params, nonce uint32) uint32\n")
+	buf.WriteString("// Returns the mask of lanes nonce+0..7 whose H7 passes the top-word test.\n")
+	fmt.Fprintf(&buf, "TEXT ·avx2Scan(SB), $%d-20\n", 16*32+32)
+	p("MOVQ p+0(FP), DI")
+	p("LEAQ 31(SP), R8")
+	p("ANDQ $~31, R8")
+	w3 := ytmp[4]
+	p("MOVL nonce+8(FP), AX")
+	p("VMOVD AX, X14")
+	p("VPBROADCASTD X14, %s", w3)
+	p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
+	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
+	p("VMOVDQU %s, %s", w3, ymem(3))
+	var st ystate
+	// b^c is only right from round 4 on, which is where the kernel starts.
+	ystart(&st, "R3")
+	p("VPADDD %s, Y0, Y0", w3)
+	p("VPADDD %s, Y4, Y4", w3)
+	k1 := kinds(true)
+	for i := 4; i < 64; i++ {
+		w := ymem(i)
+		if i >= 16 && k1[i] == vec {
+			w = ysched(&k1, "C1", i)
+		}
+		yround(&st, &k1, "KW1", i, w, true)
+	}
+	for i := 0; i < 8; i++ {
+		p("VPBROADCASTD %s, %s", mem("Mid", i), ytmp[0])
+		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
+		p("VMOVDQU %s, %s", st.s[i], ymem(i))
+	}
+	p("VMOVDQA %s, %s", st.s[0], ytmp[4])
+	ystart(&st, "R1")
+	p("VPADDD %s, Y0, Y0", ytmp[4])
+	p("VPADDD %s, Y4, Y4", ytmp[4])
+	k2 := kinds(false)
+	for i := 1; i <= 60; i++ {
+		w := ymem(i)
+		if i >= 16 && k2[i] == vec {
+			w = ysched(&k2, "C2", i)
+		}
+		yround(&st, &k2, "KW2", i, w, i < 57)
+	}
+	e := st.s[4]
+	p("VPBROADCASTD %s, %s", mem("H7Add", 0), ytmp[0])
+	p("VPADDD %s, %s, %s", ytmp[0], e, e)
+	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), e, e)
+	p("VPBROADCASTD %s, %s", mem("Top", 0), ytmp[0])
+	// No unsigned compare in AVX2: e <= top exactly when min(e, top) == e.
+	p("VPMINUD %s, %s, %s", ytmp[0], e, ytmp[1])
+	p("VPCMPEQD %s, %s, %s", ytmp[1], e, ytmp[1])
+	p("VMOVMSKPS %s, AX", ytmp[1])
+	p("VZEROUPPER")
+	p("MOVL AX, ret+16(FP)")
+	p("RET")
+}
+
+// ---- SHA-NI: N nonces interleaved ----
+
+const niStreams = 4
+
+func genSHANI() {
+	N := niStreams
+	frame := N * 16 * 16
+	fmt.Fprintf(&buf, "\n// func shaniScan(p *params, nonce uint32, out *[%d]uint32)\n", N)
+	fmt.Fprintf(&buf, "// Writes e after round 60 of the second hash for nonces nonce+0..%d.\n", N-1)
+	fmt.Fprintf(&buf, "TEXT ·shaniScan(SB), $%d-24\n", frame)
+	p("MOVQ p+0(FP), DI")
+	p("MOVQ out+16(FP), SI")
+	// Per-stream state: roles swap after every SHA256RNDS2.
+	abef := make([]string, N)
+	cdgh := make([]string, N)
+	for s := 0; s < N; s++ {
+		abef[s] = fmt.Sprintf("X%d", 1+2*s)
+		cdgh[s] = fmt.Sprintf("X%d", 2+2*s)
+	}
+	tmp := func(i int) string { return fmt.Sprintf("X%d", 1+2*N+i) } // 16-1-2N temps
+	stack := func(s, q int) string { return fmt.Sprintf("%d(SP)", (s*16+q)*16) }
+	rnds := func(s int) {
+		p("SHA256RNDS2 X0, %s, %s", abef[s], cdgh[s])
+		abef[s], cdgh[s] = cdgh[s], abef[s]
+	}
+	quad := func(s, q int, addr func(s, q int) string) {
+		t0, t1, t2, t3 := tmp(0), tmp(1), tmp(2), tmp(3)
+		p("MOVOU %s, %s", addr(s, q-4), t0)
+		p("MOVOU %s, %s", addr(s, q-3), t1)
+		p("SHA256MSG1 %s, %s", t1, t0)
+		p("MOVOU %s, %s", addr(s, q-1), t2)
+		p("MOVOU %s, %s", addr(s, q-2), t1)
+		p("MOVO %s, %s", t2, t3)
+		p("PALIGNR $4, %s, %s", t1, t3)
+		p("PADDD %s, %s", t3, t0)
+		p("SHA256MSG2 %s, %s", t2, t0)
+		p("MOVOU %s, %s", t0, stack(s, q))
+		p("MOVOU %s, X0", mem("K", 4*q))
+		p("PADDD %s, X0", t0)
+	}
+	// First hash.
+	for s := 0; s < N; s++ {
+		p("MOVOU %s, %s", mem("NIR2", 0), abef[s])
+		p("MOVOU %s, %s", mem("NIR2", 4), cdgh[s])
+		p("MOVL nonce+8(FP), AX")
+		if s > 0 {
+			p("ADDL $%d, AX", s)
+		}
+		p("BSWAPL AX")
+		p("MOVOU %s, %s", mem("NIQ", 0), tmp(0))
+		p("PINSRD $3, AX, %s", tmp(0))
+		p("MOVOU %s, %s", tmp(0), stack(s, 0))
+		p("MOVOU %s, X0", mem("K", 0))
+		p("PADDD %s, X0", tmp(0))
+		p("PSHUFD $0x0e, X0, X0")
+		rnds(s) // rounds 2,3
+	}
+	addr1 := func(s, q int) string {
+		if q >= 1 && q <= 3 {
+			return mem("NIQ", 4*q)
+		}
+		return stack(s, q)
+	}
+	for q := 1; q < 16; q++ {
+		for s := 0; s < N; s++ {
+			if q < 4 {
+				p("MOVOU %s, X0", mem("NIKW1", 4*q))
+			} else {
+				quad(s, q, addr1)
+			}
+			rnds(s)
+			p("PSHUFD $0x0e, X0, X0")
+			rnds(s)
+		}
+	}
+	// Feed-forward and reorder ABEF/CDGH into message words DCBA, HGFE.
+	for s := 0; s < N; s++ {
+		p("MOVOU %s, %s", mem("NIMid", 0), tmp(0))
+		p("PADDD %s, %s", tmp(0), abef[s])
+		p("MOVOU %s, %s", mem("NIMid", 4), tmp(0))
+		p("PADDD %s, %s", tmp(0), cdgh[s])
+		p("PSHUFD $0x1b, %s, %s", abef[s], abef[s])
+		p("PSHUFD $0xb1, %s, %s", cdgh[s], cdgh[s])
+		p("MOVO %s, %s", abef[s], tmp(0))
+		p("PBLENDW $0xf0, %s, %s", cdgh[s], abef[s])
+		p("PALIGNR $8, %s, %s", tmp(0), cdgh[s])
+		p("MOVOU %s, %s", abef[s], stack(s, 0))
+		p("MOVOU %s, %s", cdgh[s], stack(s, 1))
+	}
+	// Second hash.
+	for s := 0; s < N; s++ {
+		p("MOVOU %s, %s", mem("NIIV", 0), abef[s])
+		p("MOVOU %s, %s", mem("NIIV", 4), cdgh[s])
+	}
+	addr2 := func(s, q int) string {
+		if q == 2 || q == 3 {
+			return mem("NIQ2", 4*q)
+		}
+		return stack(s, q)
+	}
+	for q := 0; q < 16; q++ {
+		for s := 0; s < N; s++ {
+			switch {
+			case q < 2:
+				// SSE memory operands must be 16-byte aligned; the Go
+				// frame is not, so everything goes through registers.
+				p("MOVOU %s, X0", mem("K", 4*q))
+				p("MOVOU %s, %s", stack(s, q), tmp(0))
+				p("PADDD %s, X0", tmp(0))
+			case q < 4:
+				p("MOVOU %s, X0", mem("NIKW2", 4*q))
+			default:
+				quad(s, q, addr2)
+			}
+			rnds(s)
+			if q == 15 {
+				// After rounds 60,61 the F lane holds e after round 60.
+				p("PEXTRD $0, %s, AX", abef[s])
+				p("MOVL AX, %d(SI)", 4*s)
+				continue
+			}
+			p("PSHUFD $0x0e, X0, X0")
+			rnds(s)
+		}
+	}
+	p("RET")
+}
+
+func main() {
+	dir := flag.String("dir", ".", "output directory")
+	flag.Parse()
+
+	buf.WriteString("// Code generated by internal/gen; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\n#include \"textflag.h\"\n")
+	genAVX512()
+	genAVX2()
+	genSHANI()
+	if err := os.WriteFile(*dir+"/sha256_amd64.s", buf.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	buf.Reset()
+	buf.WriteString("// Code generated by internal/gen; DO NOT EDIT.\n\npackage cpu\n\n// Word offsets into params, shared with the assembly.\nconst (\n")
+	for _, f := range layout {
+		name := "off" + f.name
+		if f.name == "End" {
+			name = "nParams"
+		}
+		fmt.Fprintf(&buf, "%s = %d\n", name, off[f.name])
+	}
+	buf.WriteString(")\n\n// niStreams is how many nonces one shaniScan call hashes.\n")
+	fmt.Fprintf(&buf, "const niStreams = %d\n", niStreams)
+	buf.WriteString("\n// zLanes is how many nonces one avx512Scan call hashes.\n")
+	fmt.Fprintf(&buf, "const zLanes = %d\n", 16*zBlocks)
+	src, err := format.Source(buf.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*dir+"/layout.go", src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

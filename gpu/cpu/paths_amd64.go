@@ -1,0 +1,110 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"math/bits"
+	"strings"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Implemented in sha256_amd64.s (generated) and cpuid_amd64.s.
+//
+//go:noescape
+func avx512Scan(p *params, nonce uint32) uint32
+
+//go:noescape
+func avx2Scan(p *params, nonce uint32) uint32
+
+//go:noescape
+func shaniScan(p *params, nonce uint32, out *[niStreams]uint32)
+
+func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+
+// hasSHANI reads CPUID leaf 7 EBX bit 29 directly: golang.org/x/sys/cpu
+// does not expose the SHA extensions on x86. The instructions use only XMM
+// registers, which every amd64 OS saves, so no XCR0 check is needed.
+func hasSHANI() bool {
+	if max, _, _, _ := cpuid(0, 0); max < 7 {
+		return false
+	}
+	_, b, _, _ := cpuid(7, 0)
+	return b&(1<<29) != 0 && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
+}
+
+// archPaths lists the assembly paths, fastest first on the CPUs measured
+// (see the package benchmarks).
+func archPaths() []path {
+	return []path{
+		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, ok: func() bool {
+			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
+			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+		}},
+		{name: PathSHANI, lanes: niStreams, scan: scanSHANI, chunk: fastChunk, ok: hasSHANI},
+		{name: PathAVX2, lanes: 8, scan: scanAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 }},
+	}
+}
+
+func scanAVX512(p *params, start, n uint32, found func(uint32)) {
+	for i := uint32(0); i < n; i += zLanes {
+		m := avx512Scan(p, start+i)
+		if m == 0 {
+			continue
+		}
+		if left := n - i; left < zLanes {
+			// Lanes past the end may have wrapped; they were never asked for.
+			m &= 1<<left - 1
+		}
+		for ; m != 0; m &= m - 1 {
+			found(start + i + uint32(bits.TrailingZeros32(m)))
+		}
+	}
+}
+
+func scanAVX2(p *params, start, n uint32, found func(uint32)) {
+	for i := uint32(0); i < n; i += 8 {
+		m := avx2Scan(p, start+i)
+		if m == 0 {
+			continue
+		}
+		if left := n - i; left < 8 {
+			m &= 1<<left - 1
+		}
+		for ; m != 0; m &= m - 1 {
+			found(start + i + uint32(bits.TrailingZeros32(m)))
+		}
+	}
+}
+
+func scanSHANI(p *params, start, n uint32, found func(uint32)) {
+	var out [niStreams]uint32
+	for i := uint32(0); i < n; i += niStreams {
+		shaniScan(p, start+i, &out)
+		for j := uint32(0); j < niStreams && j < n-i; j++ {
+			if pass(p, out[j]) {
+				found(start + i + j)
+			}
+		}
+	}
+}
+
+// modelName reads the CPUID brand string, which costs nothing and needs no
+// /proc.
+func modelName() string {
+	if max, _, _, _ := cpuid(0x80000000, 0); max < 0x80000004 {
+		return "CPU"
+	}
+	var b []byte
+	for leaf := uint32(0x80000002); leaf <= 0x80000004; leaf++ {
+		a, bx, c, d := cpuid(leaf, 0)
+		for _, r := range []uint32{a, bx, c, d} {
+			b = append(b, byte(r), byte(r>>8), byte(r>>16), byte(r>>24))
+		}
+	}
+	s := strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
+	if s == "" {
+		return "CPU"
+	}
+	return s
+}

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package cpu
+
+func archPaths() []path { return nil }
+
+func modelName() string { return "CPU" }

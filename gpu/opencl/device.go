@@ -1,0 +1,714 @@
+package opencl
+
+// #include "cl_shim.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"clminer/gpu"
+	"clminer/kernels"
+	"clminer/work"
+)
+
+// DefaultSlots is how many candidates one batch can report before its
+// output buffer overflows. A real target yields far fewer per batch; an
+// overflow is still handled (by re-sweeping), just slowly.
+const DefaultSlots = 1023
+
+// Batch bounds: below minBatch launch overhead dominates; maxBatch keeps
+// the nonce count inside the kernel's uint argument.
+const (
+	minBatchLog = 10
+	maxBatchLog = 31
+)
+
+// Options tune a device. The zero value is ready to use.
+type Options struct {
+	// KernelMS is the wanted run time of one batch in milliseconds; 0 means
+	// 50. Longer batches waste less on launches but make cancellation slower.
+	KernelMS float64
+	// Intensity fixes the batch at 2^Intensity nonces and turns autotuning
+	// off; 0 autotunes toward KernelMS.
+	Intensity int
+	// VectorWidth is the nonces per work-item (1, 2, 4, 8 or 16); 0 takes
+	// the device's preferred int vector width.
+	VectorWidth int
+	// CacheDir holds compiled programs; "" means os.UserCacheDir()/clminer/kernels
+	// and "-" turns the cache off.
+	CacheDir string
+	// WorkGroup is the work-group size; 0 means 16 on CPUs and 256 elsewhere
+	// (bounded by the device's maximum).
+	WorkGroup int
+	// Source replaces the embedded kernel source; tests use it to inject a
+	// kernel that does not compile.
+	Source string
+
+	// slots overrides DefaultSlots so tests can force overflows.
+	slots int
+}
+
+// Device is one OpenCL device ready to sweep. It implements gpu.Device.
+// Sweep calls are serialized by a mutex: one sweep at a time per device,
+// since the two output buffers and kernels belong to the sweep in progress.
+type Device struct {
+	mu sync.Mutex
+
+	id       string
+	platform string
+	info     DeviceInfo
+	opts     Options
+	vec      int
+	slots    int
+	local    int // work-group size, 0 = the runtime's choice
+	cacheHit bool
+	// batch is log2 of the nonces per batch; atomic so Info can read it
+	// while a sweep retunes it.
+	batch atomic.Int32
+
+	did   C.cl_device_id
+	ctx   C.cl_context
+	queue C.cl_command_queue
+	prog  C.cl_program
+	bufs  [2]batchSlot
+}
+
+// batchSlot is one of the two batches a sweep keeps in flight.
+type batchSlot struct {
+	kernel C.cl_kernel
+	out    C.cl_mem
+	// host receives out with a non-blocking read, so it must be C memory.
+	host *C.cl_uint
+
+	busy     bool
+	ev       C.cl_event
+	base     uint32
+	n        uint64
+	log      int32 // the batch size it was launched with, for tuning
+	launched time.Time
+}
+
+var _ gpu.Device = (*Device)(nil)
+
+// Open builds the kernel for device D of platform P and sizes its batches.
+func Open(platform, device int, opts Options) (d *Device, err error) {
+	pids, err := platformIDs()
+	if err != nil {
+		return nil, err
+	}
+	if platform < 0 || platform >= len(pids) {
+		return nil, fmt.Errorf("opencl: platform %d does not exist (%d found)", platform, len(pids))
+	}
+	dids, err := deviceIDs(pids[platform])
+	if err != nil {
+		return nil, err
+	}
+	if device < 0 || device >= len(dids) {
+		return nil, fmt.Errorf("opencl: platform %d has no device %d (%d found)", platform, device, len(dids))
+	}
+	if opts.KernelMS <= 0 {
+		opts.KernelMS = 50
+	}
+	if opts.Intensity != 0 && (opts.Intensity < minBatchLog || opts.Intensity > maxBatchLog) {
+		return nil, fmt.Errorf("opencl: intensity %d is outside %d..%d", opts.Intensity, minBatchLog, maxBatchLog)
+	}
+	d = &Device{
+		id:    fmt.Sprintf("opencl:%d:%d", platform, device),
+		opts:  opts,
+		did:   dids[device],
+		slots: DefaultSlots,
+	}
+	if opts.slots > 0 {
+		d.slots = opts.slots
+	}
+	if d.platform, err = platformString(pids[platform], clPlatformName); err != nil {
+		return nil, err
+	}
+	if d.info, err = describeDevice(device, d.did); err != nil {
+		return nil, err
+	}
+	if d.vec, err = vectorWidth(opts.VectorWidth, d.info.PreferredVectorWidthInt); err != nil {
+		return nil, err
+	}
+	d.local = workGroup(opts.WorkGroup, d.info)
+	defer func() {
+		if err != nil {
+			d.release()
+			d = nil
+		}
+	}()
+
+	props := []C.cl_context_properties{clContextPlatform, C.cl_context_properties(uintptr(unsafe.Pointer(pids[platform]))), 0}
+	var rc C.cl_int
+	d.ctx = C.w_clCreateContext(&props[0], 1, &d.did, nil, nil, &rc)
+	if err = clErr("clCreateContext", rc); err != nil {
+		return d, err
+	}
+	d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, 0, &rc)
+	if err = clErr("clCreateCommandQueue", rc); err != nil {
+		return d, err
+	}
+	src := opts.Source
+	if src == "" {
+		src = kernels.SHA256d
+	}
+	if err = d.buildProgram(src, fmt.Sprintf("-D VECSIZE=%d", d.vec)); err != nil {
+		return d, err
+	}
+	name := C.CString(kernels.SHA256dEntry)
+	defer C.free(unsafe.Pointer(name))
+	size := C.size_t(4 * (d.slots + 1))
+	for i := range d.bufs {
+		b := &d.bufs[i]
+		b.kernel = C.w_clCreateKernel(d.prog, name, &rc)
+		if err = clErr("clCreateKernel", rc); err != nil {
+			return d, err
+		}
+		b.out = C.w_clCreateBuffer(d.ctx, clMemReadWrite, size, nil, &rc)
+		if err = clErr("clCreateBuffer", rc); err != nil {
+			return d, err
+		}
+		b.host = (*C.cl_uint)(C.malloc(size))
+		if b.host == nil {
+			return d, errors.New("opencl: out of host memory")
+		}
+	}
+	if opts.Intensity != 0 {
+		d.batch.Store(int32(opts.Intensity))
+	} else if err = d.calibrate(); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// workGroup picks the work-group size. A fixed size matters on POCL, which
+// compiles the kernel again for every new size and vectorizes across a
+// group's work-items; GPUs want a few warps per group.
+func workGroup(want int, info DeviceInfo) int {
+	if want <= 0 {
+		want = 256
+		if info.Type == "CPU" {
+			want = 16
+		}
+	}
+	if info.MaxWorkGroupSize > 0 {
+		want = min(want, info.MaxWorkGroupSize)
+	}
+	return want
+}
+
+// vectorWidth maps a requested or preferred width onto the kernel's
+// supported ones: OpenCL has no 3-wide int loads worth using, and wider
+// than 16 does not exist.
+func vectorWidth(want, preferred int) (int, error) {
+	switch want {
+	case 1, 2, 4, 8, 16:
+		return want, nil
+	case 0:
+		v := 1
+		for v*2 <= preferred && v < 16 {
+			v *= 2
+		}
+		return v, nil
+	default:
+		return 0, fmt.Errorf("opencl: vector width %d: want 1, 2, 4, 8 or 16", want)
+	}
+}
+
+// buildProgram loads the program from the disk cache or compiles it,
+// storing the binary for next time. A failed compile returns the build log.
+func (d *Device) buildProgram(src, options string) error {
+	dir := resolveCacheDir(d.opts.CacheDir)
+	key := cacheKey(d.platform, d.info.Name, d.info.DriverVersion, d.info.Version, options, src)
+	copts := C.CString(options)
+	defer C.free(unsafe.Pointer(copts))
+
+	if bin := readCache(dir, key); bin != nil {
+		if p, err := d.programFromBinary(bin, copts); err == nil {
+			d.prog, d.cacheHit = p, true
+			return nil
+		}
+		// A stale or corrupt binary is not fatal: rebuild and overwrite it.
+	}
+
+	csrc := C.CString(src)
+	defer C.free(unsafe.Pointer(csrc))
+	length := C.size_t(len(src))
+	var rc C.cl_int
+	p := C.w_clCreateProgramWithSource(d.ctx, 1, &csrc, &length, &rc)
+	if err := clErr("clCreateProgramWithSource", rc); err != nil {
+		return err
+	}
+	if rc := C.w_clBuildProgram(p, 1, &d.did, copts, nil, nil); rc != clSuccess {
+		e := &Error{Func: "clBuildProgram", Code: int32(rc), Log: d.buildLog(p)}
+		C.w_clReleaseProgram(p)
+		return e
+	}
+	d.prog = p
+	if bin, err := d.programBinary(); err == nil {
+		// A cache that cannot be written only costs a rebuild next start.
+		_ = writeCache(dir, key, bin)
+	}
+	return nil
+}
+
+func (d *Device) programFromBinary(bin []byte, copts *C.char) (C.cl_program, error) {
+	cbin := (*C.uchar)(C.CBytes(bin))
+	defer C.free(unsafe.Pointer(cbin))
+	length := C.size_t(len(bin))
+	var status, rc C.cl_int
+	p := C.w_clCreateProgramWithBinary(d.ctx, 1, &d.did, &length, &cbin, &status, &rc)
+	if err := clErr("clCreateProgramWithBinary", rc); err != nil {
+		return nil, err
+	}
+	if err := clErr("clCreateProgramWithBinary", status); err != nil {
+		C.w_clReleaseProgram(p)
+		return nil, err
+	}
+	if rc := C.w_clBuildProgram(p, 1, &d.did, copts, nil, nil); rc != clSuccess {
+		C.w_clReleaseProgram(p)
+		return nil, clErr("clBuildProgram", rc)
+	}
+	return p, nil
+}
+
+func (d *Device) buildLog(p C.cl_program) string {
+	var sz C.size_t
+	if C.w_clGetProgramBuildInfo(p, d.did, clProgramBuildLog, 0, nil, &sz) != clSuccess || sz == 0 {
+		return ""
+	}
+	buf := make([]byte, sz)
+	if C.w_clGetProgramBuildInfo(p, d.did, clProgramBuildLog, sz, unsafe.Pointer(&buf[0]), nil) != clSuccess {
+		return ""
+	}
+	return cString(buf)
+}
+
+// programBinary returns the device binary of the built program.
+func (d *Device) programBinary() ([]byte, error) {
+	var ndev C.cl_uint
+	if rc := C.w_clGetProgramInfo(d.prog, clProgramNumDevices, C.size_t(unsafe.Sizeof(ndev)), unsafe.Pointer(&ndev), nil); rc != clSuccess {
+		return nil, clErr("clGetProgramInfo", rc)
+	}
+	if ndev != 1 {
+		return nil, fmt.Errorf("opencl: program has %d devices, want 1", ndev)
+	}
+	var size C.size_t
+	if rc := C.w_clGetProgramInfo(d.prog, clProgramBinarySizes, C.size_t(unsafe.Sizeof(size)), unsafe.Pointer(&size), nil); rc != clSuccess {
+		return nil, clErr("clGetProgramInfo", rc)
+	}
+	if size == 0 {
+		return nil, errors.New("opencl: runtime returned an empty program binary")
+	}
+	// The runtime writes through the pointer array, so both the array and
+	// the buffer it points to must be C memory.
+	buf := C.malloc(size)
+	if buf == nil {
+		return nil, errors.New("opencl: out of host memory")
+	}
+	defer C.free(buf)
+	ptrs := (*unsafe.Pointer)(C.malloc(C.size_t(unsafe.Sizeof(buf))))
+	if ptrs == nil {
+		return nil, errors.New("opencl: out of host memory")
+	}
+	defer C.free(unsafe.Pointer(ptrs))
+	*ptrs = buf
+	if rc := C.w_clGetProgramInfo(d.prog, clProgramBinaries, C.size_t(unsafe.Sizeof(buf)), unsafe.Pointer(ptrs), nil); rc != clSuccess {
+		return nil, clErr("clGetProgramInfo", rc)
+	}
+	return C.GoBytes(buf, C.int(size)), nil
+}
+
+// calibrate picks the starting batch size: time real kernel runs (on a
+// dummy unit that cannot produce candidates) and grow the batch until one
+// takes about KernelMS. Sweeps keep tuning from there.
+func (d *Device) calibrate() error {
+	var u work.Unit
+	b := &d.bufs[0]
+	if err := d.setUnitArgs(b.kernel, precompute(&u), &u, 0); err != nil {
+		return err
+	}
+	// The first launch pays for lazy compilation on some runtimes; keep it
+	// out of the measurement.
+	if _, err := d.runSync(b, 0, 1<<minBatchLog); err != nil {
+		return err
+	}
+	target := d.opts.KernelMS
+	log := int32(16)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		t0 := time.Now()
+		if _, err := d.runSync(b, 0, 1<<log); err != nil {
+			return err
+		}
+		ms := float64(time.Since(t0).Microseconds()) / 1000
+		if ms >= target/2 || log >= maxBatchLog || time.Now().After(deadline) {
+			if ms > 2*target && log > minBatchLog {
+				log--
+			}
+			break
+		}
+		// Jump by the measured ratio, but at most 16x so one noisy
+		// measurement cannot overshoot wildly.
+		step := int32(1)
+		for r := target / max(ms, 0.001); r >= 4 && step < 4; r /= 2 {
+			step++
+		}
+		log = min(log+step, maxBatchLog)
+	}
+	d.batch.Store(log)
+	return nil
+}
+
+// Info implements gpu.Device.
+func (d *Device) Info() gpu.Info {
+	return gpu.Info{
+		ID:     d.id,
+		Kind:   "opencl",
+		Name:   d.info.Name,
+		Detail: fmt.Sprintf("vector %d, batch 2^%d, %g ms", d.vec, d.batch.Load(), d.opts.KernelMS),
+	}
+}
+
+// DeviceInfo returns what the runtime reported about the device.
+func (d *Device) DeviceInfo() DeviceInfo { return d.info }
+
+// VectorWidth is the number of nonces each work-item hashes.
+func (d *Device) VectorWidth() int { return d.vec }
+
+// BatchLog is log2 of the current batch size in nonces.
+func (d *Device) BatchLog() int { return int(d.batch.Load()) }
+
+// CacheHit reports whether Open loaded the program from the disk cache
+// instead of compiling it.
+func (d *Device) CacheHit() bool { return d.cacheHit }
+
+// Close implements gpu.Device.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.release()
+	return nil
+}
+
+// release frees whatever Open got as far as creating; it waits for queued
+// work first, because the runtime may still write into the host buffers.
+func (d *Device) release() {
+	if d.queue != nil {
+		C.w_clFinish(d.queue)
+	}
+	for i := range d.bufs {
+		b := &d.bufs[i]
+		if b.ev != nil {
+			C.w_clReleaseEvent(b.ev)
+			b.ev = nil
+		}
+		if b.kernel != nil {
+			C.w_clReleaseKernel(b.kernel)
+			b.kernel = nil
+		}
+		if b.out != nil {
+			C.w_clReleaseMemObject(b.out)
+			b.out = nil
+		}
+		if b.host != nil {
+			C.free(unsafe.Pointer(b.host))
+			b.host = nil
+		}
+		b.busy = false
+	}
+	if d.prog != nil {
+		C.w_clReleaseProgram(d.prog)
+		d.prog = nil
+	}
+	if d.queue != nil {
+		C.w_clReleaseCommandQueue(d.queue)
+		d.queue = nil
+	}
+	if d.ctx != nil {
+		C.w_clReleaseContext(d.ctx)
+		d.ctx = nil
+	}
+}
+
+func setArg(k C.cl_kernel, i int, v uint32) error {
+	x := C.cl_uint(v)
+	return clErr("clSetKernelArg", C.w_clSetKernelArg(k, C.cl_uint(i), C.size_t(unsafe.Sizeof(x)), unsafe.Pointer(&x)))
+}
+
+// Kernel argument indexes; see sha256d.cl.
+const (
+	argMidstate = 0
+	argTail     = 8
+	argPre      = 11
+	argW16      = 19
+	argBase     = 21
+	argCount    = 22
+	argTop      = 23
+	argOut      = 24
+	argSlots    = 25
+)
+
+func (d *Device) setUnitArgs(k C.cl_kernel, p hostPre, u *work.Unit, top uint32) error {
+	vals := make([]uint32, 0, argBase)
+	vals = append(vals, u.Midstate[:]...)
+	vals = append(vals, u.Tail[:]...)
+	vals = append(vals, p.state[:]...)
+	vals = append(vals, p.w16, p.w17)
+	for i, v := range vals {
+		if err := setArg(k, i, v); err != nil {
+			return err
+		}
+	}
+	if err := setArg(k, argTop, top); err != nil {
+		return err
+	}
+	if err := setArg(k, argSlots, uint32(d.slots)); err != nil {
+		return err
+	}
+	for i := range d.bufs {
+		if d.bufs[i].kernel == k {
+			mem := d.bufs[i].out
+			return clErr("clSetKernelArg", C.w_clSetKernelArg(k, argOut, C.size_t(unsafe.Sizeof(mem)), unsafe.Pointer(&mem)))
+		}
+	}
+	return errors.New("opencl: kernel not owned by device")
+}
+
+// enqueue launches nonces [base, base+n) on b: reset the counter, run, and
+// read the results back, all without blocking. The caller waits on b.ev.
+func (d *Device) enqueue(b *batchSlot, base uint32, n uint64) error {
+	if err := setArg(b.kernel, argBase, base); err != nil {
+		return err
+	}
+	if err := setArg(b.kernel, argCount, uint32(n)); err != nil {
+		return err
+	}
+	if err := clErr("clEnqueueWriteBuffer", C.w_reset_counter(d.queue, b.out)); err != nil {
+		return err
+	}
+	items := (n + uint64(d.vec) - 1) / uint64(d.vec)
+	var localp *C.size_t
+	if d.local > 0 {
+		// Round up to whole work-groups; the kernel ignores lanes past count.
+		items = (items + uint64(d.local) - 1) / uint64(d.local) * uint64(d.local)
+		local := C.size_t(d.local)
+		localp = &local
+	}
+	global := C.size_t(items)
+	rc := C.w_clEnqueueNDRangeKernel(d.queue, b.kernel, 1, nil, &global, localp, 0, nil, nil)
+	if rc == clInvalidWorkGroupSize && d.local > 0 {
+		// The kernel's own limit can be below the device's; let the
+		// runtime choose from now on.
+		// The counter reset queued above runs twice; that is harmless.
+		d.local = 0
+		return d.enqueue(b, base, n)
+	}
+	if err := clErr("clEnqueueNDRangeKernel", rc); err != nil {
+		return err
+	}
+	var ev C.cl_event
+	size := C.size_t(4 * (d.slots + 1))
+	if err := clErr("clEnqueueReadBuffer", C.w_clEnqueueReadBuffer(d.queue, b.out, 0, 0, size, unsafe.Pointer(b.host), 0, nil, &ev)); err != nil {
+		return err
+	}
+	// Without a flush some runtimes hold the commands until the wait.
+	if err := clErr("clFlush", C.w_clFlush(d.queue)); err != nil {
+		C.w_clReleaseEvent(ev)
+		return err
+	}
+	b.ev, b.busy, b.base, b.n, b.launched = ev, true, base, n, time.Now()
+	return nil
+}
+
+// wait blocks until b's results are in its host buffer.
+func (d *Device) wait(b *batchSlot) error {
+	ev := b.ev
+	b.ev, b.busy = nil, false
+	rc := C.w_clWaitForEvents(1, &ev)
+	C.w_clReleaseEvent(ev)
+	return clErr("clWaitForEvents", rc)
+}
+
+// results returns the candidate count the kernel saw and the nonces stored.
+func (d *Device) results(b *batchSlot) (uint32, []uint32) {
+	h := unsafe.Slice((*uint32)(unsafe.Pointer(b.host)), d.slots+1)
+	count := h[0]
+	stored := min(count, uint32(d.slots))
+	return count, append([]uint32(nil), h[1:1+stored]...)
+}
+
+// runSync runs one range to completion on b and returns its candidates;
+// count > slots means some were dropped.
+func (d *Device) runSync(b *batchSlot, base uint32, n uint64) (uint32, error) {
+	if err := d.enqueue(b, base, n); err != nil {
+		return 0, err
+	}
+	if err := d.wait(b); err != nil {
+		return 0, err
+	}
+	count, _ := d.results(b)
+	return count, nil
+}
+
+// Sweep implements gpu.Device. Two batches stay in flight so the device
+// never idles while the host reads results; ctx is checked before each
+// launch, so after a cancel only the batch already queued still runs.
+func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var res gpu.Result
+	if d.queue == nil {
+		return res, errors.New("opencl: device is closed")
+	}
+	if s.Unit == nil {
+		return res, errors.New("opencl: sweep without a unit")
+	}
+	end := uint64(s.Start) + s.Count
+	if end > 1<<32 {
+		return res, fmt.Errorf("opencl: sweep of %d nonces from %08x runs past 2^32", s.Count, s.Start)
+	}
+	pre := precompute(s.Unit)
+	top := s.Unit.Target.Top()
+	for i := range d.bufs {
+		if err := d.setUnitArgs(d.bufs[i].kernel, pre, s.Unit, top); err != nil {
+			return res, err
+		}
+	}
+
+	next := uint64(s.Start)
+	turn := 0 // the slot whose batch finishes first
+	var lastDone time.Time
+	for {
+		// Fill both slots, the older batch first.
+		for i := 0; i < 2 && next < end && ctx.Err() == nil; i++ {
+			b := &d.bufs[(turn+i)%2]
+			if b.busy {
+				continue
+			}
+			log := d.batch.Load()
+			n := min(uint64(1)<<log, end-next)
+			if err := d.enqueue(b, uint32(next), n); err != nil {
+				return res, d.abort(err)
+			}
+			b.log = log
+			next += n
+		}
+		b := &d.bufs[turn]
+		if !b.busy {
+			break
+		}
+		if err := d.wait(b); err != nil {
+			return res, d.abort(err)
+		}
+		done := time.Now()
+		d.tune(b, done, lastDone)
+		lastDone = done
+		turn = 1 - turn
+
+		// resweep reuses b, so keep what it held.
+		base, n := b.base, b.n
+		count, nonces := d.results(b)
+		if count > uint32(d.slots) {
+			// The buffer overflowed: the list is incomplete, so hash the range
+			// again in pieces small enough to hold everything.
+			var err error
+			nonces, err = d.resweep(b, base, n, count)
+			if err != nil {
+				// What the pieces found so far is reported; the rest of the
+				// overflow is counted, never silently dropped.
+				res.Lost += uint64(count) - min(uint64(count), uint64(len(nonces)))
+				d.report(s, nonces)
+				res.Hashes += n
+				return res, d.abort(err)
+			}
+		}
+		d.report(s, nonces)
+		res.Hashes += n
+		if s.Progress != nil {
+			s.Progress(n)
+		}
+	}
+	if next < end {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func (d *Device) report(s gpu.Sweep, nonces []uint32) {
+	if s.Found == nil {
+		return
+	}
+	for _, n := range nonces {
+		s.Found(n)
+	}
+}
+
+// abort drains the queue after a failure so no batch still writes into the
+// host buffers, and returns err.
+func (d *Device) abort(err error) error {
+	C.w_clFinish(d.queue)
+	for i := range d.bufs {
+		b := &d.bufs[i]
+		if b.ev != nil {
+			C.w_clReleaseEvent(b.ev)
+		}
+		b.ev, b.busy = nil, false
+	}
+	return err
+}
+
+// tune moves the batch size toward KernelMS. With two batches queued the
+// device is busy from one completion to the next, so that interval is the
+// kernel time; for the first batch it is measured from its launch.
+func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
+	if d.opts.Intensity != 0 || b.log != d.batch.Load() || b.n != uint64(1)<<b.log {
+		return // a partial batch or one of a size already retuned says nothing
+	}
+	start := b.launched
+	if lastDone.After(start) {
+		start = lastDone
+	}
+	ms := float64(done.Sub(start).Microseconds()) / 1000
+	switch {
+	case ms < d.opts.KernelMS/2 && b.log < maxBatchLog:
+		d.batch.Store(b.log + 1)
+	case ms > d.opts.KernelMS*2 && b.log > minBatchLog:
+		d.batch.Store(b.log - 1)
+	}
+}
+
+// resweep hashes [base, base+n) again in pieces expected to hold at most
+// half the slots each, splitting further if one still overflows. A piece no
+// larger than the slots cannot overflow, so nothing is lost.
+func (d *Device) resweep(b *batchSlot, base uint32, n uint64, count uint32) ([]uint32, error) {
+	pieces := uint64(2)
+	for want := 2 * uint64(count) / uint64(d.slots); pieces < want; pieces *= 2 {
+	}
+	size := max((n+pieces-1)/pieces, 1)
+	var out []uint32
+	for off := uint64(0); off < n; off += size {
+		m := min(size, n-off)
+		c, err := d.runSync(b, base+uint32(off), m)
+		if err != nil {
+			return out, err
+		}
+		if c > uint32(d.slots) {
+			more, err := d.resweep(b, base+uint32(off), m, c)
+			out = append(out, more...)
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		_, nonces := d.results(b)
+		out = append(out, nonces...)
+	}
+	return out, nil
+}

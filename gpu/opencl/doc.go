@@ -1,0 +1,16 @@
+// Package opencl mines on OpenCL devices through its own small binding of
+// the OpenCL C API.
+//
+// The runtime is opened with dlopen at run time (libOpenCL.so.1, then
+// libOpenCL.so) rather than linked, so the miner builds with a plain C
+// compiler and no OpenCL SDK, and still starts on machines without OpenCL:
+// Platforms and Open then return one error saying why (ErrNoRuntime or
+// ErrNoPlatform). Every failing OpenCL call becomes an *Error naming the
+// function and the cl.h status, with the compiler log for build failures.
+//
+// A Device runs the kernels.SHA256d kernel with the device's preferred int
+// vector width, keeps two batches in flight, and retunes the batch size so a
+// batch takes about Options.KernelMS. Compiled programs are cached on disk,
+// keyed by the device, driver, build options and source. One Sweep runs at a
+// time per Device; concurrent calls wait for each other.
+package opencl

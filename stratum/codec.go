@@ -1,0 +1,637 @@
+package stratum
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"clminer/work"
+)
+
+// Method names of Stratum v1 as deployed.
+const (
+	MethodSubscribe           = "mining.subscribe"
+	MethodAuthorize           = "mining.authorize"
+	MethodConfigure           = "mining.configure"
+	MethodSubmit              = "mining.submit"
+	MethodExtranonceSubscribe = "mining.extranonce.subscribe"
+	MethodSuggestDifficulty   = "mining.suggest_difficulty"
+	MethodNotify              = "mining.notify"
+	MethodSetDifficulty       = "mining.set_difficulty"
+	MethodSetExtranonce       = "mining.set_extranonce"
+	MethodSetVersionMask      = "mining.set_version_mask"
+	MethodPing                = "mining.ping"
+	MethodReconnect           = "client.reconnect"
+	MethodShowMessage         = "client.show_message"
+	MethodGetVersion          = "client.get_version"
+)
+
+// Kind says how a decoded line is to be handled.
+type Kind int
+
+// The three kinds of JSON-RPC 1.0 messages.
+const (
+	KindNotification Kind = iota // method, id null or absent
+	KindRequest                  // method and a non-null id: must be answered
+	KindResponse                 // no method, non-null id
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindNotification:
+		return "notification"
+	case KindRequest:
+		return "request"
+	case KindResponse:
+		return "response"
+	}
+	return "unknown"
+}
+
+// Message is one decoded line. Params, Result and Error are kept raw and are
+// parsed by the typed helpers below, which never panic on hostile input.
+type Message struct {
+	Kind   Kind
+	ID     json.RawMessage // raw id as sent; nil for notifications
+	Method string
+	Params json.RawMessage
+	Result json.RawMessage
+	Error  json.RawMessage
+	// RejectReason is ckpool's "reject-reason" key.
+	RejectReason string
+}
+
+// NumID returns the id as an unsigned integer, accepting numbers and numeric
+// strings (the client only sends numeric ids).
+func (m *Message) NumID() (uint64, bool) {
+	if len(m.ID) == 0 {
+		return 0, false
+	}
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(m.ID))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return 0, false
+	}
+	switch t := v.(type) {
+	case json.Number:
+		n = t
+	case string:
+		n = json.Number(t)
+	default:
+		return 0, false
+	}
+	u, err := strconv.ParseUint(string(n), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return u, true
+}
+
+type wireMessage struct {
+	ID           json.RawMessage `json:"id"`
+	Method       json.RawMessage `json:"method"`
+	Params       json.RawMessage `json:"params"`
+	Result       json.RawMessage `json:"result"`
+	Error        json.RawMessage `json:"error"`
+	RejectReason json.RawMessage `json:"reject-reason"`
+}
+
+// ErrNotMessage is wrapped by DecodeLine for lines that are not Stratum
+// messages.
+var ErrNotMessage = errors.New("not a stratum message")
+
+func isNull(r json.RawMessage) bool {
+	r = bytes.TrimSpace(r)
+	return len(r) == 0 || string(r) == "null"
+}
+
+// DecodeLine decodes one line (without its newline) and classifies it: by
+// method first, else by id as a response.
+func DecodeLine(line []byte) (*Message, error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 || line[0] != '{' {
+		return nil, fmt.Errorf("%w: want a JSON object, got %q", ErrNotMessage, clip(string(line)))
+	}
+	var w wireMessage
+	if err := json.Unmarshal(line, &w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotMessage, err)
+	}
+	m := &Message{Params: w.Params, Result: w.Result, Error: w.Error}
+	if !isNull(w.RejectReason) {
+		m.RejectReason = rawText(w.RejectReason)
+	}
+	if !isNull(w.ID) {
+		m.ID = w.ID
+	}
+	if !isNull(w.Method) {
+		if err := json.Unmarshal(w.Method, &m.Method); err != nil || m.Method == "" {
+			return nil, fmt.Errorf("%w: method is not a non-empty string", ErrNotMessage)
+		}
+		if m.ID == nil {
+			m.Kind = KindNotification
+		} else {
+			m.Kind = KindRequest
+		}
+		return m, nil
+	}
+	if m.ID == nil {
+		return nil, fmt.Errorf("%w: neither method nor id", ErrNotMessage)
+	}
+	m.Kind = KindResponse
+	return m, nil
+}
+
+// request is what the client writes.
+type request struct {
+	ID     uint64 `json:"id"`
+	Method string `json:"method"`
+	Params []any  `json:"params"`
+}
+
+func encodeRequest(id uint64, method string, params []any) ([]byte, error) {
+	if params == nil {
+		params = []any{}
+	}
+	b, err := json.Marshal(request{ID: id, Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func encodeResponse(id json.RawMessage, result any, rpcErr any) ([]byte, error) {
+	b, err := json.Marshal(struct {
+		ID     json.RawMessage `json:"id"`
+		Result any             `json:"result"`
+		Error  any             `json:"error"`
+	}{id, result, rpcErr})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// RPCError is a pool error in any of the wire formats (array with or without
+// data, JSON-RPC 2 object, plain string, boolean, null plus ckpool's
+// reject-reason). Message is always readable.
+type RPCError struct {
+	Code    int
+	HasCode bool
+	Message string
+}
+
+func (e *RPCError) Error() string {
+	if e.HasCode {
+		return fmt.Sprintf("%s (code %d)", e.Message, e.Code)
+	}
+	return e.Message
+}
+
+// ParseError turns the error member (any JSON type) and ckpool's
+// reject-reason into an RPCError; nil when there is neither.
+func ParseError(raw json.RawMessage, rejectReason string) *RPCError {
+	var e *RPCError
+	if !isNull(raw) {
+		e = parseErrorValue(raw)
+	}
+	if rejectReason != "" {
+		if e == nil {
+			e = &RPCError{}
+		}
+		if e.Message == "" {
+			e.Message = rejectReason
+		} else if !strings.Contains(e.Message, rejectReason) {
+			e.Message = rejectReason + ": " + e.Message
+		}
+	}
+	return e
+}
+
+func parseErrorValue(raw json.RawMessage) *RPCError {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return &RPCError{Message: clip(string(raw))}
+	}
+	e := &RPCError{}
+	switch t := v.(type) {
+	case []any:
+		if len(t) > 0 {
+			e.Code, e.HasCode = numberToInt(t[0])
+			if !e.HasCode {
+				e.Message = valueText(t[0])
+			}
+		}
+		if len(t) > 1 {
+			e.Message = joinText(e.Message, valueText(t[1]))
+		}
+		if len(t) > 2 && t[2] != nil {
+			if s := valueText(t[2]); s != "" {
+				e.Message = joinText(e.Message, s)
+			}
+		}
+	case map[string]any:
+		if c, ok := t["code"]; ok {
+			e.Code, e.HasCode = numberToInt(c)
+		}
+		for _, k := range []string{"message", "msg", "reason"} {
+			if m, ok := t[k]; ok {
+				e.Message = valueText(m)
+				break
+			}
+		}
+		if e.Message == "" {
+			e.Message = clip(string(raw))
+		}
+	case string:
+		e.Message = t
+	case bool:
+		e.Message = fmt.Sprintf("error: %v", t)
+	default:
+		e.Message = clip(string(raw))
+	}
+	if e.Message == "" {
+		e.Message = "unspecified error"
+	}
+	return e
+}
+
+func joinText(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + ": " + b
+}
+
+func numberToInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(n), 10, 32); err == nil {
+			return int(i), true
+		}
+		if f, err := strconv.ParseFloat(string(n), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<31 {
+			return int(f), true
+		}
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<31 {
+			return int(n), true
+		}
+	}
+	return 0, false
+}
+
+func valueText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return clip(t)
+	case json.Number:
+		return string(t)
+	case bool:
+		return strconv.FormatBool(t)
+	}
+	b, _ := json.Marshal(v)
+	return clip(string(b))
+}
+
+func rawText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return clip(s)
+	}
+	return clip(string(raw))
+}
+
+// clip keeps pool text short enough for a log line.
+func clip(s string) string {
+	const max = 200
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
+
+// IsTrue reports whether a result is the JSON literal true.
+func IsTrue(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "true" }
+
+// SubscribeResult is the parsed reply to mining.subscribe.
+type SubscribeResult struct {
+	// Subscriptions as (method, id) pairs; may be empty.
+	Subscriptions [][2]string
+	// SessionID is the mining.notify subscription id (cgminer's "sessionid"),
+	// sent back on reconnect to resume; "" when the pool gave none.
+	SessionID       string
+	Extranonce1     string // lower-case hex, may be empty (p2pool)
+	Extranonce2Size int
+}
+
+// ParseSubscribeResult accepts every shape seen: a list of pairs, a single
+// pair (p2pool), notify only, no subscriptions at all, an empty extranonce1.
+func ParseSubscribeResult(raw json.RawMessage) (SubscribeResult, error) {
+	var r SubscribeResult
+	var arr []json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil {
+		return r, fmt.Errorf("subscribe result is not an array: %s", clip(string(raw)))
+	}
+	if len(arr) < 3 {
+		return r, fmt.Errorf("subscribe result has %d elements, want 3", len(arr))
+	}
+	r.Subscriptions = parseSubscriptions(arr[0])
+	for _, s := range r.Subscriptions {
+		if s[0] == MethodNotify || (r.SessionID == "" && s[0] == MethodSetDifficulty) {
+			r.SessionID = s[1]
+		}
+	}
+	if err := json.Unmarshal(arr[1], &r.Extranonce1); err != nil {
+		return r, fmt.Errorf("subscribe result: extranonce1 is not a string: %s", clip(string(arr[1])))
+	}
+	en1, err := hex.DecodeString(r.Extranonce1)
+	if err != nil {
+		return r, fmt.Errorf("subscribe result: extranonce1 %q is not hex", clip(r.Extranonce1))
+	}
+	if len(en1) > work.MaxExtranonce1Len {
+		return r, fmt.Errorf("subscribe result: extranonce1 of %d bytes is over the limit of %d", len(en1), work.MaxExtranonce1Len)
+	}
+	r.Extranonce1 = hex.EncodeToString(en1)
+	size, err := parseInt(arr[2])
+	if err != nil {
+		return r, fmt.Errorf("subscribe result: extranonce2_size: %v", err)
+	}
+	if size < work.MinExtranonce2Size || size > work.MaxExtranonce2Size {
+		return r, fmt.Errorf("subscribe result: extranonce2_size %d is outside %d..%d", size, work.MinExtranonce2Size, work.MaxExtranonce2Size)
+	}
+	r.Extranonce2Size = size
+	return r, nil
+}
+
+func parseSubscriptions(raw json.RawMessage) [][2]string {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return nil
+	}
+	if pair, ok := stringPair(list); ok { // p2pool: a single pair
+		return [][2]string{pair}
+	}
+	var out [][2]string
+	for _, item := range list {
+		var inner []json.RawMessage
+		if json.Unmarshal(item, &inner) != nil {
+			continue
+		}
+		if pair, ok := stringPair(inner); ok {
+			out = append(out, pair)
+		}
+	}
+	return out
+}
+
+func stringPair(list []json.RawMessage) ([2]string, bool) {
+	if len(list) != 2 {
+		return [2]string{}, false
+	}
+	var m string
+	if json.Unmarshal(list[0], &m) != nil || !strings.Contains(m, ".") {
+		return [2]string{}, false
+	}
+	var id string
+	if json.Unmarshal(list[1], &id) != nil {
+		// ids may be numbers
+		var n json.Number
+		if json.Unmarshal(list[1], &n) != nil {
+			return [2]string{}, false
+		}
+		id = string(n)
+	}
+	return [2]string{m, id}, true
+}
+
+func parseInt(raw json.RawMessage) (int, error) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, fmt.Errorf("not a number: %s", clip(string(raw)))
+		}
+		n = json.Number(s)
+	}
+	i, err := strconv.ParseInt(string(n), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("not an integer: %s", clip(string(raw)))
+	}
+	return int(i), nil
+}
+
+func paramsArray(raw json.RawMessage, method string) ([]json.RawMessage, error) {
+	var arr []json.RawMessage
+	if isNull(raw) {
+		return nil, nil
+	}
+	if err := json.Unmarshal(raw, &arr); err != nil {
+		return nil, fmt.Errorf("%s: params are not an array", method)
+	}
+	return arr, nil
+}
+
+// ParseNotify reads the nine mining.notify params into work.JobParams; the
+// session fills in extranonce1, extranonce2_size and difficulty.
+func ParseNotify(raw json.RawMessage) (work.JobParams, error) {
+	var p work.JobParams
+	arr, err := paramsArray(raw, MethodNotify)
+	if err != nil {
+		return p, err
+	}
+	if len(arr) < 9 {
+		return p, fmt.Errorf("mining.notify: %d params, want 9", len(arr))
+	}
+	fields := []struct {
+		name string
+		dst  *string
+	}{{"job_id", &p.JobID}, {"prevhash", &p.PrevHash}, {"coinb1", &p.Coinb1}, {"coinb2", &p.Coinb2},
+		{"version", &p.Version}, {"nbits", &p.NBits}, {"ntime", &p.NTime}}
+	idx := []int{0, 1, 2, 3, 5, 6, 7}
+	for i, f := range fields {
+		if err := json.Unmarshal(arr[idx[i]], f.dst); err != nil || isNull(arr[idx[i]]) {
+			return p, fmt.Errorf("mining.notify: %s is not a string: %s", f.name, clip(string(arr[idx[i]])))
+		}
+	}
+	if !isNull(arr[4]) {
+		if err := json.Unmarshal(arr[4], &p.MerkleBranch); err != nil {
+			return p, fmt.Errorf("mining.notify: merkle_branch is not a list of strings")
+		}
+	}
+	if len(p.MerkleBranch) > work.MaxMerkleBranches {
+		return p, fmt.Errorf("mining.notify: %d merkle branches is over the limit of %d", len(p.MerkleBranch), work.MaxMerkleBranches)
+	}
+	if err := json.Unmarshal(arr[8], &p.CleanJobs); err != nil {
+		// tolerate 0/1
+		n, nerr := parseInt(arr[8])
+		if nerr != nil {
+			return p, fmt.Errorf("mining.notify: clean_jobs is not a boolean: %s", clip(string(arr[8])))
+		}
+		p.CleanJobs = n != 0
+	}
+	return p, nil
+}
+
+// ParseDifficulty reads mining.set_difficulty; values <= 0 or not finite are
+// an error (the caller ignores them, as cgminer does).
+func ParseDifficulty(raw json.RawMessage) (float64, error) {
+	arr, err := paramsArray(raw, MethodSetDifficulty)
+	if err != nil {
+		return 0, err
+	}
+	if len(arr) < 1 {
+		return 0, fmt.Errorf("mining.set_difficulty: no params")
+	}
+	var f float64
+	if err := json.Unmarshal(arr[0], &f); err != nil {
+		var s string
+		if json.Unmarshal(arr[0], &s) != nil {
+			return 0, fmt.Errorf("mining.set_difficulty: not a number: %s", clip(string(arr[0])))
+		}
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, fmt.Errorf("mining.set_difficulty: not a number: %q", clip(s))
+		}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+		return 0, fmt.Errorf("mining.set_difficulty: %v is not a positive difficulty", f)
+	}
+	return f, nil
+}
+
+// ParseSetExtranonce reads mining.set_extranonce; size is 0 when the pool
+// left it out (keep the current one).
+func ParseSetExtranonce(raw json.RawMessage) (en1 string, size int, err error) {
+	arr, err := paramsArray(raw, MethodSetExtranonce)
+	if err != nil {
+		return "", 0, err
+	}
+	if len(arr) < 1 {
+		return "", 0, fmt.Errorf("mining.set_extranonce: no params")
+	}
+	if json.Unmarshal(arr[0], &en1) != nil {
+		return "", 0, fmt.Errorf("mining.set_extranonce: extranonce1 is not a string")
+	}
+	b, herr := hex.DecodeString(en1)
+	if herr != nil || len(b) > work.MaxExtranonce1Len {
+		return "", 0, fmt.Errorf("mining.set_extranonce: bad extranonce1 %q", clip(en1))
+	}
+	if len(arr) > 1 && !isNull(arr[1]) {
+		if size, err = parseInt(arr[1]); err != nil {
+			return "", 0, fmt.Errorf("mining.set_extranonce: extranonce2_size: %v", err)
+		}
+		if size < work.MinExtranonce2Size || size > work.MaxExtranonce2Size {
+			return "", 0, fmt.Errorf("mining.set_extranonce: extranonce2_size %d is outside %d..%d", size, work.MinExtranonce2Size, work.MaxExtranonce2Size)
+		}
+	}
+	return hex.EncodeToString(b), size, nil
+}
+
+// ParseVersionMask reads mining.set_version_mask.
+func ParseVersionMask(raw json.RawMessage) (uint32, error) {
+	arr, err := paramsArray(raw, MethodSetVersionMask)
+	if err != nil {
+		return 0, err
+	}
+	if len(arr) < 1 {
+		return 0, fmt.Errorf("mining.set_version_mask: no params")
+	}
+	var s string
+	if json.Unmarshal(arr[0], &s) != nil {
+		return 0, fmt.Errorf("mining.set_version_mask: mask is not a string")
+	}
+	return parseMask(s)
+}
+
+func parseMask(s string) (uint32, error) {
+	if len(s) == 0 || len(s) > 8 {
+		return 0, fmt.Errorf("version mask %q: want up to 8 hex chars", clip(s))
+	}
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("version mask %q is not hex", clip(s))
+	}
+	return uint32(v), nil
+}
+
+// ParseConfigureResult reads the version-rolling part of a mining.configure
+// reply: whether rolling was granted and the mask (ffffffff when left out).
+func ParseConfigureResult(raw json.RawMessage) (rolling bool, mask uint32, err error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return false, 0, fmt.Errorf("mining.configure result is not an object: %s", clip(string(raw)))
+	}
+	v, ok := m["version-rolling"]
+	if !ok || !IsTrue(v) {
+		return false, 0, nil
+	}
+	mask = 0xffffffff
+	if mr, ok := m["version-rolling.mask"]; ok {
+		var s string
+		if json.Unmarshal(mr, &s) != nil {
+			return false, 0, fmt.Errorf("mining.configure: version-rolling.mask is not a string")
+		}
+		if mask, err = parseMask(s); err != nil {
+			return false, 0, err
+		}
+	}
+	return true, mask, nil
+}
+
+// Reconnect is a parsed client.reconnect; empty Host or Port mean unchanged.
+type Reconnect struct {
+	Host string
+	Port string
+	Wait int // seconds
+}
+
+// ParseReconnect reads client.reconnect([host[, port[, wait]]]); the port may
+// be a number or a string, host and port may be null.
+func ParseReconnect(raw json.RawMessage) (Reconnect, error) {
+	var r Reconnect
+	arr, err := paramsArray(raw, MethodReconnect)
+	if err != nil {
+		return r, err
+	}
+	if len(arr) > 0 && !isNull(arr[0]) {
+		if json.Unmarshal(arr[0], &r.Host) != nil {
+			return r, fmt.Errorf("client.reconnect: host is not a string")
+		}
+	}
+	if len(arr) > 1 && !isNull(arr[1]) {
+		p, err := parseInt(arr[1])
+		if err != nil || p <= 0 || p > 65535 {
+			return r, fmt.Errorf("client.reconnect: bad port %s", clip(string(arr[1])))
+		}
+		r.Port = strconv.Itoa(p)
+	}
+	if len(arr) > 2 && !isNull(arr[2]) {
+		w, err := parseInt(arr[2])
+		if err != nil || w < 0 {
+			return r, fmt.Errorf("client.reconnect: bad wait %s", clip(string(arr[2])))
+		}
+		r.Wait = w
+	}
+	return r, nil
+}
+
+// ParseShowMessage returns client.show_message's text.
+func ParseShowMessage(raw json.RawMessage) string {
+	arr, err := paramsArray(raw, MethodShowMessage)
+	if err != nil || len(arr) == 0 {
+		return ""
+	}
+	return rawText(arr[0])
+}

@@ -1,0 +1,179 @@
+package stratum
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"clminer/stratum/pooltest"
+	"clminer/work"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder collects callbacks.
+type recorder struct {
+	jobs   chan *Job
+	mu     sync.Mutex
+	events []PoolEvent
+}
+
+func newRecorder() *recorder { return &recorder{jobs: make(chan *Job, 1000)} }
+
+func (r *recorder) onJob(j *Job) { r.jobs <- j }
+
+func (r *recorder) onEvent(e PoolEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) eventList() []PoolEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]PoolEvent(nil), r.events...)
+}
+
+func (r *recorder) hasEvent(kind EventKind, pool int) bool {
+	for _, e := range r.eventList() {
+		if e.Kind == kind && e.Pool == pool {
+			return true
+		}
+	}
+	return false
+}
+
+// nextJob waits for a job matching ok (nil: any).
+func (r *recorder) nextJob(t *testing.T, ok func(*Job) bool) *Job {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case j := <-r.jobs:
+			if ok == nil || ok(j) {
+				return j
+			}
+		case <-timeout:
+			t.Fatalf("no matching job within 10 s; events: %+v", r.eventList())
+			return nil
+		}
+	}
+}
+
+// testDialer can refuse chosen addresses.
+type testDialer struct {
+	mu      sync.Mutex
+	refused map[string]bool
+	dials   map[string]int
+}
+
+func newTestDialer() *testDialer {
+	return &testDialer{refused: map[string]bool{}, dials: map[string]int{}}
+}
+
+func (d *testDialer) set(addr string, refused bool) {
+	d.mu.Lock()
+	d.refused[addr] = refused
+	d.mu.Unlock()
+}
+
+func (d *testDialer) count(addr string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials[addr]
+}
+
+func (d *testDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.dials[addr]++
+	refused := d.refused[addr]
+	d.mu.Unlock()
+	if refused {
+		return nil, errors.New("test dialer: connection refused")
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+func startServer(t *testing.T, cfg pooltest.Config) *pooltest.Server {
+	t.Helper()
+	s := pooltest.New(cfg)
+	require.NoError(t, s.Start())
+	t.Cleanup(s.Close)
+	return s
+}
+
+func testOptions(r *recorder) Options {
+	return Options{
+		OnJob:            r.onJob,
+		OnPoolState:      r.onEvent,
+		ReadTimeout:      5 * time.Second,
+		DialTimeout:      2 * time.Second,
+		CallTimeout:      300 * time.Millisecond,
+		HandshakeTimeout: 2 * time.Second,
+		SubmitTimeout:    2 * time.Second,
+		HoldDown:         time.Second,
+		BackoffMin:       50 * time.Millisecond,
+		BackoffMax:       400 * time.Millisecond,
+	}
+}
+
+// runClient starts Run and stops it (waiting for it) at cleanup.
+func runClient(t *testing.T, pools []PoolConfig, opts Options) *Client {
+	t.Helper()
+	c, err := NewClient(pools, opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return")
+		}
+	})
+	return c
+}
+
+func pool(s *pooltest.Server) PoolConfig {
+	return PoolConfig{URL: s.URL(), User: "worker.1", Pass: "x"}
+}
+
+// mine finds a nonce meeting the job's share target (tests use tiny
+// difficulties) and builds its submit params.
+func mine(t *testing.T, j *Job, en2 []byte, version uint32) work.Submit {
+	t.Helper()
+	u, err := j.NewUnit(en2, version, j.NTime)
+	require.NoError(t, err)
+	for n := uint32(0); n < 1<<24; n++ {
+		if u.Check(n).MeetsShare {
+			s, err := u.Submit(j.Worker, n, j.RollingMask)
+			require.NoError(t, err)
+			return s
+		}
+	}
+	t.Fatal("no share found")
+	return work.Submit{}
+}
+
+func en2(j *Job, b byte) []byte {
+	e := make([]byte, j.Extranonce2Size)
+	e[0] = b
+	return e
+}
+
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
+}

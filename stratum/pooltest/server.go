@@ -1,0 +1,823 @@
+package pooltest
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"clminer/work"
+)
+
+// ErrorFormat selects how share rejects are written, covering every format
+// of stratum-v1.md §7.
+type ErrorFormat int
+
+// Reject formats.
+const (
+	ErrArray3     ErrorFormat = iota // {"result":false,"error":[code,"msg",null]}
+	ErrArray2                        // {"result":false,"error":[code,"msg"]} (NOMP)
+	ErrMinus2                        // {"result":null,"error":[-2,"msg",null]} (stratum-mining)
+	ErrObject                        // {"result":false,"error":{"code":c,"message":"msg"}}
+	ErrString                        // {"result":false,"error":"msg"}
+	ErrBool                          // {"result":false,"error":true}
+	ErrNullReason                    // {"result":false,"error":null,"reject-reason":"msg"} (ckpool)
+	ErrMissingKey                    // {"result":false} (no error key)
+)
+
+// Behavior scripts misbehaviour.
+type Behavior struct {
+	RefuseAuth                 bool                     // authorize answers false with an error
+	NotifyBeforeSubscribeReply bool                     // set_difficulty and notify precede the subscribe reply
+	NeverReply                 []string                 // methods never answered (NOMP style)
+	ReplyDelay                 map[string]time.Duration // methods answered late
+	RejectAll                  bool                     // every valid share is rejected too ("forced reject")
+	ErrorFormat                ErrorFormat              // format of share rejects
+	RejectResume               bool                     // subscribe with a session id gets an error
+	SubscribeShape             string                   // "" (list of pairs), "single" (p2pool), "notify-only", "none"
+}
+
+// Config configures a Server. Zero values get the defaults in brackets.
+type Config struct {
+	Addr             string        // [127.0.0.1:0]
+	TLS              bool          // serve TLS with a generated self-signed certificate
+	Extranonce1Size  int           // [4]
+	Extranonce1      string        // fixed extranonce1 for every connection (vectors); "" = per connection
+	Extranonce2Size  int           // [4]
+	Difficulty       float64       // [1]
+	VersionMask      uint32        // mask granted by mining.configure [0x1fffe000]
+	NoVersionRolling bool          // answer configure with version-rolling false
+	Job              *NotifyParams // first job; nil = generated
+	NTimeWindow      uint32        // accepted ntime above the job's [7000]
+	Behavior         Behavior
+}
+
+// Share is a share the server accepted.
+type Share struct {
+	Conn        int
+	Worker      string
+	JobID       string
+	Extranonce2 string
+	NTime       string
+	Nonce       string
+	VersionBits string
+	Hash        string // display hex
+	Difficulty  float64
+}
+
+// Reject is a rejected share.
+type Reject struct {
+	Conn   int
+	JobID  string
+	Code   int
+	Reason string
+}
+
+// Stats counts what the server saw.
+type Stats struct {
+	Connections int
+	Authorized  int
+	Accepted    int
+	Rejected    int // every reject, stale and duplicate included
+	Stale       int
+	Duplicate   int
+}
+
+// Request is a client request as received, for tests to inspect. Replies
+// from the client (to ping, get_version) have an empty Method and the whole
+// line in Params.
+type Request struct {
+	Conn   int
+	Method string
+	Params json.RawMessage
+}
+
+type serverJob struct {
+	p   NotifyParams
+	seq int
+}
+
+type connJob struct {
+	en1  string
+	size int
+	diff float64
+}
+
+type conn struct {
+	id         int
+	c          net.Conn
+	wmu        sync.Mutex
+	en1        string
+	size       int
+	pendingEN  *[2]any
+	diff       float64
+	subscribed bool
+	authorized bool
+	worker     string
+	rolling    bool
+	mask       uint32
+	sid        string
+	jobs       map[string]connJob
+	sentJob    bool
+}
+
+// Server is an in-process Stratum v1 pool.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	fp  string
+
+	mu       sync.Mutex
+	conns    map[int]*conn
+	nextConn int
+	jobs     map[string]serverJob
+	current  string
+	seq      int
+	cleanSeq int
+	jobCount int
+	diff     float64
+	stalled  bool
+	stats    Stats
+	shares   []Share
+	rejects  []Reject
+	requests []Request
+	seen     map[string]bool
+	resume   map[string]string // session id -> extranonce1
+	en1Count uint32
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New prepares a server; Start listens.
+func New(cfg Config) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Extranonce1Size <= 0 {
+		cfg.Extranonce1Size = 4
+	}
+	if cfg.Extranonce1 != "" {
+		cfg.Extranonce1Size = len(cfg.Extranonce1) / 2
+	}
+	if cfg.Extranonce2Size <= 0 {
+		cfg.Extranonce2Size = 4
+	}
+	if cfg.Difficulty <= 0 {
+		cfg.Difficulty = 1
+	}
+	if cfg.VersionMask == 0 {
+		cfg.VersionMask = work.BIP320Mask
+	}
+	if cfg.NTimeWindow == 0 {
+		cfg.NTimeWindow = 7000
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, conns: map[int]*conn{}, jobs: map[string]serverJob{}, diff: cfg.Difficulty,
+		seen: map[string]bool{}, resume: map[string]string{}, ctx: ctx, cancel: cancel}
+	if cfg.Job != nil {
+		s.addJobLocked(*cfg.Job)
+	} else {
+		s.addJobLocked(GenerateJob(s.nextJobIDLocked(), cfg.Extranonce1Size, cfg.Extranonce2Size, true))
+	}
+	return s
+}
+
+// Start listens and serves until Close.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if s.cfg.TLS {
+		cert, fp, err := selfSigned()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		s.fp = fp
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.serve(c)
+		}
+	}()
+	return nil
+}
+
+// Close stops the server, drops every connection and waits for all its
+// goroutines.
+func (s *Server) Close() {
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Addr is host:port of the listener.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the pool URL for the client.
+func (s *Server) URL() string {
+	if s.cfg.TLS {
+		return "stratum+tls://" + s.Addr()
+	}
+	return "stratum+tcp://" + s.Addr()
+}
+
+// Fingerprint is the SHA-256 (hex) of the TLS certificate; "" without TLS.
+func (s *Server) Fingerprint() string { return s.fp }
+
+func selfSigned() (tls.Certificate, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "pooltest"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, "", err
+	}
+	sum := sha256.Sum256(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, hex.EncodeToString(sum[:]), nil
+}
+
+func (s *Server) nextJobIDLocked() string {
+	s.jobCount++
+	return strconv.FormatInt(int64(s.jobCount), 16)
+}
+
+func (s *Server) addJobLocked(p NotifyParams) {
+	s.seq++
+	if p.CleanJobs {
+		s.cleanSeq = s.seq
+		if len(s.jobs) > 0 {
+			// old jobs stay known so that late shares count as stale
+		}
+	}
+	s.jobs[p.JobID] = serverJob{p: p, seq: s.seq}
+	s.current = p.JobID
+}
+
+func (s *Server) serve(nc net.Conn) {
+	s.mu.Lock()
+	s.nextConn++
+	c := &conn{id: s.nextConn, c: nc, size: s.cfg.Extranonce2Size, diff: s.diff, jobs: map[string]connJob{}}
+	s.en1Count++
+	c.en1 = s.cfg.Extranonce1
+	if c.en1 == "" {
+		b := make([]byte, s.cfg.Extranonce1Size)
+		for i := 0; i < len(b) && i < 4; i++ {
+			b[len(b)-1-i] = byte(s.en1Count >> (8 * i))
+		}
+		c.en1 = hex.EncodeToString(b)
+	}
+	c.sid = fmt.Sprintf("%08x%s", s.en1Count, randHex(4))
+	s.conns[c.id] = c
+	s.stats.Connections++
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			nc.Close()
+			s.mu.Lock()
+			delete(s.conns, c.id)
+			s.resume[c.sid] = c.en1
+			s.mu.Unlock()
+		}()
+		sc := bufio.NewScanner(nc)
+		sc.Buffer(make([]byte, 4096), 16<<10)
+		for sc.Scan() {
+			s.handle(c, sc.Bytes())
+		}
+	}()
+}
+
+// send writes a line unless the server is stalled.
+func (s *Server) send(c *conn, v any) {
+	s.mu.Lock()
+	stalled := s.stalled
+	s.mu.Unlock()
+	if stalled {
+		return
+	}
+	if r, ok := v.(rawLine); ok {
+		s.sendRaw(c, []byte(string(r)+"\n"))
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.sendRaw(c, append(b, '\n'))
+}
+
+func (s *Server) sendRaw(c *conn, b []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.c.Write(b)
+}
+
+type msg struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+type reply struct {
+	ID     json.RawMessage `json:"id"`
+	Result any             `json:"result"`
+	Error  any             `json:"error"`
+}
+
+func notification(method string, params ...any) map[string]any {
+	if params == nil {
+		params = []any{}
+	}
+	return map[string]any{"id": nil, "method": method, "params": params}
+}
+
+func (s *Server) handle(c *conn, line []byte) {
+	var m msg
+	if err := json.Unmarshal(line, &m); err != nil {
+		return
+	}
+	s.mu.Lock()
+	if m.Method == "" {
+		// a reply to a server request (ping, get_version): keep the line
+		s.requests = append(s.requests, Request{Conn: c.id, Method: "", Params: append(json.RawMessage(nil), line...)})
+	} else {
+		s.requests = append(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)})
+	}
+	s.mu.Unlock()
+	for _, nr := range s.cfg.Behavior.NeverReply {
+		if nr == m.Method {
+			return
+		}
+	}
+	var params []json.RawMessage
+	_ = json.Unmarshal(m.Params, &params)
+	var out []any // lines to send, in order
+	switch m.Method {
+	case "mining.configure":
+		if s.cfg.NoVersionRolling {
+			out = append(out, reply{m.ID, map[string]any{"version-rolling": false}, nil})
+			break
+		}
+		s.mu.Lock()
+		c.rolling, c.mask = true, s.cfg.VersionMask
+		s.mu.Unlock()
+		out = append(out, reply{m.ID, map[string]any{"version-rolling": true, "version-rolling.mask": fmt.Sprintf("%08x", s.cfg.VersionMask)}, nil})
+	case "mining.subscribe":
+		s.mu.Lock()
+		if len(params) > 1 {
+			var sid string
+			_ = json.Unmarshal(params[1], &sid)
+			if s.cfg.Behavior.RejectResume {
+				s.mu.Unlock()
+				s.later(c, m.Method, []any{reply{m.ID, nil, []any{20, "session resume not supported", nil}}})
+				return
+			}
+			if en1, ok := s.resume[sid]; ok && s.cfg.Extranonce1 == "" {
+				c.en1, c.sid = en1, sid
+			}
+		}
+		c.subscribed = true
+		var subs any
+		switch s.cfg.Behavior.SubscribeShape {
+		case "single":
+			subs = []any{"mining.notify", c.sid}
+		case "notify-only":
+			subs = []any{[]any{"mining.notify", c.sid}}
+		case "none":
+			subs = []any{}
+		default:
+			subs = []any{[]any{"mining.set_difficulty", c.sid}, []any{"mining.notify", c.sid}}
+		}
+		res := []any{subs, c.en1, c.size}
+		var pre []any
+		if s.cfg.Behavior.NotifyBeforeSubscribeReply {
+			pre = s.jobLinesLocked(c, true)
+		}
+		s.mu.Unlock()
+		out = append(pre, reply{m.ID, res, nil})
+	case "mining.authorize":
+		var user string
+		if len(params) > 0 {
+			_ = json.Unmarshal(params[0], &user)
+		}
+		if s.cfg.Behavior.RefuseAuth {
+			out = append(out, reply{m.ID, false, []any{24, "Unauthorized worker", nil}})
+			break
+		}
+		s.mu.Lock()
+		c.authorized, c.worker = true, user
+		s.stats.Authorized++
+		var post []any
+		if !c.sentJob {
+			post = s.jobLinesLocked(c, true)
+		}
+		s.mu.Unlock()
+		out = append([]any{reply{m.ID, true, nil}}, post...)
+	case "mining.extranonce.subscribe":
+		out = append(out, reply{m.ID, true, nil})
+	case "mining.suggest_difficulty":
+		out = append(out, reply{m.ID, true, nil})
+	case "mining.submit":
+		out = append(out, s.submit(c, m.ID, params))
+	default:
+		if m.Method != "" {
+			out = append(out, reply{m.ID, nil, []any{-3, "Method '" + m.Method + "' not found", nil}})
+		}
+	}
+	s.later(c, m.Method, out)
+}
+
+// later sends lines now or after the scripted delay for method.
+func (s *Server) later(c *conn, method string, lines []any) {
+	d := s.cfg.Behavior.ReplyDelay[method]
+	if d <= 0 {
+		for _, l := range lines {
+			s.send(c, l)
+		}
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, l := range lines {
+			s.send(c, l)
+		}
+	}()
+}
+
+// jobLinesLocked returns set_difficulty + notify for the current job and
+// records what the connection knows about it.
+func (s *Server) jobLinesLocked(c *conn, clean bool) []any {
+	c.sentJob = true
+	j := s.jobs[s.current]
+	p := j.p
+	p.CleanJobs = p.CleanJobs || clean
+	return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+}
+
+func (s *Server) notifyLocked(c *conn, p NotifyParams) map[string]any {
+	if c.pendingEN != nil {
+		c.en1, c.size = c.pendingEN[0].(string), c.pendingEN[1].(int)
+		c.pendingEN = nil
+	}
+	c.jobs[p.JobID] = connJob{en1: c.en1, size: c.size, diff: c.diff}
+	return notification("mining.notify", p.Array()...)
+}
+
+func (s *Server) broadcast(f func(c *conn) []any) {
+	s.mu.Lock()
+	type item struct {
+		c     *conn
+		lines []any
+	}
+	var items []item
+	for _, c := range s.conns {
+		if !c.subscribed {
+			continue
+		}
+		items = append(items, item{c, f(c)})
+	}
+	s.mu.Unlock()
+	for _, it := range items {
+		for _, l := range it.lines {
+			s.send(it.c, l)
+		}
+	}
+}
+
+// PushJob generates a new job, sends it to every subscribed connection and
+// returns its id.
+func (s *Server) PushJob(clean bool) string {
+	s.mu.Lock()
+	p := GenerateJob(s.nextJobIDLocked(), s.cfg.Extranonce1Size, s.cfg.Extranonce2Size, clean)
+	s.mu.Unlock()
+	s.PushJobParams(p)
+	return p.JobID
+}
+
+// PushJobParams sends a given job (its CleanJobs flag decides staleness).
+func (s *Server) PushJobParams(p NotifyParams) {
+	s.mu.Lock()
+	s.addJobLocked(p)
+	s.mu.Unlock()
+	s.broadcast(func(c *conn) []any { c.sentJob = true; return []any{s.notifyLocked(c, p)} })
+}
+
+// CurrentJob returns the current job's params.
+func (s *Server) CurrentJob() NotifyParams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[s.current].p
+}
+
+// SetDifficulty sends mining.set_difficulty; like ckpool, jobs already sent
+// keep the difficulty they were sent with, and shares meeting the lower of
+// that and the current difficulty are accepted.
+func (s *Server) SetDifficulty(d float64) {
+	s.mu.Lock()
+	s.diff = d
+	s.mu.Unlock()
+	s.broadcast(func(c *conn) []any { c.diff = d; return []any{notification("mining.set_difficulty", d)} })
+}
+
+// SetExtranonce sends mining.set_extranonce; it applies from the next job.
+func (s *Server) SetExtranonce(en1 string, size int) {
+	s.broadcast(func(c *conn) []any {
+		c.pendingEN = &[2]any{en1, size}
+		return []any{notification("mining.set_extranonce", en1, size)}
+	})
+}
+
+// SetVersionMask sends mining.set_version_mask; it applies at once.
+func (s *Server) SetVersionMask(mask uint32) {
+	s.broadcast(func(c *conn) []any {
+		c.mask = mask
+		return []any{notification("mining.set_version_mask", fmt.Sprintf("%08x", mask))}
+	})
+}
+
+// Reconnect sends client.reconnect(host, port, wait).
+func (s *Server) Reconnect(host string, port any, wait int) {
+	s.broadcast(func(c *conn) []any { return []any{notification("client.reconnect", host, port, wait)} })
+}
+
+// ShowMessage sends client.show_message.
+func (s *Server) ShowMessage(text string) {
+	s.broadcast(func(c *conn) []any { return []any{notification("client.show_message", text)} })
+}
+
+// SendRaw writes a raw line (a newline is added) to every subscribed
+// connection: garbage, pings, get_version, odd formats.
+func (s *Server) SendRaw(line string) {
+	s.broadcast(func(c *conn) []any { return []any{rawLine(line)} })
+}
+
+// SendEndless writes n bytes without a newline to every connection, in the
+// background; the client should drop the connection.
+func (s *Server) SendEndless(n int) {
+	s.mu.Lock()
+	var cs []*conn
+	for _, c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		s.wg.Add(1)
+		go func(c *conn) {
+			defer s.wg.Done()
+			chunk := []byte(strings.Repeat("a", 4096))
+			for sent := 0; sent < n; sent += len(chunk) {
+				c.wmu.Lock()
+				_ = c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, err := c.c.Write(chunk)
+				c.wmu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}(c)
+	}
+}
+
+// Stall stops (true) or resumes (false) everything the server sends.
+func (s *Server) Stall(on bool) {
+	s.mu.Lock()
+	s.stalled = on
+	s.mu.Unlock()
+}
+
+// DropAll closes every connection.
+func (s *Server) DropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.c.Close()
+	}
+}
+
+// Conns is the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Shares returns the accepted shares.
+func (s *Server) Shares() []Share {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Share(nil), s.shares...)
+}
+
+// Rejects returns the rejected shares.
+func (s *Server) Rejects() []Reject {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Reject(nil), s.rejects...)
+}
+
+// Requests returns every request received, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+type shareErr struct {
+	code   int
+	reason string
+	kind   string // "stale", "duplicate" or ""
+}
+
+func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh, serr := s.checkShareLocked(c, params)
+	if serr == nil && s.cfg.Behavior.RejectAll {
+		serr = &shareErr{code: 20, reason: "forced reject"}
+	}
+	if serr != nil {
+		s.stats.Rejected++
+		switch serr.kind {
+		case "stale":
+			s.stats.Stale++
+		case "duplicate":
+			s.stats.Duplicate++
+		}
+		s.rejects = append(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason})
+		return rejectReply(id, s.cfg.Behavior.ErrorFormat, serr)
+	}
+	s.stats.Accepted++
+	s.shares = append(s.shares, sh)
+	return reply{id, true, nil}
+}
+
+func rejectReply(id json.RawMessage, f ErrorFormat, e *shareErr) any {
+	switch f {
+	case ErrArray2:
+		return reply{id, false, []any{e.code, e.reason}}
+	case ErrMinus2:
+		return reply{id, nil, []any{-2, e.reason, nil}}
+	case ErrObject:
+		return reply{id, false, map[string]any{"code": e.code, "message": e.reason}}
+	case ErrString:
+		return reply{id, false, e.reason}
+	case ErrBool:
+		return reply{id, false, true}
+	case ErrNullReason:
+		return map[string]any{"id": id, "result": false, "error": nil, "reject-reason": e.reason}
+	case ErrMissingKey:
+		return map[string]any{"id": id, "result": false}
+	}
+	return reply{id, false, []any{e.code, e.reason, nil}}
+}
+
+func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *shareErr) {
+	sh := Share{Conn: c.id}
+	if !c.authorized {
+		return sh, &shareErr{code: 24, reason: "Unauthorized worker"}
+	}
+	if len(params) < 5 || len(params) > 6 {
+		return sh, &shareErr{code: 20, reason: fmt.Sprintf("want 5 or 6 params, got %d", len(params))}
+	}
+	str := make([]string, len(params))
+	for i, p := range params {
+		if err := json.Unmarshal(p, &str[i]); err != nil {
+			return sh, &shareErr{code: 20, reason: fmt.Sprintf("param %d is not a string", i)}
+		}
+	}
+	sh.Worker, sh.JobID, sh.Extranonce2, sh.NTime, sh.Nonce = str[0], str[1], str[2], str[3], str[4]
+	sj, ok := s.jobs[sh.JobID]
+	cj, ok2 := c.jobs[sh.JobID]
+	if !ok || !ok2 {
+		return sh, &shareErr{code: 21, reason: "Job not found"}
+	}
+	if sj.seq < s.cleanSeq {
+		return sh, &shareErr{code: 21, reason: "Stale", kind: "stale"}
+	}
+	if len(sh.Extranonce2) != 2*cj.size {
+		return sh, &shareErr{code: 20, reason: "Incorrect size of extranonce2"}
+	}
+	en2, err := hex.DecodeString(sh.Extranonce2)
+	if err != nil {
+		return sh, &shareErr{code: 20, reason: "extranonce2 is not hex"}
+	}
+	if len(sh.Nonce) != 8 {
+		return sh, &shareErr{code: 20, reason: "nonce must be 8 hex chars"}
+	}
+	nonce, err := work.ParseUint32Hex("nonce", sh.Nonce)
+	if err != nil {
+		return sh, &shareErr{code: 20, reason: "nonce is not hex"}
+	}
+	ntime, err := work.ParseUint32Hex("ntime", sh.NTime)
+	if err != nil {
+		return sh, &shareErr{code: 20, reason: "ntime must be 8 hex chars"}
+	}
+	job, err := work.NewJob(work.JobParams{JobID: sj.p.JobID, PrevHash: sj.p.PrevHash, Coinb1: sj.p.Coinb1, Coinb2: sj.p.Coinb2,
+		MerkleBranch: sj.p.MerkleBranch, Version: sj.p.Version, NBits: sj.p.NBits, NTime: sj.p.NTime,
+		Extranonce1: cj.en1, Extranonce2Size: cj.size, Difficulty: cj.diff})
+	if err != nil {
+		return sh, &shareErr{code: 20, reason: "job rebuild: " + err.Error()}
+	}
+	if ntime < job.NTime || ntime > job.NTime+s.cfg.NTimeWindow {
+		return sh, &shareErr{code: 20, reason: "Ntime out of range"}
+	}
+	version := job.Version
+	if len(str) == 6 {
+		sh.VersionBits = str[5]
+		if !c.rolling {
+			return sh, &shareErr{code: 20, reason: "version rolling not negotiated"}
+		}
+		bits, err := work.ParseUint32Hex("version_bits", str[5])
+		if err != nil {
+			return sh, &shareErr{code: 20, reason: "version bits must be 8 hex chars"}
+		}
+		if bits&^c.mask != 0 {
+			return sh, &shareErr{code: 33, reason: "Invalid version mask"}
+		}
+		version = job.Version&^c.mask | bits&c.mask
+	}
+	key := strings.ToLower(strings.Join([]string{sh.JobID, sh.Extranonce2, sh.NTime, sh.Nonce, fmt.Sprintf("%08x", version)}, "/"))
+	u, err := job.NewUnit(en2, version, ntime)
+	if err != nil {
+		return sh, &shareErr{code: 20, reason: err.Error()}
+	}
+	chk := u.Check(nonce)
+	sh.Hash = work.HashDisplay(chk.Hash)
+	sh.Difficulty = chk.Difficulty
+	d := cj.diff
+	if c.diff < d {
+		d = c.diff
+	}
+	target, err := work.TargetForDifficulty(d)
+	if err != nil || !target.Met(chk.Hash) {
+		return sh, &shareErr{code: 23, reason: fmt.Sprintf("Low difficulty share of %g", chk.Difficulty)}
+	}
+	if s.seen[key] {
+		return sh, &shareErr{code: 22, reason: "Duplicate share", kind: "duplicate"}
+	}
+	s.seen[key] = true
+	return sh, nil
+}
+
+type rawLine string

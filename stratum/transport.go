@@ -1,0 +1,202 @@
+package stratum
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PoolURL is a parsed pool address.
+type PoolURL struct {
+	Scheme string // stratum+tcp, stratum+tls or stratum+ssl
+	Host   string
+	Port   string
+	TLS    bool
+}
+
+// Addr is host:port for dialing.
+func (u PoolURL) Addr() string { return net.JoinHostPort(u.Host, u.Port) }
+
+func (u PoolURL) String() string { return u.Scheme + "://" + u.Addr() }
+
+// ParsePoolURL parses stratum+tcp://host:port, stratum+tls:// or
+// stratum+ssl://. Errors are one line saying what to fix.
+func ParsePoolURL(s string) (PoolURL, error) {
+	var u PoolURL
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return u, errors.New("pool URL is empty: want stratum+tcp://host:port")
+	}
+	if !strings.Contains(s, "://") {
+		return u, fmt.Errorf("pool URL %q has no scheme: write stratum+tcp://%s (or stratum+tls://)", s, s)
+	}
+	pu, err := url.Parse(s)
+	if err != nil {
+		return u, fmt.Errorf("pool URL %q is malformed: want stratum+tcp://host:port", s)
+	}
+	switch strings.ToLower(pu.Scheme) {
+	case "stratum+tcp", "stratum":
+		u.Scheme = "stratum+tcp"
+	case "stratum+tls", "stratum+ssl":
+		u.Scheme = strings.ToLower(pu.Scheme)
+		u.TLS = true
+	default:
+		return u, fmt.Errorf("pool URL %q: unknown scheme %q, use stratum+tcp, stratum+tls or stratum+ssl", s, pu.Scheme)
+	}
+	if pu.User != nil {
+		return u, fmt.Errorf("pool URL %q: put the worker and password in the pool's user/pass settings, not in the URL", redactURL(pu))
+	}
+	if pu.Path != "" && pu.Path != "/" || pu.RawQuery != "" {
+		return u, fmt.Errorf("pool URL %q: remove the path or query, want stratum+tcp://host:port", s)
+	}
+	u.Host = pu.Hostname()
+	u.Port = pu.Port()
+	if u.Host == "" {
+		return u, fmt.Errorf("pool URL %q has no host: want %s://host:port", s, u.Scheme)
+	}
+	if u.Port == "" {
+		return u, fmt.Errorf("pool URL %q has no port: add one, e.g. %s://%s:3333", s, u.Scheme, u.Host)
+	}
+	if p, err := strconv.Atoi(u.Port); err != nil || p <= 0 || p > 65535 {
+		return u, fmt.Errorf("pool URL %q: port %q must be a number in 1..65535", s, u.Port)
+	}
+	return u, nil
+}
+
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint, hex with or
+// without colons.
+func ParseFingerprint(s string) ([]byte, error) {
+	h := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(s), ":", ""), " ", "")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("certificate fingerprint %q: want 64 hex chars of SHA-256 (colons allowed)", clip(s))
+	}
+	return b, nil
+}
+
+// CertFingerprint is the SHA-256 of a DER certificate as lower-case hex.
+func CertFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// Dialer opens a network connection; it is injected so tests need no network.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func defaultDialer(timeout time.Duration) Dialer {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	return d.DialContext
+}
+
+// dial connects to addr (host:port) and wraps TLS when the URL asks for it.
+func dial(ctx context.Context, d Dialer, timeout time.Duration, u PoolURL, addr string, p PoolConfig) (net.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := d(dctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetKeepAlive(true)
+		_ = tc.SetKeepAlivePeriod(30 * time.Second)
+	}
+	if !u.TLS {
+		return conn, nil
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if p.Fingerprint != "" {
+		want, err := ParseFingerprint(p.Fingerprint)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		// The pin replaces the CA chain check.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: pool sent no certificate")
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if subtle.ConstantTimeCompare(sum[:], want) != 1 {
+				return fmt.Errorf("tls: pool certificate fingerprint %s does not match the pinned one", hex.EncodeToString(sum[:]))
+			}
+			return nil
+		}
+	} else if p.TLSInsecure {
+		cfg.InsecureSkipVerify = true
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(dctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// ErrLineTooLong is returned when a pool sends more than the line cap
+// without a newline; the connection is then dropped.
+var ErrLineTooLong = errors.New("line too long")
+
+// lineReader frames newline-terminated lines with a hard cap, so a pool that
+// never sends a newline cannot make memory grow.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 4096), max: max}
+}
+
+// ReadLine returns the next line without "\n" or "\r\n". The slice is valid
+// until the next call.
+func (l *lineReader) ReadLine() ([]byte, error) {
+	l.buf = l.buf[:0]
+	for {
+		frag, err := l.r.ReadSlice('\n')
+		if len(l.buf)+len(frag) > l.max+2 {
+			return nil, fmt.Errorf("%w: over %d bytes without a newline", ErrLineTooLong, l.max)
+		}
+		if err == nil {
+			var line []byte
+			if len(l.buf) == 0 {
+				line = frag
+			} else {
+				l.buf = append(l.buf, frag...)
+				line = l.buf
+			}
+			line = line[:len(line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			if len(line) > l.max {
+				return nil, fmt.Errorf("%w: over %d bytes without a newline", ErrLineTooLong, l.max)
+			}
+			return line, nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			l.buf = append(l.buf, frag...)
+			continue
+		}
+		return nil, err
+	}
+}
