@@ -113,6 +113,13 @@ func New(opts Options) (*Device, error) {
 			return nil, fmt.Errorf("cpu: path %q: %s; supported here: %s", opts.Path, why, strings.Join(Paths(), ", "))
 		}
 	}
+	// With a worker on every P, the Ps never go idle, so nothing blocks in
+	// the network poller: the pool client's goroutines were only woken by
+	// sysmon, about every 10 ms per hop, which showed as 20-60 ms submit
+	// round trips on loopback. One spare P lets the OS run them at once.
+	if runtime.GOMAXPROCS(0) <= threads {
+		runtime.GOMAXPROCS(threads + 1)
+	}
 	return &Device{threads: threads, path: chosen, name: modelName()}, nil
 }
 

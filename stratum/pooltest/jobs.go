@@ -118,7 +118,8 @@ func randHex(n int) string {
 
 // GenerateJob makes a random but realistic job: a coinbase split around the
 // extranonces inside the scriptSig (BIP 34 height first), one P2PKH output,
-// 0..3 merkle branches, version 0x20000000 and regtest-easy nbits.
+// 0..3 merkle branches, version 0x20000000 and nbits 1d00ffff (network difficulty 1), so that
+// low-difficulty shares are not blocks but a lucky one can be.
 func GenerateJob(id string, en1Size, en2Size int, clean bool) NotifyParams {
 	var hb [4]byte
 	_, _ = rand.Read(hb[:])
@@ -140,5 +141,5 @@ func GenerateJob(id string, en1Size, en2Size int, clean bool) NotifyParams {
 	var t [4]byte
 	binary.BigEndian.PutUint32(t[:], uint32(time.Now().Unix()))
 	return NotifyParams{JobID: id, PrevHash: randHex(32), Coinb1: coinb1, Coinb2: coinb2, MerkleBranch: branches,
-		Version: "20000000", NBits: "207fffff", NTime: hex.EncodeToString(t[:]), CleanJobs: clean}
+		Version: "20000000", NBits: "1d00ffff", NTime: hex.EncodeToString(t[:]), CleanJobs: clean}
 }

@@ -256,6 +256,9 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 				m.record(info.ID, acct, ShareEvent{Outcome: Lost, Reason: "device output overflow"}, a)
 			}
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			acct.setErr(err)
 			m.log.Error("device failed; retrying", "event", "device.error", "device", info.ID, "err", err, "retry_in", backoff)
