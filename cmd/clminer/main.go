@@ -20,6 +20,12 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the graceful drain; unregistering then gives
+	// a second signal its default action, so it exits at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := newApp().RunContext(ctx, os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "clminer:", err)
 		os.Exit(1)

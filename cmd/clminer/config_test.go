@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
+
+	"clminer/stratum"
+)
+
+// parseMine runs `clminer mine` with args, capturing the pools and settings
+// it would mine with instead of mining.
+func parseMine(t *testing.T, args ...string) ([]stratum.PoolConfig, *cli.Context, error) {
+	t.Helper()
+	app := newApp()
+	var pools []stratum.PoolConfig
+	var ctx *cli.Context
+	for _, cmd := range app.Commands {
+		if cmd.Name == "mine" {
+			cmd.Action = func(c *cli.Context) error {
+				var fc *fileConfig
+				if path := c.String("config"); path != "" {
+					var err error
+					if fc, err = loadConfigFile(path); err != nil {
+						return err
+					}
+					if err := applyConfigFile(c, fc, path); err != nil {
+						return err
+					}
+				}
+				var err error
+				pools, err = poolsFromFlags(c, fc)
+				ctx = c
+				if err != nil {
+					return err
+				}
+				_, err = deviceOptions(c)
+				return err
+			}
+		}
+	}
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	err := app.RunContext(context.Background(), append([]string{"clminer", "mine"}, args...))
+	return pools, ctx, err
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "clminer.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+	return p
+}
+
+func TestPoolsFromFlagsInOrder(t *testing.T) {
+	pools, _, err := parseMine(t, "-o", "stratum+tcp://a:3333", "-u", "w.1", "-p", "secret",
+		"-o", "stratum+tls://b:443", "-u", "w.2", "--tls-fingerprint", "", "--tls-fingerprint", "ab:cd")
+	require.NoError(t, err)
+	require.Len(t, pools, 2)
+	assert.Equal(t, "stratum+tcp://a:3333", pools[0].URL)
+	assert.Equal(t, "secret", pools[0].Pass)
+	assert.Equal(t, "x", pools[1].Pass, "a missing -p defaults to x")
+	assert.Equal(t, "ab:cd", pools[1].Fingerprint)
+	assert.True(t, pools[0].VersionRolling)
+}
+
+func TestBadFlagsGiveOneLineErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no pool"},
+		{[]string{"-o", "stratum+tcp://a:1", "-o", "stratum+tcp://b:1", "-u", "w"}, "give one -u after each -o"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--threads", "-2"}, "--threads"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--intensity", "40"}, "--intensity 40"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--vector-width", "3"}, "--vector-width 3"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--kernel-ms", "0"}, "--kernel-ms"},
+	}
+	for _, tc := range tests {
+		_, _, err := parseMine(t, tc.args...)
+		require.Error(t, err, tc.args)
+		assert.Contains(t, err.Error(), tc.want)
+		assert.NotContains(t, err.Error(), "\n", "one line")
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	path := writeConfig(t, `
+pools:
+  - url: stratum+tcp://pool.example:3333
+    user: wallet.rig1
+    pass: hunter2
+  - url: stratum+tls://backup.example:443
+    user: wallet.rig1
+    version-rolling: false
+device: cpu
+threads: 3
+kernel-ms: 30
+`)
+	pools, c, err := parseMine(t, "--config", path, "--threads", "1")
+	require.NoError(t, err)
+	require.Len(t, pools, 2)
+	assert.Equal(t, "hunter2", pools[0].Pass)
+	assert.True(t, pools[0].VersionRolling)
+	assert.False(t, pools[1].VersionRolling)
+	assert.Equal(t, "cpu", c.String("device"))
+	assert.Equal(t, 30.0, c.Float64("kernel-ms"))
+	assert.Equal(t, 1, c.Int("threads"), "a flag wins over the file")
+}
+
+func TestConfigFlagsWinOverFilePools(t *testing.T) {
+	path := writeConfig(t, "pools:\n  - url: stratum+tcp://file:1\n    user: f\n")
+	pools, _, err := parseMine(t, "--config", path, "-o", "stratum+tcp://flag:1", "-u", "u")
+	require.NoError(t, err)
+	require.Len(t, pools, 1)
+	assert.Equal(t, "stratum+tcp://flag:1", pools[0].URL)
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	t.Setenv("CLMINER_KERNEL_MS", "20")
+	path := writeConfig(t, "kernel-ms: 30\npools:\n  - url: stratum+tcp://a:1\n    user: u\n")
+	_, c, err := parseMine(t, "--config", path)
+	require.NoError(t, err)
+	assert.Equal(t, 20.0, c.Float64("kernel-ms"))
+}
+
+func TestBadConfigFiles(t *testing.T) {
+	tests := []struct {
+		text string
+		want string
+	}{
+		{"kernelms: 30\n", `unknown setting "kernelms"`},
+		{"pools:\n  - url: stratum+tcp://a:1\n    usr: u\n", "pools:"},
+		{"pools:\n  - url: stratum+tcp://a:1\n", "needs a url and a user"},
+		{"threads: many\npools:\n  - url: stratum+tcp://a:1\n    user: u\n", "threads"},
+		{"device: [cpu, gpu]\n", "takes one value"},
+		{"pools: [\n", "config"},
+	}
+	for _, tc := range tests {
+		_, _, err := parseMine(t, "--config", writeConfig(t, tc.text))
+		require.Error(t, err, tc.text)
+		assert.Contains(t, err.Error(), tc.want, tc.text)
+		assert.False(t, strings.Contains(err.Error(), "\n"), "one line: %q", err.Error())
+	}
+	_, _, err := parseMine(t, "--config", "/nonexistent/clminer.yaml")
+	require.ErrorContains(t, err, "config file")
+}
