@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,7 @@ type Report struct {
 	WarmupS       float64   `json:"warmup_s"`
 	IntervalMHs   []float64 `json:"interval_mhs"`
 	MedianMHs     float64   `json:"median_mhs"`
+	MeanMHs       float64   `json:"mean_mhs"`
 	MinMHs        float64   `json:"min_mhs"`
 	MaxMHs        float64   `json:"max_mhs"`
 	SpreadPct     float64   `json:"spread_pct"`
@@ -62,15 +64,16 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Device: dev.Info(), KnownNonce: work.FormatUint32Hex(sol.Nonce)}
-	var hashes, shares, hwErrors atomic.Uint64
+	var shares, hwErrors atomic.Uint64
 	var knownHit atomic.Bool
+	var prog progressLog
 
 	sweepUnits := func(ctx context.Context, first *work.Unit, firstStart uint32, rollBase uint64) error {
 		u, start := first, firstStart
 		for k := rollBase; ; k++ {
 			isKnown := u == sol.Unit
 			res, err := gpu.SweepVerified(ctx, dev, u, start, 1<<32-uint64(start), gpu.Verdicts{
-				Progress: func(n uint64) { hashes.Add(n) },
+				Progress: prog.add,
 				Share: func(c work.Check) {
 					if isKnown && c.Nonce == sol.Nonce {
 						knownHit.Store(true)
@@ -104,7 +107,7 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 			return rep, ctx.Err()
 		}
 	}
-	hashes.Store(0)
+	prog.reset()
 	shares.Store(0)
 	hwErrors.Store(0)
 
@@ -115,14 +118,21 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 	interval := cfg.Duration / time.Duration(cfg.Intervals)
 	tick := time.NewTicker(interval)
 	begin := time.Now()
-	last, lastN := begin, uint64(0)
+	last := progressMark{at: begin}
 	var sweepErr error
 	for len(rep.IntervalMHs) < cfg.Intervals && sweepErr == nil {
 		select {
-		case now := <-tick.C:
-			n := hashes.Load()
-			rep.IntervalMHs = append(rep.IntervalMHs, float64(n-lastN)/now.Sub(last).Seconds()/1e6)
-			last, lastN = now, n
+		case <-tick.C:
+			// Rates run between progress reports, not ticks: devices
+			// report per batch, and counting whole batches per tick
+			// quantizes the figure (by 2 MH/s for 2^21-nonce batches).
+			mark := prog.mark()
+			if dt := mark.at.Sub(last.at).Seconds(); dt > 0 {
+				rep.IntervalMHs = append(rep.IntervalMHs, float64(mark.total-last.total)/dt/1e6)
+			} else {
+				rep.IntervalMHs = append(rep.IntervalMHs, 0)
+			}
+			last = mark
 		case sweepErr = <-done:
 			done <- sweepErr
 		case <-ctx.Done():
@@ -136,7 +146,11 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 	}
 	rep.DurationS = time.Since(begin).Seconds()
 	rep.WarmupS = cfg.Warmup.Seconds()
-	rep.Hashes, rep.Shares, rep.HWErrors = hashes.Load(), shares.Load(), hwErrors.Load()
+	end := prog.mark()
+	rep.Hashes, rep.Shares, rep.HWErrors = end.total, shares.Load(), hwErrors.Load()
+	if dt := end.at.Sub(begin).Seconds(); dt > 0 {
+		rep.MeanMHs = float64(end.total) / dt / 1e6
+	}
 	rep.KnownNonceHit = knownHit.Load()
 	summarize(&rep)
 	switch {
@@ -182,4 +196,35 @@ func knownSolution() (*vectors.Solution, error) {
 		}
 	}
 	return nil, errors.New("bench: built-in vector block_100000 missing")
+}
+
+// progressLog keeps the cumulative hash count with the time of the report
+// that brought it there.
+type progressLog struct {
+	mu   sync.Mutex
+	last progressMark
+}
+
+type progressMark struct {
+	at    time.Time
+	total uint64
+}
+
+func (p *progressLog) add(n uint64) {
+	now := time.Now()
+	p.mu.Lock()
+	p.last = progressMark{at: now, total: p.last.total + n}
+	p.mu.Unlock()
+}
+
+func (p *progressLog) reset() {
+	p.mu.Lock()
+	p.last = progressMark{}
+	p.mu.Unlock()
+}
+
+func (p *progressLog) mark() progressMark {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }

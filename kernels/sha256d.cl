@@ -176,8 +176,11 @@ __kernel void sha256d_search(
     R(0) R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12) R(13) R(14) R(15)
     RS16(16) RS16(32) RS4(48) RS4(52) RS4(56) RS(60)
 
-    u top_le = BSWAP(e + (u)0x5be0cd19u);
-    if (ANY(top_le <= (u)top)) {
+    /* Difficulty >= 1 (top == 0, nearly every real pool) needs H7 == 0,
+     * i.e. e == -IV7: one compare instead of a byte swap per lane. */
+    u h7 = e + (u)0x5be0cd19u;
+    if (top == 0 ? ANY(h7 == (u)0) : ANY(BSWAP(h7) <= (u)top)) {
+        u top_le = BSWAP(h7);
         uint lanes[VECSIZE];
         STORE(top_le, lanes);
         for (uint i = 0; i < VECSIZE; i++) {

@@ -72,8 +72,8 @@ func benchCommand() *cli.Command {
 					}
 					continue
 				}
-				fmt.Fprintf(c.App.Writer, "%-12s %10.2f MH/s median  (min %.2f, max %.2f, spread %.1f%%, %d intervals)  %s  known nonce %s found: %v\n",
-					rep.Device.ID, rep.MedianMHs, rep.MinMHs, rep.MaxMHs, rep.SpreadPct, len(rep.IntervalMHs), rep.Device.Detail, rep.KnownNonce, rep.KnownNonceHit)
+				fmt.Fprintf(c.App.Writer, "%-12s %10.2f MH/s median  (mean %.2f, min %.2f, max %.2f, spread %.1f%%, %d intervals)  %s  known nonce %s found: %v\n",
+					rep.Device.ID, rep.MedianMHs, rep.MeanMHs, rep.MinMHs, rep.MaxMHs, rep.SpreadPct, len(rep.IntervalMHs), rep.Device.Detail, rep.KnownNonce, rep.KnownNonceHit)
 			}
 			if failed > 0 {
 				return fmt.Errorf("bench failed on %d of %d devices", failed, len(devs))

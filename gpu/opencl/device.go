@@ -348,8 +348,8 @@ func (d *Device) calibrate() error {
 			return err
 		}
 		ms := float64(time.Since(t0).Microseconds()) / 1000
-		if ms >= target/2 || log >= maxBatchLog || time.Now().After(deadline) {
-			if ms > 2*target && log > minBatchLog {
+		if ms >= target/tuneBand || log >= maxBatchLog || time.Now().After(deadline) {
+			if ms > tuneBand*target && log > minBatchLog {
 				log--
 			}
 			break
@@ -664,6 +664,12 @@ func (d *Device) abort(err error) error {
 	return err
 }
 
+// tuneBand is how far from KernelMS a batch time may be before the batch
+// size changes. Sizes move by powers of two, so a band of 1.5x either way
+// (2.25x wide) always holds a size and still leaves hysteresis; a 2x band
+// let POCL settle at half the target, where launch overhead cost 3-5%.
+const tuneBand = 1.5
+
 // tune moves the batch size toward KernelMS. With two batches queued the
 // device is busy from one completion to the next, so that interval is the
 // kernel time; for the first batch it is measured from its launch.
@@ -677,9 +683,9 @@ func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
 	}
 	ms := float64(done.Sub(start).Microseconds()) / 1000
 	switch {
-	case ms < d.opts.KernelMS/2 && b.log < maxBatchLog:
+	case ms < d.opts.KernelMS/tuneBand && b.log < maxBatchLog:
 		d.batch.Store(b.log + 1)
-	case ms > d.opts.KernelMS*2 && b.log > minBatchLog:
+	case ms > d.opts.KernelMS*tuneBand && b.log > minBatchLog:
 		d.batch.Store(b.log - 1)
 	}
 }
