@@ -70,9 +70,12 @@ __constant uint K[64] = {
 #define BSIG1(x) (ROTR(x, 6) ^ ROTR(x, 11) ^ ROTR(x, 25))
 #define SSIG0(x) (ROTR(x, 7) ^ ROTR(x, 18) ^ ((x) >> 3))
 #define SSIG1(x) (ROTR(x, 17) ^ ROTR(x, 19) ^ ((x) >> 10))
-/* bitselect(a, b, c) takes b where c is set: one instruction on most targets. */
-#define CH(e, f, g) bitselect((g), (f), (e))
-#define MAJ(a, b, c) bitselect((a), (b), (a) ^ (c))
+/* Written as masked merges (x ^ ((y ^ x) & m)) rather than bitselect():
+ * LLVM turns bitselect into two ANDs whose OR it then treats as an ADD,
+ * which blocks the 3-input logic instruction (AVX-512 vpternlogd) that
+ * the xor form maps to; GPUs compile both forms to the same code. */
+#define CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+#define MAJ(a, b, c) ((b) ^ (((a) ^ (b)) & ((b) ^ (c))))
 
 /* The moves are free: the compiler renames registers instead of copying. */
 #define RND(k, w)                                                   \

@@ -5,13 +5,15 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"clminer/gpu/gputest"
 )
 
 // BenchmarkNaive is the baseline the kernels are measured against: Go's
 // crypto/sha256 (itself SHA-NI accelerated where available) hashing the
 // whole 80-byte header twice per nonce, on one goroutine.
 func BenchmarkNaive(b *testing.B) {
-	u := randomUnit(rand.New(rand.NewPCG(1, 2)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0)
 	h := u.Header
 	var sink byte
 	b.ReportAllocs()
@@ -29,7 +31,7 @@ func BenchmarkNaive(b *testing.B) {
 // 4096 nonces per op, so ns/op divided by 4096 is the time per hash.
 func BenchmarkSweep(b *testing.B) {
 	const batch = 4096
-	u := randomUnit(rand.New(rand.NewPCG(1, 2)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0)
 	p := newParams(u)
 	for _, pa := range paths() {
 		b.Run(pa.name, func(b *testing.B) {

@@ -3,11 +3,7 @@ package cpu
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,23 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/gpu"
+	"clminer/gpu/gputest"
 	"clminer/work"
 )
-
-// randomUnit builds a unit from a random header with the given target top
-// word; no job is needed for hashing.
-func randomUnit(r *rand.Rand, top uint32) *work.Unit {
-	u := &work.Unit{}
-	for i := range u.Header {
-		u.Header[i] = byte(r.Uint32())
-	}
-	u.Midstate = work.Midstate(&u.Header)
-	for i := range u.Tail {
-		u.Tail[i] = binary.BigEndian.Uint32(u.Header[64+4*i:])
-	}
-	binary.LittleEndian.PutUint32(u.Target[28:], top)
-	return u
-}
 
 // refTop is the top 32 bits of sha256d as a little-endian integer, from the
 // unoptimized crypto/sha256 path.
@@ -52,7 +34,7 @@ func collect(t *testing.T, k kernel, p *params, start, n uint32) []uint32 {
 func TestPortableMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 4 {
-		u := randomUnit(r, 0x00ffffff)
+		u := gputest.RandomUnit(r, 0x00ffffff)
 		p := newParams(u)
 		start := r.Uint32()
 		for i := range uint32(2000) {
@@ -80,7 +62,7 @@ func TestPathsMatchPortable(t *testing.T) {
 	for _, pa := range paths() {
 		t.Run(pa.name, func(t *testing.T) {
 			for _, top := range []uint32{0, 0x00ffffff, 0x0fffffff, 0x7fffffff, 0xffffffff} {
-				u := randomUnit(r, top)
+				u := gputest.RandomUnit(r, top)
 				p := newParams(u)
 				start := r.Uint32() &^ 0xff
 				for _, n := range []uint32{1, 3, 17, 4099} {
@@ -100,7 +82,7 @@ func TestSHANIValues(t *testing.T) {
 		t.Skip("no SHA-NI")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	u := randomUnit(r, 0)
+	u := gputest.RandomUnit(r, 0)
 	p := newParams(u)
 	for range 100 {
 		n := r.Uint32()
@@ -112,82 +94,14 @@ func TestSHANIValues(t *testing.T) {
 	}
 }
 
-type vector struct {
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Subscribe struct {
-		Extranonce1     string `json:"extranonce1"`
-		Extranonce2Size int    `json:"extranonce2_size"`
-	} `json:"subscribe_result"`
-	Difficulty float64 `json:"set_difficulty"`
-	Notify     []any   `json:"notify_params"`
-	Submit     []any   `json:"submit_params"`
-}
-
-func loadVectors(t *testing.T) []vector {
-	t.Helper()
-	files, err := filepath.Glob("../../../shared/vectors/*.json")
-	require.NoError(t, err)
-	if len(files) == 0 {
-		t.Skip("no ../shared/vectors")
-	}
-	var vs []vector
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var multi struct {
-			Cases []vector `json:"cases"`
-		}
-		require.NoError(t, json.Unmarshal(b, &multi))
-		if multi.Cases != nil {
-			vs = append(vs, multi.Cases...)
-			continue
-		}
-		var v vector
-		require.NoError(t, json.Unmarshal(b, &v))
-		vs = append(vs, v)
-	}
-	return vs
-}
-
-func vectorUnit(t *testing.T, v vector) (*work.Unit, uint32) {
-	t.Helper()
-	n := v.Notify
-	require.Len(t, n, 9)
-	var branch []string
-	for _, b := range n[4].([]any) {
-		branch = append(branch, b.(string))
-	}
-	job, err := work.NewJob(work.JobParams{
-		JobID: n[0].(string), PrevHash: n[1].(string), Coinb1: n[2].(string), Coinb2: n[3].(string),
-		MerkleBranch: branch, Version: n[5].(string), NBits: n[6].(string), NTime: n[7].(string),
-		CleanJobs: n[8].(bool), Extranonce1: v.Subscribe.Extranonce1,
-		Extranonce2Size: v.Subscribe.Extranonce2Size, Difficulty: v.Difficulty,
-	})
-	require.NoError(t, err)
-	en2, err := hex.DecodeString(v.Submit[2].(string))
-	require.NoError(t, err)
-	ntime, err := work.ParseUint32Hex("ntime", v.Submit[3].(string))
-	require.NoError(t, err)
-	nonce, err := work.ParseUint32Hex("nonce", v.Submit[4].(string))
-	require.NoError(t, err)
-	u, err := job.NewUnit(en2, job.Version, ntime)
-	require.NoError(t, err)
-	return u, nonce
-}
-
 func TestVectors(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	vs := loadVectors(t)
 	tested := 0
-	for _, v := range vs {
-		if v.Kind == "notify_midstate" || len(v.Submit) < 5 || v.Submit[4] == "00000000" {
-			continue
-		}
-		u, nonce := vectorUnit(t, v)
-		for _, name := range Paths() {
-			t.Run(v.Name+"/"+name, func(t *testing.T) {
-				d, err := New(Options{Threads: 2, Path: name})
+	for name, sol := range gputest.SolvedVectors(t) {
+		u, nonce := sol.Unit, sol.Nonce
+		for _, path := range Paths() {
+			t.Run(name+"/"+path, func(t *testing.T) {
+				d, err := New(Options{Threads: 2, Path: path})
 				require.NoError(t, err)
 				defer d.Close()
 				start := uint64(nonce&^0xfff) - 0x2000
@@ -220,7 +134,7 @@ func TestVectors(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	u := randomUnit(rand.New(rand.NewPCG(7, 8)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(7, 8)), 0)
 	for _, name := range Paths() {
 		t.Run(name, func(t *testing.T) {
 			d, err := New(Options{Threads: 2, Path: name})
@@ -254,7 +168,7 @@ func TestCancel(t *testing.T) {
 
 func TestRangeEnd(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	u := randomUnit(rand.New(rand.NewPCG(9, 10)), 0xffffffff) // every nonce is a candidate
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(9, 10)), 0xffffffff) // every nonce is a candidate
 	for _, name := range Paths() {
 		for _, r := range [][2]uint64{{0xffffffff, 1}, {0xffffffff - 100, 101}, {0xffffffff - 200000, 200001}, {7, 3}} {
 			d, err := New(Options{Threads: 3, Path: name})
@@ -290,7 +204,7 @@ func TestOptions(t *testing.T) {
 	require.Equal(t, "cpu", info.Kind)
 	require.NotEmpty(t, info.Name)
 	t.Log(info)
-	_, err = d.Sweep(context.Background(), gpu.Sweep{Unit: randomUnit(rand.New(rand.NewPCG(1, 1)), 0), Start: 1, Count: 1 << 32})
+	_, err = d.Sweep(context.Background(), gpu.Sweep{Unit: gputest.RandomUnit(rand.New(rand.NewPCG(1, 1)), 0), Start: 1, Count: 1 << 32})
 	require.Error(t, err)
 	require.NoError(t, d.Close())
 }

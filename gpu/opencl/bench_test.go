@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"clminer/gpu"
+	"clminer/gpu/gputest"
 )
 
 // BenchmarkSweep reports the hash rate per vector width, with the batch
@@ -27,7 +28,7 @@ func BenchmarkWorkGroup(b *testing.B) {
 
 func benchSweep(b *testing.B, opts Options) {
 	dev := openTest(b, opts)
-	u := randomUnit(rand.New(rand.NewPCG(9, 9)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(9, 9)), 0)
 	// Let the sweep-time tuning settle before measuring.
 	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Count: 4 << dev.BatchLog()})
 	if err != nil {

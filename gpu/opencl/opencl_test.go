@@ -2,9 +2,6 @@ package opencl
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -19,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/gpu"
+	"clminer/gpu/gputest"
 	"clminer/work"
 )
 
@@ -99,21 +97,6 @@ func (c *collector) set(tb testing.TB) map[uint32]bool {
 	return out
 }
 
-// randomUnit is a unit over a random header; only the fields devices and
-// Unit.Hash read are filled.
-func randomUnit(r *rand.Rand, top uint32) *work.Unit {
-	u := &work.Unit{}
-	for i := range u.Header {
-		u.Header[i] = byte(r.Uint32())
-	}
-	u.Midstate = work.Midstate(&u.Header)
-	for i := range u.Tail {
-		u.Tail[i] = binary.BigEndian.Uint32(u.Header[64+4*i:])
-	}
-	binary.LittleEndian.PutUint32(u.Target[28:], top)
-	return u
-}
-
 // hostCandidates is the reference: every nonce whose hash's top word, read
 // the way Target.Top reads a target, is at most top.
 func hostCandidates(u *work.Unit, start uint32, count uint64, top uint32) map[uint32]bool {
@@ -127,85 +110,11 @@ func hostCandidates(u *work.Unit, start uint32, count uint64, top uint32) map[ui
 	return out
 }
 
-type vectorCase struct {
-	Name            string `json:"name"`
-	SubscribeResult struct {
-		Extranonce1     string `json:"extranonce1"`
-		Extranonce2Size int    `json:"extranonce2_size"`
-	} `json:"subscribe_result"`
-	SetDifficulty *float64          `json:"set_difficulty"`
-	NotifyParams  []json.RawMessage `json:"notify_params"`
-	SubmitParams  []*string         `json:"submit_params"`
-}
-
-func loadVectors(t *testing.T) map[string]vectorCase {
-	files, err := filepath.Glob("../../../shared/vectors/*.json")
-	require.NoError(t, err)
-	if len(files) == 0 {
-		t.Skip("no test vectors in ../../../shared/vectors")
-	}
-	out := map[string]vectorCase{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		require.NoError(t, err)
-		var doc struct {
-			Cases []vectorCase `json:"cases"`
-		}
-		require.NoError(t, json.Unmarshal(b, &doc), f)
-		if len(doc.Cases) == 0 {
-			var c vectorCase
-			require.NoError(t, json.Unmarshal(b, &c), f)
-			doc.Cases = []vectorCase{c}
-		}
-		for i, c := range doc.Cases {
-			out[filepath.Base(f)+"/"+c.Name+"/"+string(rune('0'+i))] = c
-		}
-	}
-	return out
-}
-
-// unitFor builds the unit the case's submit hashed, and its nonce.
-func unitFor(t *testing.T, c vectorCase) (*work.Unit, uint32) {
-	str := func(i int) string {
-		var s string
-		require.NoError(t, json.Unmarshal(c.NotifyParams[i], &s))
-		return s
-	}
-	require.Len(t, c.NotifyParams, 9)
-	var branch []string
-	require.NoError(t, json.Unmarshal(c.NotifyParams[4], &branch))
-	var clean bool
-	require.NoError(t, json.Unmarshal(c.NotifyParams[8], &clean))
-	p := work.JobParams{
-		JobID: str(0), PrevHash: str(1), Coinb1: str(2), Coinb2: str(3),
-		MerkleBranch: branch, Version: str(5), NBits: str(6), NTime: str(7), CleanJobs: clean,
-		Extranonce1:     c.SubscribeResult.Extranonce1,
-		Extranonce2Size: c.SubscribeResult.Extranonce2Size,
-	}
-	if c.SetDifficulty != nil {
-		p.Difficulty = *c.SetDifficulty
-	}
-	job, err := work.NewJob(p)
-	require.NoError(t, err)
-	en2, err := hex.DecodeString(*c.SubmitParams[2])
-	require.NoError(t, err)
-	ntime, err := work.ParseUint32Hex("ntime", *c.SubmitParams[3])
-	require.NoError(t, err)
-	nonce, err := work.ParseUint32Hex("nonce", *c.SubmitParams[4])
-	require.NoError(t, err)
-	u, err := job.NewUnit(en2, job.Version, ntime)
-	require.NoError(t, err)
-	return u, nonce
-}
-
 func TestVectorsFindRealNonce(t *testing.T) {
 	dev := openTest(t, Options{})
-	for name, c := range loadVectors(t) {
+	for name, sol := range gputest.SolvedVectors(t) {
 		t.Run(name, func(t *testing.T) {
-			if len(c.SubmitParams) < 5 || c.SubmitParams[4] == nil || *c.SubmitParams[4] == "00000000" {
-				t.Skip("no real submitted nonce")
-			}
-			u, nonce := unitFor(t, c)
+			u, nonce := sol.Unit, sol.Nonce
 			require.True(t, u.Check(nonce).MeetsShare, "the vector's own nonce must meet its share target")
 			// A window that does not start at the nonce, so the kernel's
 			// nonce arithmetic is exercised, clipped to the nonce space.
@@ -238,7 +147,7 @@ func TestCandidatesMatchHostEveryVectorWidth(t *testing.T) {
 			require.Equal(t, vw, dev.VectorWidth())
 			r := rand.New(rand.NewPCG(uint64(vw), 42))
 			for i := 0; i < 2; i++ {
-				u := randomUnit(r, top)
+				u := gputest.RandomUnit(r, top)
 				start := r.Uint32() | 1
 				count := uint64(3*4096 + 2*vw + 3)
 				if i == 1 {
@@ -273,7 +182,7 @@ func TestOverflowLosesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dev := openTest(t, Options{Intensity: 16, slots: tc.slots})
 			r := rand.New(rand.NewPCG(7, uint64(tc.top)))
-			u := randomUnit(r, tc.top)
+			u := gputest.RandomUnit(r, tc.top)
 			start := r.Uint32() >> 1
 			count := uint64(2<<16 + 999)
 			col := newCollector()
@@ -305,7 +214,7 @@ func TestBrokenKernelReportsBuildLog(t *testing.T) {
 
 func TestCancelStopsPromptly(t *testing.T) {
 	dev := openTest(t, Options{KernelMS: 20})
-	u := randomUnit(rand.New(rand.NewPCG(1, 2)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	var cancelled atomic.Int64
 	var once sync.Once
@@ -348,7 +257,7 @@ func TestProgramCache(t *testing.T) {
 
 	// The cached program computes the same thing.
 	const top = 0x00ffffff
-	u := randomUnit(rand.New(rand.NewPCG(3, 4)), top)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(3, 4)), top)
 	col := newCollector()
 	_, err = second.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 100, Count: 5000, Found: col.found})
 	require.NoError(t, err)
@@ -423,7 +332,7 @@ func TestConcurrentSweepsAreSerialized(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u := randomUnit(rand.New(rand.NewPCG(uint64(i), 11)), top)
+			u := gputest.RandomUnit(rand.New(rand.NewPCG(uint64(i), 11)), top)
 			got := map[uint32]bool{}
 			res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 1000, Count: 20000, Found: func(n uint32) { got[n] = true }})
 			// require would call FailNow off the test goroutine.
@@ -437,7 +346,7 @@ func TestConcurrentSweepsAreSerialized(t *testing.T) {
 
 func TestSweepRejectsBadRanges(t *testing.T) {
 	dev := openTest(t, Options{Intensity: 12})
-	u := randomUnit(rand.New(rand.NewPCG(5, 5)), 0)
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(5, 5)), 0)
 	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 10, Count: 1 << 32})
 	require.Error(t, err)
 	_, err = dev.Sweep(context.Background(), gpu.Sweep{Count: 1})
