@@ -1,8 +1,10 @@
 package work
 
 import (
+	"bytes"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -104,4 +106,22 @@ func TestTargetMetIsInclusiveAndLittleEndian(t *testing.T) {
 func TestHashDifficulty(t *testing.T) {
 	assert.Equal(t, 1.0, HashDifficulty([32]byte(Diff1Target)))
 	assert.True(t, math.IsInf(HashDifficulty([32]byte{}), 1))
+
+	// The float64 path against exact rational division, over hashes of
+	// every magnitude (leading zero bytes 0..31) and the largest one.
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		var h [32]byte
+		for j := range h {
+			h[j] = byte(r.Uint32())
+		}
+		for j := 31; j >= 32-i%32; j-- {
+			h[j] = 0
+		}
+		if i == 1 {
+			h = [32]byte(bytes.Repeat([]byte{0xff}, 32))
+		}
+		exact, _ := new(big.Rat).SetFrac(new(big.Int).Lsh(big.NewInt(0xFFFF), 208), Target(h).Big()).Float64()
+		assert.InEpsilon(t, exact, HashDifficulty(h), 1e-14, "hash %x", h)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,12 +22,18 @@ import (
 	"clminer/work/miner"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(servePoolEnv) != "" {
+		servePool()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // lowDiff gives the reference device (about 1 MH/s) several shares a second.
 const lowDiff = 0.00002
 
-func startPool(t *testing.T, cfg pooltest.Config) *pooltest.Server {
+func startPool(t testing.TB, cfg pooltest.Config) *pooltest.Server {
 	t.Helper()
 	if cfg.Difficulty == 0 {
 		cfg.Difficulty = lowDiff
@@ -64,7 +71,7 @@ type run struct {
 	done chan error
 }
 
-func startMiner(t *testing.T, pools []stratum.PoolConfig, devs []gpu.Device, opts stratum.Options) *run {
+func startMiner(t testing.TB, pools []stratum.PoolConfig, devs []gpu.Device, opts stratum.Options) *run {
 	t.Helper()
 	rec := &recorder{}
 	if opts.BackoffMin == 0 {
@@ -80,7 +87,7 @@ func startMiner(t *testing.T, pools []stratum.PoolConfig, devs []gpu.Device, opt
 	return r
 }
 
-func (r *run) shutdown(t *testing.T) error {
+func (r *run) shutdown(t testing.TB) error {
 	t.Helper()
 	r.stop()
 	select {
@@ -99,7 +106,7 @@ func poolConf(p *pooltest.Server) stratum.PoolConfig {
 	return stratum.PoolConfig{URL: p.URL(), User: "wallet.rig1", Pass: "x", VersionRolling: true}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
