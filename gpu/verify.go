@@ -13,7 +13,13 @@ import (
 type Verdicts struct {
 	// Share gets candidates that meet the unit's share target.
 	Share func(c work.Check)
-	// HWError gets candidates that do not: the device computed a wrong hash.
+	// BelowTarget gets candidates that pass the top-word prefilter devices
+	// may use (the hash's top 32 bits equal the target's) but miss the full
+	// 256-bit target: about one in 2^32 hashes at fractional difficulties.
+	// They are not errors, but they are counted, not dropped.
+	BelowTarget func(c work.Check)
+	// HWError gets candidates whose hash fails even the prefilter: the
+	// device computed a wrong hash, or reported a nonce outside the sweep.
 	HWError func(nonce uint32)
 	// Progress, when set, is passed through to the device.
 	Progress func(hashes uint64)
@@ -22,8 +28,9 @@ type Verdicts struct {
 // VerifiedResult adds the host's counts to a device's Result.
 type VerifiedResult struct {
 	Result
-	Shares   uint64
-	HWErrors uint64
+	Shares      uint64
+	BelowTarget uint64
+	HWErrors    uint64
 }
 
 // SweepVerified runs a sweep on dev and re-hashes every candidate on the host
@@ -33,7 +40,7 @@ func SweepVerified(ctx context.Context, dev Device, u *work.Unit, start uint32, 
 	if count == 0 || uint64(start)+count > 1<<32 {
 		return VerifiedResult{}, fmt.Errorf("nonce range %d+%d is outside 0..2^32", start, count)
 	}
-	var shares, hwErrors atomic.Uint64
+	var shares, below, hwErrors atomic.Uint64
 	end := uint64(start) + count
 	res, err := dev.Sweep(ctx, Sweep{
 		Unit:     u,
@@ -42,7 +49,15 @@ func SweepVerified(ctx context.Context, dev Device, u *work.Unit, start uint32, 
 		Progress: v.Progress,
 		Found: func(nonce uint32) {
 			c := u.Check(nonce)
-			if !c.MeetsShare || uint64(nonce) < uint64(start) || uint64(nonce) >= end {
+			inRange := uint64(nonce) >= uint64(start) && uint64(nonce) < end
+			if inRange && !c.MeetsShare && work.Target(c.Hash).Top() == u.Target.Top() {
+				below.Add(1)
+				if v.BelowTarget != nil {
+					v.BelowTarget(c)
+				}
+				return
+			}
+			if !c.MeetsShare || !inRange {
 				hwErrors.Add(1)
 				if v.HWError != nil {
 					v.HWError(nonce)
@@ -55,5 +70,5 @@ func SweepVerified(ctx context.Context, dev Device, u *work.Unit, start uint32, 
 			}
 		},
 	})
-	return VerifiedResult{Result: res, Shares: shares.Load(), HWErrors: hwErrors.Load()}, err
+	return VerifiedResult{Result: res, Shares: shares.Load(), BelowTarget: below.Load(), HWErrors: hwErrors.Load()}, err
 }

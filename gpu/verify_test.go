@@ -61,6 +61,42 @@ func TestSweepVerifiedCountsWrongNoncesAsHWErrors(t *testing.T) {
 	assert.Zero(t, res.Shares)
 }
 
+// A device may prefilter on the target's top word only, so a hash whose top
+// word equals the target's but whose lower bits are above it is a correct
+// report that is not a share: counted as below target, not as an error.
+func TestSweepVerifiedCountsPrefilterPassesBelowTarget(t *testing.T) {
+	unit := *block100000(t).Unit
+	u := &unit
+	const nonce = 77
+	h := u.Hash(nonce)
+	u.Target = work.Target{}
+	copy(u.Target[28:], h[28:]) // same top word, zero below: h is above it
+	require.NotEqual(t, [28]byte{}, [28]byte(h[:28]))
+	var below []work.Check
+	res, err := gpu.SweepVerified(context.Background(), reportDevice{nonce}, u, 0, 1000, gpu.Verdicts{
+		Share:       func(c work.Check) { t.Errorf("nonce %08x is above the target", c.Nonce) },
+		HWError:     func(n uint32) { t.Errorf("nonce %08x is a correct prefilter pass, not an error", n) },
+		BelowTarget: func(c work.Check) { below = append(below, c) },
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), res.BelowTarget)
+	require.Len(t, below, 1)
+	assert.Equal(t, uint32(nonce), below[0].Nonce)
+	assert.Zero(t, res.HWErrors)
+}
+
+// reportDevice reports its nonces as candidates whatever the unit.
+type reportDevice []uint32
+
+func (d reportDevice) Info() gpu.Info { return gpu.Info{ID: "report"} }
+func (d reportDevice) Close() error   { return nil }
+func (d reportDevice) Sweep(_ context.Context, s gpu.Sweep) (gpu.Result, error) {
+	for _, n := range d {
+		s.Found(n)
+	}
+	return gpu.Result{Hashes: s.Count}, nil
+}
+
 func TestSweepVerifiedRejectsBadRange(t *testing.T) {
 	sol := block100000(t)
 	_, err := gpu.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, 0xffffffff, 2, gpu.Verdicts{})

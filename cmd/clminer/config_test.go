@@ -25,18 +25,8 @@ func parseMine(t *testing.T, args ...string) ([]stratum.PoolConfig, *cli.Context
 	for _, cmd := range app.Commands {
 		if cmd.Name == "mine" {
 			cmd.Action = func(c *cli.Context) error {
-				var fc *fileConfig
-				if path := c.String("config"); path != "" {
-					var err error
-					if fc, err = loadConfigFile(path); err != nil {
-						return err
-					}
-					if err := applyConfigFile(c, fc, path); err != nil {
-						return err
-					}
-				}
 				var err error
-				pools, err = poolsFromFlags(c, fc)
+				pools, err = minePools(c)
 				ctx = c
 				if err != nil {
 					return err

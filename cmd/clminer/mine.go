@@ -46,23 +46,29 @@ func mineCommand() *cli.Command {
 		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			var fc *fileConfig
-			if path := c.String("config"); path != "" {
-				var err error
-				if fc, err = loadConfigFile(path); err != nil {
-					return err
-				}
-				if err := applyConfigFile(c, fc, path); err != nil {
-					return err
-				}
-			}
-			pools, err := poolsFromFlags(c, fc)
+			pools, err := minePools(c)
 			if err != nil {
 				return err
 			}
 			return runMiner(c, pools, stratum.Options{})
 		},
 	}
+}
+
+// minePools applies the config file, if one is named, under the flags and
+// environment, and returns the pool list in priority order.
+func minePools(c *cli.Context) ([]stratum.PoolConfig, error) {
+	var fc *fileConfig
+	if path := c.String("config"); path != "" {
+		var err error
+		if fc, err = loadConfigFile(path); err != nil {
+			return nil, err
+		}
+		if err := applyConfigFile(c, fc, path); err != nil {
+			return nil, err
+		}
+	}
+	return poolsFromFlags(c, fc)
 }
 
 // runMiner opens the devices and runs the miner until the context ends.

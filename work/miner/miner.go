@@ -203,6 +203,11 @@ func (m *Miner) onPoolEvent(e stratum.PoolEvent) {
 	case stratum.EventAuthFailed:
 		m.log.Error("pool refused the worker", append(kv, "event", "pool.auth_failed")...)
 	case stratum.EventDisconnected:
+		if errors.Is(e.Err, context.Canceled) {
+			// Our own shutdown, not the pool's doing.
+			m.log.Info("pool session closed", append(kv, "event", "pool.disconnected")...)
+			break
+		}
 		m.log.Warn("pool disconnected", append(kv, "event", "pool.disconnected")...)
 	case stratum.EventFailover:
 		m.log.Warn("pool failover", append(kv, "event", "pool.failover", "from", e.From, "to", e.To)...)
@@ -246,6 +251,10 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 			Progress: acct.meter.add,
 			Share:    func(c work.Check) { m.onShare(info.ID, acct, a, c) },
 			HWError:  func(nonce uint32) { m.onHWError(info.ID, acct, a, nonce) },
+			BelowTarget: func(c work.Check) {
+				m.record(info.ID, acct, ShareEvent{Outcome: BelowTarget, Reason: "top word equals the target's, the rest is above it",
+					Nonce: work.FormatUint32Hex(c.Nonce), Hash: work.HashDisplay(c.Hash), ShareDiff: c.Difficulty}, a)
+			},
 		})
 		close(stop)
 		cancel()
@@ -363,7 +372,7 @@ func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispat
 			"diff", fmt.Sprintf("%.4g/%.4g", ev.ShareDiff, ev.PoolDiff), "rtt", ev.RTT.Round(time.Microsecond))
 	case Rejected, Lost:
 		m.log.Warn("share "+string(ev.Outcome), "event", "share."+string(ev.Outcome), "device", device, "pool", ev.PoolURL, "job", ev.JobID, "reason", ev.Reason)
-	case Stale, Duplicate:
+	case Stale, Duplicate, BelowTarget:
 		m.log.Info("share not sent", "event", "share."+string(ev.Outcome), "device", device, "job", ev.JobID, "reason", ev.Reason)
 	}
 	if m.cfg.Observer != nil {

@@ -142,7 +142,7 @@ func (m *Miner) logSummary() {
 	m.log.Info("summary", "event", "miner.summary", "uptime", time.Duration(s.UptimeS*float64(time.Second)).Round(time.Second),
 		"hashes", s.Hashes, "avg", FormatRate(s.RateAvg), "effective", FormatRate(s.EffectiveRate),
 		"accepted", c.Accepted, "rejected", c.Rejected, "stale", c.Stale, "duplicate", c.Duplicate,
-		"hw_errors", c.HWErrors, "lost", c.Lost, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
+		"hw_errors", c.HWErrors, "below_target", c.BelowTarget, "lost", c.Lost, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
 	for reason, n := range c.RejectReasons {
 		m.log.Info("rejects by reason", "event", "miner.summary.reject", "reason", reason, "count", n)
 	}

@@ -17,8 +17,11 @@ const (
 	Rejected  Outcome = "rejected"
 	Stale     Outcome = "stale"     // not sent: its job was obsoleted (clean job, new block, pool switch)
 	Duplicate Outcome = "duplicate" // not sent: the same share was already submitted
-	HWError   Outcome = "hw_error"  // not sent: the host's hash does not meet the target
-	Lost      Outcome = "lost"      // sent, but no verdict came back (timeout, connection lost)
+	HWError   Outcome = "hw_error"  // not sent: the device's hash was wrong
+	// BelowTarget: not sent: the device's top-word prefilter passed it and
+	// the full target did not (about one hash in 2^32); correct, not an error.
+	BelowTarget Outcome = "below_target"
+	Lost        Outcome = "lost" // sent, but no verdict came back (timeout, connection lost)
 )
 
 // Counts holds share counters.
@@ -28,8 +31,10 @@ type Counts struct {
 	Stale     uint64 `json:"stale"`
 	Duplicate uint64 `json:"duplicate"`
 	HWErrors  uint64 `json:"hw_errors"`
-	Lost      uint64 `json:"lost"`
-	Blocks    uint64 `json:"blocks"`
+	// BelowTarget counts prefilter passes that missed the full target.
+	BelowTarget uint64 `json:"below_target"`
+	Lost        uint64 `json:"lost"`
+	Blocks      uint64 `json:"blocks"`
 	// AcceptedDiff is the sum of the pool difficulty of accepted shares:
 	// AcceptedDiff * 2^32 / time is the hashrate the pool credits.
 	AcceptedDiff float64 `json:"accepted_difficulty"`
@@ -51,6 +56,8 @@ func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, b
 		c.Duplicate++
 	case HWError:
 		c.HWErrors++
+	case BelowTarget:
+		c.BelowTarget++
 	case Lost:
 		c.Lost++
 	}

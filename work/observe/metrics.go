@@ -107,7 +107,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descRate, d.RateAvg, d.ID, "avg")
 		sc := d.Counts
 		for result, n := range map[miner.Outcome]uint64{miner.Accepted: sc.Accepted, miner.Rejected: sc.Rejected, miner.Stale: sc.Stale,
-			miner.Duplicate: sc.Duplicate, miner.HWError: sc.HWErrors, miner.Lost: sc.Lost} {
+			miner.Duplicate: sc.Duplicate, miner.HWError: sc.HWErrors, miner.BelowTarget: sc.BelowTarget, miner.Lost: sc.Lost} {
 			counter(descShares, float64(n), d.ID, string(result))
 		}
 		counter(descHW, float64(sc.HWErrors), d.ID)
