@@ -41,6 +41,7 @@ test: vet unit fuzz-short selftest
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./gpu/cpu/
+	$(GO) test -run '^$$' -bench HostCost -benchtime 10x -count 3 ./work/miner/
 	$(BIN) bench --device all
 
 demo: build
