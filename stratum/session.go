@@ -65,7 +65,7 @@ type session struct {
 	authorized  bool
 	en1         string
 	en2size     int
-	pendingEN   *[2]any // set_extranonce waiting for the next notify
+	pendingEN   *pendingExtranonce // set_extranonce waiting for the next notify
 	diff        float64
 	rolling     bool
 	granted     uint32
@@ -252,10 +252,10 @@ func (s *session) handle(m *Message) {
 		if size == 0 {
 			size = s.en2size
 			if s.pendingEN != nil {
-				size = s.pendingEN[1].(int)
+				size = s.pendingEN.size
 			}
 		}
-		s.pendingEN = &[2]any{en1, size}
+		s.pendingEN = &pendingExtranonce{en1: en1, size: size}
 		s.mu.Unlock()
 		s.log.Info("pool changed extranonce; applies from the next job", "extranonce1", en1, "extranonce2_size", size)
 		if m.Kind == KindRequest {
@@ -366,7 +366,7 @@ func (s *session) onNotify(raw json.RawMessage) {
 		return
 	}
 	if s.pendingEN != nil {
-		s.en1, s.en2size = s.pendingEN[0].(string), s.pendingEN[1].(int)
+		s.en1, s.en2size = s.pendingEN.en1, s.pendingEN.size
 		s.pendingEN = nil
 	}
 	p.Extranonce1, p.Extranonce2Size, p.Difficulty = s.en1, s.en2size, s.diff
@@ -662,4 +662,10 @@ func (s *session) snapshot() (diff float64, mask uint32, en1 string, en2size int
 		mask = s.mask
 	}
 	return s.diff, mask, s.en1, s.en2size
+}
+
+// pendingExtranonce is a mining.set_extranonce that applies from the next job.
+type pendingExtranonce struct {
+	en1  string
+	size int
 }

@@ -123,7 +123,7 @@ type conn struct {
 	wmu        sync.Mutex
 	en1        string
 	size       int
-	pendingEN  *[2]any
+	pendingEN  *pendingExtranonce
 	diff       float64
 	subscribed bool
 	authorized bool
@@ -510,7 +510,7 @@ func (s *Server) jobLinesLocked(c *conn, clean bool) []any {
 
 func (s *Server) notifyLocked(c *conn, p NotifyParams) map[string]any {
 	if c.pendingEN != nil {
-		c.en1, c.size = c.pendingEN[0].(string), c.pendingEN[1].(int)
+		c.en1, c.size = c.pendingEN.en1, c.pendingEN.size
 		c.pendingEN = nil
 	}
 	c.jobs[p.JobID] = connJob{en1: c.en1, size: c.size, diff: c.diff}
@@ -576,7 +576,7 @@ func (s *Server) SetDifficulty(d float64) {
 // SetExtranonce sends mining.set_extranonce; it applies from the next job.
 func (s *Server) SetExtranonce(en1 string, size int) {
 	s.broadcast(func(c *conn) []any {
-		c.pendingEN = &[2]any{en1, size}
+		c.pendingEN = &pendingExtranonce{en1: en1, size: size}
 		return []any{notification("mining.set_extranonce", en1, size)}
 	})
 }
@@ -821,3 +821,10 @@ func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *sh
 }
 
 type rawLine string
+
+// pendingExtranonce is a set_extranonce sent to a client, applied to the
+// connection's own view from the next job on, as the client applies it.
+type pendingExtranonce struct {
+	en1  string
+	size int
+}
