@@ -49,8 +49,9 @@ type Result struct {
 type Device interface {
 	Info() Info
 	// Sweep hashes the range and returns what it did. When ctx is cancelled
-	// it returns within one batch with ctx.Err() and the partial Result; a new
-	// block must stop stale work fast.
+	// it launches nothing more and returns, once the batches already queued
+	// are done, with ctx.Err() and the partial Result; a new block must stop
+	// stale work fast.
 	Sweep(ctx context.Context, s Sweep) (Result, error)
 	// Close releases the device; Sweep must not be called after.
 	Close() error

@@ -39,7 +39,7 @@ func deviceFlags(defaultSpec string) []cli.Flag {
 		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Value: defaultSpec, Usage: "devices to use: " + registry.SpecHelp, EnvVars: []string{"CLMINER_DEVICE"}},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "CPU device worker threads (0: one per core)", EnvVars: []string{"CLMINER_THREADS"}},
 		&cli.StringFlag{Name: "cpu-path", Usage: "force a CPU hashing path (see `clminer devices`)", EnvVars: []string{"CLMINER_CPU_PATH"}},
-		&cli.Float64Flag{Name: "kernel-ms", Value: 50, Usage: "OpenCL kernel time per batch to tune for, in ms; a new block stops stale work within one batch", EnvVars: []string{"CLMINER_KERNEL_MS"}},
+		&cli.Float64Flag{Name: "kernel-ms", Value: 50, Usage: "OpenCL kernel time per batch to tune for, in ms; two batches stay queued, so a new block waits out at most about two", EnvVars: []string{"CLMINER_KERNEL_MS"}},
 		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: "fix OpenCL batches at 2^N nonces instead of tuning (8..32)", EnvVars: []string{"CLMINER_INTENSITY"}},
 		&cli.IntFlag{Name: "vector-width", Usage: "force the OpenCL kernel vector width (1,2,4,8,16; 0: the device's preferred)", EnvVars: []string{"CLMINER_VECTOR_WIDTH"}},
 		&cli.StringFlag{Name: "kernel-cache", Usage: "directory for compiled OpenCL programs (default: user cache dir; '-' disables)", EnvVars: []string{"CLMINER_KERNEL_CACHE"}},
