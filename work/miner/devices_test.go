@@ -18,7 +18,8 @@ import (
 
 // realDevice is a production device for end-to-end tests, with the longest
 // a new job may wait for it: a CPU batch is milliseconds; the OpenCL device
-// has up to two batches of kernelMS queued, which a new job waits out.
+// has two batches queued, which a new job waits out, each tuned to within
+// 1.5x of kernelMS.
 type realDevice struct {
 	name    string
 	open    func(t *testing.T) gpu.Device
@@ -33,7 +34,7 @@ var realDevices = []realDevice{
 		require.NoError(t, err)
 		return d
 	}, 100 * time.Millisecond},
-	{"opencl", openOpenCL, 2 * kernelMS * time.Millisecond},
+	{"opencl", openOpenCL, 3 * kernelMS * time.Millisecond},
 }
 
 // openOpenCL opens the first OpenCL device; with no OpenCL it skips, or
@@ -87,8 +88,9 @@ func TestRealDevicesEndToEnd(t *testing.T) {
 
 			snap := r.m.Snapshot()
 			lat := snap.NotifyLatency
-			// The budget plus a margin for -race and a loaded 2-core machine.
-			assert.Less(t, lat.Maxms, float64((rd.maxWait+250*time.Millisecond)/time.Millisecond), "notify-to-work latency %+v", lat)
+			// The budget plus a margin for -race and a 2-core CI machine that
+			// runs other packages' tests at the same time.
+			assert.Less(t, lat.Maxms, float64((rd.maxWait+400*time.Millisecond)/time.Millisecond), "notify-to-work latency %+v", lat)
 			t.Logf("%s: %.1f MH/s, %d accepted, notify-to-work %+v", dev.Info().ID, snap.RateAvg/1e6, snap.Shares.Accepted, lat)
 
 			st := pool.Stats()
