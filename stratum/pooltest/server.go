@@ -385,9 +385,9 @@ func (s *Server) handle(c *conn, line []byte) {
 	s.mu.Lock()
 	if m.Method == "" {
 		// a reply to a server request (ping, get_version): keep the line
-		s.requests = append(s.requests, Request{Conn: c.id, Method: "", Params: append(json.RawMessage(nil), line...)})
+		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: "", Params: append(json.RawMessage(nil), line...)})
 	} else {
-		s.requests = append(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)})
+		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)})
 	}
 	s.mu.Unlock()
 	for _, nr := range s.cfg.Behavior.NeverReply {
@@ -662,7 +662,7 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// Shares returns the accepted shares.
+// Shares returns the accepted shares (at least the newest maxRecorded).
 func (s *Server) Shares() []Share {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -676,7 +676,8 @@ func (s *Server) Rejects() []Reject {
 	return append([]Reject(nil), s.rejects...)
 }
 
-// Requests returns every request received, in order.
+// Requests returns the requests received, in order (at least the newest
+// maxRecorded).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -704,11 +705,11 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) a
 		case "duplicate":
 			s.stats.Duplicate++
 		}
-		s.rejects = append(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason})
+		s.rejects = keepRecent(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason})
 		return rejectReply(id, s.cfg.Behavior.ErrorFormat, serr)
 	}
 	s.stats.Accepted++
-	s.shares = append(s.shares, sh)
+	s.shares = keepRecent(s.shares, sh)
 	return reply{id, true, nil}
 }
 
@@ -827,4 +828,18 @@ type rawLine string
 type pendingExtranonce struct {
 	en1  string
 	size int
+}
+
+// maxRecorded bounds each record the server keeps for inspection (requests,
+// shares, rejects): `clminer demo` runs this server for as long as the user
+// likes, at tens of shares a second. Stats keeps exact counts regardless.
+const maxRecorded = 1 << 16
+
+// keepRecent appends v, dropping the oldest half once the slice holds twice
+// maxRecorded, so appends stay amortized O(1) and memory stays bounded.
+func keepRecent[T any](s []T, v T) []T {
+	if len(s) >= 2*maxRecorded {
+		s = append(s[:0], s[len(s)-maxRecorded:]...)
+	}
+	return append(s, v)
 }

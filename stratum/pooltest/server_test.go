@@ -247,3 +247,16 @@ func TestServerCloseWithLiveConns(t *testing.T) {
 	s.SendEndless(1 << 20)
 	s.Close() // must not hang on the delayed reply or the endless writer
 }
+
+func TestKeepRecentIsBounded(t *testing.T) {
+	var s []int
+	for i := 0; i < 5*maxRecorded; i++ {
+		s = keepRecent(s, i)
+		require.LessOrEqual(t, len(s), 2*maxRecorded)
+	}
+	require.GreaterOrEqual(t, len(s), maxRecorded)
+	require.Equal(t, 5*maxRecorded-1, s[len(s)-1], "the newest is kept")
+	for i := 1; i < len(s); i++ {
+		require.Equal(t, s[i-1]+1, s[i], "in order, without gaps")
+	}
+}
