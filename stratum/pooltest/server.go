@@ -289,8 +289,15 @@ func (s *Server) addJobLocked(p NotifyParams) {
 	s.seq++
 	if p.CleanJobs {
 		s.cleanSeq = s.seq
-		if len(s.jobs) > 0 {
-			// old jobs stay known so that late shares count as stale
+		// Shares for jobs before a clean one are stale before they are
+		// looked up as duplicates, so the duplicate set can start over. The
+		// last few old jobs stay known so that late shares count as stale
+		// rather than unknown; older ones go, keeping a long demo bounded.
+		clear(s.seen)
+		for id, j := range s.jobs {
+			if j.seq < s.seq-keptOldJobs {
+				delete(s.jobs, id)
+			}
 		}
 	}
 	s.jobs[p.JobID] = serverJob{p: p, seq: s.seq}
@@ -514,6 +521,11 @@ func (s *Server) notifyLocked(c *conn, p NotifyParams) map[string]any {
 		c.pendingEN = nil
 	}
 	c.jobs[p.JobID] = connJob{en1: c.en1, size: c.size, diff: c.diff}
+	for id := range c.jobs {
+		if _, known := s.jobs[id]; !known {
+			delete(c.jobs, id)
+		}
+	}
 	return notification("mining.notify", p.Array()...)
 }
 
@@ -829,6 +841,10 @@ type pendingExtranonce struct {
 	en1  string
 	size int
 }
+
+// keptOldJobs is how many jobs before the newest stay known after a clean
+// job, so that late shares for them are rejected as stale, not unknown.
+const keptOldJobs = 32
 
 // maxRecorded bounds each record the server keeps for inspection (requests,
 // shares, rejects): `clminer demo` runs this server for as long as the user

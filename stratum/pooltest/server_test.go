@@ -260,3 +260,16 @@ func TestKeepRecentIsBounded(t *testing.T) {
 		require.Equal(t, s[i-1]+1, s[i], "in order, without gaps")
 	}
 }
+
+func TestOldJobsAreForgottenAfterCleanJobs(t *testing.T) {
+	s := New(Config{})
+	require.NoError(t, s.Start())
+	defer s.Close()
+	for i := 0; i < 200; i++ {
+		s.PushJob(i%4 == 0)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.LessOrEqual(t, len(s.jobs), keptOldJobs+4, "jobs stay bounded over a long run")
+	require.Contains(t, s.jobs, s.current)
+}
