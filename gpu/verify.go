@@ -15,8 +15,9 @@ type Verdicts struct {
 	Share func(c work.Check)
 	// BelowTarget gets candidates that pass the top-word prefilter devices
 	// may use (the hash's top 32 bits equal the target's) but miss the full
-	// 256-bit target: about one in 2^32 hashes at fractional difficulties.
-	// They are not errors, but they are counted, not dropped.
+	// 256-bit target. At difficulty D >= 1 (top word 0) that is all but 1/D
+	// of the prefilter's passes. They are not errors, but they are counted,
+	// not dropped.
 	BelowTarget func(c work.Check)
 	// HWError gets candidates whose hash fails even the prefilter: the
 	// device computed a wrong hash, or reported a nonce outside the sweep.

@@ -2,6 +2,7 @@ package opencl
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -354,4 +355,39 @@ func TestSweepRejectsBadRanges(t *testing.T) {
 	res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 10, Count: 0})
 	require.NoError(t, err)
 	require.Zero(t, res.Hashes)
+}
+
+// The kernel prefilters on the target's top word only. A hash whose top
+// word equals the target's while the rest is above it is such a pass: the
+// host must count it as below target, never as a hardware error (at a pool
+// difficulty D >= 1 that is all but 1/D of the kernel's candidates).
+func TestPrefilterPassIsBelowTargetNotHWError(t *testing.T) {
+	dev := openTest(t, Options{})
+	var unit work.Unit
+	for _, sol := range gputest.SolvedVectors(t) {
+		unit = *sol.Unit
+		break
+	}
+	// The nonce with the smallest hash top word in the window becomes the
+	// target's top word, with zero below: that nonce alone passes the
+	// prefilter, and its hash is above the full target.
+	const window = 1 << 16
+	best, bestTop := uint32(0), uint32(0xffffffff)
+	for n := uint32(0); n < window; n++ {
+		if top := work.Target(unit.Hash(n)).Top(); top < bestTop {
+			best, bestTop = n, top
+		}
+	}
+	unit.Target = work.Target{}
+	binary.LittleEndian.PutUint32(unit.Target[28:], bestTop)
+	var below []uint32
+	res, err := gpu.SweepVerified(context.Background(), dev, &unit, 0, window, gpu.Verdicts{
+		Share:       func(c work.Check) { t.Errorf("nonce %08x reported as a share", c.Nonce) },
+		HWError:     func(n uint32) { t.Errorf("nonce %08x counted as a hardware error", n) },
+		BelowTarget: func(c work.Check) { below = append(below, c.Nonce) },
+	})
+	require.NoError(t, err)
+	require.Equal(t, uint64(window), res.Hashes)
+	require.Equal(t, []uint32{best}, below)
+	require.Zero(t, res.HWErrors)
 }

@@ -372,8 +372,14 @@ func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispat
 			"diff", fmt.Sprintf("%.4g/%.4g", ev.ShareDiff, ev.PoolDiff), "rtt", ev.RTT.Round(time.Microsecond))
 	case Rejected, Lost:
 		m.log.Warn("share "+string(ev.Outcome), "event", "share."+string(ev.Outcome), "device", device, "pool", ev.PoolURL, "job", ev.JobID, "reason", ev.Reason)
-	case Stale, Duplicate, BelowTarget:
+	case Stale, Duplicate:
 		m.log.Info("share not sent", "event", "share."+string(ev.Outcome), "device", device, "job", ev.JobID, "reason", ev.Reason)
+	case BelowTarget:
+		// At a pool difficulty D >= 1 all but 1/D of the device's prefilter
+		// passes land here (one hash in 2^32): routine filtering, counted
+		// but neither logged above debug nor sent to the share log.
+		m.log.Debug("candidate below the share target", "event", "share.below_target", "device", device, "job", ev.JobID)
+		return
 	}
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.Share(ev)

@@ -19,7 +19,9 @@ const (
 	Duplicate Outcome = "duplicate" // not sent: the same share was already submitted
 	HWError   Outcome = "hw_error"  // not sent: the device's hash was wrong
 	// BelowTarget: not sent: the device's top-word prefilter passed it and
-	// the full target did not (about one hash in 2^32); correct, not an error.
+	// the full target did not. Correct, not an error: a device prefilters on
+	// the target's top 32 bits, so at difficulty D >= 1 it passes one hash in
+	// 2^32 and only 1/D of those are shares.
 	BelowTarget Outcome = "below_target"
 	Lost        Outcome = "lost" // sent, but no verdict came back (timeout, connection lost)
 )
