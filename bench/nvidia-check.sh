@@ -21,7 +21,10 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so\.1 '; then
   export LD_LIBRARY_PATH="$PWD/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
-step() { echo "== $*"; "$@"; echo "== exit $?"; }
+# The CPU time of each step shows whether the host still spins on a core
+# per GPU while kernels run (the device sleeps through most of each batch).
+TIMEFORMAT='== wall %R s, user %U s, sys %S s'
+step() { echo "== $*"; time "$@"; echo "== exit $?"; }
 {
   step nvidia-smi -L
   step bin/clminer devices

@@ -72,6 +72,11 @@ type Device struct {
 	// while a sweep retunes it.
 	batch atomic.Int32
 
+	// psPerNonce is the last measured kernel time per nonce, in
+	// picoseconds, for sleeping through a batch before waiting on it.
+	// Guarded by mu (only sweeps and Open touch it).
+	psPerNonce uint64
+
 	did   C.cl_device_id
 	ctx   C.cl_context
 	queue C.cl_command_queue
@@ -347,7 +352,9 @@ func (d *Device) calibrate() error {
 		if _, err := d.runSync(b, 0, 1<<log); err != nil {
 			return err
 		}
-		ms := float64(time.Since(t0).Microseconds()) / 1000
+		took := time.Since(t0)
+		d.psPerNonce = uint64(took.Nanoseconds()) * 1000 >> log
+		ms := float64(took.Microseconds()) / 1000
 		if ms >= target/tuneBand || log >= maxBatchLog || time.Now().After(deadline) {
 			if ms > tuneBand*target && log > minBatchLog {
 				log--
@@ -604,6 +611,7 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 		if !b.busy {
 			break
 		}
+		d.sleepThrough(b, lastDone)
 		if err := d.wait(b); err != nil {
 			return res, d.abort(err)
 		}
@@ -674,20 +682,47 @@ const tuneBand = 1.5
 // device is busy from one completion to the next, so that interval is the
 // kernel time; for the first batch it is measured from its launch.
 func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
-	if d.opts.Intensity != 0 || b.log != d.batch.Load() || b.n != uint64(1)<<b.log {
-		return // a partial batch or one of a size already retuned says nothing
-	}
 	start := b.launched
 	if lastDone.After(start) {
 		start = lastDone
 	}
-	ms := float64(done.Sub(start).Microseconds()) / 1000
+	took := done.Sub(start)
+	if b.n >= 1<<minBatchLog {
+		d.psPerNonce = uint64(took.Nanoseconds()) * 1000 / b.n
+	}
+	if d.opts.Intensity != 0 || b.log != d.batch.Load() || b.n != uint64(1)<<b.log {
+		return // a partial batch or one of a size already retuned says nothing
+	}
+	ms := float64(took.Microseconds()) / 1000
 	switch {
 	case ms < d.opts.KernelMS/tuneBand && b.log < maxBatchLog:
 		d.batch.Store(b.log + 1)
 	case ms > d.opts.KernelMS*tuneBand && b.log > minBatchLog:
 		d.batch.Store(b.log - 1)
 	}
+}
+
+// sleepThrough sleeps until batch b is nearly done. NVIDIA's OpenCL
+// busy-waits in clWaitForEvents, burning a CPU core per GPU for the whole
+// kernel (hashcat and John the Ripper work around it the same way). The
+// other batch is queued behind b, so waking late by less than a batch
+// costs the device nothing; waking early only shortens the sleep.
+func (d *Device) sleepThrough(b *batchSlot, lastDone time.Time) {
+	if wait := time.Until(expectedWake(b.launched, lastDone, d.psPerNonce, b.n)); wait > time.Millisecond {
+		time.Sleep(wait)
+	}
+}
+
+// expectedWake is when to stop sleeping for a batch of n nonces: it starts
+// running when launched or when the batch before it finished, whichever is
+// later, and takes n nonces at psPerNonce; wake at 90% of that, since
+// kernel times vary a few percent from batch to batch.
+func expectedWake(launched, lastDone time.Time, psPerNonce, n uint64) time.Time {
+	start := launched
+	if lastDone.After(start) {
+		start = lastDone
+	}
+	return start.Add(time.Duration(psPerNonce * n / 1000 * 9 / 10))
 }
 
 // resweep hashes [base, base+n) again in pieces expected to hold at most
