@@ -64,8 +64,8 @@ func BenchmarkHostCost(b *testing.B) {
 	}
 	// The peer: a bare client that writes a fixed submit line and reads the
 	// reply, 100 times a second, over the same loopback TCP to the same pool.
-	// No client can do less per share, so it is the floor the kernel and the
-	// Go runtime set on this machine.
+	// A Go client cannot do less per share, so it is the floor the kernel
+	// and the Go runtime set on this machine.
 	b.Run("bare_100shares_per_s", func(b *testing.B) {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(startPoolProcess(b), "stratum+tcp://"))
 		require.NoError(b, err)
