@@ -675,18 +675,14 @@ func (d *Device) abort(err error) error {
 // tuneBand is how far from KernelMS a batch time may be before the batch
 // size changes. Sizes move by powers of two, so a band of 1.5x either way
 // (2.25x wide) always holds a size and still leaves hysteresis; a 2x band
-// let POCL settle at half the target, where launch overhead cost 3-5%.
+// let batches settle anywhere from half to twice the asked-for time.
 const tuneBand = 1.5
 
 // tune moves the batch size toward KernelMS. With two batches queued the
 // device is busy from one completion to the next, so that interval is the
 // kernel time; for the first batch it is measured from its launch.
 func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
-	start := b.launched
-	if lastDone.After(start) {
-		start = lastDone
-	}
-	took := done.Sub(start)
+	took := done.Sub(runStart(b.launched, lastDone))
 	if b.n >= 1<<minBatchLog {
 		d.psPerNonce = uint64(took.Nanoseconds()) * 1000 / b.n
 	}
@@ -713,16 +709,20 @@ func (d *Device) sleepThrough(b *batchSlot, lastDone time.Time) {
 	}
 }
 
-// expectedWake is when to stop sleeping for a batch of n nonces: it starts
-// running when launched or when the batch before it finished, whichever is
-// later, and takes n nonces at psPerNonce; wake at 90% of that, since
-// kernel times vary a few percent from batch to batch.
+// expectedWake is when to stop sleeping for a batch of n nonces that takes
+// psPerNonce each: at 90% of its expected run, since kernel times vary a
+// few percent from batch to batch.
 func expectedWake(launched, lastDone time.Time, psPerNonce, n uint64) time.Time {
-	start := launched
-	if lastDone.After(start) {
-		start = lastDone
+	return runStart(launched, lastDone).Add(time.Duration(psPerNonce * n / 1000 * 9 / 10))
+}
+
+// runStart is when a batch starts running on the device: at its launch, or,
+// when it was queued behind another, when that one finished.
+func runStart(launched, lastDone time.Time) time.Time {
+	if lastDone.After(launched) {
+		return lastDone
 	}
-	return start.Add(time.Duration(psPerNonce * n / 1000 * 9 / 10))
+	return launched
 }
 
 // resweep hashes [base, base+n) again in pieces expected to hold at most

@@ -290,14 +290,14 @@ func (s *Server) addJobLocked(p NotifyParams) {
 	if p.CleanJobs {
 		s.cleanSeq = s.seq
 		// Shares for jobs before a clean one are stale before they are
-		// looked up as duplicates, so the duplicate set can start over. The
-		// last few old jobs stay known so that late shares count as stale
-		// rather than unknown; older ones go, keeping a long demo bounded.
+		// looked up as duplicates, so the duplicate set can start over.
 		clear(s.seen)
-		for id, j := range s.jobs {
-			if j.seq < s.seq-keptOldJobs {
-				delete(s.jobs, id)
-			}
+	}
+	// The last few jobs stay known so that late shares for them count as
+	// stale rather than unknown; older ones go, keeping a long demo bounded.
+	for id, j := range s.jobs {
+		if j.seq < s.seq-keptOldJobs {
+			delete(s.jobs, id)
 		}
 	}
 	s.jobs[p.JobID] = serverJob{p: p, seq: s.seq}
@@ -842,8 +842,9 @@ type pendingExtranonce struct {
 	size int
 }
 
-// keptOldJobs is how many jobs before the newest stay known after a clean
-// job, so that late shares for them are rejected as stale, not unknown.
+// keptOldJobs is how many jobs before the newest stay known, so that late
+// shares for them are judged (accepted, or stale after a clean job) rather
+// than rejected as unknown.
 const keptOldJobs = 32
 
 // maxRecorded bounds each record the server keeps for inspection (requests,

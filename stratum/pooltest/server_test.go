@@ -270,6 +270,6 @@ func TestOldJobsAreForgottenAfterCleanJobs(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	require.LessOrEqual(t, len(s.jobs), keptOldJobs+4, "jobs stay bounded over a long run")
+	require.LessOrEqual(t, len(s.jobs), keptOldJobs+1, "jobs stay bounded over a long run")
 	require.Contains(t, s.jobs, s.current)
 }

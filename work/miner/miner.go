@@ -252,8 +252,7 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 			Share:    func(c work.Check) { m.onShare(info.ID, acct, a, c) },
 			HWError:  func(nonce uint32) { m.onHWError(info.ID, acct, a, nonce) },
 			BelowTarget: func(c work.Check) {
-				m.record(info.ID, acct, ShareEvent{Outcome: BelowTarget, Reason: "top word equals the target's, the rest is above it",
-					Nonce: work.FormatUint32Hex(c.Nonce), Hash: work.HashDisplay(c.Hash), ShareDiff: c.Difficulty}, a)
+				m.record(info.ID, acct, ShareEvent{Outcome: BelowTarget, Nonce: work.FormatUint32Hex(c.Nonce), ShareDiff: c.Difficulty}, a)
 			},
 		})
 		close(stop)
@@ -378,7 +377,7 @@ func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispat
 		// At a pool difficulty D >= 1 all but 1/D of the device's prefilter
 		// passes land here (one hash in 2^32): routine filtering, counted
 		// but neither logged above debug nor sent to the share log.
-		m.log.Debug("candidate below the share target", "event", "share.below_target", "device", device, "job", ev.JobID)
+		m.log.Debug("candidate below the share target", "event", "share.below_target", "device", device, "job", ev.JobID, "nonce", ev.Nonce)
 		return
 	}
 	if m.cfg.Observer != nil {
