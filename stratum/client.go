@@ -13,6 +13,8 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/work"
+	"clminer/work/ledger"
+	"clminer/work/source"
 )
 
 // Version is the miner version sent in the user agent ("clminer/<Version>");
@@ -51,19 +53,27 @@ type Options struct {
 	CallTimeout      time.Duration // optional calls (configure, extranonce.subscribe, ...) [5 s]
 	HandshakeTimeout time.Duration // subscribe and authorize replies [30 s]
 	SubmitTimeout    time.Duration // mining.submit reply [30 s]
-	HoldDown         time.Duration // a higher-priority pool must be reachable this long before we return to it [60 s]
+	HoldDown         time.Duration // a higher-priority pool must pass subscribe+authorize probes this long before we return to it [60 s]
 	BackoffMin       time.Duration // first retry delay of a failing pool [1 s]
 	BackoffMax       time.Duration // cap of the doubling delay [60 s]
-	MaxLineSize      int           // bytes; a longer line drops the connection [64 KiB]
+	MaxLineSize      int           // bytes; a longer line drops the connection [1 MiB]
 	UserAgent        string        // ["clminer/" + Version]
 
-	// OnJob receives every job, in order, from one goroutine. A job with
-	// Clean set obsoletes all earlier jobs. A job may be re-issued with the
-	// same ID and Clean false when the pool lowers the difficulty or changes
-	// the rolling mask: it replaces the earlier one with that ID.
-	OnJob func(j *Job)
-	// OnPoolState receives pool events, in order, from the same goroutine.
-	OnPoolState func(PoolEvent)
+	// MaxInFlight bounds the shares awaiting a verdict per connection; a
+	// share found beyond it is not sent (ErrThrottled) [64].
+	MaxInFlight int
+	// UnansweredAfter: no submit answered for this long while some wait
+	// marks the pool sick [30 s].
+	UnansweredAfter time.Duration
+	// UnansweredStreak: this many submit timeouts in a row mark it sick [5].
+	UnansweredStreak int
+	// RejectStreak: this many host-verified shares rejected in a row mark
+	// it sick [5]; two or more over UnansweredAfter without an accept do too.
+	RejectStreak int
+	// SickHoldDown is how long a sick pool is left alone before it is
+	// probed again; it doubles for each sickness in a row, up to 16x
+	// [HoldDown].
+	SickHoldDown time.Duration
 }
 
 func (o *Options) defaults() {
@@ -80,11 +90,22 @@ func (o *Options) defaults() {
 	def(&o.HoldDown, 60*time.Second)
 	def(&o.BackoffMin, time.Second)
 	def(&o.BackoffMax, 60*time.Second)
+	def(&o.UnansweredAfter, 30*time.Second)
+	def(&o.SickHoldDown, o.HoldDown)
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
 	if o.MaxLineSize <= 0 {
-		o.MaxLineSize = 64 << 10
+		o.MaxLineSize = DefaultMaxLineSize
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
+	if o.UnansweredStreak <= 0 {
+		o.UnansweredStreak = 5
+	}
+	if o.RejectStreak <= 0 {
+		o.RejectStreak = 5
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "clminer/" + Version
@@ -97,89 +118,45 @@ func (o *Options) defaults() {
 	}
 }
 
-// Job is a work.Job with where it came from. Shares for it go through
-// Client.Submit, which only sends them on the connection that sent the job.
-type Job struct {
-	*work.Job
-	Pool        int    // index in the pool list
-	PoolURL     string // pool URL (without credentials)
-	Session     uint64 // unique id of the connection that sent the job
-	Worker      string
-	RollingMask uint32 // work.RollingMask of the granted mask; 0 when rolling is off
-	// Clean: drop all older work (clean_jobs, prevhash change, or a new
-	// session or pool).
-	Clean bool
-}
+// DefaultMaxLineSize is the default line cap. It must hold the largest job
+// the limits in package work allow (two 64 KiB coinbase parts are 256 KiB of
+// hex, plus the branch): pools with many payout outputs send 50-100 KB
+// notify lines. It still bounds what a pool that never sends a newline can
+// make the miner buffer.
+const DefaultMaxLineSize = 1 << 20
 
-// EventKind names a pool event.
-type EventKind int
+// Job is a source.Job: a work.Job with its ledger entry and where it came
+// from. Shares for it go only to the connection that sent it.
+type Job = source.Job
+
+// Pool events and states are the protocol-neutral ones of package source.
+type (
+	EventKind  = source.EventKind
+	PoolEvent  = source.Event
+	PoolState  = source.State
+	PoolStatus = source.UpstreamStatus
+)
 
 // Pool events.
 const (
-	EventConnecting EventKind = iota
-	EventConnected
-	EventAuthorized
-	EventAuthFailed
-	EventDisconnected
-	EventFailover
-	EventReconnectRequested
+	EventConnecting         = source.EventConnecting
+	EventConnected          = source.EventConnected
+	EventAuthorized         = source.EventAuthorized
+	EventAuthFailed         = source.EventAuthFailed
+	EventDisconnected       = source.EventDisconnected
+	EventFailover           = source.EventFailover
+	EventReconnectRequested = source.EventReconnectRequested
+	EventSick               = source.EventSick
 )
-
-func (k EventKind) String() string {
-	names := [...]string{"connecting", "connected", "authorized", "auth-failed", "disconnected", "failover", "reconnect-requested"}
-	if k < 0 || int(k) >= len(names) {
-		return fmt.Sprintf("event(%d)", int(k))
-	}
-	return names[k]
-}
-
-// PoolEvent reports a change of a pool's connection.
-type PoolEvent struct {
-	Kind    EventKind
-	Pool    int
-	URL     string
-	Session uint64
-	From    int // for EventFailover
-	To      int // for EventFailover
-	Err     error
-	Time    time.Time
-}
-
-// PoolState is the state of one pool in Status.
-type PoolState int
 
 // Pool states.
 const (
-	StateIdle PoolState = iota
-	StateConnecting
-	StateActive
-	StateDown
+	StateIdle       = source.StateIdle
+	StateConnecting = source.StateConnecting
+	StateActive     = source.StateActive
+	StateDown       = source.StateDown
+	StateSick       = source.StateSick
 )
-
-func (s PoolState) String() string {
-	names := [...]string{"idle", "connecting", "active", "down"}
-	if s < 0 || int(s) >= len(names) {
-		return fmt.Sprintf("state(%d)", int(s))
-	}
-	return names[s]
-}
-
-// PoolStatus is a metrics snapshot of one pool.
-type PoolStatus struct {
-	Index           int
-	URL             string
-	State           PoolState
-	Connects        uint64 // successful TCP/TLS connects
-	Failovers       uint64 // times the client left this pool for another
-	Failures        int    // consecutive failures (drives the backoff)
-	LastError       string
-	Difficulty      float64
-	RollingMask     uint32
-	Extranonce1     string
-	Extranonce2Size int
-	Accepted        uint64
-	Rejected        uint64
-}
 
 // SubmitResult is the pool's verdict on a share.
 type SubmitResult struct {
@@ -192,10 +169,13 @@ type SubmitResult struct {
 type poolRec struct {
 	cfg         PoolConfig
 	url         PoolURL
-	addr        string // dial address; client.reconnect may change it
+	redirect    string // client.reconnect target for the next attempt only
 	resumeID    string
+	ledger      *ledger.Ledger
 	state       PoolState
 	fails       int
+	sickCount   int
+	sickReason  string
 	nextAttempt time.Time
 	connects    uint64
 	failovers   uint64
@@ -206,9 +186,11 @@ type poolRec struct {
 	en2size     int
 	accepted    uint64
 	rejected    uint64
+	throttled   uint64
 }
 
-// Client keeps one live session with the best reachable pool.
+// Client keeps one live session with the best reachable pool. It is a
+// source.Source.
 type Client struct {
 	opts Options
 	log  *log.Logger
@@ -219,10 +201,13 @@ type Client struct {
 	running bool
 	rnd     *rand.Rand
 
-	evMu  sync.Mutex
+	evMu  sync.Mutex // guards sink and evQ; taken inside c.mu, never around it
+	sink  source.Sink
 	evQ   []func()
 	evSig chan struct{}
 }
+
+var _ source.Source = (*Client)(nil)
 
 // NewClient validates the pool list; nothing connects before Run.
 func NewClient(pools []PoolConfig, opts Options) (*Client, error) {
@@ -245,14 +230,18 @@ func NewClient(pools []PoolConfig, opts Options) (*Client, error) {
 		if p.User == "" {
 			return nil, fmt.Errorf("pool %d (%s): user (worker name) is empty", i, u)
 		}
-		c.pools = append(c.pools, &poolRec{cfg: p, url: u, addr: u.Addr(), diff: 1})
+		c.pools = append(c.pools, &poolRec{cfg: p, url: u, diff: 1, ledger: ledger.New(0)})
 	}
 	return c, nil
 }
 
-// Run connects, fails over and reconnects until ctx ends; it returns ctx's
-// error after every goroutine it started has finished.
-func (c *Client) Run(ctx context.Context) error {
+// Run connects, fails over and reconnects until ctx ends, handing jobs and
+// events to sink from one goroutine; it returns ctx's error after every
+// goroutine it started has finished.
+func (c *Client) Run(ctx context.Context, sink source.Sink) error {
+	if sink == nil {
+		return errors.New("stratum: Run needs a sink")
+	}
 	c.mu.Lock()
 	if c.running {
 		c.mu.Unlock()
@@ -260,6 +249,9 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.running = true
 	c.mu.Unlock()
+	c.evMu.Lock()
+	c.sink = sink
+	c.evMu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.running = false
@@ -355,27 +347,59 @@ func (c *Client) failLocked(p *poolRec, err error) {
 	p.nextAttempt = time.Now().Add(backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
 }
 
+// sickLocked holds a sick pool down: SickHoldDown, doubled per sickness in
+// a row (up to 16x), so a pool that authorizes but never answers submits
+// is not returned to every minute.
+func (c *Client) sickLocked(p *poolRec, reason string) {
+	p.fails++
+	p.sickCount++
+	p.state = StateSick
+	p.sickReason = reason
+	p.lastErr = "sick: " + reason
+	hold := c.opts.SickHoldDown << min(p.sickCount-1, 4)
+	p.nextAttempt = time.Now().Add(hold)
+}
+
+// dialAddr is where the next attempt goes: a pending redirect once, else the
+// configured address. A redirect is consumed by the attempt, so when its
+// target fails the configured pool is next.
+func (p *poolRec) dialAddr() (addr string, redirected bool) {
+	if p.redirect != "" {
+		addr, p.redirect = p.redirect, ""
+		return addr, true
+	}
+	return p.url.Addr(), false
+}
+
 func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Lock()
 	p := c.pools[idx]
 	p.state = StateConnecting
-	addr, resume, pc, u := p.addr, p.resumeID, p.cfg, p.url
+	addr, redirected := p.dialAddr()
+	resume, pc, u, led := p.resumeID, p.cfg, p.url, p.ledger
 	c.mu.Unlock()
 	c.event(PoolEvent{Kind: EventConnecting, Pool: idx, URL: u.String()})
 
+	failed := func(err error) {
+		c.mu.Lock()
+		c.failLocked(p, err)
+		if redirected {
+			// The redirect target failed: the configured address is next.
+			p.nextAttempt = time.Now()
+		}
+		c.mu.Unlock()
+	}
 	conn, err := dial(ctx, c.opts.Dialer, c.opts.DialTimeout, u, addr, pc)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		c.log.Warn("cannot connect to pool", "pool", u.String(), "err", err)
-		c.mu.Lock()
-		c.failLocked(p, fmt.Errorf("connect: %w", err))
-		c.mu.Unlock()
+		c.log.Warn("cannot connect to pool", "pool", u.String(), "addr", addr, "err", err)
+		failed(fmt.Errorf("connect: %w", err))
 		c.event(PoolEvent{Kind: EventDisconnected, Pool: idx, URL: u.String(), Err: err})
 		return
 	}
-	s := newSession(c, idx, pc, u, addr, conn)
+	s := newSession(c, idx, pc, u, addr, conn, led)
 	c.mu.Lock()
 	p.connects++
 	c.mu.Unlock()
@@ -389,13 +413,7 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.mu.Lock()
-		if r := s.reconnect; r != nil {
-			c.applyReconnectLocked(p, s, r)
-		} else {
-			c.failLocked(p, err)
-		}
-		c.mu.Unlock()
+		failed(err)
 		kind := EventDisconnected
 		if errors.Is(err, ErrAuthorize) {
 			kind = EventAuthFailed
@@ -409,6 +427,7 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 
 	c.mu.Lock()
 	p.state = StateActive
+	p.sickReason = ""
 	p.resumeID = s.sessionID
 	c.live = s
 	c.mu.Unlock()
@@ -439,24 +458,32 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Lock()
 	c.live = nil
 	c.mu.Unlock()
+	// Nothing can be submitted on this session any more: devices stop until
+	// a pool sends a live job. Queued before the close so the consumer
+	// hears it before any job of the next session.
+	c.noWork(fmt.Sprintf("no live pool (%s: %s)", u.String(), errString(err)))
 	s.close(err)
 	s.wg.Wait()
 
-	diff, mask, en1, en2 := s.snapshot()
+	diff, mask, en1, en2, _ := s.snapshot()
+	rc := s.reconnectReq()
 	c.mu.Lock()
 	p.diff, p.mask, p.en1, p.en2size = diff, mask, en1, en2
 	p.state = StateIdle
 	healthy := time.Since(s.authorizeAt) >= c.opts.HoldDown
+	var sick *SickError
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, errReturnToPrimary):
 		p.fails = 0
-	case s.reconnect != nil:
-		c.applyReconnectLocked(p, s, s.reconnect)
+	case errors.As(err, &sick):
+		c.sickLocked(p, sick.Reason)
+	case rc != nil:
+		c.applyReconnectLocked(p, s, rc, healthy)
 	default:
 		if healthy {
 			// One immediate retry after a session that worked for a while.
-			p.fails = 0
+			p.fails, p.sickCount = 0, 0
 			p.state = StateDown
 			p.lastErr = errString(err)
 			p.nextAttempt = time.Now()
@@ -468,6 +495,9 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	if ctx.Err() == nil {
 		c.log.Warn("pool connection ended", "pool", u.String(), "err", err)
 	}
+	if sick != nil {
+		c.event(PoolEvent{Kind: EventSick, Pool: idx, URL: u.String(), Session: s.id, Err: err})
+	}
 	c.event(PoolEvent{Kind: EventDisconnected, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 }
 
@@ -478,20 +508,53 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func (c *Client) applyReconnectLocked(p *poolRec, s *session, r *Reconnect) {
-	p.addr = net.JoinHostPort(r.Host, r.Port)
-	p.fails = 0
+// applyReconnectLocked schedules the redirect for the next attempt only. A
+// session that ends in a reconnect before it worked for HoldDown counts as a
+// failure, so a pool that redirects every connection is retried no faster
+// than the backoff allows, whatever wait it asks for.
+func (c *Client) applyReconnectLocked(p *poolRec, s *session, r *Reconnect, healthy bool) {
+	if addr := net.JoinHostPort(r.Host, r.Port); addr != p.url.Addr() {
+		p.redirect = addr
+	}
 	p.state = StateIdle
 	wait := time.Duration(r.Wait) * time.Second
 	if wait > c.opts.BackoffMax {
 		wait = c.opts.BackoffMax
 	}
+	if healthy {
+		p.fails = 0
+	} else {
+		p.fails++
+		wait = max(wait, backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
+	}
 	p.nextAttempt = time.Now().Add(wait)
 	c.event(PoolEvent{Kind: EventReconnectRequested, Pool: s.pool, URL: p.url.String(), Session: s.id, Err: ErrReconnectRequested})
 }
 
-// probeHigher dials the pools above idx while it mines on idx; once one
-// has answered every probe for HoldDown, it signals back.
+// probe runs subscribe and authorize on a throwaway connection: a pool is
+// only worth returning to when it accepts the worker, not when its port
+// answers.
+func (c *Client) probe(ctx context.Context, idx int) error {
+	c.mu.Lock()
+	p := c.pools[idx]
+	addr, u, pc := p.url.Addr(), p.url, p.cfg
+	c.mu.Unlock()
+	conn, err := dial(ctx, c.opts.Dialer, c.opts.DialTimeout, u, addr, pc)
+	if err != nil {
+		return err
+	}
+	s := newSession(c, idx, pc, u, addr, conn, nil)
+	s.log = s.log.With("probe", true)
+	s.start()
+	err = s.handshake(ctx, "")
+	s.close(errors.New("probe done"))
+	s.wg.Wait()
+	return err
+}
+
+// probeHigher probes the pools above idx with subscribe+authorize while it
+// mines on idx; once one has passed every probe for HoldDown, it signals
+// back.
 func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{}) {
 	interval := c.opts.HoldDown / 4
 	if interval < 50*time.Millisecond {
@@ -508,33 +571,33 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 			c.mu.Lock()
 			p := c.pools[i]
 			due := !time.Now().Before(p.nextAttempt)
-			addr, u, pc := p.addr, p.url, p.cfg
+			u := p.url
 			c.mu.Unlock()
 			if !due {
 				since[i] = time.Time{}
 				continue
 			}
-			conn, err := dial(ctx, c.opts.Dialer, c.opts.DialTimeout, u, addr, pc)
+			err := c.probe(ctx, i)
 			if ctx.Err() != nil {
-				if conn != nil {
-					conn.Close()
-				}
 				return
 			}
 			if err != nil {
 				since[i] = time.Time{}
 				c.mu.Lock()
-				c.failLocked(p, fmt.Errorf("probe: %w", err))
+				if p.state != StateSick {
+					c.failLocked(p, fmt.Errorf("probe: %w", err))
+				} else {
+					p.nextAttempt = time.Now().Add(backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
+				}
 				c.mu.Unlock()
 				continue
 			}
-			conn.Close()
 			now := time.Now()
 			if since[i].IsZero() {
 				since[i] = now
 			}
 			if now.Sub(since[i]) >= c.opts.HoldDown {
-				c.log.Info("higher-priority pool is back", "pool", u.String())
+				c.log.Info("higher-priority pool is back (subscribe and authorize pass)", "pool", u.String())
 				c.mu.Lock()
 				p.nextAttempt = time.Time{}
 				c.mu.Unlock()
@@ -553,6 +616,68 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 	}
 }
 
+// Send implements source.Source: it submits sh on the connection that sent
+// its job, without blocking. done is called exactly once.
+func (c *Client) Send(sh source.Share, done func(source.Reply)) {
+	j := sh.Job
+	if j == nil || sh.Unit == nil {
+		done(source.Reply{Kind: source.NotSent, Reason: "no job"})
+		return
+	}
+	sub, err := sh.Unit.Submit(j.Worker, sh.Nonce, j.RollingMask)
+	if err != nil {
+		done(source.Reply{Kind: source.NotSent, Reason: err.Error()})
+		return
+	}
+	reply := source.Reply{Extranonce2: sub.Extranonce2, NTime: sub.NTime, VersionBits: sub.VersionBits}
+	c.submitAsync(j, sub, func(res SubmitResult, err error) {
+		reply.RTT = res.RTT
+		switch {
+		case errors.Is(err, ErrStaleSession):
+			reply.Kind, reply.Reason = source.NotSent, "pool session ended before submit"
+		case errors.Is(err, ErrThrottled):
+			reply.Kind, reply.Reason = source.Throttled, "too many shares awaiting a verdict"
+		case err != nil:
+			reply.Kind, reply.Reason = source.NoReply, err.Error()
+		case res.Accepted:
+			reply.Kind = source.Accepted
+		default:
+			reply.Kind, reply.Reason = source.Rejected, res.Reason
+			if reply.Reason == "" {
+				reply.Reason = "rejected without a reason"
+			}
+		}
+		done(reply)
+	})
+}
+
+func (c *Client) submitAsync(j *Job, sub work.Submit, done func(SubmitResult, error)) {
+	c.mu.Lock()
+	s := c.live
+	c.mu.Unlock()
+	if s == nil || s.id != j.Session {
+		done(SubmitResult{}, ErrStaleSession)
+		return
+	}
+	if sub.JobID == "" {
+		sub.JobID = j.ID
+	}
+	s.submitAsync(sub, j.Entry, func(res SubmitResult, err error) {
+		c.mu.Lock()
+		switch {
+		case errors.Is(err, ErrThrottled):
+			c.pools[s.pool].throttled++
+		case err != nil:
+		case res.Accepted:
+			c.pools[s.pool].accepted++
+		default:
+			c.pools[s.pool].rejected++
+		}
+		c.mu.Unlock()
+		done(res, err)
+	})
+}
+
 // Submit sends a share on the connection that sent j and waits for the
 // verdict. If that connection is gone it returns ErrStaleSession without
 // sending anything: a share is never sent to another pool. Safe for
@@ -561,26 +686,18 @@ func (c *Client) Submit(ctx context.Context, j *Job, sub work.Submit) (SubmitRes
 	if j == nil {
 		return SubmitResult{}, errors.New("stratum: nil job")
 	}
-	c.mu.Lock()
-	s := c.live
-	c.mu.Unlock()
-	if s == nil || s.id != j.Session {
-		return SubmitResult{}, ErrStaleSession
+	type verdict struct {
+		res SubmitResult
+		err error
 	}
-	if sub.JobID == "" {
-		sub.JobID = j.ID
+	ch := make(chan verdict, 1)
+	c.submitAsync(j, sub, func(res SubmitResult, err error) { ch <- verdict{res, err} })
+	select {
+	case v := <-ch:
+		return v.res, v.err
+	case <-ctx.Done():
+		return SubmitResult{}, ctx.Err()
 	}
-	res, err := s.submit(ctx, sub)
-	if err == nil {
-		c.mu.Lock()
-		if res.Accepted {
-			c.pools[s.pool].accepted++
-		} else {
-			c.pools[s.pool].rejected++
-		}
-		c.mu.Unlock()
-	}
-	return res, err
 }
 
 // Status returns a snapshot of every pool, for metrics.
@@ -590,41 +707,47 @@ func (c *Client) Status() []PoolStatus {
 	out := make([]PoolStatus, len(c.pools))
 	for i, p := range c.pools {
 		out[i] = PoolStatus{Index: i, URL: p.url.String(), State: p.state, Connects: p.connects, Failovers: p.failovers,
-			Failures: p.fails, LastError: p.lastErr, Difficulty: p.diff, RollingMask: p.mask, Extranonce1: p.en1,
-			Extranonce2Size: p.en2size, Accepted: p.accepted, Rejected: p.rejected}
+			Failures: p.fails, LastError: p.lastErr, SickReason: p.sickReason, Difficulty: p.diff, RollingMask: p.mask,
+			Extranonce1: p.en1, Extranonce2Size: p.en2size, Accepted: p.accepted, Rejected: p.rejected, Throttled: p.throttled}
+		if p.state != StateSick {
+			out[i].SickReason = ""
+		}
 	}
 	c.mu.Unlock()
 	if live != nil {
-		d, m, e1, e2 := live.snapshot()
+		d, m, e1, e2, inf := live.snapshot()
 		st := &out[live.pool]
-		st.Difficulty, st.RollingMask, st.Extranonce1, st.Extranonce2Size = d, m, e1, e2
+		st.Difficulty, st.RollingMask, st.Extranonce1, st.Extranonce2Size, st.InFlight = d, m, e1, e2, inf
 	}
 	return out
 }
 
-func (c *Client) emitJob(j *Job) {
-	if c.opts.OnJob == nil {
-		return
-	}
-	f := c.opts.OnJob
-	c.enqueue(func() { f(j) })
-}
+// Upstreams implements source.Source.
+func (c *Client) Upstreams() []source.UpstreamStatus { return c.Status() }
+
+func (c *Client) emitJob(j *Job) { c.enqueue(func(s source.Sink) { s.Job(j) }) }
+
+func (c *Client) noWork(reason string) { c.enqueue(func(s source.Sink) { s.NoWork(reason) }) }
 
 func (c *Client) event(e PoolEvent) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if c.opts.OnPoolState == nil {
-		return
-	}
-	f := c.opts.OnPoolState
-	c.enqueue(func() { f(e) })
+	c.enqueue(func(s source.Sink) { s.Event(e) })
 }
 
-func (c *Client) enqueue(f func()) {
+// enqueue queues a call to the sink for the dispatch goroutine; it never
+// blocks, so a session's reader never waits on the consumer.
+func (c *Client) enqueue(f func(source.Sink)) {
 	c.evMu.Lock()
-	c.evQ = append(c.evQ, f)
+	sink := c.sink
+	if sink != nil {
+		c.evQ = append(c.evQ, func() { f(sink) })
+	}
 	c.evMu.Unlock()
+	if sink == nil {
+		return
+	}
 	select {
 	case c.evSig <- struct{}{}:
 	default:

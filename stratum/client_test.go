@@ -59,7 +59,7 @@ func TestHandshakeAndShare(t *testing.T) {
 			p.VersionRolling = tc.rolling
 			p.ExtranonceSubscribe = true
 			p.SuggestDifficulty = 512
-			c := runClient(t, []PoolConfig{p}, testOptions(r))
+			c := runClient(t, []PoolConfig{p}, testOptions(r), r)
 			j := r.nextJob(t, nil)
 			assert.True(t, j.Clean)
 			assert.Equal(t, srv.CurrentJob().JobID, j.ID)
@@ -131,7 +131,7 @@ func TestVectorsEndToEnd(t *testing.T) {
 			n := v.Notify
 			srv := startServer(t, pooltest.Config{Job: &n, Extranonce1: v.Extranonce1, Extranonce2Size: v.Extranonce2Size, Difficulty: v.Difficulty})
 			r := newRecorder()
-			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 			j := r.nextJob(t, nil)
 			assert.Equal(t, v.Notify.JobID, j.ID)
 			res, err := c.Submit(context.Background(), j, work.Submit{Worker: v.Submit[0], JobID: v.Submit[1],
@@ -162,7 +162,7 @@ func TestSubmitErrorFormats(t *testing.T) {
 		t.Run(fmt.Sprint(tc.f), func(t *testing.T) {
 			srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true, ErrorFormat: tc.f}})
 			r := newRecorder()
-			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 			j := r.nextJob(t, nil)
 			res, err := c.Submit(context.Background(), j, mine(t, j, en2(j, 2), j.Version))
 			require.NoError(t, err)
@@ -179,7 +179,7 @@ func TestSubmitErrorFormats(t *testing.T) {
 func TestSubmitRejectsKinds(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
-	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
 	s := mine(t, j, en2(j, 3), j.Version)
 	ctx := context.Background()
@@ -220,7 +220,7 @@ func TestSessionQuirks(t *testing.T) {
 	r := newRecorder()
 	p := pool(srv)
 	p.VersionRolling = true
-	c := runClient(t, []PoolConfig{p}, testOptions(r))
+	c := runClient(t, []PoolConfig{p}, testOptions(r), r)
 	j1 := r.nextJob(t, nil)
 	assert.Equal(t, 0.01, j1.Difficulty)
 
@@ -236,17 +236,30 @@ func TestSessionQuirks(t *testing.T) {
 	assert.Equal(t, "same-prev", j3.ID)
 	assert.False(t, j3.Clean)
 
-	// a higher difficulty applies to the next job only
+	// a raise applies at once: the current job is re-issued with the
+	// harder target (public-pool enforces it on jobs already sent)
 	srv.SetDifficulty(0.5)
+	j3r := r.nextJob(t, nil)
+	assert.Equal(t, j3.ID, j3r.ID)
+	assert.Same(t, j3.Entry, j3r.Entry, "a re-issue keeps the ledger entry")
+	assert.Equal(t, 0.5, j3r.Entry.Difficulty())
 	srv.PushJob(true)
 	j4 := r.nextJob(t, nil)
 	assert.Equal(t, 0.5, j4.Difficulty)
 
-	// a lower one re-issues the current job with the lower target
+	// a lowering re-issues nothing and applies from the second job after
+	// it (ckpool judges the current and the next job at the old value)
 	srv.SetDifficulty(easy)
+	n = srv.CurrentJob()
+	n.JobID, n.CleanJobs = "after-lower-1", false
+	srv.PushJobParams(n)
+	j5a := r.nextJob(t, nil)
+	assert.Equal(t, "after-lower-1", j5a.ID, "no re-issue of %s for a lowering", j4.ID)
+	assert.Equal(t, 0.5, j5a.Difficulty)
+	assert.Equal(t, 0.5, j4.Entry.Difficulty())
+	n.JobID = "after-lower-2"
+	srv.PushJobParams(n)
 	j5 := r.nextJob(t, nil)
-	assert.Equal(t, j4.ID, j5.ID)
-	assert.False(t, j5.Clean)
 	assert.Equal(t, easy, j5.Difficulty)
 	res, err := c.Submit(context.Background(), j5, mine(t, j5, en2(j5, 1), j5.Version))
 	require.NoError(t, err)
@@ -305,7 +318,7 @@ func TestOptionalCallsNeverAnswered(t *testing.T) {
 	p := pool(srv)
 	p.VersionRolling, p.ExtranonceSubscribe, p.SuggestDifficulty = true, true, 1000
 	opts := testOptions(r)
-	c := runClient(t, []PoolConfig{p}, opts)
+	c := runClient(t, []PoolConfig{p}, opts, r)
 	start := time.Now()
 	j := r.nextJob(t, nil)
 	assert.Less(t, time.Since(start), 3*time.Second)
@@ -322,7 +335,7 @@ func TestSubmitTimeoutAndStaleSession(t *testing.T) {
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.SubmitTimeout = 200 * time.Millisecond
-	c := runClient(t, []PoolConfig{pool(srv)}, opts)
+	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	_, err := c.Submit(context.Background(), j, mine(t, j, en2(j, 1), j.Version))
 	assert.ErrorIs(t, err, ErrTimeout)
@@ -352,7 +365,7 @@ func TestSubmitTimeoutAndStaleSession(t *testing.T) {
 func TestResumeRefusedRetriesWithout(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectResume: true}})
 	r := newRecorder()
-	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
 	srv.DropAll()
 	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
@@ -365,7 +378,7 @@ func TestResumeRefusedRetriesWithout(t *testing.T) {
 func TestConcurrentSubmits(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
-	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -403,7 +416,7 @@ func TestTLS(t *testing.T) {
 			r := newRecorder()
 			p := pool(srv)
 			tc.mod(&p)
-			c := runClient(t, []PoolConfig{p}, testOptions(r))
+			c := runClient(t, []PoolConfig{p}, testOptions(r), r)
 			if tc.ok {
 				j := r.nextJob(t, nil)
 				res, err := c.Submit(context.Background(), j, mine(t, j, en2(j, 1), j.Version))
@@ -437,7 +450,7 @@ func TestFailoverAndReturn(t *testing.T) {
 	opts.Dialer = d.dial
 	opts.HoldDown = 600 * time.Millisecond
 	start := time.Now()
-	c := runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts)
+	c := runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts, r)
 	j := r.nextJob(t, nil)
 	assert.Equal(t, 1, j.Pool)
 	assert.Less(t, time.Since(start), 5*time.Second)
@@ -468,7 +481,7 @@ func TestStalledPrimaryFailsOver(t *testing.T) {
 	opts := testOptions(r)
 	opts.ReadTimeout = 500 * time.Millisecond
 	opts.HoldDown = time.Minute
-	runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts)
+	runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts, r)
 	j := r.nextJob(t, nil)
 	require.Equal(t, 0, j.Pool)
 	primary.Stall(true)
@@ -485,7 +498,7 @@ func TestAuthorizeFailureFailsOver(t *testing.T) {
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.HoldDown = time.Minute
-	c := runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts)
+	c := runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts, r)
 	j := r.nextJob(t, nil)
 	assert.Equal(t, 1, j.Pool)
 	assert.True(t, r.hasEvent(EventAuthFailed, 0))
@@ -511,7 +524,7 @@ func TestBackoffAgainstDeadPool(t *testing.T) {
 	opts.Dialer = d.dial
 	opts.BackoffMin = 20 * time.Millisecond
 	opts.BackoffMax = 160 * time.Millisecond
-	c := runClient(t, []PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "w"}}, opts)
+	c := runClient(t, []PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "w"}}, opts, r)
 	eventually(t, func() bool { return c.Status()[0].Failures >= 7 }, "failures accumulate")
 	time.Sleep(600 * time.Millisecond)
 	n := d.count("127.0.0.1:1")
@@ -524,7 +537,7 @@ func TestReconnect(t *testing.T) {
 	t.Run("other domain refused", func(t *testing.T) {
 		srv := startServer(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
-		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
 		srv.Reconnect("evil.example.net", 3333, 0)
 		srv.PushJob(true)
@@ -538,7 +551,7 @@ func TestReconnect(t *testing.T) {
 		srv := startServer(t, pooltest.Config{Difficulty: easy})
 		other := startServer(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
-		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r))
+		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
 		_, port, _ := net.SplitHostPort(other.Addr())
 		srv.Reconnect("127.0.0.1", port, 0)
@@ -556,7 +569,7 @@ func TestReconnect(t *testing.T) {
 		r := newRecorder()
 		p := pool(srv)
 		p.AllowReconnectAnyDomain = true
-		runClient(t, []PoolConfig{p}, testOptions(r))
+		runClient(t, []PoolConfig{p}, testOptions(r), r)
 		j := r.nextJob(t, nil)
 		_, port, _ := net.SplitHostPort(other.Addr())
 		srv.Reconnect("localhost", port, 0)
@@ -572,7 +585,7 @@ func TestEndlessLine(t *testing.T) {
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.MaxLineSize = 16 << 10
-	runClient(t, []PoolConfig{pool(srv)}, opts)
+	runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	srv.SendEndless(4 << 20)
 	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
@@ -608,7 +621,7 @@ func TestRollingMaskIntersected(t *testing.T) {
 	r := newRecorder()
 	p := pool(srv)
 	p.VersionRolling = true
-	c := runClient(t, []PoolConfig{p}, testOptions(r))
+	c := runClient(t, []PoolConfig{p}, testOptions(r), r)
 	j := r.nextJob(t, nil)
 	assert.Equal(t, uint32(0x1fffe000), j.RollingMask)
 	v, err := work.RollVersion(j.Version, j.RollingMask, 1<<15)

@@ -22,13 +22,21 @@ type recorder struct {
 	jobs   chan *Job
 	mu     sync.Mutex
 	events []PoolEvent
+	noWork int
 }
 
 func newRecorder() *recorder { return &recorder{jobs: make(chan *Job, 1000)} }
 
-func (r *recorder) onJob(j *Job) { r.jobs <- j }
+// Job, NoWork and Event make the recorder a source.Sink.
+func (r *recorder) Job(j *Job) { r.jobs <- j }
 
-func (r *recorder) onEvent(e PoolEvent) {
+func (r *recorder) NoWork(reason string) {
+	r.mu.Lock()
+	r.noWork++
+	r.mu.Unlock()
+}
+
+func (r *recorder) Event(e PoolEvent) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
@@ -111,8 +119,6 @@ func startServer(t *testing.T, cfg pooltest.Config) *pooltest.Server {
 
 func testOptions(r *recorder) Options {
 	return Options{
-		OnJob:            r.onJob,
-		OnPoolState:      r.onEvent,
 		ReadTimeout:      5 * time.Second,
 		DialTimeout:      2 * time.Second,
 		CallTimeout:      300 * time.Millisecond,
@@ -125,13 +131,13 @@ func testOptions(r *recorder) Options {
 }
 
 // runClient starts Run and stops it (waiting for it) at cleanup.
-func runClient(t *testing.T, pools []PoolConfig, opts Options) *Client {
+func runClient(t *testing.T, pools []PoolConfig, opts Options, r *recorder) *Client {
 	t.Helper()
 	c, err := NewClient(pools, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- c.Run(ctx, r) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

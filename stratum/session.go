@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/log"
 
 	"clminer/work"
+	"clminer/work/ledger"
+	"clminer/work/ratelog"
 )
 
 // Errors a caller can test for with errors.Is.
@@ -29,18 +33,37 @@ var (
 	ErrSessionClosed = errors.New("stratum: connection closed")
 	// ErrReconnectRequested: the pool sent client.reconnect.
 	ErrReconnectRequested = errors.New("stratum: pool asked to reconnect")
-	errReturnToPrimary    = errors.New("stratum: returning to a higher-priority pool")
+	// ErrThrottled: MaxInFlight shares already await a verdict; the share
+	// was not sent.
+	ErrThrottled = errors.New("stratum: too many shares awaiting a verdict")
+	// ErrSick: the pool stops answering submits or rejects host-verified
+	// shares in a streak; the client leaves it (SickError says which).
+	ErrSick            = errors.New("stratum: pool is sick")
+	errReturnToPrimary = errors.New("stratum: returning to a higher-priority pool")
 )
 
-var sessionCounter atomic.Uint64
+// SickError says why a pool was left.
+type SickError struct{ Reason string }
 
-const maxKeptJobs = 32
+func (e *SickError) Error() string { return "pool is sick: " + e.Reason }
+
+// Is makes errors.Is(err, ErrSick) true.
+func (e *SickError) Is(target error) bool { return target == ErrSick }
+
+var sessionCounter atomic.Uint64
 
 type call struct {
 	method string
 	ch     chan *Message
 	sub    *SubscribeResult // parsed by the reader for subscribe replies
 	subErr error
+
+	// Submits are answered through cb, by the reader, the monitor (timeout)
+	// or close, so no goroutine waits per share.
+	cb       func(*Message, error)
+	sent     time.Time
+	deadline time.Time
+	entry    *ledger.Entry
 }
 
 // session is one connection to one pool. The reader goroutine owns all
@@ -55,6 +78,8 @@ type session struct {
 	conn   net.Conn
 	log    *log.Logger
 	worker string
+	led    *ledger.Ledger // nil for a probe
+	probe  bool
 
 	wmu sync.Mutex
 
@@ -67,12 +92,14 @@ type session struct {
 	en2size     int
 	pendingEN   *pendingExtranonce // set_extranonce waiting for the next notify
 	diff        float64
+	accDiff     float64 // highest difficulty in force since the previous notify
+	notifies    int
 	rolling     bool
 	granted     uint32
 	mask        uint32
 	queued      []json.RawMessage
-	jobs        map[string]work.JobParams
 	latest      *Job
+	latestP     work.JobParams
 	prevHash    string
 	emittedAny  bool
 	sessionID   string
@@ -80,41 +107,72 @@ type session struct {
 	reconnect   *Reconnect
 	authorizeAt time.Time
 
+	// submit accounting and health
+	inflight      int
+	waitingSince  time.Time // oldest submit not answered since the last reply
+	timeoutStreak int
+	rejectStreak  int
+	firstReject   time.Time
+	offered       uint64 // shares handed to submitAsync, for suggest_difficulty
+	offeredSince  time.Time
+	lastSuggest   time.Time
+
+	logGarbage, logMessage, logJob, logThrottle *ratelog.Log
+
 	done      chan struct{}
 	closeOnce sync.Once
 	err       error
 	wg        sync.WaitGroup
 }
 
-func newSession(c *Client, pool int, pc PoolConfig, u PoolURL, addr string, conn net.Conn) *session {
+func newSession(c *Client, pool int, pc PoolConfig, u PoolURL, addr string, conn net.Conn, led *ledger.Ledger) *session {
 	id := sessionCounter.Add(1)
 	return &session{
-		c: c, id: id, pool: pool, pc: pc, url: u, addr: addr, conn: conn, worker: pc.User,
-		log:     c.log.With("pool", u.String(), "session", id),
-		pending: map[uint64]*call{},
-		diff:    1,
-		jobs:    map[string]work.JobParams{},
-		done:    make(chan struct{}),
+		c: c, id: id, pool: pool, pc: pc, url: u, addr: addr, conn: conn, worker: pc.User, led: led, probe: led == nil,
+		log:         c.log.With("pool", u.String(), "session", id),
+		pending:     map[uint64]*call{},
+		diff:        1,
+		accDiff:     1,
+		logGarbage:  ratelog.New(10*time.Second, 5),
+		logMessage:  ratelog.New(10*time.Second, 5),
+		logJob:      ratelog.New(10*time.Second, 5),
+		logThrottle: ratelog.New(10*time.Second, 1),
+		done:        make(chan struct{}),
 	}
 }
 
 func (s *session) start() {
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.readLoop()
 	}()
+	go func() {
+		defer s.wg.Done()
+		s.monitor()
+	}()
 }
 
-// close ends the session with err (the first error wins) and wakes every
-// waiter.
+// close ends the session with err (the first error wins), wakes every
+// waiter and answers every submit still waiting.
 func (s *session) close(err error) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.err = err
+		var cbs []*call
+		for id, cl := range s.pending {
+			if cl.cb != nil {
+				cbs = append(cbs, cl)
+				delete(s.pending, id)
+			}
+		}
+		s.inflight -= len(cbs)
 		s.mu.Unlock()
 		close(s.done)
 		s.conn.Close()
+		for _, cl := range cbs {
+			cl.cb(nil, fmt.Errorf("%w: %v", ErrSessionClosed, err))
+		}
 	})
 }
 
@@ -146,7 +204,7 @@ func (s *session) readLoop() {
 			s.garbage++
 			n := s.garbage
 			s.mu.Unlock()
-			s.log.Warn("ignoring a line that is not a stratum message", "err", err)
+			s.logGarbage.Warn(s.log, "ignoring a line that is not a stratum message", "err", err)
 			if n > 100 {
 				s.close(errors.New("pool sends garbage: over 100 undecodable lines"))
 				return
@@ -155,6 +213,68 @@ func (s *session) readLoop() {
 		}
 		s.handle(m)
 	}
+}
+
+// monitor times out submits and judges the pool's health. One goroutine per
+// session, whatever the share rate.
+func (s *session) monitor() {
+	o := &s.c.opts
+	tick := min(o.SubmitTimeout, o.UnansweredAfter) / 8
+	tick = max(5*time.Millisecond, min(tick, time.Second))
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.expire(now)
+			if reason := s.sickReason(now); reason != "" {
+				s.log.Warn("leaving a sick pool", "event", "pool.sick", "reason", reason)
+				s.close(&SickError{Reason: reason})
+				return
+			}
+		}
+	}
+}
+
+func (s *session) expire(now time.Time) {
+	var late []*call
+	s.mu.Lock()
+	for id, cl := range s.pending {
+		if cl.cb != nil && now.After(cl.deadline) {
+			late = append(late, cl)
+			delete(s.pending, id)
+		}
+	}
+	s.inflight -= len(late)
+	s.timeoutStreak += len(late)
+	s.mu.Unlock()
+	for _, cl := range late {
+		cl.cb(nil, fmt.Errorf("%w: mining.submit after %v", ErrTimeout, s.c.opts.SubmitTimeout))
+	}
+}
+
+// sickReason applies the health rules: a pool is left when its submits go
+// unanswered (UnansweredStreak timeouts in a row, or none answered for
+// UnansweredAfter while some wait) or when it rejects host-verified shares
+// of jobs it still holds in a streak (RejectStreak in a row, or two or more
+// over UnansweredAfter with no accept between).
+func (s *session) sickReason(now time.Time) string {
+	o := &s.c.opts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.timeoutStreak >= o.UnansweredStreak:
+		return fmt.Sprintf("%d submits in a row got no answer", s.timeoutStreak)
+	case !s.waitingSince.IsZero() && now.Sub(s.waitingSince) >= o.UnansweredAfter:
+		return fmt.Sprintf("no submit answered for %v", now.Sub(s.waitingSince).Round(time.Millisecond))
+	case s.rejectStreak >= o.RejectStreak:
+		return fmt.Sprintf("%d host-verified shares in a row rejected", s.rejectStreak)
+	case s.rejectStreak >= 2 && now.Sub(s.firstReject) >= o.UnansweredAfter:
+		return fmt.Sprintf("%d host-verified shares rejected over %v without an accept", s.rejectStreak, now.Sub(s.firstReject).Round(time.Millisecond))
+	}
+	return ""
 }
 
 func (s *session) write(b []byte) error {
@@ -175,13 +295,22 @@ func (s *session) write(b []byte) error {
 
 // send writes a request and registers its waiter.
 func (s *session) send(method string, params []any) (*call, uint64, error) {
+	return s.sendCall(&call{method: method, ch: make(chan *Message, 1)}, params)
+}
+
+func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
 	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		return nil, 0, ErrSessionClosed
+	default:
+	}
 	s.nextID++
 	id := s.nextID
-	cl := &call{method: method, ch: make(chan *Message, 1)}
 	s.pending[id] = cl
 	s.mu.Unlock()
-	b, err := encodeRequest(id, method, params)
+	b, err := encodeRequest(id, cl.method, params)
 	if err == nil {
 		err = s.write(b)
 	}
@@ -238,14 +367,14 @@ func (s *session) handle(m *Message) {
 	case MethodSetDifficulty:
 		d, err := ParseDifficulty(m.Params)
 		if err != nil {
-			s.log.Warn("ignoring set_difficulty", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_difficulty", "err", err)
 			break
 		}
 		s.onDifficulty(d)
 	case MethodSetExtranonce:
 		en1, size, err := ParseSetExtranonce(m.Params)
 		if err != nil {
-			s.log.Warn("ignoring set_extranonce", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_extranonce", "err", err)
 			break
 		}
 		s.mu.Lock()
@@ -257,26 +386,26 @@ func (s *session) handle(m *Message) {
 		}
 		s.pendingEN = &pendingExtranonce{en1: en1, size: size}
 		s.mu.Unlock()
-		s.log.Info("pool changed extranonce; applies from the next job", "extranonce1", en1, "extranonce2_size", size)
+		s.logJob.Info(s.log, "pool changed extranonce; applies from the next job", "extranonce1", en1, "extranonce2_size", size)
 		if m.Kind == KindRequest {
 			s.respond(m.ID, true, nil)
 		}
 	case MethodSetVersionMask:
 		mask, err := ParseVersionMask(m.Params)
 		if err != nil {
-			s.log.Warn("ignoring set_version_mask", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_version_mask", "err", err)
 			break
 		}
 		s.setMask(mask, s.isRolling())
 	case MethodReconnect:
 		r, err := ParseReconnect(m.Params)
 		if err != nil {
-			s.log.Warn("ignoring client.reconnect", "err", err)
+			s.logJob.Warn(s.log, "ignoring client.reconnect", "err", err)
 			break
 		}
 		s.onReconnect(r)
 	case MethodShowMessage:
-		s.log.Info("message from pool", "text", ParseShowMessage(m.Params))
+		s.logMessage.Info(s.log, "message from pool", "text", clip(ParseShowMessage(m.Params)))
 		if m.Kind == KindRequest {
 			s.respond(m.ID, true, nil)
 		}
@@ -308,10 +437,17 @@ func (s *session) handleResponse(m *Message) {
 	cl := s.pending[id]
 	if ok && cl != nil {
 		delete(s.pending, id)
+		if cl.cb != nil {
+			s.onSubmitReplyLocked(cl, m)
+		}
 	}
 	s.mu.Unlock()
 	if !ok || cl == nil {
 		s.log.Debug("reply to an unknown or expired call", "id", clip(string(m.ID)))
+		return
+	}
+	if cl.cb != nil {
+		cl.cb(m, nil)
 		return
 	}
 	switch cl.method {
@@ -337,6 +473,31 @@ func (s *session) handleResponse(m *Message) {
 	cl.ch <- m
 }
 
+// onSubmitReplyLocked updates the health counters for a submit verdict.
+func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
+	now := time.Now()
+	s.inflight--
+	s.timeoutStreak = 0
+	s.waitingSince = time.Time{}
+	for _, p := range s.pending {
+		if p.cb != nil && (s.waitingSince.IsZero() || p.sent.Before(s.waitingSince)) {
+			s.waitingSince = p.sent
+		}
+	}
+	switch {
+	case IsTrue(m.Result):
+		s.rejectStreak = 0
+	case cl.entry != nil && !cl.entry.Live():
+		// The pool dropped the job while the share was on the wire: a
+		// routine stale, not a sign of a broken pool.
+	default:
+		if s.rejectStreak == 0 {
+			s.firstReject = now
+		}
+		s.rejectStreak++
+	}
+}
+
 func (s *session) applySubscribe(r SubscribeResult) {
 	s.mu.Lock()
 	s.subscribed = true
@@ -350,10 +511,21 @@ func (s *session) applySubscribe(r SubscribeResult) {
 	}
 }
 
+// jobIDRoundTrips reports whether a job id survives being echoed back: a
+// JSON string that held invalid UTF-8 or a lone surrogate decodes to U+FFFD
+// and would be sent back rewritten, so every share for it is rejected.
+func jobIDRoundTrips(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, utf8.RuneError)
+}
+
 func (s *session) onNotify(raw json.RawMessage) {
 	p, err := ParseNotify(raw)
 	if err != nil {
-		s.log.Warn("ignoring bad mining.notify", "err", err)
+		s.logJob.Warn(s.log, "ignoring bad mining.notify", "err", err)
+		return
+	}
+	if !jobIDRoundTrips(p.JobID) {
+		s.logJob.Warn(s.log, "refusing a job whose id cannot be sent back unchanged (not valid UTF-8)", "job", fmt.Sprintf("%q", clip(p.JobID)))
 		return
 	}
 	s.mu.Lock()
@@ -369,36 +541,61 @@ func (s *session) onNotify(raw json.RawMessage) {
 		s.en1, s.en2size = s.pendingEN.en1, s.pendingEN.size
 		s.pendingEN = nil
 	}
-	p.Extranonce1, p.Extranonce2Size, p.Difficulty = s.en1, s.en2size, s.diff
+	// The difficulty this notify is judged at: the highest in force since
+	// the previous notify (stratum-v1.md §3). A lowering therefore applies
+	// from the second job after it, which is what ckpool enforces; a raise
+	// applies at once (onDifficulty).
+	judged := math.Max(s.accDiff, s.diff)
+	p.Extranonce1, p.Extranonce2Size, p.Difficulty = s.en1, s.en2size, judged
 	wj, err := work.NewJob(p)
 	if err != nil {
-		s.log.Warn("ignoring invalid job from pool", "job", clip(p.JobID), "err", err)
+		s.logJob.Warn(s.log, "ignoring invalid job from pool", "job", clip(p.JobID), "err", err)
 		return
 	}
+	s.accDiff = s.diff
+	s.notifies++
+	if s.probe {
+		return
+	}
+	entry, err := s.led.Job(s.en1+"/"+fmt.Sprint(s.en2size), p.JobID, s.en2size, judged)
+	if err != nil {
+		s.logJob.Warn(s.log, "ignoring job the ledger cannot hold", "job", clip(p.JobID), "err", err)
+		return
+	}
+	if d := entry.Difficulty(); d != judged {
+		p.Difficulty = d
+		if wj, err = work.NewJob(p); err != nil {
+			return
+		}
+	}
 	prevChanged := s.prevHash != "" && !strings.EqualFold(s.prevHash, p.PrevHash)
+	// A prevhash change is a new block whatever the flag says (cgminer does
+	// the same): hashing on the old one only makes stale shares.
 	clean := p.CleanJobs || prevChanged
 	s.prevHash = p.PrevHash
-	if clean || len(s.jobs) >= maxKeptJobs {
-		s.jobs = map[string]work.JobParams{}
+	if clean {
+		s.led.Retain(p.JobID)
 	}
-	s.jobs[p.JobID] = p
-	j := s.newJobLocked(wj, clean)
+	s.latestP = p
+	j := s.newJobLocked(wj, entry, clean)
 	s.latest = j
 	if s.authorized {
 		s.emitLocked(j)
 	}
 }
 
-func (s *session) newJobLocked(wj *work.Job, clean bool) *Job {
+func (s *session) newJobLocked(wj *work.Job, entry *ledger.Entry, clean bool) *Job {
 	var mask uint32
 	if s.rolling {
 		mask = s.mask
 	}
-	return &Job{Job: wj, Pool: s.pool, PoolURL: s.url.String(), Session: s.id, Worker: s.worker, RollingMask: mask, Clean: clean}
+	return &Job{Job: wj, Entry: entry, Pool: s.pool, PoolURL: s.url.String(), Session: s.id, Worker: s.worker,
+		RollingMask: mask, Clean: clean, Received: time.Now()}
 }
 
-// emitLocked hands a job to the consumer; the first job of a session is
-// always clean, since work from another connection is worthless here.
+// emitLocked hands a job to the consumer. The first job of a session says
+// Clean: work from another connection cannot be submitted here (its
+// ledger entries stay, so a resumed session continues where it stopped).
 func (s *session) emitLocked(j *Job) {
 	if !s.emittedAny {
 		j.Clean = true
@@ -407,26 +604,34 @@ func (s *session) emitLocked(j *Job) {
 	s.c.emitJob(j)
 }
 
-// onDifficulty stamps the new value on later jobs. A lower value also
-// re-issues the latest job (same id, not clean) with the lower target, so
-// shares meeting it are not thrown away.
+// onDifficulty stamps the new value on later jobs. A raise also applies to
+// every job the pool holds (public-pool enforces it at once): their ledger
+// entries are raised and the latest job is re-issued with the harder target,
+// continuing from the same position. A lowering changes nothing already sent:
+// the pool may judge current and next jobs at the old value (ckpool does).
 func (s *session) onDifficulty(d float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.notifies == 0 {
+		s.accDiff = d // nothing judged yet: the value before any job does not count
+	} else {
+		s.accDiff = math.Max(s.accDiff, d)
+	}
 	s.diff = d
-	if s.latest == nil || d >= s.latest.Difficulty {
+	if s.probe {
 		return
 	}
-	p, ok := s.jobs[s.latest.ID]
-	if !ok {
+	s.led.RaiseDifficulty(d)
+	if s.latest == nil || d <= s.latest.Difficulty || !s.latest.Entry.Live() {
 		return
 	}
-	p.Difficulty = d
+	p := s.latestP
+	p.Difficulty = s.latest.Entry.Difficulty()
 	wj, err := work.NewJob(p)
 	if err != nil {
 		return
 	}
-	j := s.newJobLocked(wj, false)
+	j := s.newJobLocked(wj, s.latest.Entry, false)
 	j.RollingMask = s.latest.RollingMask
 	s.latest = j
 	if s.authorized {
@@ -435,7 +640,8 @@ func (s *session) onDifficulty(d float64) {
 }
 
 // setMask applies a granted mask at once and re-issues the latest job with
-// it.
+// it; the ledger moves that job to a fresh extranonce2, so no version is
+// hashed twice.
 func (s *session) setMask(granted uint32, rolling bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -450,6 +656,7 @@ func (s *session) setMask(granted uint32, rolling bool) {
 		j := *s.latest
 		j.RollingMask = s.mask
 		j.Clean = false
+		j.Received = time.Now()
 		s.latest = &j
 		if s.authorized {
 			s.emitLocked(&j)
@@ -458,6 +665,15 @@ func (s *session) setMask(granted uint32, rolling bool) {
 }
 
 func (s *session) onReconnect(r Reconnect) {
+	s.mu.Lock()
+	authorized := s.authorized
+	s.mu.Unlock()
+	if !authorized {
+		// A pool may only move a worker it accepted; before that the request
+		// is a redirect loop or a man in the middle.
+		s.logJob.Warn(s.log, "ignoring client.reconnect before the worker is authorized")
+		return
+	}
 	host := r.Host
 	if host == "" {
 		host = s.url.Host
@@ -468,7 +684,7 @@ func (s *session) onReconnect(r Reconnect) {
 	}
 	cur, _, _ := net.SplitHostPort(s.addr)
 	if !s.pc.AllowReconnectAnyDomain && !sameDomain(cur, host) && !sameDomain(s.url.Host, host) {
-		s.log.Warn("refusing client.reconnect to another domain", "to", net.JoinHostPort(host, port))
+		s.logJob.Warn(s.log, "refusing client.reconnect to another domain", "to", net.JoinHostPort(host, port))
 		return
 	}
 	s.log.Info("pool asked to reconnect", "to", net.JoinHostPort(host, port), "wait_s", r.Wait)
@@ -476,6 +692,12 @@ func (s *session) onReconnect(r Reconnect) {
 	s.reconnect = &Reconnect{Host: host, Port: port, Wait: r.Wait}
 	s.mu.Unlock()
 	s.close(ErrReconnectRequested)
+}
+
+func (s *session) reconnectReq() *Reconnect {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnect
 }
 
 // sameDomain compares the last two labels of host names (cgminer's rule);
@@ -566,6 +788,7 @@ func (s *session) ready() {
 	s.mu.Lock()
 	s.authorized = true
 	s.authorizeAt = time.Now()
+	s.offeredSince = s.authorizeAt
 	if s.latest != nil {
 		s.emitLocked(s.latest)
 	}
@@ -616,33 +839,94 @@ func (s *session) optional(method string, params []any) {
 	}()
 }
 
-func (s *session) submit(ctx context.Context, sub work.Submit) (SubmitResult, error) {
+// submitAsync sends a share and calls done exactly once with the verdict:
+// from the reader, the monitor (timeout) or close. At most MaxInFlight
+// shares wait at once; beyond that done gets ErrThrottled at once and
+// nothing is sent.
+func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(SubmitResult, error)) {
 	if sub.Worker == "" {
 		sub.Worker = s.worker
 	}
 	params := sub.Params()
+	now := time.Now()
 	s.mu.Lock()
 	rolling := s.rolling
+	s.offered++
+	if s.inflight >= s.c.opts.MaxInFlight {
+		suggest := s.suggestLocked(now)
+		n := s.inflight
+		s.mu.Unlock()
+		s.logThrottle.Warn(s.log, "shares found faster than the pool answers; not sending more until replies come",
+			"event", "share.throttled", "in_flight", n, "difficulty", s.currentDiff())
+		if suggest > 0 {
+			s.log.Warn("pool difficulty gives an absurd share rate; asking for a higher one", "event", "pool.suggest_difficulty", "suggest", suggest)
+			s.optional(MethodSuggestDifficulty, []any{suggest})
+		}
+		done(SubmitResult{}, ErrThrottled)
+		return
+	}
+	s.inflight++
+	if s.waitingSince.IsZero() {
+		s.waitingSince = now
+	}
 	s.mu.Unlock()
 	if !rolling && len(params) > 5 {
 		params = params[:5]
 	}
-	start := time.Now()
-	cl, id, err := s.send(MethodSubmit, params)
-	if err != nil {
-		if errors.Is(err, ErrSessionClosed) {
-			return SubmitResult{}, ErrStaleSession
+	cl := &call{method: MethodSubmit, sent: now, deadline: now.Add(s.c.opts.SubmitTimeout), entry: entry}
+	cl.cb = func(m *Message, err error) {
+		if err != nil {
+			done(SubmitResult{}, err)
+			return
 		}
-		return SubmitResult{}, err
+		done(submitVerdict(m, time.Since(now)), nil)
 	}
-	m, err := s.wait(ctx, cl, id, s.c.opts.SubmitTimeout)
-	if err != nil {
-		return SubmitResult{}, err
+	if _, _, err := s.sendCall(cl, params); err != nil {
+		s.mu.Lock()
+		s.inflight--
+		if s.inflight == 0 {
+			s.waitingSince = time.Time{}
+		}
+		s.mu.Unlock()
+		if errors.Is(err, ErrSessionClosed) {
+			err = ErrStaleSession
+		}
+		done(SubmitResult{}, err)
 	}
-	res := SubmitResult{RTT: time.Since(start)}
+}
+
+func (s *session) currentDiff() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.diff
+}
+
+// suggestLocked returns a difficulty to ask for when shares come faster
+// than a pool can sensibly take them (about one share per 5 s at the rate
+// seen since the last suggestion), at most once a minute; 0 otherwise.
+func (s *session) suggestLocked(now time.Time) float64 {
+	if now.Sub(s.lastSuggest) < time.Minute {
+		return 0
+	}
+	el := now.Sub(s.offeredSince).Seconds()
+	if el < 0.5 || s.offered < 10 {
+		return 0
+	}
+	rate := float64(s.offered) / el
+	s.lastSuggest, s.offered, s.offeredSince = now, 0, now
+	d := s.diff * rate * 5
+	if d < s.diff || math.IsInf(d, 0) || math.IsNaN(d) {
+		return 0
+	}
+	// Round to a value pools take as a plain number.
+	return math.Max(d, 1e-8)
+}
+
+func submitVerdict(m *Message, rtt time.Duration) SubmitResult {
+	res := SubmitResult{RTT: rtt}
 	if IsTrue(m.Result) {
 		res.Accepted = true
-		return res, nil
+		return res
 	}
 	if e := ParseError(m.Error, m.RejectReason); e != nil {
 		res.Code, res.Reason = e.Code, e.Message
@@ -652,16 +936,16 @@ func (s *session) submit(ctx context.Context, sub work.Submit) (SubmitResult, er
 			res.Reason = "rejected without a reason (no result)"
 		}
 	}
-	return res, nil
+	return res
 }
 
-func (s *session) snapshot() (diff float64, mask uint32, en1 string, en2size int) {
+func (s *session) snapshot() (diff float64, mask uint32, en1 string, en2size int, inflight int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rolling {
 		mask = s.mask
 	}
-	return s.diff, mask, s.en1, s.en2size
+	return s.diff, mask, s.en1, s.en2size, s.inflight
 }
 
 // pendingExtranonce is a mining.set_extranonce that applies from the next job.

@@ -49,7 +49,6 @@ type Job struct {
 	Version         uint32
 	NBits           uint32
 	NTime           uint32
-	Clean           bool
 	Extranonce2Size int
 	Difficulty      float64
 	ShareTarget     Target
@@ -64,7 +63,7 @@ func NewJob(p JobParams) (*Job, error) {
 	if len(p.JobID) > MaxJobIDLen {
 		return nil, fieldErr("job_id", "%d chars is over the limit of %d", len(p.JobID), MaxJobIDLen)
 	}
-	j := &Job{ID: p.JobID, Clean: p.CleanJobs, Extranonce2Size: p.Extranonce2Size}
+	j := &Job{ID: p.JobID, Extranonce2Size: p.Extranonce2Size}
 	var err error
 	if j.PrevHash, err = prevHashToHeader(p.PrevHash); err != nil {
 		return nil, err

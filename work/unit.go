@@ -53,6 +53,15 @@ func (u *Unit) WithVersion(version uint32) *Unit {
 	return u.Job.unitFor(root, u.Extranonce2, version, u.NTime)
 }
 
+// Rebase returns u as a unit of j, a re-issue of u's job whose header fields
+// are the same (only the target may differ), keeping u's extranonce2,
+// version and ntime.
+func (j *Job) Rebase(u *Unit) *Unit {
+	var root [32]byte
+	copy(root[:], u.Header[36:68])
+	return j.unitFor(root, u.Extranonce2, u.Version, u.NTime)
+}
+
 // HeaderFor returns the full header with the nonce filled in.
 func (u *Unit) HeaderFor(nonce uint32) [80]byte {
 	h := u.Header

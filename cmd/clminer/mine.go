@@ -106,8 +106,12 @@ func runMiner(c *cli.Context, pools []stratum.PoolConfig, copts stratum.Options)
 	}
 	stratum.Version = version
 	copts.Logger = logger
+	client, err := stratum.NewClient(pools, copts)
+	if err != nil {
+		return err
+	}
 	m, err := miner.New(miner.Config{
-		Pools: pools, Client: copts, Devices: devs, Logger: logger,
+		Source: client, Devices: devs, Logger: logger,
 		StatusInterval: c.Duration("status-interval"), DrainTimeout: c.Duration("drain-timeout"),
 		Observer: api.observer(),
 	})

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/work"
+	"clminer/work/ledger"
+	"clminer/work/source"
 )
 
 func testJob(t *testing.T, id string, en2Size int, prevhash byte, clean bool) *work.Job {
@@ -28,6 +30,14 @@ func testJob(t *testing.T, id string, en2Size int, prevhash byte, clean bool) *w
 	return j
 }
 
+// job wraps a work.Job with its entry in led, as a source would.
+func job(t *testing.T, led *ledger.Ledger, wj *work.Job, mask uint32) *source.Job {
+	t.Helper()
+	e, err := led.Job("01020304", wj.ID, wj.Extranonce2Size, wj.Difficulty)
+	require.NoError(t, err)
+	return &source.Job{Job: wj, Entry: e, RollingMask: mask}
+}
+
 func key(a *Assignment) string {
 	return hex.EncodeToString(a.Unit.Extranonce2) + fmt.Sprintf("/%08x", a.Unit.Version)
 }
@@ -35,7 +45,7 @@ func key(a *Assignment) string {
 func TestNextHandsOutDisjointWork(t *testing.T) {
 	for _, mask := range []uint32{0, 0x1fffe000} {
 		d := New()
-		require.NoError(t, d.SetJob(&Job{Work: testJob(t, "a", 4, 1, true), RollingMask: mask}))
+		require.NoError(t, d.SetJob(job(t, ledger.New(0), testJob(t, "a", 4, 1, true), mask)))
 		var mu sync.Mutex
 		seen := map[string]bool{}
 		var wg sync.WaitGroup
@@ -63,7 +73,7 @@ func TestNextHandsOutDisjointWork(t *testing.T) {
 
 func TestVersionsRollBeforeExtranonce2Advances(t *testing.T) {
 	d := New()
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "a", 4, 1, true), RollingMask: 0x18000000}))
+	require.NoError(t, d.SetJob(job(t, ledger.New(0), testJob(t, "a", 4, 1, true), 0x18000000)))
 	var en2s, versions []string
 	for i := 0; i < 5; i++ {
 		a, err := d.Next(context.Background())
@@ -75,14 +85,52 @@ func TestVersionsRollBeforeExtranonce2Advances(t *testing.T) {
 	assert.Equal(t, []string{"20000000", "28000000", "30000000", "38000000", "20000000"}, versions)
 }
 
-func TestCleanJobsAndPrevhashStartNewGeneration(t *testing.T) {
+// A re-issue of the same job (vardiff, a new mask) continues where the
+// ledger stopped: on today's main before the ledger, the dispatcher restarted
+// extranonce2 at zero on every SetJob and re-swept units already swept.
+func TestReissuedJobContinuesWhereItStopped(t *testing.T) {
+	led := ledger.New(0)
 	d := New()
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "a", 4, 1, true)}))
+	first := job(t, led, testJob(t, "a", 4, 1, true), 0x18000000)
+	require.NoError(t, d.SetJob(first))
+	seen := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		a, err := d.Next(context.Background())
+		require.NoError(t, err)
+		seen[key(a)] = true
+	}
+	// Same job, new difficulty: same entry, same header fields.
+	harder := testJob(t, "a", 4, 1, false)
+	re := job(t, led, harder, 0x18000000)
+	require.Same(t, first.Entry, re.Entry, "a re-issue keeps the ledger entry")
+	require.NoError(t, d.SetJob(re))
+	a, err := d.Next(context.Background())
+	require.NoError(t, err)
+	assert.False(t, seen[key(a)], "re-issue handed out %s again", key(a))
+	assert.Equal(t, "01000000", hex.EncodeToString(a.Unit.Extranonce2), "continues within the current extranonce2")
+	assert.Equal(t, "30000000", fmt.Sprintf("%08x", a.Unit.Version))
+	seen[key(a)] = true
+
+	// New mask: a fresh extranonce2, so no version of any earlier one repeats.
+	require.NoError(t, d.SetJob(&source.Job{Job: harder, Entry: re.Entry, RollingMask: 0x1fffe000}))
+	for i := 0; i < 10; i++ {
+		a, err := d.Next(context.Background())
+		require.NoError(t, err)
+		assert.False(t, seen[key(a)], "mask change handed out %s again", key(a))
+		assert.Equal(t, "02000000", hex.EncodeToString(a.Unit.Extranonce2))
+		seen[key(a)] = true
+	}
+}
+
+func TestStaleOnlyWhenThePoolDropsTheJob(t *testing.T) {
+	led := ledger.New(0)
+	d := New()
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "a", 4, 1, true), 0)))
 	a, err := d.Next(context.Background())
 	require.NoError(t, err)
 	changed := d.Changed()
 
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "b", 4, 1, false)}))
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "b", 4, 1, false), 0)))
 	assert.False(t, d.Stale(a), "clean_jobs=false keeps earlier results valid")
 	assert.NotEqual(t, a.Seq, d.Seq(), "but devices move to the new job")
 	select {
@@ -90,23 +138,18 @@ func TestCleanJobsAndPrevhashStartNewGeneration(t *testing.T) {
 	default:
 		t.Fatal("Changed not closed by a new job")
 	}
-
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "c", 4, 2, false)}))
-	assert.True(t, d.Stale(a), "a new prevhash is a new block even without clean_jobs")
-
+	led.Retain("b") // what a source does on clean_jobs or a new prevhash
+	assert.True(t, d.Stale(a))
 	b, err := d.Next(context.Background())
 	require.NoError(t, err)
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "d", 4, 2, true)}))
-	assert.True(t, d.Stale(b))
-	c, err := d.Next(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, "d", c.Job.Work.ID)
-	assert.Equal(t, []byte{0, 0, 0, 0}, c.Unit.Extranonce2, "a new job restarts extranonce2")
+	assert.Equal(t, "b", b.Job.ID)
+	assert.Equal(t, []byte{0, 0, 0, 0}, b.Unit.Extranonce2, "a new job starts its own extranonce2")
 }
 
 func TestExhaustionWaitsForNextJob(t *testing.T) {
+	led := ledger.New(0)
 	d := New()
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "a", 1, 1, true)}))
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "a", 1, 1, true), 0)))
 	for i := 0; i < 256; i++ {
 		_, err := d.Next(context.Background())
 		require.NoError(t, err)
@@ -115,27 +158,42 @@ func TestExhaustionWaitsForNextJob(t *testing.T) {
 	defer cancel()
 	_, err := d.Next(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "an exhausted job hands out nothing")
+	assert.NotEmpty(t, d.Idle())
 
 	got := make(chan *Assignment)
 	go func() {
 		a, _ := d.Next(context.Background())
 		got <- a
 	}()
-	time.Sleep(20 * time.Millisecond)
-	require.NoError(t, d.SetJob(&Job{Work: testJob(t, "b", 1, 1, false)}))
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "b", 1, 1, false), 0)))
 	select {
 	case a := <-got:
-		assert.Equal(t, "b", a.Job.Work.ID)
+		assert.Equal(t, "b", a.Job.ID)
 	case <-time.After(2 * time.Second):
 		t.Fatal("Next did not wake up on a new job")
 	}
 }
 
-func TestNextWaitsForFirstJob(t *testing.T) {
+func TestClearIdlesUntilTheNextJob(t *testing.T) {
+	led := ledger.New(0)
 	d := New()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := d.Next(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Nil(t, d.Current())
+
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "a", 4, 1, true), 0)))
+	changed := d.Changed()
+	d.Clear("no live pool")
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Clear must wake devices so they stop sweeping")
+	}
+	assert.Equal(t, "no live pool", d.Idle())
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	_, err = d.Next(ctx2)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "no work while no pool is live")
 }

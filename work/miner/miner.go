@@ -11,15 +11,18 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/gpu"
-	"clminer/stratum"
 	"clminer/work"
 	"clminer/work/dispatch"
+	"clminer/work/ledger"
+	"clminer/work/ratelog"
+	"clminer/work/source"
 )
 
 // Config configures a Miner.
 type Config struct {
-	Pools   []stratum.PoolConfig
-	Client  stratum.Options // OnJob and OnPoolState are set by the miner
+	// Source gives jobs and takes shares: a Stratum pool list, a node, a V2
+	// channel. The miner does not know which.
+	Source  source.Source
 	Devices []gpu.Device
 	Logger  *log.Logger
 	// StatusInterval is how often a status line is logged (0: never).
@@ -36,7 +39,7 @@ type Config struct {
 type Observer interface {
 	Share(ShareEvent)
 	NotifyLatency(device string, d time.Duration)
-	PoolEvent(stratum.PoolEvent)
+	PoolEvent(source.Event)
 }
 
 // ShareEvent describes the fate of one candidate.
@@ -61,44 +64,33 @@ type ShareEvent struct {
 
 // Miner runs the mining loop. Create it with New and call Run once.
 type Miner struct {
-	cfg    Config
-	log    *log.Logger
-	client *stratum.Client
-	disp   *dispatch.Dispatcher
-	start  time.Time
+	cfg   Config
+	log   *log.Logger
+	src   source.Source
+	disp  *dispatch.Dispatcher
+	start time.Time
 
 	devs  []*deviceAcct
 	total Counts
-	mu    sync.Mutex // guards total, dups, lastGen
-
-	dups    map[shareKey]struct{}
-	lastGen uint64
+	mu    sync.Mutex // guards total
 
 	notifyLat latencies
 	submitLat latencies
 
+	// submits counts shares handed to the source whose reply has not come;
+	// the source answers each exactly once, so no goroutine waits per share.
 	submits sync.WaitGroup
-	// submitCtx outlives the mining context by the drain timeout, so
-	// shares already sent get their verdict.
-	submitCtx    context.Context
-	cancelSubmit context.CancelFunc
+
+	logNotSent, logThrottled, logIdle *ratelog.Log
 }
 
-type shareKey struct {
-	job     string
-	en2     string
-	ntime   uint32
-	nonce   uint32
-	version uint32
-}
-
-// maxDups bounds the duplicate filter; it is also emptied on every new block.
-const maxDups = 1 << 16
-
-// New checks the configuration and builds the pool client.
+// New checks the configuration.
 func New(cfg Config) (*Miner, error) {
 	if len(cfg.Devices) == 0 {
 		return nil, errors.New("no device to mine with")
+	}
+	if cfg.Source == nil {
+		return nil, errors.New("no work source (pool list or node) to mine for")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(nil)
@@ -106,22 +98,11 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Second
 	}
-	m := &Miner{cfg: cfg, log: cfg.Logger, disp: dispatch.New(), dups: map[shareKey]struct{}{}, start: time.Now()}
+	m := &Miner{cfg: cfg, log: cfg.Logger, src: cfg.Source, disp: dispatch.New(), start: time.Now(),
+		logNotSent: ratelog.New(10*time.Second, 10), logThrottled: ratelog.New(10*time.Second, 1), logIdle: ratelog.New(10*time.Second, 2)}
 	for range cfg.Devices {
 		m.devs = append(m.devs, &deviceAcct{meter: newRateMeter(m.start)})
 	}
-	opts := cfg.Client
-	if opts.Logger == nil {
-		opts.Logger = cfg.Logger
-	}
-	opts.OnJob = m.onJob
-	opts.OnPoolState = m.onPoolEvent
-	client, err := stratum.NewClient(cfg.Pools, opts)
-	if err != nil {
-		return nil, err
-	}
-	m.client = client
-	m.submitCtx, m.cancelSubmit = context.WithCancel(context.Background())
 	return m, nil
 }
 
@@ -131,33 +112,38 @@ func New(cfg Config) (*Miner, error) {
 func (m *Miner) Run(ctx context.Context) error {
 	clientCtx, stopClient := context.WithCancel(context.Background())
 	clientDone := make(chan error, 1)
-	go func() { clientDone <- m.client.Run(clientCtx) }()
+	go func() { clientDone <- m.src.Run(clientCtx, sink{m}) }()
+	devCtx, stopDevices := context.WithCancel(ctx)
+	defer stopDevices()
 
 	var wg sync.WaitGroup
 	for i, dev := range m.cfg.Devices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.runDevice(ctx, i, dev)
+			m.runDevice(devCtx, i, dev)
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		m.tick(ctx)
+		m.tick(devCtx)
 	}()
 
 	var clientErr error
 	select {
 	case <-ctx.Done():
 	case clientErr = <-clientDone:
-		// The client only returns early on a fatal configuration problem.
+		// The source only returns early on a fatal configuration problem.
 		clientDone <- clientErr
 	}
+	stopDevices()
 	wg.Wait() // devices stopped: no new shares from here on
 	m.drain()
 	stopClient()
-	if err := <-clientDone; clientErr == nil && err != nil && !errors.Is(err, context.Canceled) {
+	err := <-clientDone
+	m.submits.Wait() // a stopped source has answered every share
+	if clientErr == nil && err != nil && !errors.Is(err, context.Canceled) {
 		clientErr = err
 	}
 	m.logSummary()
@@ -167,29 +153,39 @@ func (m *Miner) Run(ctx context.Context) error {
 	return nil
 }
 
+// drain waits up to DrainTimeout for the verdicts of shares already sent;
+// stopping the source afterwards answers the rest (as lost).
 func (m *Miner) drain() {
 	done := make(chan struct{})
 	go func() { m.submits.Wait(); close(done) }()
+	t := time.NewTimer(m.cfg.DrainTimeout)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(m.cfg.DrainTimeout):
+	case <-t.C:
 		m.log.Warn("shares still awaiting a verdict at shutdown", "event", "miner.drain_timeout", "timeout", m.cfg.DrainTimeout)
-		m.cancelSubmit()
-		<-done
 	}
-	m.cancelSubmit()
 }
 
-func (m *Miner) onJob(j *stratum.Job) {
-	err := m.disp.SetJob(&dispatch.Job{Work: j.Job, RollingMask: j.RollingMask, Clean: j.Clean, Received: time.Now(), Tag: j})
-	if err != nil {
+// sink is how the source reaches the miner, from one goroutine, in order.
+type sink struct{ m *Miner }
+
+func (s sink) Job(j *source.Job) { s.m.onJob(j) }
+func (s sink) NoWork(reason string) {
+	s.m.disp.Clear(reason)
+	s.m.logIdle.Warn(s.m.log, "devices idle: no pool has a live job", "event", "miner.idle", "reason", reason)
+}
+func (s sink) Event(e source.Event) { s.m.onPoolEvent(e) }
+
+func (m *Miner) onJob(j *source.Job) {
+	if err := m.disp.SetJob(j); err != nil {
 		m.log.Error("pool sent an unusable job", "event", "job.invalid", "pool", j.PoolURL, "job", j.ID, "err", err)
 		return
 	}
-	m.log.Debug("new job", "event", "job.new", "pool", j.PoolURL, "job", j.ID, "clean", j.Clean || j.Job.Clean, "difficulty", j.Difficulty)
+	m.log.Debug("new job", "event", "job.new", "pool", j.PoolURL, "job", j.ID, "clean", j.Clean, "difficulty", j.Difficulty)
 }
 
-func (m *Miner) onPoolEvent(e stratum.PoolEvent) {
+func (m *Miner) onPoolEvent(e source.Event) {
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.PoolEvent(e)
 	}
@@ -198,20 +194,22 @@ func (m *Miner) onPoolEvent(e stratum.PoolEvent) {
 		kv = append(kv, "err", e.Err)
 	}
 	switch e.Kind {
-	case stratum.EventAuthorized:
+	case source.EventAuthorized:
 		m.log.Info("pool connected and authorized", append(kv, "event", "pool.connected")...)
-	case stratum.EventAuthFailed:
+	case source.EventAuthFailed:
 		m.log.Error("pool refused the worker", append(kv, "event", "pool.auth_failed")...)
-	case stratum.EventDisconnected:
+	case source.EventDisconnected:
 		if errors.Is(e.Err, context.Canceled) {
 			// Our own shutdown, not the pool's doing.
 			m.log.Info("pool session closed", append(kv, "event", "pool.disconnected")...)
 			break
 		}
 		m.log.Warn("pool disconnected", append(kv, "event", "pool.disconnected")...)
-	case stratum.EventFailover:
+	case source.EventFailover:
 		m.log.Warn("pool failover", append(kv, "event", "pool.failover", "from", e.From, "to", e.To)...)
-	case stratum.EventReconnectRequested:
+	case source.EventSick:
+		m.log.Warn("pool marked sick; failing over", append(kv, "event", "pool.sick")...)
+	case source.EventReconnectRequested:
 		m.log.Info("pool asked to reconnect", append(kv, "event", "pool.reconnect")...)
 	default:
 		m.log.Debug(e.Kind.String(), append(kv, "event", "pool."+e.Kind.String())...)
@@ -260,9 +258,7 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 		acct.setBusy(false)
 		if res.Lost > 0 {
 			m.log.Error("device lost candidates", "event", "device.error", "device", info.ID, "lost", res.Lost)
-			for range res.Lost {
-				m.record(info.ID, acct, ShareEvent{Outcome: Lost, Reason: "device output overflow"}, a)
-			}
+			m.recordN(acct, Lost, "device output overflow", res.Lost)
 		}
 		if ctx.Err() != nil {
 			return
@@ -288,77 +284,73 @@ func (m *Miner) onHWError(device string, acct *deviceAcct, a *dispatch.Assignmen
 	m.record(device, acct, ShareEvent{Outcome: HWError, Nonce: work.FormatUint32Hex(nonce), Hash: work.HashDisplay(h), ShareDiff: work.HashDifficulty(h)}, a)
 }
 
+// onShare takes a host-verified candidate to exactly one outcome.
 func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment, c work.Check) {
-	pj := a.Job.Tag.(*stratum.Job)
+	j := a.Job
 	ev := ShareEvent{Nonce: work.FormatUint32Hex(c.Nonce), Hash: work.HashDisplay(c.Hash), ShareDiff: c.Difficulty, Block: c.MeetsNetwork}
 	if c.MeetsNetwork {
-		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", pj.PoolURL)
+		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", j.PoolURL)
 	}
-	if m.disp.Stale(a) {
-		ev.Outcome, ev.Reason = Stale, "job obsoleted by a newer block"
+	if !j.Entry.Live() {
+		ev.Outcome, ev.Reason = Stale, "job dropped by the pool"
 		m.record(device, acct, ev, a)
 		return
 	}
-	sub, err := a.Unit.Submit(pj.Worker, c.Nonce, pj.RollingMask)
-	if err != nil {
-		ev.Outcome, ev.Reason = HWError, err.Error()
+	ok, judged := j.Entry.Judge(c.Hash)
+	ev.PoolDiff = judged
+	if !ok {
+		// The pool raised the difficulty after the unit was handed out; it
+		// would reject this share as low difficulty.
+		ev.Outcome = BelowTarget
 		m.record(device, acct, ev, a)
 		return
 	}
-	key := shareKey{job: pj.ID, en2: sub.Extranonce2, ntime: a.Unit.NTime, nonce: c.Nonce, version: a.Unit.Version}
-	if !m.firstSubmit(key, a.Generation) {
+	if !j.Entry.Claim(ledger.ShareKey(a.Unit, c.Nonce)) {
 		ev.Outcome, ev.Reason = Duplicate, "already submitted"
 		m.record(device, acct, ev, a)
 		return
 	}
 	m.submits.Add(1)
-	go func() {
+	m.src.Send(source.Share{Job: j, Unit: a.Unit, Nonce: c.Nonce}, func(r source.Reply) {
 		defer m.submits.Done()
-		res, err := m.client.Submit(m.submitCtx, pj, sub)
-		ev.Extranonce2, ev.NTime, ev.VersionBits = sub.Extranonce2, sub.NTime, sub.VersionBits
-		switch {
-		case errors.Is(err, stratum.ErrStaleSession):
-			ev.Outcome, ev.Reason = Stale, "pool session ended before submit"
-		case err != nil:
-			ev.Outcome, ev.Reason = Lost, err.Error()
-		case res.Accepted:
-			ev.Outcome, ev.RTT = Accepted, res.RTT
+		ev.Extranonce2, ev.NTime, ev.VersionBits, ev.RTT, ev.Reason = r.Extranonce2, r.NTime, r.VersionBits, r.RTT, r.Reason
+		switch r.Kind {
+		case source.Accepted:
+			ev.Outcome = Accepted
+		case source.Rejected:
+			ev.Outcome = Rejected
+		case source.NotSent:
+			ev.Outcome = Stale
+		case source.Throttled:
+			ev.Outcome = Throttled
 		default:
-			ev.Outcome, ev.Reason, ev.RTT = Rejected, res.Reason, res.RTT
-			if ev.Reason == "" {
-				ev.Reason = "rejected without a reason"
-			}
+			ev.Outcome = Lost
 		}
 		if ev.RTT > 0 {
 			m.submitLat.add(ev.RTT)
 		}
 		m.record(device, acct, ev, a)
-	}()
+	})
 }
 
-// firstSubmit reports whether key has not been submitted yet, and marks it.
-// The set is emptied on every new block: keys of older jobs cannot recur.
-func (m *Miner) firstSubmit(key shareKey, gen uint64) bool {
+// recordN counts n candidates of one outcome at once (a device overflow can
+// lose millions at an absurd difficulty: one log line, not one per share).
+func (m *Miner) recordN(acct *deviceAcct, o Outcome, reason string, n uint64) {
+	acct.mu.Lock()
+	acct.c.recordN(o, reason, n)
+	acct.mu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if gen != m.lastGen || len(m.dups) >= maxDups {
-		clear(m.dups)
-		m.lastGen = gen
-	}
-	if _, dup := m.dups[key]; dup {
-		return false
-	}
-	m.dups[key] = struct{}{}
-	return true
+	m.total.recordN(o, reason, n)
+	m.mu.Unlock()
 }
 
 func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispatch.Assignment) {
-	pj, _ := a.Job.Tag.(*stratum.Job)
+	j := a.Job
 	ev.Time, ev.Device = time.Now(), device
-	if pj != nil {
-		ev.Pool, ev.PoolURL, ev.JobID = pj.Pool, pj.PoolURL, pj.ID
+	ev.Pool, ev.PoolURL, ev.JobID = j.Pool, j.PoolURL, j.ID
+	if ev.PoolDiff == 0 {
+		ev.PoolDiff = j.Difficulty
 	}
-	ev.PoolDiff = a.Job.Work.Difficulty
 	acct.mu.Lock()
 	acct.c.record(ev.Outcome, ev.Reason, ev.PoolDiff, ev.ShareDiff, ev.Block)
 	acct.mu.Unlock()
@@ -372,7 +364,12 @@ func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispat
 	case Rejected, Lost:
 		m.log.Warn("share "+string(ev.Outcome), "event", "share."+string(ev.Outcome), "device", device, "pool", ev.PoolURL, "job", ev.JobID, "reason", ev.Reason)
 	case Stale, Duplicate:
-		m.log.Info("share not sent", "event", "share."+string(ev.Outcome), "device", device, "job", ev.JobID, "reason", ev.Reason)
+		m.logNotSent.Info(m.log, "share not sent", "event", "share."+string(ev.Outcome), "device", device, "job", ev.JobID, "reason", ev.Reason)
+	case Throttled:
+		// At an absurd pool difficulty this is every hash: counted, logged
+		// once per interval, kept out of the share log.
+		m.logThrottled.Warn(m.log, "shares not sent: the pool has too many awaiting a verdict", "event", "share.throttled", "device", device, "pool", ev.PoolURL)
+		return
 	case BelowTarget:
 		// At a pool difficulty D >= 1 all but 1/D of the device's prefilter
 		// passes land here (one hash in 2^32): routine filtering, counted

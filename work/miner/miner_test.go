@@ -20,6 +20,7 @@ import (
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/miner"
+	"clminer/work/source"
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +57,7 @@ func (r *recorder) Share(ev miner.ShareEvent) {
 	r.mu.Unlock()
 }
 func (r *recorder) NotifyLatency(string, time.Duration) {}
-func (r *recorder) PoolEvent(stratum.PoolEvent)         {}
+func (r *recorder) PoolEvent(source.Event)              {}
 
 func (r *recorder) events() []miner.ShareEvent {
 	r.mu.Lock()
@@ -77,7 +78,9 @@ func startMiner(t testing.TB, pools []stratum.PoolConfig, devs []gpu.Device, opt
 	if opts.BackoffMin == 0 {
 		opts.BackoffMin, opts.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
 	}
-	m, err := miner.New(miner.Config{Pools: pools, Client: opts, Devices: devs, Observer: rec,
+	client, err := stratum.NewClient(pools, opts)
+	require.NoError(t, err)
+	m, err := miner.New(miner.Config{Source: client, Devices: devs, Observer: rec,
 		Logger: log.New(io.Discard), DrainTimeout: 3 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -229,17 +232,26 @@ func TestSetExtranonceAndDifficultyMidRun(t *testing.T) {
 	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 1 })
 
-	// A lower difficulty applies to the current job at once: shares between
-	// the two difficulties are submitted and accepted.
+	// A lower difficulty applies from the second job notified after it
+	// (stratum-v1.md §3): shares between the two difficulties are then
+	// submitted and accepted, and never on the jobs before.
+	old := pool.CurrentJob().JobID
 	pool.SetDifficulty(lowDiff)
+	next := pool.PushJob(false)
+	lowered := pool.PushJob(false)
 	waitFor(t, 30*time.Second, "low-difficulty shares", func() bool {
 		for _, sh := range pool.Shares() {
-			if sh.Difficulty < 0.0001 {
+			if sh.Difficulty < 0.0001 && sh.JobID == lowered {
 				return true
 			}
 		}
 		return false
 	})
+	for _, sh := range pool.Shares() {
+		if sh.JobID == old || sh.JobID == next {
+			assert.GreaterOrEqual(t, sh.Difficulty, 0.0001, "job %s was judged at the old difficulty", sh.JobID)
+		}
+	}
 
 	pool.SetExtranonce("a1b2c3d4e5", 3)
 	job := pool.PushJob(true)

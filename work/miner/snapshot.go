@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"clminer/stratum"
+	"clminer/work/source"
 )
 
 // Snapshot is the miner's whole state for status lines, the JSON API and
@@ -22,8 +22,11 @@ type Snapshot struct {
 	Shares        Counts        `json:"shares"`
 	Pools         []PoolStats   `json:"pools"`
 	Job           *JobInfo      `json:"job,omitempty"`
-	NotifyLatency Latency       `json:"notify_to_work_latency"`
-	SubmitLatency Latency       `json:"submit_rtt"`
+	// Idle says why the devices are not hashing ("" while they are): no
+	// pool has a live job, or the job's work space is used up.
+	Idle          string  `json:"idle,omitempty"`
+	NotifyLatency Latency `json:"notify_to_work_latency"`
+	SubmitLatency Latency `json:"submit_rtt"`
 }
 
 // PoolStats is one pool's state.
@@ -39,6 +42,10 @@ type PoolStats struct {
 	Extranonce1 string  `json:"extranonce1,omitempty"`
 	Accepted    uint64  `json:"accepted"`
 	Rejected    uint64  `json:"rejected"`
+	// SickReason says why the pool was left for its behaviour (state sick).
+	SickReason string `json:"sick_reason,omitempty"`
+	InFlight   int    `json:"shares_in_flight"`
+	Throttled  uint64 `json:"throttled"`
 }
 
 // JobInfo describes the job being hashed.
@@ -75,21 +82,19 @@ func (m *Miner) Snapshot() Snapshot {
 	if s.UptimeS > 0 {
 		s.EffectiveRate = s.Shares.AcceptedDiff * (1 << 32) / s.UptimeS
 	}
-	for _, p := range m.client.Status() {
+	for _, p := range m.src.Upstreams() {
 		ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
-			LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected}
+			LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected,
+			SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled}
 		if p.RollingMask != 0 {
 			ps.RollingMask = fmt.Sprintf("%08x", p.RollingMask)
 		}
 		s.Pools = append(s.Pools, ps)
 	}
 	if j := m.disp.Current(); j != nil {
-		info := &JobInfo{ID: j.Work.ID, Difficulty: j.Work.Difficulty, NBits: fmt.Sprintf("%08x", j.Work.NBits), Received: j.Received}
-		if pj, ok := j.Tag.(*stratum.Job); ok {
-			info.Pool = pj.PoolURL
-		}
-		s.Job = info
+		s.Job = &JobInfo{ID: j.ID, Pool: j.PoolURL, Difficulty: j.Entry.Difficulty(), NBits: fmt.Sprintf("%08x", j.NBits), Received: j.Received}
 	}
+	s.Idle = m.disp.Idle()
 	s.NotifyLatency = m.notifyLat.summary()
 	s.SubmitLatency = m.submitLat.summary()
 	return s
@@ -99,9 +104,9 @@ func (m *Miner) Snapshot() Snapshot {
 func (s Snapshot) Healthy() bool {
 	live := false
 	for _, p := range s.Pools {
-		live = live || p.State == stratum.StateActive.String()
+		live = live || p.State == source.StateActive.String()
 	}
-	return live && s.Job != nil && s.Rate5s > 0
+	return live && s.Job != nil && s.Idle == "" && s.Rate5s > 0
 }
 
 // FormatRate prints a hashrate with a unit, cgminer style.
@@ -117,7 +122,7 @@ func FormatRate(hps float64) string {
 
 func (s Snapshot) activePool() string {
 	for _, p := range s.Pools {
-		if p.State == stratum.StateActive.String() {
+		if p.State == source.StateActive.String() {
 			return p.URL
 		}
 	}
@@ -131,9 +136,16 @@ func (m *Miner) logStatus() {
 		per = append(per, fmt.Sprintf("%s %s", d.ID, FormatRate(d.Rate5s)))
 	}
 	c := s.Shares
+	kv := []any{"event", "miner.status", "pool", s.activePool(), "devices", strings.Join(per, ", ")}
+	if s.Idle != "" {
+		kv = append(kv, "idle", s.Idle)
+	}
+	if c.Throttled > 0 {
+		kv = append(kv, "throttled", c.Throttled)
+	}
 	m.log.Info(fmt.Sprintf("(5s):%s (60s):%s (avg):%s | A:%d R:%d S:%d D:%d HW:%d | best %.4g",
 		FormatRate(s.Rate5s), FormatRate(s.Rate60s), FormatRate(s.RateAvg), c.Accepted, c.Rejected, c.Stale, c.Duplicate, c.HWErrors, c.BestShare),
-		"event", "miner.status", "pool", s.activePool(), "devices", strings.Join(per, ", "))
+		kv...)
 }
 
 func (m *Miner) logSummary() {
@@ -142,7 +154,7 @@ func (m *Miner) logSummary() {
 	m.log.Info("summary", "event", "miner.summary", "uptime", time.Duration(s.UptimeS*float64(time.Second)).Round(time.Second),
 		"hashes", s.Hashes, "avg", FormatRate(s.RateAvg), "effective", FormatRate(s.EffectiveRate),
 		"accepted", c.Accepted, "rejected", c.Rejected, "stale", c.Stale, "duplicate", c.Duplicate,
-		"hw_errors", c.HWErrors, "below_target", c.BelowTarget, "lost", c.Lost, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
+		"hw_errors", c.HWErrors, "below_target", c.BelowTarget, "lost", c.Lost, "throttled", c.Throttled, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
 	for reason, n := range c.RejectReasons {
 		m.log.Info("rejects by reason", "event", "miner.summary.reject", "reason", reason, "count", n)
 	}

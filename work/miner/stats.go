@@ -24,6 +24,10 @@ const (
 	// 2^32 and only 1/D of those are shares.
 	BelowTarget Outcome = "below_target"
 	Lost        Outcome = "lost" // sent, but no verdict came back (timeout, connection lost)
+	// Throttled: not sent: the pool already had its bound of shares awaiting
+	// a verdict (an absurdly low difficulty, or a pool that stopped
+	// answering).
+	Throttled Outcome = "throttled"
 )
 
 // Counts holds share counters.
@@ -36,6 +40,7 @@ type Counts struct {
 	// BelowTarget counts prefilter passes that missed the full target.
 	BelowTarget uint64 `json:"below_target"`
 	Lost        uint64 `json:"lost"`
+	Throttled   uint64 `json:"throttled"`
 	Blocks      uint64 `json:"blocks"`
 	// AcceptedDiff is the sum of the pool difficulty of accepted shares:
 	// AcceptedDiff * 2^32 / time is the hashrate the pool credits.
@@ -45,23 +50,45 @@ type Counts struct {
 	BestShare     float64           `json:"best_share_difficulty"`
 }
 
-func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, block bool) {
+// recordN counts n outcomes that carry no share of their own (lost in a
+// device overflow, say).
+func (c *Counts) recordN(o Outcome, reason string, n uint64) {
+	for range min(n, 1) {
+		c.record(o, reason, 0, 0, false)
+	}
+	if n > 1 {
+		c.add(o, n-1)
+		if (o == Rejected || o == Lost) && reason != "" {
+			c.RejectReasons[boundReason(c.RejectReasons, reason)] += n - 1
+		}
+	}
+}
+
+func (c *Counts) add(o Outcome, n uint64) {
 	switch o {
-	case Accepted:
+	case Rejected:
+		c.Rejected += n
+	case Stale:
+		c.Stale += n
+	case Duplicate:
+		c.Duplicate += n
+	case HWError:
+		c.HWErrors += n
+	case BelowTarget:
+		c.BelowTarget += n
+	case Lost:
+		c.Lost += n
+	case Throttled:
+		c.Throttled += n
+	}
+}
+
+func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, block bool) {
+	if o == Accepted {
 		c.Accepted++
 		c.AcceptedDiff += poolDiff
-	case Rejected:
-		c.Rejected++
-	case Stale:
-		c.Stale++
-	case Duplicate:
-		c.Duplicate++
-	case HWError:
-		c.HWErrors++
-	case BelowTarget:
-		c.BelowTarget++
-	case Lost:
-		c.Lost++
+	} else {
+		c.add(o, 1)
 	}
 	if (o == Rejected || o == Lost) && reason != "" {
 		if c.RejectReasons == nil {

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"clminer/stratum"
 	"clminer/work/miner"
+	"clminer/work/source"
 )
 
 // Metrics is a miner.Observer that keeps the latency histograms, plus a
@@ -62,12 +62,12 @@ func (m *Metrics) NotifyLatency(device string, d time.Duration) {
 }
 
 // PoolEvent implements miner.Observer.
-func (m *Metrics) PoolEvent(stratum.PoolEvent) {}
+func (m *Metrics) PoolEvent(source.Event) {}
 
 var (
 	descHashes    = prometheus.NewDesc("clminer_device_hashes_total", "Nonces hashed by the device.", []string{"device"}, nil)
 	descRate      = prometheus.NewDesc("clminer_device_hashrate", "Device hashrate in hashes per second over a window (5s, 60s, avg since start).", []string{"device", "window"}, nil)
-	descShares    = prometheus.NewDesc("clminer_shares_total", "Candidates by outcome: accepted, rejected, stale, duplicate, hw_error, lost.", []string{"device", "result"}, nil)
+	descShares    = prometheus.NewDesc("clminer_shares_total", "Candidates by outcome: accepted, rejected, stale, duplicate, hw_error, below_target, lost, throttled.", []string{"device", "result"}, nil)
 	descHW        = prometheus.NewDesc("clminer_hardware_errors_total", "Candidates whose host-verified hash did not meet the target.", []string{"device"}, nil)
 	descReasons   = prometheus.NewDesc("clminer_share_rejects_total", "Rejected or lost shares by the pool's reason.", []string{"reason"}, nil)
 	descBest      = prometheus.NewDesc("clminer_best_share_difficulty", "Highest share difficulty found since start.", nil, nil)
@@ -78,16 +78,19 @@ var (
 	descConnects  = prometheus.NewDesc("clminer_pool_connects_total", "Successful connections to the pool.", []string{"pool", "url"}, nil)
 	descFailovers = prometheus.NewDesc("clminer_pool_failovers_total", "Times the miner left this pool for another.", []string{"pool", "url"}, nil)
 	descPoolDiff  = prometheus.NewDesc("clminer_pool_difficulty", "Share difficulty the pool asks for.", []string{"pool", "url"}, nil)
+	descInFlight  = prometheus.NewDesc("clminer_pool_shares_in_flight", "Shares sent to the pool and awaiting its verdict.", []string{"pool", "url"}, nil)
+	descSick      = prometheus.NewDesc("clminer_pool_sick", "1 while the pool is held down for unanswered or rejected shares.", []string{"pool", "url", "reason"}, nil)
+	descIdle      = prometheus.NewDesc("clminer_idle", "1 while devices idle because no pool has a live job.", nil, nil)
 	descUptime    = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
 )
 
-var poolStates = []string{stratum.StateIdle.String(), stratum.StateConnecting.String(), stratum.StateActive.String(), stratum.StateDown.String()}
+var poolStates = []string{source.StateIdle.String(), source.StateConnecting.String(), source.StateActive.String(), source.StateDown.String(), source.StateSick.String()}
 
 type snapshotCollector struct{ m *Metrics }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
-		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descUptime} {
+		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descIdle, descUptime} {
 		ch <- d
 	}
 }
@@ -107,7 +110,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descRate, d.RateAvg, d.ID, "avg")
 		sc := d.Counts
 		for result, n := range map[miner.Outcome]uint64{miner.Accepted: sc.Accepted, miner.Rejected: sc.Rejected, miner.Stale: sc.Stale,
-			miner.Duplicate: sc.Duplicate, miner.HWError: sc.HWErrors, miner.BelowTarget: sc.BelowTarget, miner.Lost: sc.Lost} {
+			miner.Duplicate: sc.Duplicate, miner.HWError: sc.HWErrors, miner.BelowTarget: sc.BelowTarget, miner.Lost: sc.Lost,
+			miner.Throttled: sc.Throttled} {
 			counter(descShares, float64(n), d.ID, string(result))
 		}
 		counter(descHW, float64(sc.HWErrors), d.ID)
@@ -122,7 +126,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range s.Pools {
 		idx := strconv.Itoa(p.Index)
 		up := 0.0
-		if p.State == stratum.StateActive.String() {
+		if p.State == source.StateActive.String() {
 			up = 1
 		}
 		gauge(descPoolUp, up, idx, p.URL)
@@ -136,5 +140,14 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descConnects, float64(p.Connects), idx, p.URL)
 		counter(descFailovers, float64(p.Failovers), idx, p.URL)
 		gauge(descPoolDiff, p.Difficulty, idx, p.URL)
+		gauge(descInFlight, float64(p.InFlight), idx, p.URL)
+		if p.State == source.StateSick.String() {
+			gauge(descSick, 1, idx, p.URL, p.SickReason)
+		}
 	}
+	idle := 0.0
+	if s.Idle != "" {
+		idle = 1
+	}
+	gauge(descIdle, idle)
 }

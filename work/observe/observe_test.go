@@ -49,9 +49,11 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	metrics := observe.NewMetrics("test", "abc123", func() miner.Snapshot { return m.Snapshot() })
 	sl, err := observe.OpenShareLog(r.share)
 	require.NoError(t, err)
+	client, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "w", Pass: "x"}},
+		stratum.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: 2 * time.Second})
+	require.NoError(t, err)
 	m, err = miner.New(miner.Config{
-		Pools:   []stratum.PoolConfig{{URL: pool.URL(), User: "w", Pass: "x"}},
-		Client:  stratum.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: 2 * time.Second},
+		Source:  client,
 		Devices: []gpu.Device{&gputest.Device{}}, Logger: log.New(io.Discard),
 		Observer: observe.Observers{metrics, sl},
 	})

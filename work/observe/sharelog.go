@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"clminer/stratum"
 	"clminer/work/miner"
+	"clminer/work/source"
 )
 
 // ShareLog appends one JSON line per candidate outcome to a file, for
@@ -39,7 +39,7 @@ func (l *ShareLog) Share(ev miner.ShareEvent) {
 func (l *ShareLog) NotifyLatency(string, time.Duration) {}
 
 // PoolEvent implements miner.Observer.
-func (l *ShareLog) PoolEvent(stratum.PoolEvent) {}
+func (l *ShareLog) PoolEvent(source.Event) {}
 
 // Close closes the file.
 func (l *ShareLog) Close() error {
@@ -66,7 +66,7 @@ func (o Observers) NotifyLatency(dev string, d time.Duration) {
 }
 
 // PoolEvent implements miner.Observer.
-func (o Observers) PoolEvent(e stratum.PoolEvent) {
+func (o Observers) PoolEvent(e source.Event) {
 	for _, x := range o {
 		x.PoolEvent(e)
 	}

@@ -1,0 +1,18 @@
+// Package source is the contract between the miner core and whatever gives
+// it work: a Stratum v1 session today, a node's getblocktemplate or a Stratum
+// V2 channel next. The miner consumes Jobs and sends Shares through these
+// types and never learns which protocol is on the other end.
+//
+// Why it is shaped this way:
+//   - A Job carries its ledger entry (package ledger): the extranonce2 and
+//     version position, the difficulty the upstream judges shares at, and
+//     the set of shares already sent. Liveness of that entry is the only
+//     definition of "obsolete": the core never second-guesses it with flags.
+//   - Send never blocks and never starts a goroutine per share: a source
+//     bounds the shares in flight and answers Throttled beyond the bound, so
+//     a pool asking for an absurdly low difficulty cannot exhaust memory.
+//     Every Send gets exactly one Reply, so every candidate ends in exactly
+//     one counted outcome.
+//   - NoWork tells the core that no upstream has a live job; devices idle
+//     instead of hashing work that cannot be submitted.
+package source

@@ -1,0 +1,172 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"clminer/work"
+	"clminer/work/ledger"
+)
+
+// Job is one unit of upstream work as the miner core sees it.
+type Job struct {
+	*work.Job
+	// Entry is the job's ledger entry: the work position, the difficulty
+	// shares are judged at, the shares already sent, and whether the
+	// upstream still holds the job.
+	Entry *ledger.Entry
+	// RollingMask is the version-rolling mask in force (0: no rolling).
+	RollingMask uint32
+	// Clean: the source has dropped every older job (their entries are no
+	// longer live). Informational: liveness is what decides.
+	Clean bool
+	// Received is when the upstream sent the job, for notify-to-work latency.
+	Received time.Time
+
+	Pool    int    // index in the upstream list
+	PoolURL string // where it came from, without credentials
+	Session uint64 // the connection that sent it; shares go only there
+	Worker  string
+}
+
+// Share is a host-verified candidate to send upstream.
+type Share struct {
+	Job   *Job
+	Unit  *work.Unit
+	Nonce uint32
+}
+
+// ReplyKind is what became of a share handed to Send.
+type ReplyKind int
+
+// Reply kinds.
+const (
+	// Accepted: the upstream credited the share.
+	Accepted ReplyKind = iota
+	// Rejected: the upstream refused it (Reason says why).
+	Rejected
+	// NotSent: the connection that issued the job is gone; nothing was sent.
+	NotSent
+	// Throttled: too many shares already await a verdict; nothing was sent.
+	Throttled
+	// NoReply: sent, but no verdict came (timeout, connection lost).
+	NoReply
+)
+
+func (k ReplyKind) String() string {
+	names := [...]string{"accepted", "rejected", "not-sent", "throttled", "no-reply"}
+	if k < 0 || int(k) >= len(names) {
+		return fmt.Sprintf("reply(%d)", int(k))
+	}
+	return names[k]
+}
+
+// Reply is the verdict on one share.
+type Reply struct {
+	Kind   ReplyKind
+	Reason string
+	RTT    time.Duration
+	// Submitted are the wire fields as sent, for the share log.
+	Extranonce2, NTime, VersionBits string
+}
+
+// Sink receives what a source produces, in order, from one goroutine.
+type Sink interface {
+	// Job makes j the current job.
+	Job(j *Job)
+	// NoWork: no upstream has a live job; stop hashing until the next Job.
+	NoWork(reason string)
+	// Event reports a change of an upstream's state.
+	Event(e Event)
+}
+
+// Source is an upstream of work: a pool list, a node, a V2 channel.
+type Source interface {
+	// Run produces jobs into sink until ctx ends, then returns ctx's error
+	// once every goroutine it started has finished.
+	Run(ctx context.Context, sink Sink) error
+	// Send submits a share of a job this source issued. It does not block;
+	// done is called exactly once, possibly before Send returns.
+	Send(sh Share, done func(Reply))
+	// Upstreams is a snapshot of every upstream, for status and metrics.
+	Upstreams() []UpstreamStatus
+}
+
+// EventKind names an upstream event.
+type EventKind int
+
+// Upstream events.
+const (
+	EventConnecting EventKind = iota
+	EventConnected
+	EventAuthorized
+	EventAuthFailed
+	EventDisconnected
+	EventFailover
+	EventReconnectRequested
+	// EventSick: the upstream was left because it stopped answering or
+	// rejected host-verified shares in a streak (Err says which).
+	EventSick
+)
+
+func (k EventKind) String() string {
+	names := [...]string{"connecting", "connected", "authorized", "auth-failed", "disconnected", "failover", "reconnect-requested", "sick"}
+	if k < 0 || int(k) >= len(names) {
+		return fmt.Sprintf("event(%d)", int(k))
+	}
+	return names[k]
+}
+
+// Event reports a change of an upstream's connection.
+type Event struct {
+	Kind    EventKind
+	Pool    int
+	URL     string
+	Session uint64
+	From    int // for EventFailover
+	To      int // for EventFailover
+	Err     error
+	Time    time.Time
+}
+
+// State is the state of one upstream.
+type State int
+
+// Upstream states.
+const (
+	StateIdle State = iota
+	StateConnecting
+	StateActive
+	StateDown
+	// StateSick: left for its behaviour, held down before it is tried again.
+	StateSick
+)
+
+func (s State) String() string {
+	names := [...]string{"idle", "connecting", "active", "down", "sick"}
+	if s < 0 || int(s) >= len(names) {
+		return fmt.Sprintf("state(%d)", int(s))
+	}
+	return names[s]
+}
+
+// UpstreamStatus is a snapshot of one upstream.
+type UpstreamStatus struct {
+	Index           int
+	URL             string
+	State           State
+	Connects        uint64 // successful connects
+	Failovers       uint64 // times the source left this upstream for another
+	Failures        int    // consecutive failures (drives the backoff)
+	LastError       string
+	SickReason      string // why it was last marked sick, while it is
+	Difficulty      float64
+	RollingMask     uint32
+	Extranonce1     string
+	Extranonce2Size int
+	Accepted        uint64
+	Rejected        uint64
+	InFlight        int    // shares awaiting a verdict
+	Throttled       uint64 // shares not sent because InFlight was at its bound
+}
