@@ -49,7 +49,29 @@ type Behavior struct {
 	ErrorFormat                ErrorFormat              // format of share rejects
 	RejectResume               bool                     // subscribe with a session id gets an error
 	SubscribeShape             string                   // "" (list of pairs), "single" (p2pool), "notify-only", "none"
+	// DiffRule is the difficulty a share is judged at after a change.
+	DiffRule DiffRule
+	// ReconnectOnSubscribe answers every subscribe with client.reconnect []
+	// and closes the connection (a redirect loop).
+	ReconnectOnSubscribe bool
 }
+
+// DiffRule selects how a pool judges shares after mining.set_difficulty.
+type DiffRule int
+
+// Difficulty rules (stratum-v1.md §3).
+const (
+	// DiffLenient accepts shares meeting the lower of the job's and the
+	// connection's current difficulty.
+	DiffLenient DiffRule = iota
+	// DiffCkpool judges the current job and the next one notified at the
+	// old difficulty and later jobs at the new one (ckpool's
+	// diff_change_job_id = workbase_id + 1, taken after the increment).
+	DiffCkpool
+	// DiffImmediate judges every share at the current difficulty
+	// (public-pool).
+	DiffImmediate
+)
 
 // Config configures a Server. Zero values get the defaults in brackets.
 type Config struct {
@@ -133,6 +155,8 @@ type conn struct {
 	sid        string
 	jobs       map[string]connJob
 	sentJob    bool
+	oldDiff    float64 // DiffCkpool: the value before the last change
+	changeSeq  int     // DiffCkpool: jobs with seq below it are judged at oldDiff
 }
 
 // Server is an in-process Stratum v1 pool.
@@ -396,8 +420,9 @@ func (s *Server) handle(c *conn, line []byte) {
 	} else {
 		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)})
 	}
+	bh := s.cfg.Behavior
 	s.mu.Unlock()
-	for _, nr := range s.cfg.Behavior.NeverReply {
+	for _, nr := range bh.NeverReply {
 		if nr == m.Method {
 			return
 		}
@@ -416,13 +441,18 @@ func (s *Server) handle(c *conn, line []byte) {
 		s.mu.Unlock()
 		out = append(out, reply{m.ID, map[string]any{"version-rolling": true, "version-rolling.mask": fmt.Sprintf("%08x", s.cfg.VersionMask)}, nil})
 	case "mining.subscribe":
+		if bh.ReconnectOnSubscribe {
+			s.send(c, notification("client.reconnect"))
+			c.c.Close()
+			return
+		}
 		s.mu.Lock()
 		if len(params) > 1 {
 			var sid string
 			_ = json.Unmarshal(params[1], &sid)
-			if s.cfg.Behavior.RejectResume {
+			if bh.RejectResume {
 				s.mu.Unlock()
-				s.later(c, m.Method, []any{reply{m.ID, nil, []any{20, "session resume not supported", nil}}})
+				s.later(c, bh, m.Method, []any{reply{m.ID, nil, []any{20, "session resume not supported", nil}}})
 				return
 			}
 			if en1, ok := s.resume[sid]; ok && s.cfg.Extranonce1 == "" {
@@ -431,7 +461,7 @@ func (s *Server) handle(c *conn, line []byte) {
 		}
 		c.subscribed = true
 		var subs any
-		switch s.cfg.Behavior.SubscribeShape {
+		switch bh.SubscribeShape {
 		case "single":
 			subs = []any{"mining.notify", c.sid}
 		case "notify-only":
@@ -443,7 +473,7 @@ func (s *Server) handle(c *conn, line []byte) {
 		}
 		res := []any{subs, c.en1, c.size}
 		var pre []any
-		if s.cfg.Behavior.NotifyBeforeSubscribeReply {
+		if bh.NotifyBeforeSubscribeReply {
 			pre = s.jobLinesLocked(c, true)
 		}
 		s.mu.Unlock()
@@ -453,7 +483,7 @@ func (s *Server) handle(c *conn, line []byte) {
 		if len(params) > 0 {
 			_ = json.Unmarshal(params[0], &user)
 		}
-		if s.cfg.Behavior.RefuseAuth {
+		if bh.RefuseAuth {
 			out = append(out, reply{m.ID, false, []any{24, "Unauthorized worker", nil}})
 			break
 		}
@@ -477,12 +507,12 @@ func (s *Server) handle(c *conn, line []byte) {
 			out = append(out, reply{m.ID, nil, []any{-3, "Method '" + m.Method + "' not found", nil}})
 		}
 	}
-	s.later(c, m.Method, out)
+	s.later(c, bh, m.Method, out)
 }
 
 // later sends lines now or after the scripted delay for method.
-func (s *Server) later(c *conn, method string, lines []any) {
-	d := s.cfg.Behavior.ReplyDelay[method]
+func (s *Server) later(c *conn, bh Behavior, method string, lines []any) {
+	d := bh.ReplyDelay[method]
 	if d <= 0 {
 		for _, l := range lines {
 			s.send(c, l)
@@ -582,7 +612,21 @@ func (s *Server) SetDifficulty(d float64) {
 	s.mu.Lock()
 	s.diff = d
 	s.mu.Unlock()
-	s.broadcast(func(c *conn) []any { c.diff = d; return []any{notification("mining.set_difficulty", d)} })
+	s.mu.Lock()
+	seq := s.seq
+	s.mu.Unlock()
+	s.broadcast(func(c *conn) []any {
+		c.oldDiff, c.changeSeq, c.diff = c.diff, seq+2, d
+		return []any{notification("mining.set_difficulty", d)}
+	})
+}
+
+// SetBehavior changes the scripted behaviour while the server runs (a pool
+// that starts refusing the worker, stops answering submits, ...).
+func (s *Server) SetBehavior(f func(b *Behavior)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.cfg.Behavior)
 }
 
 // SetExtranonce sends mining.set_extranonce; it applies from the next job.
@@ -819,8 +863,18 @@ func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *sh
 	sh.Hash = work.HashDisplay(chk.Hash)
 	sh.Difficulty = chk.Difficulty
 	d := cj.diff
-	if c.diff < d {
+	switch s.cfg.Behavior.DiffRule {
+	case DiffCkpool:
 		d = c.diff
+		if sj.seq < c.changeSeq {
+			d = c.oldDiff
+		}
+	case DiffImmediate:
+		d = c.diff
+	default:
+		if c.diff < d {
+			d = c.diff
+		}
 	}
 	target, err := work.TargetForDifficulty(d)
 	if err != nil || !target.Met(chk.Hash) {
