@@ -458,12 +458,14 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Lock()
 	c.live = nil
 	c.mu.Unlock()
-	// Nothing can be submitted on this session any more: devices stop until
-	// a pool sends a live job. Queued before the close so the consumer
-	// hears it before any job of the next session.
-	c.noWork(fmt.Sprintf("no live pool (%s: %s)", u.String(), errString(err)))
 	s.close(err)
 	s.wg.Wait()
+	if ctx.Err() == nil {
+		// Nothing can be submitted on this session any more: devices stop
+		// until a pool sends a live job. Queued after its reader ended, so
+		// no job of this session can follow it.
+		c.noWork(fmt.Sprintf("no live pool (%s: %s)", u.String(), errString(err)))
+	}
 
 	diff, mask, en1, en2, _ := s.snapshot()
 	rc := s.reconnectReq()

@@ -15,23 +15,39 @@
 //     because some pools never answer methods they do not know.
 //   - Errors come in every JSON type; anything but result == true on a
 //     submit is a reject, and RPCError keeps the reason readable.
-//   - Difficulty is stamped on each job when its notify arrives. When the
-//     pool lowers it, the latest job is re-issued through OnJob with the same
-//     ID, Clean false and the lower target, so shares meeting the lower value
-//     are still found and submitted; consumers replace the job with that ID.
-//     A set_version_mask likewise re-issues the latest job with the new mask.
-//     set_extranonce only affects jobs from the next notify.
-//   - A share is bound to the connection that sent its job: Submit refuses
-//     with ErrStaleSession rather than send it to another pool or session.
-//   - Failover is ordered with per-pool exponential backoff plus jitter; a
-//     higher-priority pool is probed while mining elsewhere and is only
-//     returned to after it stayed reachable for the hold-down, so a pool
-//     that flaps does not drag the miner along.
-//   - client.reconnect is obeyed only within the same domain (cgminer's rule)
-//     unless the pool allows more, since plain TCP lets a man in the middle
-//     redirect hashrate.
-//   - Lines are capped (64 KiB by default) so a pool that never sends a
-//     newline cannot grow memory; it is dropped instead.
+//   - Difficulty is judged the way both kinds of real pool judge it
+//     (stratum-v1.md §3): a job is judged at the highest difficulty in force
+//     from the previous notify until now. A raise therefore applies at once
+//     (public-pool enforces it on jobs already sent): the ledger entries are
+//     raised and the latest job is re-issued with the harder target. A
+//     lowering re-issues nothing and applies from the second job notified
+//     after it (ckpool judges the current and the next job at the old value).
+//   - Each pool has one work ledger (package work/ledger), kept across its
+//     sessions and keyed by (extranonce1, job id) as the pool keys shares.
+//     A re-issued job (new target, set_version_mask) and a resumed session
+//     continue where they stopped; only clean_jobs, a new prevhash, a new
+//     extranonce1 or the bounded history forget a job. set_extranonce only
+//     affects jobs from the next notify.
+//   - A share is bound to the connection that sent its job: it is never sent
+//     to another pool or session. Submits are answered by callbacks (reader,
+//     one monitor goroutine per session for timeouts, close), never a
+//     goroutine per share, and at most MaxInFlight wait; beyond that a share
+//     is throttled, so an absurd difficulty cannot exhaust memory.
+//   - A pool is judged on what it does with host-verified shares: one that
+//     stops answering submits or rejects them in a streak is sick and left;
+//     a higher-priority or sick pool is returned to only after probes that
+//     run subscribe and authorize (not just a TCP connect) pass for the
+//     hold-down, so a pool that refuses the worker does not drag the miner
+//     back. Failover is ordered with per-pool exponential backoff plus jitter.
+//   - client.reconnect is obeyed only on an authorized session and within
+//     the same domain (cgminer's rule) unless the pool allows more, since
+//     plain TCP lets a man in the middle redirect hashrate. The target is used
+//     for one connection; the configured URL is next when it fails, and a
+//     pool that redirects every connection is retried no faster than the
+//     backoff.
+//   - Lines are capped (1 MiB by default, above the largest job package work
+//     accepts) so a pool that never sends a newline cannot grow memory; it is
+//     dropped instead. Text a pool controls is logged through a rate limit.
 //
 // All header byte-order work is left to package work; this package never
 // decodes header hex itself, and it does not depend on any device package.

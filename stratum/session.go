@@ -61,6 +61,7 @@ type call struct {
 	// Submits are answered through cb, by the reader, the monitor (timeout)
 	// or close, so no goroutine waits per share.
 	cb       func(*Message, error)
+	submit   bool // a mining.submit: counts in inflight and the health rules
 	sent     time.Time
 	deadline time.Time
 	entry    *ledger.Entry
@@ -164,9 +165,11 @@ func (s *session) close(err error) {
 			if cl.cb != nil {
 				cbs = append(cbs, cl)
 				delete(s.pending, id)
+				if cl.submit {
+					s.inflight--
+				}
 			}
 		}
-		s.inflight -= len(cbs)
 		s.mu.Unlock()
 		close(s.done)
 		s.conn.Close()
@@ -245,13 +248,15 @@ func (s *session) expire(now time.Time) {
 		if cl.cb != nil && now.After(cl.deadline) {
 			late = append(late, cl)
 			delete(s.pending, id)
+			if cl.submit {
+				s.inflight--
+				s.timeoutStreak++
+			}
 		}
 	}
-	s.inflight -= len(late)
-	s.timeoutStreak += len(late)
 	s.mu.Unlock()
 	for _, cl := range late {
-		cl.cb(nil, fmt.Errorf("%w: mining.submit after %v", ErrTimeout, s.c.opts.SubmitTimeout))
+		cl.cb(nil, fmt.Errorf("%w: %s after %v", ErrTimeout, cl.method, cl.deadline.Sub(cl.sent).Round(time.Millisecond)))
 	}
 }
 
@@ -437,7 +442,7 @@ func (s *session) handleResponse(m *Message) {
 	cl := s.pending[id]
 	if ok && cl != nil {
 		delete(s.pending, id)
-		if cl.cb != nil {
+		if cl.submit {
 			s.onSubmitReplyLocked(cl, m)
 		}
 	}
@@ -480,7 +485,7 @@ func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
 	s.timeoutStreak = 0
 	s.waitingSince = time.Time{}
 	for _, p := range s.pending {
-		if p.cb != nil && (s.waitingSince.IsZero() || p.sent.Before(s.waitingSince)) {
+		if p.submit && (s.waitingSince.IsZero() || p.sent.Before(s.waitingSince)) {
 			s.waitingSince = p.sent
 		}
 	}
@@ -820,23 +825,20 @@ func (s *session) subscribe(ctx context.Context, resumeID string) (*SubscribeRes
 }
 
 // optional sends a call that pools may ignore; its reply (or silence) is
-// only logged, and the session never waits on it.
+// only logged. Nobody waits on it: the reader, the monitor or close answers
+// its callback, so it may be sent from any goroutine at any time.
 func (s *session) optional(method string, params []any) {
-	cl, id, err := s.send(method, params)
-	if err != nil {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		m, err := s.wait(context.Background(), cl, id, s.c.opts.CallTimeout)
+	now := time.Now()
+	cl := &call{method: method, sent: now, deadline: now.Add(s.c.opts.CallTimeout)}
+	cl.cb = func(m *Message, err error) {
 		switch {
 		case err != nil:
 			s.log.Debug("optional call got no reply", "method", method, "err", err)
 		case !IsTrue(m.Result):
 			s.log.Debug("pool declined optional call", "method", method, "err", ParseError(m.Error, m.RejectReason))
 		}
-	}()
+	}
+	_, _, _ = s.sendCall(cl, params)
 }
 
 // submitAsync sends a share and calls done exactly once with the verdict:
@@ -873,7 +875,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 	if !rolling && len(params) > 5 {
 		params = params[:5]
 	}
-	cl := &call{method: MethodSubmit, sent: now, deadline: now.Add(s.c.opts.SubmitTimeout), entry: entry}
+	cl := &call{method: MethodSubmit, submit: true, sent: now, deadline: now.Add(s.c.opts.SubmitTimeout), entry: entry}
 	cl.cb = func(m *Message, err error) {
 		if err != nil {
 			done(SubmitResult{}, err)
