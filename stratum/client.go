@@ -458,6 +458,11 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Lock()
 	c.live = nil
 	c.mu.Unlock()
+	if errors.Is(err, errReturnToPrimary) {
+		// Leaving a working pool by choice: its verdicts on shares already
+		// sent still count.
+		s.drain(ctx, min(c.opts.SubmitTimeout, 5*time.Second))
+	}
 	s.close(err)
 	s.wg.Wait()
 	if ctx.Err() == nil {

@@ -107,6 +107,13 @@ type session struct {
 	garbage     int
 	reconnect   *Reconnect
 	authorizeAt time.Time
+	// authOK: the reader has seen a true authorize reply. A client.reconnect
+	// read after it but before ready() (the pool sent both in one segment)
+	// is kept in deferredReconnect and obeyed by ready(): the pool accepted
+	// the worker, so the redirect is legitimate, and ignoring it depended on
+	// goroutine scheduling.
+	authOK            bool
+	deferredReconnect *Reconnect
 
 	// submit accounting and health
 	inflight      int
@@ -254,6 +261,14 @@ func (s *session) expire(now time.Time) {
 			}
 		}
 	}
+	// Nothing waits any more: the "no submit answered for UnansweredAfter
+	// while some wait" period ends here, unless it already ran its length.
+	// Without this, one timed-out share made the pool sick UnansweredAfter
+	// after it was sent although nothing had waited since its timeout, and
+	// the next share, however late, was judged from the old send time.
+	if s.inflight == 0 && !s.waitingSince.IsZero() && now.Sub(s.waitingSince) < s.c.opts.UnansweredAfter {
+		s.waitingSince = time.Time{}
+	}
 	s.mu.Unlock()
 	for _, cl := range late {
 		cl.cb(nil, fmt.Errorf("%w: %s after %v", ErrTimeout, cl.method, cl.deadline.Sub(cl.sent).Round(time.Millisecond)))
@@ -320,10 +335,45 @@ func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
 		err = s.write(b)
 	}
 	if err != nil {
-		s.forget(id)
+		s.mu.Lock()
+		_, still := s.pending[id]
+		delete(s.pending, id)
+		s.mu.Unlock()
+		if !still && cl.cb != nil {
+			// close() (run by the failed write, or racing it) has already
+			// answered the callback: reporting the error too would answer
+			// it twice.
+			return cl, id, nil
+		}
 		return nil, 0, err
 	}
 	return cl, id, nil
+}
+
+// drain waits, up to d, until no submit awaits a verdict, so that leaving a
+// pool by choice does not turn shares it accepts into lost ones.
+func (s *session) drain(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := s.inflight
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (s *session) forget(id uint64) {
@@ -456,6 +506,12 @@ func (s *session) handleResponse(m *Message) {
 		return
 	}
 	switch cl.method {
+	case MethodAuthorize:
+		if IsTrue(m.Result) {
+			s.mu.Lock()
+			s.authOK = true
+			s.mu.Unlock()
+		}
 	case MethodSubscribe:
 		if e := ParseError(m.Error, m.RejectReason); e != nil && !IsTrue(m.Result) {
 			cl.subErr = e
@@ -672,6 +728,12 @@ func (s *session) setMask(granted uint32, rolling bool) {
 func (s *session) onReconnect(r Reconnect) {
 	s.mu.Lock()
 	authorized := s.authorized
+	if !authorized && s.authOK && !s.probe {
+		// Accepted but not yet live: ready() obeys it (see authOK).
+		s.deferredReconnect = &r
+		s.mu.Unlock()
+		return
+	}
 	s.mu.Unlock()
 	if !authorized {
 		// A pool may only move a worker it accepted; before that the request
@@ -679,15 +741,19 @@ func (s *session) onReconnect(r Reconnect) {
 		s.logJob.Warn(s.log, "ignoring client.reconnect before the worker is authorized")
 		return
 	}
+	// A null host or port means "unchanged": the connection's own, which
+	// after an earlier redirect is not the configured one. (The host used to
+	// come from the configured URL while the port came from the connection,
+	// so reconnect(null, P) after a redirect mixed the two.)
+	cur, curPort, _ := net.SplitHostPort(s.addr)
 	host := r.Host
 	if host == "" {
-		host = s.url.Host
+		host = cur
 	}
 	port := r.Port
 	if port == "" {
-		_, port, _ = net.SplitHostPort(s.addr)
+		port = curPort
 	}
-	cur, _, _ := net.SplitHostPort(s.addr)
 	if !s.pc.AllowReconnectAnyDomain && !sameDomain(cur, host) && !sameDomain(s.url.Host, host) {
 		s.logJob.Warn(s.log, "refusing client.reconnect to another domain", "to", net.JoinHostPort(host, port))
 		return
@@ -797,7 +863,12 @@ func (s *session) ready() {
 	if s.latest != nil {
 		s.emitLocked(s.latest)
 	}
+	deferred := s.deferredReconnect
+	s.deferredReconnect = nil
 	s.mu.Unlock()
+	if deferred != nil {
+		s.onReconnect(*deferred)
+	}
 	if s.pc.ExtranonceSubscribe {
 		s.optional(MethodExtranonceSubscribe, []any{})
 	}

@@ -17,6 +17,12 @@ type Assignment struct {
 	// Seq changes on every job; when it differs from the current one the
 	// device should move on at its next batch.
 	Seq uint64
+	// Changed is closed at the first SetJob or Clear after this assignment
+	// was handed out. It is taken with Seq, under the same lock: a channel
+	// read before a Next that waits for a job would already be closed by
+	// the SetJob that ends the wait, and the device would drop its first
+	// unit after one batch.
+	Changed <-chan struct{}
 }
 
 // Dispatcher is safe for concurrent use by any number of devices.
@@ -111,7 +117,7 @@ func (d *Dispatcher) Next(ctx context.Context) (*Assignment, error) {
 			d.mu.Unlock()
 			u, err := j.Entry.Next(j.Job, j.RollingMask)
 			if err == nil {
-				return &Assignment{Job: j, Unit: u, Seq: seq}, nil
+				return &Assignment{Job: j, Unit: u, Seq: seq, Changed: changed}, nil
 			}
 			if !errors.Is(err, ledger.ErrExhausted) && !errors.Is(err, ledger.ErrForgotten) {
 				return nil, err

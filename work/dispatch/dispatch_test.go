@@ -197,3 +197,29 @@ func TestClearIdlesUntilTheNextJob(t *testing.T) {
 	_, err = d.Next(ctx2)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "no work while no pool is live")
 }
+
+// An assignment handed out at the end of a wait for work must not look
+// changed already: the SetJob that ended the wait is the one it is for.
+func TestAssignmentChangedIsItsOwn(t *testing.T) {
+	d := New()
+	led := ledger.New(0)
+	got := make(chan *Assignment, 1)
+	go func() {
+		a, err := d.Next(context.Background())
+		assert.NoError(t, err)
+		got <- a
+	}()
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "a", 4, 1, true), 0)))
+	a := <-got
+	select {
+	case <-a.Changed:
+		t.Fatal("the assignment's change signal fired for its own job")
+	default:
+	}
+	require.NoError(t, d.SetJob(job(t, led, testJob(t, "b", 4, 1, false), 0)))
+	select {
+	case <-a.Changed:
+	case <-time.After(time.Second):
+		t.Fatal("the next SetJob did not signal the assignment")
+	}
+}

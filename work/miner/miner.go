@@ -222,11 +222,14 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 	var lastSeq uint64
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		changed := m.disp.Changed()
 		a, err := m.disp.Next(ctx)
 		if err != nil {
 			return
 		}
+		// The assignment's own change signal: one read before Next would be
+		// closed by the SetJob that ended a wait for work, cancelling the
+		// first unit after one batch (at start and after every idle spell).
+		changed := a.Changed
 		if a.Seq != lastSeq {
 			lastSeq = a.Seq
 			lat := time.Since(a.Job.Received)
