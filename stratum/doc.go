@@ -52,7 +52,8 @@
 // All header byte-order work is left to package work; this package never
 // decodes header hex itself, and it does not depend on any device package.
 //
-// Fuzz targets FuzzDecodeLine and FuzzNotifyToJob keep their seed corpus in
+// Fuzz targets FuzzDecodeLine, FuzzNotifyToJob and FuzzSessionSequence (a real
+// client session fed sequences of pool messages) keep their seed corpus in
 // testdata/fuzz, built from the real session lines in shared/vectors plus
 // malformed ones.
 package stratum
