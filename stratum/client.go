@@ -52,7 +52,7 @@ type Options struct {
 	DialTimeout      time.Duration // TCP connect plus TLS handshake [10 s]
 	CallTimeout      time.Duration // optional calls (configure, extranonce.subscribe, ...) [5 s]
 	HandshakeTimeout time.Duration // subscribe and authorize replies [30 s]
-	SubmitTimeout    time.Duration // mining.submit reply [30 s]
+	SubmitTimeout    time.Duration // mining.submit reply; longer than UnansweredAfter, so a silent pool is left before its shares time out [60 s]
 	HoldDown         time.Duration // a higher-priority pool must pass subscribe+authorize probes this long before we return to it [60 s]
 	BackoffMin       time.Duration // first retry delay of a failing pool [1 s]
 	BackoffMax       time.Duration // cap of the doubling delay [60 s]
@@ -86,7 +86,7 @@ func (o *Options) defaults() {
 	def(&o.DialTimeout, 10*time.Second)
 	def(&o.CallTimeout, 5*time.Second)
 	def(&o.HandshakeTimeout, 30*time.Second)
-	def(&o.SubmitTimeout, 30*time.Second)
+	def(&o.SubmitTimeout, 60*time.Second)
 	def(&o.HoldDown, 60*time.Second)
 	def(&o.BackoffMin, time.Second)
 	def(&o.BackoffMax, 60*time.Second)
@@ -201,10 +201,11 @@ type Client struct {
 	running bool
 	rnd     *rand.Rand
 
-	evMu  sync.Mutex // guards sink and evQ; taken inside c.mu, never around it
-	sink  source.Sink
-	evQ   []func()
-	evSig chan struct{}
+	evMu      sync.Mutex // guards sink and evQ; taken inside c.mu, never around it
+	sink      source.Sink
+	evQ       []queued
+	evDropped uint64 // events dropped by maxQueued
+	evSig     chan struct{}
 }
 
 var _ source.Source = (*Client)(nil)
@@ -305,14 +306,26 @@ func (c *Client) pick() (int, time.Duration) {
 	defer c.mu.Unlock()
 	now := time.Now()
 	var minWait time.Duration = -1
+	sick := -1
 	for i, p := range c.pools {
 		w := p.nextAttempt.Sub(now)
 		if w <= 0 {
-			return i, 0
+			if p.state != StateSick {
+				return i, 0
+			}
+			if sick < 0 {
+				sick = i
+			}
+			continue
 		}
 		if minWait < 0 || w < minWait {
 			minWait = w
 		}
+	}
+	// A sick pool whose hold-down ended is used only when no healthy pool
+	// can be: otherwise probeHigher brings it back once it passes probes.
+	if sick >= 0 {
+		return sick, 0
 	}
 	return 0, minWait
 }
@@ -460,7 +473,10 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Unlock()
 	if errors.Is(err, errReturnToPrimary) {
 		// Leaving a working pool by choice: its verdicts on shares already
-		// sent still count.
+		// sent still count. Devices idle meanwhile (usually one round trip)
+		// rather than hash work that can no longer be sent.
+		s.retire()
+		c.noWork("switching to " + c.pools[0].url.String())
 		s.drain(ctx, min(c.opts.SubmitTimeout, 5*time.Second))
 	}
 	s.close(err)
@@ -484,6 +500,9 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	case errors.Is(err, errReturnToPrimary):
 		p.fails = 0
 	case errors.As(err, &sick):
+		if healthy {
+			p.sickCount = 0 // sick again after working a while: not "in a row"
+		}
 		c.sickLocked(p, sick.Reason)
 	case rc != nil:
 		c.applyReconnectLocked(p, s, rc, healthy)
@@ -607,6 +626,10 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 				c.log.Info("higher-priority pool is back (subscribe and authorize pass)", "pool", u.String())
 				c.mu.Lock()
 				p.nextAttempt = time.Time{}
+				if p.state == StateSick {
+					// It passed the probes: no longer last in pick's order.
+					p.state = StateIdle
+				}
 				c.mu.Unlock()
 				select {
 				case back <- struct{}{}:
@@ -732,24 +755,65 @@ func (c *Client) Status() []PoolStatus {
 // Upstreams implements source.Source.
 func (c *Client) Upstreams() []source.UpstreamStatus { return c.Status() }
 
-func (c *Client) emitJob(j *Job) { c.enqueue(func(s source.Sink) { s.Job(j) }) }
+func (c *Client) emitJob(j *Job) { c.enqueue(evJob, func(s source.Sink) { s.Job(j) }) }
 
-func (c *Client) noWork(reason string) { c.enqueue(func(s source.Sink) { s.NoWork(reason) }) }
+func (c *Client) noWork(reason string) { c.enqueue(evOther, func(s source.Sink) { s.NoWork(reason) }) }
 
 func (c *Client) event(e PoolEvent) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	c.enqueue(func(s source.Sink) { s.Event(e) })
+	c.enqueue(evOther, func(s source.Sink) { s.Event(e) })
 }
 
+type evKind int
+
+const (
+	evJob evKind = iota
+	evOther
+)
+
+type queued struct {
+	kind evKind
+	f    func()
+}
+
+// maxQueued bounds the callbacks waiting for a slow sink; past it the
+// oldest events (not jobs) are dropped and counted.
+const maxQueued = 1024
+
 // enqueue queues a call to the sink for the dispatch goroutine; it never
-// blocks, so a session's reader never waits on the consumer.
-func (c *Client) enqueue(f func(source.Sink)) {
+// blocks, so a session's reader never waits on the consumer. A new job
+// replaces any job not yet delivered (the consumer only ever mines the
+// latest, and the order of the other events is kept), so a pool sending
+// notifies or rising set_difficulty faster than the consumer takes them
+// cannot grow the queue.
+func (c *Client) enqueue(kind evKind, f func(source.Sink)) {
 	c.evMu.Lock()
 	sink := c.sink
 	if sink != nil {
-		c.evQ = append(c.evQ, func() { f(sink) })
+		q := queued{kind, func() { f(sink) }}
+		if kind == evJob {
+			for i, o := range c.evQ {
+				if o.kind == evJob {
+					c.evQ = append(c.evQ[:i], c.evQ[i+1:]...)
+					break // at most one is ever queued
+				}
+			}
+		}
+		switch n := len(c.evQ); {
+		case n >= maxQueued:
+			for i, o := range c.evQ {
+				if o.kind != evJob {
+					c.evQ = append(c.evQ[:i], c.evQ[i+1:]...)
+					c.evDropped++
+					break
+				}
+			}
+			c.evQ = append(c.evQ, q)
+		default:
+			c.evQ = append(c.evQ, q)
+		}
 	}
 	c.evMu.Unlock()
 	if sink == nil {
@@ -770,7 +834,7 @@ func (c *Client) dispatch(stop <-chan struct{}) {
 		c.evQ = nil
 		c.evMu.Unlock()
 		for _, f := range q {
-			f()
+			f.f()
 		}
 		if len(q) > 0 {
 			continue
@@ -783,7 +847,7 @@ func (c *Client) dispatch(stop <-chan struct{}) {
 			c.evQ = nil
 			c.evMu.Unlock()
 			for _, f := range q {
-				f()
+				f.f()
 			}
 			return
 		}

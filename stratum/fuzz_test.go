@@ -412,7 +412,7 @@ func (h *seqHarness) connect() *seqConn {
 // queued so far.
 func (h *seqHarness) drain() {
 	ch := make(chan struct{})
-	h.c.enqueue(func(source.Sink) { close(ch) })
+	h.c.enqueue(evOther, func(source.Sink) { close(ch) })
 	select {
 	case <-ch:
 	case <-time.After(seqSyncWait):

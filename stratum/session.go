@@ -100,7 +100,6 @@ type session struct {
 	mask        uint32
 	queued      []json.RawMessage
 	latest      *Job
-	latestP     work.JobParams
 	prevHash    string
 	emittedAny  bool
 	sessionID   string
@@ -113,6 +112,7 @@ type session struct {
 	// the worker, so the redirect is legitimate, and ignoring it depended on
 	// goroutine scheduling.
 	authOK            bool
+	retired           bool // being left by choice: its jobs go nowhere
 	deferredReconnect *Reconnect
 
 	// submit accounting and health
@@ -167,6 +167,10 @@ func (s *session) close(err error) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.err = err
+		// done closes under s.mu: sendCall checks it under the same lock, so
+		// no call can be registered after the sweep below and never be
+		// answered.
+		close(s.done)
 		var cbs []*call
 		for id, cl := range s.pending {
 			if cl.cb != nil {
@@ -178,7 +182,6 @@ func (s *session) close(err error) {
 			}
 		}
 		s.mu.Unlock()
-		close(s.done)
 		s.conn.Close()
 		for _, cl := range cbs {
 			cl.cb(nil, fmt.Errorf("%w: %v", ErrSessionClosed, err))
@@ -266,8 +269,8 @@ func (s *session) expire(now time.Time) {
 	// Without this, one timed-out share made the pool sick UnansweredAfter
 	// after it was sent although nothing had waited since its timeout, and
 	// the next share, however late, was judged from the old send time.
-	if s.inflight == 0 && !s.waitingSince.IsZero() && now.Sub(s.waitingSince) < s.c.opts.UnansweredAfter {
-		s.waitingSince = time.Time{}
+	if len(late) > 0 && now.Sub(s.waitingSince) < s.c.opts.UnansweredAfter {
+		s.waitingSince = s.oldestPendingSubmitLocked()
 	}
 	s.mu.Unlock()
 	for _, cl := range late {
@@ -298,6 +301,16 @@ func (s *session) sickReason(now time.Time) string {
 }
 
 func (s *session) write(b []byte) error {
+	return s.writeWithin(b, s.c.opts.CallTimeout+5*time.Second)
+}
+
+// submitWriteTimeout bounds how long a device thread may wait to hand a
+// share to the socket: a pool that leaves a one-line submit unread this long
+// has stopped reading, and the connection is dropped rather than stall the
+// device.
+const submitWriteTimeout = time.Second
+
+func (s *session) writeWithin(b []byte, d time.Duration) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	select {
@@ -305,7 +318,7 @@ func (s *session) write(b []byte) error {
 		return ErrSessionClosed
 	default:
 	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.c.opts.CallTimeout + 5*time.Second))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(d))
 	_, err := s.conn.Write(b)
 	if err != nil {
 		s.close(fmt.Errorf("write: %w", err))
@@ -332,7 +345,11 @@ func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
 	s.mu.Unlock()
 	b, err := encodeRequest(id, cl.method, params)
 	if err == nil {
-		err = s.write(b)
+		d := s.c.opts.CallTimeout + 5*time.Second
+		if cl.submit {
+			d = submitWriteTimeout
+		}
+		err = s.writeWithin(b, d)
 	}
 	if err != nil {
 		s.mu.Lock()
@@ -348,6 +365,13 @@ func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
 		return nil, 0, err
 	}
 	return cl, id, nil
+}
+
+// retire stops the session's jobs from reaching the consumer.
+func (s *session) retire() {
+	s.mu.Lock()
+	s.retired = true
+	s.mu.Unlock()
 }
 
 // drain waits, up to d, until no submit awaits a verdict, so that leaving a
@@ -534,17 +558,24 @@ func (s *session) handleResponse(m *Message) {
 	cl.ch <- m
 }
 
+// oldestPendingSubmitLocked is when the oldest submit still awaiting a
+// verdict was sent (zero when none waits).
+func (s *session) oldestPendingSubmitLocked() time.Time {
+	var t time.Time
+	for _, p := range s.pending {
+		if p.submit && (t.IsZero() || p.sent.Before(t)) {
+			t = p.sent
+		}
+	}
+	return t
+}
+
 // onSubmitReplyLocked updates the health counters for a submit verdict.
 func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
 	now := time.Now()
 	s.inflight--
 	s.timeoutStreak = 0
-	s.waitingSince = time.Time{}
-	for _, p := range s.pending {
-		if p.submit && (s.waitingSince.IsZero() || p.sent.Before(s.waitingSince)) {
-			s.waitingSince = p.sent
-		}
-	}
+	s.waitingSince = s.oldestPendingSubmitLocked()
 	switch {
 	case IsTrue(m.Result):
 		s.rejectStreak = 0
@@ -585,10 +616,6 @@ func (s *session) onNotify(raw json.RawMessage) {
 		s.logJob.Warn(s.log, "ignoring bad mining.notify", "err", err)
 		return
 	}
-	if !jobIDRoundTrips(p.JobID) {
-		s.logJob.Warn(s.log, "refusing a job whose id cannot be sent back unchanged (not valid UTF-8)", "job", fmt.Sprintf("%q", clip(p.JobID)))
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.subscribed {
@@ -602,42 +629,63 @@ func (s *session) onNotify(raw json.RawMessage) {
 		s.en1, s.en2size = s.pendingEN.en1, s.pendingEN.size
 		s.pendingEN = nil
 	}
+	// A prevhash change is a new block whatever the flag says (cgminer does
+	// the same): hashing on the old one only makes stale shares.
+	clean := p.CleanJobs || s.prevHash != "" && !strings.EqualFold(s.prevHash, p.PrevHash)
+	refuse := func(msg string, kv ...any) {
+		s.logJob.Warn(s.log, msg, append(kv, "job", fmt.Sprintf("%q", clip(p.JobID)))...)
+		if clean && !s.probe {
+			// The pool moved on to a job we cannot mine: everything we hold
+			// is stale, so stop rather than hash for rejects.
+			s.prevHash = p.PrevHash
+			s.led.Reset()
+			s.latest = nil
+			if s.authorized && !s.retired {
+				s.c.noWork("the pool's new job is unusable: " + msg)
+			}
+		}
+	}
+	if !jobIDRoundTrips(p.JobID) {
+		refuse("refusing a job whose id cannot be sent back unchanged (not valid UTF-8)")
+		return
+	}
+	space := s.en1 + "/" + fmt.Sprint(s.en2size)
+	var known *ledger.Entry
+	if !s.probe {
+		known = s.led.Lookup(space, p.JobID)
+	}
 	// The difficulty this notify is judged at: the highest in force since
 	// the previous notify (stratum-v1.md §3). A lowering therefore applies
 	// from the second job after it, which is what ckpool enforces; a raise
-	// applies at once (onDifficulty).
+	// applies at once (onDifficulty). A job the pool sends again keeps what
+	// it was judged at, and does not count as the next job: only a new job
+	// moves the window on.
 	judged := math.Max(s.accDiff, s.diff)
+	if known != nil {
+		judged = math.Max(judged, known.Difficulty())
+	}
 	p.Extranonce1, p.Extranonce2Size, p.Difficulty = s.en1, s.en2size, judged
 	wj, err := work.NewJob(p)
 	if err != nil {
-		s.logJob.Warn(s.log, "ignoring invalid job from pool", "job", clip(p.JobID), "err", err)
+		refuse("ignoring invalid job from pool", "err", err)
 		return
 	}
-	s.accDiff = s.diff
 	s.notifies++
+	if known == nil {
+		s.accDiff = s.diff
+	}
 	if s.probe {
 		return
 	}
-	entry, err := s.led.Job(s.en1+"/"+fmt.Sprint(s.en2size), p.JobID, s.en2size, judged)
+	entry, err := s.led.Job(space, p.JobID, s.en2size, judged)
 	if err != nil {
-		s.logJob.Warn(s.log, "ignoring job the ledger cannot hold", "job", clip(p.JobID), "err", err)
+		refuse("ignoring job the ledger cannot hold", "err", err)
 		return
 	}
-	if d := entry.Difficulty(); d != judged {
-		p.Difficulty = d
-		if wj, err = work.NewJob(p); err != nil {
-			return
-		}
-	}
-	prevChanged := s.prevHash != "" && !strings.EqualFold(s.prevHash, p.PrevHash)
-	// A prevhash change is a new block whatever the flag says (cgminer does
-	// the same): hashing on the old one only makes stale shares.
-	clean := p.CleanJobs || prevChanged
 	s.prevHash = p.PrevHash
 	if clean {
 		s.led.Retain(p.JobID)
 	}
-	s.latestP = p
 	j := s.newJobLocked(wj, entry, clean)
 	s.latest = j
 	if s.authorized {
@@ -658,6 +706,9 @@ func (s *session) newJobLocked(wj *work.Job, entry *ledger.Entry, clean bool) *J
 // Clean: work from another connection cannot be submitted here (its
 // ledger entries stay, so a resumed session continues where it stopped).
 func (s *session) emitLocked(j *Job) {
+	if s.retired {
+		return
+	}
 	if !s.emittedAny {
 		j.Clean = true
 		s.emittedAny = true
@@ -686,13 +737,16 @@ func (s *session) onDifficulty(d float64) {
 	if s.latest == nil || d <= s.latest.Difficulty || !s.latest.Entry.Live() {
 		return
 	}
-	p := s.latestP
-	p.Difficulty = s.latest.Entry.Difficulty()
-	wj, err := work.NewJob(p)
+	// Re-issue by copy: the header fields are the job's, only the target
+	// changes, so a stream of set_difficulty costs no re-parse of the job.
+	wj := *s.latest.Job
+	wj.Difficulty = s.latest.Entry.Difficulty()
+	t, err := work.TargetForDifficulty(wj.Difficulty)
 	if err != nil {
 		return
 	}
-	j := s.newJobLocked(wj, s.latest.Entry, false)
+	wj.ShareTarget = t
+	j := s.newJobLocked(&wj, s.latest.Entry, false)
 	j.RollingMask = s.latest.RollingMask
 	s.latest = j
 	if s.authorized {

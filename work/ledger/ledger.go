@@ -132,6 +132,19 @@ func (l *Ledger) Job(space, id string, en2size int, diff float64) (*Entry, error
 	return e, nil
 }
 
+// Lookup returns the live entry for job id in share space space, or nil.
+func (l *Ledger) Lookup(space, id string) *Entry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if space != l.space {
+		return nil
+	}
+	if e := l.jobs[id]; e != nil && e.live {
+		return e
+	}
+	return nil
+}
+
 // Retain forgets every job but id: the pool said clean_jobs (or a new block).
 func (l *Ledger) Retain(id string) {
 	l.mu.Lock()
@@ -175,15 +188,22 @@ func (l *Ledger) Len() int {
 
 func (l *Ledger) forgetAllLocked() {
 	for _, e := range l.order {
-		e.live, e.submitted, e.base = false, nil, nil
+		e.forgetLocked()
 	}
 	l.order = nil
 	clear(l.jobs)
 	l.keys, l.keyNext = nil, 0
 }
 
+// forgetLocked drops everything a dead entry holds but its identity: the
+// key ring may point at it for a long time, and must not keep its job (up
+// to two 64 KiB coinbase parts) alive.
+func (e *Entry) forgetLocked() {
+	e.live, e.submitted, e.base, e.baseJob, e.en2 = false, nil, nil, nil, nil
+}
+
 func (l *Ledger) dropLocked(e *Entry) {
-	e.live, e.submitted, e.base = false, nil, nil
+	e.forgetLocked()
 	if l.jobs[e.id] == e {
 		delete(l.jobs, e.id)
 	}

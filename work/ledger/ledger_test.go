@@ -161,3 +161,20 @@ func TestAbsurdDifficultiesAreHeld(t *testing.T) {
 		assert.Equal(t, d, judged)
 	}
 }
+
+// The duplicate-key ring may point at a dropped entry for days: it must not
+// keep the job (two coinbase parts of up to 64 KiB) alive through it.
+func TestForgottenEntriesReleaseTheirJob(t *testing.T) {
+	l := New(0)
+	e, _ := l.Job("en1", "a", 4, 1)
+	_, err := e.Next(testJob(t, "a", 4, "5b906723", 1), 0)
+	require.NoError(t, err)
+	require.True(t, e.Claim(Key{Nonce: 1}))
+	l.Retain("b")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	assert.Nil(t, e.baseJob)
+	assert.Nil(t, e.base)
+	assert.Nil(t, e.en2)
+	assert.Nil(t, e.submitted)
+}

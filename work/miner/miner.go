@@ -142,7 +142,11 @@ func (m *Miner) Run(ctx context.Context) error {
 	m.drain()
 	stopClient()
 	err := <-clientDone
-	m.submits.Wait() // a stopped source has answered every share
+	// A stopped source has answered every share; the bound only guards
+	// against a source that breaks that promise.
+	if !waitTimeout(&m.submits, m.cfg.DrainTimeout+5*time.Second) {
+		m.log.Error("work source did not answer every share after stopping", "event", "miner.drain_incomplete")
+	}
 	if clientErr == nil && err != nil && !errors.Is(err, context.Canceled) {
 		clientErr = err
 	}
@@ -153,16 +157,24 @@ func (m *Miner) Run(ctx context.Context) error {
 	return nil
 }
 
-// drain waits up to DrainTimeout for the verdicts of shares already sent;
-// stopping the source afterwards answers the rest (as lost).
-func (m *Miner) drain() {
+// waitTimeout waits for wg up to d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
-	go func() { m.submits.Wait(); close(done) }()
-	t := time.NewTimer(m.cfg.DrainTimeout)
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-done:
+		return true
 	case <-t.C:
+		return false
+	}
+}
+
+// drain waits up to DrainTimeout for the verdicts of shares already sent;
+// stopping the source afterwards answers the rest (as lost).
+func (m *Miner) drain() {
+	if !waitTimeout(&m.submits, m.cfg.DrainTimeout) {
 		m.log.Warn("shares still awaiting a verdict at shutdown", "event", "miner.drain_timeout", "timeout", m.cfg.DrainTimeout)
 	}
 }
