@@ -26,7 +26,14 @@ type Config struct {
 	// measured sweep starts (default 2^20), so that even a slow device
 	// reaches it early in the run.
 	KnownLead uint32
+	// OnInterval, when set, is called after each measured interval with its
+	// number (from 1), the interval count and its rate in MH/s.
+	OnInterval func(i, n int, mhs float64)
 }
+
+// MaxSpreadPct is the spread above which a bench figure is flagged as
+// unreliable.
+const MaxSpreadPct = 10
 
 // DefaultConfig is what `clminer bench` uses without flags.
 var DefaultConfig = Config{Duration: 20 * time.Second, Warmup: 3 * time.Second, Intervals: 10}
@@ -47,6 +54,13 @@ type Report struct {
 	HWErrors      uint64    `json:"hw_errors"`
 	KnownNonce    string    `json:"known_nonce"`
 	KnownNonceHit bool      `json:"known_nonce_found"`
+	// Batches is how many progress reports (device batches) the measured
+	// sweep made; MaxBatchS is the longest gap between two of them.
+	Batches   uint64  `json:"batches"`
+	MaxBatchS float64 `json:"max_batch_s"`
+	// Warnings say why the figures may be unreliable: intervals shorter
+	// than a batch, or a spread above MaxSpreadPct.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Run benchmarks dev. It fails when the device reports a wrong candidate, or
@@ -133,6 +147,9 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 				rep.IntervalMHs = append(rep.IntervalMHs, 0)
 			}
 			last = mark
+			if cfg.OnInterval != nil {
+				cfg.OnInterval(len(rep.IntervalMHs), cfg.Intervals, rep.IntervalMHs[len(rep.IntervalMHs)-1])
+			}
 		case sweepErr = <-done:
 			done <- sweepErr
 		case <-ctx.Done():
@@ -152,7 +169,9 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 		rep.MeanMHs = float64(end.total) / dt / 1e6
 	}
 	rep.KnownNonceHit = knownHit.Load()
+	rep.Batches, rep.MaxBatchS = end.reports, end.maxGap.Seconds()
 	summarize(&rep)
+	rep.Warnings = Warnings(rep, interval)
 	switch {
 	case sweepErr != nil && !errors.Is(sweepErr, context.Canceled):
 		return rep, fmt.Errorf("bench %s: %w", rep.Device.ID, sweepErr)
@@ -185,6 +204,20 @@ func summarize(r *Report) {
 	}
 }
 
+// Warnings flags figures that do not measure the device: intervals that
+// hold less than one batch count whole batches (or none) per interval, and
+// a wide spread means the rate was not steady.
+func Warnings(r Report, interval time.Duration) []string {
+	var w []string
+	if gap := time.Duration(r.MaxBatchS * float64(time.Second)); gap > interval {
+		w = append(w, fmt.Sprintf("intervals (%v) are shorter than one batch (up to %v): the figures count whole batches; use a longer --duration, fewer --intervals or smaller batches (--kernel-ms, --intensity)", interval.Round(time.Millisecond), gap.Round(time.Millisecond)))
+	}
+	if r.SpreadPct > MaxSpreadPct {
+		w = append(w, fmt.Sprintf("spread %.1f%% is over %d%%: the rate was not steady (other load, throttling, or too few batches per interval); the figure is unreliable", r.SpreadPct, MaxSpreadPct))
+	}
+	return w
+}
+
 func knownSolution() (*vectors.Solution, error) {
 	vs, err := vectors.Builtin()
 	if err != nil {
@@ -206,20 +239,31 @@ type progressLog struct {
 }
 
 type progressMark struct {
-	at    time.Time
-	total uint64
+	at      time.Time
+	total   uint64
+	reports uint64        // progress reports since reset
+	maxGap  time.Duration // longest time between two reports since reset
+	since   time.Time     // when reset ran
 }
 
 func (p *progressLog) add(n uint64) {
 	now := time.Now()
 	p.mu.Lock()
-	p.last = progressMark{at: now, total: p.last.total + n}
+	prev := p.last.at
+	if prev.IsZero() {
+		prev = p.last.since
+	}
+	gap := p.last.maxGap
+	if !prev.IsZero() {
+		gap = max(gap, now.Sub(prev))
+	}
+	p.last = progressMark{at: now, total: p.last.total + n, reports: p.last.reports + 1, maxGap: gap, since: p.last.since}
 	p.mu.Unlock()
 }
 
 func (p *progressLog) reset() {
 	p.mu.Lock()
-	p.last = progressMark{}
+	p.last = progressMark{since: time.Now()}
 	p.mu.Unlock()
 }
 

@@ -52,3 +52,25 @@ func TestBenchFailsWhenKnownNonceMissed(t *testing.T) {
 	_, err := bench.Run(context.Background(), &blindDevice{}, cfg)
 	require.ErrorContains(t, err, "not found")
 }
+
+func TestBenchWarnsWhenFiguresAreUnreliable(t *testing.T) {
+	tests := []struct {
+		name     string
+		batchS   float64
+		spread   float64
+		interval time.Duration
+		want     []string
+	}{
+		{"steady, many batches per interval", 0.05, 3, 2 * time.Second, nil},
+		{"intervals shorter than one batch", 3, 3, 2 * time.Second, []string{"shorter than one batch"}},
+		{"wide spread", 0.05, 596, 2 * time.Second, []string{"spread 596.0% is over 10%"}},
+		{"both", 3, 50, time.Second, []string{"shorter than one batch", "spread 50.0%"}},
+	}
+	for _, tc := range tests {
+		got := bench.Warnings(bench.Report{MaxBatchS: tc.batchS, SpreadPct: tc.spread}, tc.interval)
+		require.Len(t, got, len(tc.want), tc.name)
+		for i, w := range tc.want {
+			assert.Contains(t, got[i], w, tc.name)
+		}
+	}
+}

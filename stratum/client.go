@@ -278,6 +278,11 @@ func (c *Client) Run(ctx context.Context, sink source.Sink) error {
 		}
 		idx, wait := c.pick()
 		if wait > 0 {
+			// Every pool is in its backoff: say when the next try is, after
+			// the events already queued (the failure that caused the wait).
+			c.enqueue(evOther, func(source.Sink) {
+				c.log.Info(fmt.Sprintf("no pool reachable; retrying in %s", wait.Round(100*time.Millisecond)), "event", "pool.retry", "retry_in_s", wait.Seconds())
+			})
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -291,7 +296,6 @@ func (c *Client) Run(ctx context.Context, sink source.Sink) error {
 			c.mu.Lock()
 			c.pools[cur].failovers++
 			c.mu.Unlock()
-			c.log.Warn("switching pool", "from", c.pools[cur].url.String(), "to", c.pools[idx].url.String())
 			c.event(PoolEvent{Kind: EventFailover, Pool: idx, URL: c.pools[idx].url.String(), From: cur, To: idx})
 		}
 		cur = idx
@@ -407,7 +411,6 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.log.Warn("cannot connect to pool", "pool", u.String(), "addr", addr, "err", err)
 		failed(fmt.Errorf("connect: %w", err))
 		c.event(PoolEvent{Kind: EventDisconnected, Pool: idx, URL: u.String(), Err: err})
 		return
@@ -430,9 +433,6 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		kind := EventDisconnected
 		if errors.Is(err, ErrAuthorize) {
 			kind = EventAuthFailed
-			c.log.Error("pool refused the worker", "pool", u.String(), "user", pc.User, "err", err)
-		} else {
-			c.log.Warn("pool handshake failed", "pool", u.String(), "err", err)
 		}
 		c.event(PoolEvent{Kind: kind, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 		return
@@ -444,7 +444,6 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	p.resumeID = s.sessionID
 	c.live = s
 	c.mu.Unlock()
-	c.log.Info("pool ready", "pool", u.String(), "user", pc.User)
 	c.event(PoolEvent{Kind: EventAuthorized, Pool: idx, URL: u.String(), Session: s.id})
 	s.ready()
 
@@ -518,9 +517,6 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		}
 	}
 	c.mu.Unlock()
-	if ctx.Err() == nil {
-		c.log.Warn("pool connection ended", "pool", u.String(), "err", err)
-	}
 	if sick != nil {
 		c.event(PoolEvent{Kind: EventSick, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 	}
@@ -623,7 +619,7 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 				since[i] = now
 			}
 			if now.Sub(since[i]) >= c.opts.HoldDown {
-				c.log.Info("higher-priority pool is back (subscribe and authorize pass)", "pool", u.String())
+				c.log.Info("higher-priority pool is back (subscribe and authorize pass)", "event", "pool.recovered", "pool", u.String())
 				c.mu.Lock()
 				p.nextAttempt = time.Time{}
 				if p.state == StateSick {

@@ -217,7 +217,7 @@ func (s *session) readLoop() {
 			s.garbage++
 			n := s.garbage
 			s.mu.Unlock()
-			s.logGarbage.Warn(s.log, "ignoring a line that is not a stratum message", "err", err)
+			s.logGarbage.Warn(s.log, "ignoring a line that is not a stratum message", "event", "pool.garbage", "err", err)
 			if n > 100 {
 				s.close(errors.New("pool sends garbage: over 100 undecodable lines"))
 				return
@@ -243,7 +243,6 @@ func (s *session) monitor() {
 		case now := <-t.C:
 			s.expire(now)
 			if reason := s.sickReason(now); reason != "" {
-				s.log.Warn("leaving a sick pool", "event", "pool.sick", "reason", reason)
 				s.close(&SickError{Reason: reason})
 				return
 			}
@@ -446,14 +445,14 @@ func (s *session) handle(m *Message) {
 	case MethodSetDifficulty:
 		d, err := ParseDifficulty(m.Params)
 		if err != nil {
-			s.logJob.Warn(s.log, "ignoring set_difficulty", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_difficulty", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.onDifficulty(d)
 	case MethodSetExtranonce:
 		en1, size, err := ParseSetExtranonce(m.Params)
 		if err != nil {
-			s.logJob.Warn(s.log, "ignoring set_extranonce", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_extranonce", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.mu.Lock()
@@ -465,26 +464,26 @@ func (s *session) handle(m *Message) {
 		}
 		s.pendingEN = &pendingExtranonce{en1: en1, size: size}
 		s.mu.Unlock()
-		s.logJob.Info(s.log, "pool changed extranonce; applies from the next job", "extranonce1", en1, "extranonce2_size", size)
+		s.logJob.Info(s.log, "pool changed extranonce; applies from the next job", "event", "pool.extranonce", "extranonce1", en1, "extranonce2_size", size)
 		if m.Kind == KindRequest {
 			s.respond(m.ID, true, nil)
 		}
 	case MethodSetVersionMask:
 		mask, err := ParseVersionMask(m.Params)
 		if err != nil {
-			s.logJob.Warn(s.log, "ignoring set_version_mask", "err", err)
+			s.logJob.Warn(s.log, "ignoring set_version_mask", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.setMask(mask, s.isRolling())
 	case MethodReconnect:
 		r, err := ParseReconnect(m.Params)
 		if err != nil {
-			s.logJob.Warn(s.log, "ignoring client.reconnect", "err", err)
+			s.logJob.Warn(s.log, "ignoring client.reconnect", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.onReconnect(r)
 	case MethodShowMessage:
-		s.logMessage.Info(s.log, "message from pool", "text", clip(ParseShowMessage(m.Params)))
+		s.logMessage.Info(s.log, "message from pool", "event", "pool.message", "text", clip(ParseShowMessage(m.Params)))
 		if m.Kind == KindRequest {
 			s.respond(m.ID, true, nil)
 		}
@@ -497,7 +496,7 @@ func (s *session) handle(m *Message) {
 			s.respond(m.ID, "pong", nil)
 		}
 	default:
-		s.log.Debug("unknown method from pool", "method", clip(m.Method))
+		s.log.Debug("unknown method from pool", "event", "pool.unknown_method", "method", clip(m.Method))
 		if m.Kind == KindRequest {
 			s.respond(m.ID, nil, []any{-3, "Method '" + clip(m.Method) + "' not found", nil})
 		}
@@ -522,7 +521,7 @@ func (s *session) handleResponse(m *Message) {
 	}
 	s.mu.Unlock()
 	if !ok || cl == nil {
-		s.log.Debug("reply to an unknown or expired call", "id", clip(string(m.ID)))
+		s.log.Debug("reply to an unknown or expired call", "event", "pool.unknown_reply", "id", clip(string(m.ID)))
 		return
 	}
 	if cl.cb != nil {
@@ -550,7 +549,7 @@ func (s *session) handleResponse(m *Message) {
 		s.applySubscribe(r)
 	case MethodConfigure:
 		if rolling, mask, err := ParseConfigureResult(m.Result); err != nil {
-			s.log.Warn("bad mining.configure reply; version rolling off", "err", err)
+			s.log.Warn("bad mining.configure reply; version rolling off", "event", "pool.configure_failed", "err", err)
 		} else if rolling {
 			s.setMask(mask, true)
 		}
@@ -613,7 +612,7 @@ func jobIDRoundTrips(id string) bool {
 func (s *session) onNotify(raw json.RawMessage) {
 	p, err := ParseNotify(raw)
 	if err != nil {
-		s.logJob.Warn(s.log, "ignoring bad mining.notify", "err", err)
+		s.logJob.Warn(s.log, "ignoring bad mining.notify", "event", "pool.job_refused", "err", err)
 		return
 	}
 	s.mu.Lock()
@@ -633,7 +632,7 @@ func (s *session) onNotify(raw json.RawMessage) {
 	// the same): hashing on the old one only makes stale shares.
 	clean := p.CleanJobs || s.prevHash != "" && !strings.EqualFold(s.prevHash, p.PrevHash)
 	refuse := func(msg string, kv ...any) {
-		s.logJob.Warn(s.log, msg, append(kv, "job", fmt.Sprintf("%q", clip(p.JobID)))...)
+		s.logJob.Warn(s.log, msg, append(kv, "event", "pool.job_refused", "job", fmt.Sprintf("%q", clip(p.JobID)))...)
 		if clean && !s.probe {
 			// The pool moved on to a job we cannot mine: everything we hold
 			// is stale, so stop rather than hash for rejects.
@@ -762,7 +761,7 @@ func (s *session) setMask(granted uint32, rolling bool) {
 	defer s.mu.Unlock()
 	s.granted = granted
 	if !rolling {
-		s.log.Debug("set_version_mask without negotiated rolling; ignored", "mask", fmt.Sprintf("%08x", granted))
+		s.log.Debug("set_version_mask without negotiated rolling; ignored", "event", "pool.bad_message", "mask", fmt.Sprintf("%08x", granted))
 		return
 	}
 	s.rolling = true
@@ -792,7 +791,7 @@ func (s *session) onReconnect(r Reconnect) {
 	if !authorized {
 		// A pool may only move a worker it accepted; before that the request
 		// is a redirect loop or a man in the middle.
-		s.logJob.Warn(s.log, "ignoring client.reconnect before the worker is authorized")
+		s.logJob.Warn(s.log, "ignoring client.reconnect before the worker is authorized", "event", "pool.reconnect_refused")
 		return
 	}
 	// A null host or port means "unchanged": the connection's own, which
@@ -809,10 +808,10 @@ func (s *session) onReconnect(r Reconnect) {
 		port = curPort
 	}
 	if !s.pc.AllowReconnectAnyDomain && !sameDomain(cur, host) && !sameDomain(s.url.Host, host) {
-		s.logJob.Warn(s.log, "refusing client.reconnect to another domain", "to", net.JoinHostPort(host, port))
+		s.logJob.Warn(s.log, "refusing client.reconnect to another domain", "event", "pool.reconnect_refused", "to", net.JoinHostPort(host, port))
 		return
 	}
-	s.log.Info("pool asked to reconnect", "to", net.JoinHostPort(host, port), "wait_s", r.Wait)
+	s.log.Debug("client.reconnect target", "event", "pool.reconnect_target", "to", net.JoinHostPort(host, port), "wait_s", r.Wait)
 	s.mu.Lock()
 	s.reconnect = &Reconnect{Host: host, Port: port, Wait: r.Wait}
 	s.mu.Unlock()
@@ -866,15 +865,15 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 	}
 	sub, err := s.subscribe(ctx, resumeID)
 	if err != nil && resumeID != "" && !errors.Is(err, ErrSessionClosed) && ctx.Err() == nil {
-		s.log.Info("session resume refused; subscribing afresh", "err", err)
+		s.log.Info("session resume refused; subscribing afresh", "event", "pool.resume_refused", "err", err)
 		sub, err = s.subscribe(ctx, "")
 	}
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	s.log.Debug("subscribed", "extranonce1", sub.Extranonce1, "extranonce2_size", sub.Extranonce2Size)
+	s.log.Debug("subscribed", "event", "pool.subscribed", "extranonce1", sub.Extranonce1, "extranonce2_size", sub.Extranonce2Size)
 	if sub.Extranonce2Size > 8 {
-		s.log.Warn("pool extranonce2_size is above 8; many miners cannot handle it", "size", sub.Extranonce2Size)
+		s.log.Warn("pool extranonce2_size is above 8; many miners cannot handle it", "event", "pool.extranonce", "size", sub.Extranonce2Size)
 	}
 	cl, id, err := s.send(MethodAuthorize, []any{s.pc.User, s.pc.Pass})
 	if err != nil {
@@ -900,7 +899,7 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 			if ctx.Err() != nil || errors.Is(err, ErrSessionClosed) {
 				return err
 			}
-			s.log.Warn("pool did not answer mining.configure; version rolling off", "err", err)
+			s.log.Warn("pool did not answer mining.configure; version rolling off", "event", "pool.configure_failed", "err", err)
 		}
 	}
 	return nil
@@ -958,9 +957,9 @@ func (s *session) optional(method string, params []any) {
 	cl.cb = func(m *Message, err error) {
 		switch {
 		case err != nil:
-			s.log.Debug("optional call got no reply", "method", method, "err", err)
+			s.log.Debug("optional call got no reply", "event", "pool.optional_call", "method", method, "err", err)
 		case !IsTrue(m.Result):
-			s.log.Debug("pool declined optional call", "method", method, "err", ParseError(m.Error, m.RejectReason))
+			s.log.Debug("pool declined optional call", "event", "pool.optional_call", "method", method, "err", ParseError(m.Error, m.RejectReason))
 		}
 	}
 	_, _, _ = s.sendCall(cl, params)

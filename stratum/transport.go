@@ -118,7 +118,7 @@ func dial(ctx context.Context, d Dialer, timeout time.Duration, u PoolURL, addr 
 		_ = tc.SetKeepAlivePeriod(30 * time.Second)
 	}
 	if !u.TLS {
-		return conn, nil
+		return &plainConn{Conn: conn}, nil
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
@@ -146,9 +146,64 @@ func dial(ctx context.Context, d Dialer, timeout time.Duration, u PoolURL, addr 
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(dctx); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, explainTLSError(err, dctx.Err() != nil && ctx.Err() == nil, u)
 	}
 	return tc, nil
+}
+
+// explainTLSError turns a failed handshake into what the operator can act
+// on: the fingerprint of a certificate the CA check refused (so it can be
+// pinned after checking it out of band), and a hint when the port does not
+// speak TLS at all.
+func explainTLSError(err error, timedOut bool, u PoolURL) error {
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
+		fp := colonHex(CertFingerprint(cve.UnverifiedCertificates[0].Raw))
+		return fmt.Errorf("%w; the pool's certificate has SHA-256 fingerprint %s: if you trust it (check it with the pool), pin it with --tls-fingerprint or the pool's tls-fingerprint: setting", err, fp)
+	}
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) || timedOut || errors.Is(err, io.EOF) {
+		return fmt.Errorf("TLS handshake with %s failed (%v): is this a plain stratum+tcp port? then write stratum+tcp://%s", u.Addr(), err, u.Addr())
+	}
+	return err
+}
+
+func colonHex(h string) string {
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i:min(i+2, len(h))])
+	}
+	return b.String()
+}
+
+// ErrTLSOnPlainURL is returned when a stratum+tcp:// pool answers in TLS.
+var ErrTLSOnPlainURL = errors.New("the pool answered in TLS")
+
+// plainConn spots a stratum+tcp:// URL that points at a TLS port: the
+// server's first bytes are then a TLS record (an alert or a handshake),
+// which would otherwise surface as a garbage line and a timeout.
+type plainConn struct {
+	net.Conn
+	checked bool
+}
+
+func (c *plainConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.checked && n == 0 && errors.Is(err, io.EOF) {
+		// A TLS server drops a connection whose first bytes are not TLS.
+		return 0, fmt.Errorf("%w: the pool closed the connection before sending anything (if this port speaks TLS, write stratum+tls://)", err)
+	}
+	if !c.checked && n > 0 {
+		c.checked = true
+		// TLS record types 21 (alert) and 22 (handshake), version 3.x.
+		if (b[0] == 21 || b[0] == 22) && (n < 2 || b[1] == 3) {
+			return 0, fmt.Errorf("%w: this port wants stratum+tls:// (or stratum+ssl://), not stratum+tcp://", ErrTLSOnPlainURL)
+		}
+	}
+	return n, err
 }
 
 // ErrLineTooLong is returned when a pool sends more than the line cap

@@ -53,17 +53,23 @@ func (r Result) String() string {
 // Run checks every vector on every device; window is the sweep size around
 // each real nonce (0 means DefaultWindow).
 func Run(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, window uint64) []Result {
+	var out []Result
+	RunEach(ctx, devs, vecs, window, func(r Result) { out = append(out, r) })
+	return out
+}
+
+// RunEach is Run calling each with every result as soon as it is known, so
+// a long run shows its progress.
+func RunEach(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, window uint64, each func(Result)) {
 	if window == 0 {
 		window = DefaultWindow
 	}
 	window = min(window, 1<<32)
-	var out []Result
 	for _, v := range vecs {
 		for _, d := range devs {
-			out = append(out, check(ctx, d, &v, window))
+			each(check(ctx, d, &v, window))
 		}
 	}
-	return out
 }
 
 func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64) Result {

@@ -53,3 +53,20 @@ func TestSelftestFailsWhenNonceMissed(t *testing.T) {
 	assert.False(t, res[0].Pass)
 	assert.Contains(t, res[0].String(), "want exactly")
 }
+
+// RunEach hands over each result as soon as it is known: the callback for
+// one vector runs before the next vector is swept.
+func TestRunEachReportsAsItGoes(t *testing.T) {
+	vs := sharedVectors(t)[:3]
+	dev := &gputest.Device{}
+	var got []string
+	selftest.RunEach(context.Background(), []gpu.Device{dev}, vs, 1<<12, func(r selftest.Result) {
+		got = append(got, r.Vector)
+		assert.Equal(t, uint64(len(got)), dev.Sweeps.Load(), "result %d is reported before the next vector is swept", len(got))
+	})
+	var want []string
+	for _, v := range vs {
+		want = append(want, v.Label())
+	}
+	assert.Equal(t, want, got)
+}

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
@@ -14,17 +15,62 @@ import (
 
 func apiFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "api-listen", Usage: "serve /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default)", EnvVars: []string{"CLMINER_API_LISTEN"}},
-		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on the API", EnvVars: []string{"CLMINER_API_TOKEN"}},
+		&cli.StringFlag{Name: "api-listen", Usage: "serve /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default; beyond loopback needs --api-token)", EnvVars: []string{"CLMINER_API_LISTEN"}},
+		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on /metrics and /api/v1/status (not /healthz)", EnvVars: []string{"CLMINER_API_TOKEN"}},
+		&cli.BoolFlag{Name: "api-allow-unauthenticated", Usage: "serve the API beyond loopback without --api-token (anyone who can reach the port reads it)", EnvVars: []string{"CLMINER_API_ALLOW_UNAUTHENTICATED"}},
 		&cli.StringFlag{Name: "share-log", Usage: "append one JSON line per share outcome to this file", EnvVars: []string{"CLMINER_SHARE_LOG"}},
 	}
+}
+
+// apiConfig is the API and share-log settings, validated.
+type apiConfig struct {
+	listen        string
+	token         string
+	unauthExposed bool // listening beyond loopback without a token, allowed explicitly
+	shareLog      string
+	allowUnauth   bool
+}
+
+// apiOptions applies the exposure rule: the API listens beyond loopback
+// only with --api-token, or with an explicit --api-allow-unauthenticated.
+func apiOptions(c *cli.Context) (apiConfig, error) {
+	a := apiConfig{listen: strings.TrimSpace(c.String("api-listen")), token: c.String("api-token"),
+		shareLog: c.String("share-log"), allowUnauth: c.Bool("api-allow-unauthenticated")}
+	if a.listen == "" {
+		switch {
+		case a.token != "":
+			return a, errors.New("--api-token is set but --api-listen is not: give --api-listen host:port to serve the API (or drop the token)")
+		case a.allowUnauth:
+			return a, errors.New("--api-allow-unauthenticated is set but --api-listen is not: give --api-listen host:port")
+		}
+		return a, nil
+	}
+	host, port, err := net.SplitHostPort(a.listen)
+	if err != nil || port == "" {
+		return a, fmt.Errorf("--api-listen %q: want host:port, e.g. 127.0.0.1:4048", a.listen)
+	}
+	if !isLoopback(host) && a.token == "" {
+		if !a.allowUnauth {
+			return a, fmt.Errorf("--api-listen %s reaches beyond loopback: set --api-token (or --api-allow-unauthenticated to serve it to the network without one)", a.listen)
+		}
+		a.unauthExposed = true
+	}
+	return a, nil
+}
+
+// isLoopback: "localhost" or a loopback IP. An empty host or any other name
+// may reach the network.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // apiServer wires the observe package to the command's flags.
 type apiServer struct {
 	log      *log.Logger
-	addr     string
-	token    string
 	metrics  *observe.Metrics
 	shareLog *observe.ShareLog
 	srv      *observe.Server
@@ -32,21 +78,26 @@ type apiServer struct {
 	done     chan struct{}
 }
 
-func newAPIServer(c *cli.Context, logger *log.Logger) (*apiServer, error) {
-	a := &apiServer{log: logger, addr: c.String("api-listen"), token: c.String("api-token")}
-	if a.addr != "" {
-		host, _, err := net.SplitHostPort(a.addr)
-		if err != nil {
-			return nil, fmt.Errorf("--api-listen %q: want host:port, e.g. 127.0.0.1:4048", a.addr)
-		}
-		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && a.token == "" {
-			logger.Warn("the API listens beyond loopback without --api-token", "event", "api.exposed", "addr", a.addr)
-		}
+// newAPIServer binds the API address and opens the share log, so that a
+// busy port or an unwritable file fails before any device is opened. It
+// serves nothing until start.
+func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
+	a := &apiServer{log: logger}
+	if cfg.listen != "" {
 		a.metrics = observe.NewMetrics(version, commit, func() miner.Snapshot { return a.miner.Snapshot() })
-	}
-	if path := c.String("share-log"); path != "" {
-		sl, err := observe.OpenShareLog(path)
+		srv, err := observe.Listen(cfg.listen, cfg.token, version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() })
 		if err != nil {
+			return nil, err
+		}
+		a.srv = srv
+		if cfg.unauthExposed {
+			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", srv.Addr())
+		}
+	}
+	if cfg.shareLog != "" {
+		sl, err := observe.OpenShareLog(cfg.shareLog)
+		if err != nil {
+			a.stop()
 			return nil, err
 		}
 		a.shareLog = sl
@@ -70,31 +121,30 @@ func (a *apiServer) observer() miner.Observer {
 	return obs
 }
 
-func (a *apiServer) start(_ context.Context, m *miner.Miner) error {
+// start serves the API for m.
+func (a *apiServer) start(m *miner.Miner) {
 	a.miner = m
-	if a.metrics == nil {
-		return nil
+	if a.srv == nil {
+		return
 	}
-	srv, err := observe.Listen(a.addr, a.token, version, commit, a.metrics, m.Snapshot)
-	if err != nil {
-		return err
-	}
-	a.srv = srv
 	a.done = make(chan struct{})
 	go func() {
 		defer close(a.done)
-		if err := srv.Serve(); err != nil {
+		if err := a.srv.Serve(); err != nil {
 			a.log.Error("API server stopped", "event", "api.error", "err", err)
 		}
 	}()
-	a.log.Info("API listening", "event", "api.listening", "addr", srv.Addr(), "paths", "/metrics /api/v1/status /healthz")
-	return nil
+	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/metrics /api/v1/status /healthz")
 }
 
 func (a *apiServer) stop() {
 	if a.srv != nil {
-		a.srv.Shutdown()
-		<-a.done
+		if a.done != nil {
+			a.srv.Shutdown()
+			<-a.done
+		} else {
+			a.srv.Close()
+		}
 	}
 	if a.shareLog != nil {
 		_ = a.shareLog.Close()

@@ -1,36 +1,202 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
+	"clminer/gpu/opencl"
 	"clminer/gpu/registry"
 )
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "clminer",
 		Usage:   "Bitcoin SHA-256d miner for OpenCL GPUs (and CPUs), speaking Stratum v1",
 		Version: version + " (" + commit + ")",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CLMINER_LOG_LEVEL"}},
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"CLMINER_LOG_FORMAT"}},
-		},
+		Flags:   globalFlags(true),
 		Commands: []*cli.Command{
-			devicesCommand(),
-			benchCommand(),
-			selftestCommand(),
-			mineCommand(),
-			demoCommand(),
+			command(devicesCommand()),
+			command(benchCommand()),
+			command(selftestCommand()),
+			command(mineCommand()),
+			command(demoCommand()),
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // main prints the error once
+		// A password, worker name or fingerprint is one value: never split
+		// it on commas, on the command line or in CLMINER_* variables.
+		DisableSliceFlagSeparator: true,
+		OnUsageError:              usageError,
+		ExitErrHandler:            func(*cli.Context, error) {}, // main prints the error once
 	}
+	return app
+}
+
+// globalFlags are accepted before the command (`clminer --log-format json
+// mine`) and after it (`clminer mine --log-format json`). Only the
+// top-level copy reads the environment, so that a flag after the command
+// is known to come from the command line; globalString resolves them.
+func globalFlags(top bool) []cli.Flag {
+	env := func(name string) []string {
+		if top {
+			return []string{name}
+		}
+		return nil
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: env("CLMINER_LOG_LEVEL")},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json (one object per line, each with a stable event field)", EnvVars: env("CLMINER_LOG_FORMAT")},
+	}
+}
+
+// command gives every subcommand the global flags, one-line usage errors,
+// and a refusal of positional arguments: none takes any, and a stray word
+// is usually a boolean flag's value given without "=" (`--version-rolling
+// false` leaves rolling on and makes "false" an argument).
+func command(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, globalFlags(false)...)
+	cmd.OnUsageError = usageError
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		if err := refuseArgs(c); err != nil {
+			return err
+		}
+		return action(c)
+	}
+	return cmd
+}
+
+func refuseArgs(c *cli.Context) error {
+	if c.Args().Len() == 0 {
+		return nil
+	}
+	a := c.Args().First()
+	if _, err := strconv.ParseBool(a); err == nil {
+		return fmt.Errorf("unexpected argument %q: a boolean flag takes its value with =, e.g. --version-rolling=false", a)
+	}
+	return fmt.Errorf("unexpected argument %q: `clminer %s` takes only flags (see --help)", a, c.Command.Name)
+}
+
+// globalString reads a global flag: the value given after the command
+// wins, then the one before it, then CLMINER_*, then the default.
+func globalString(c *cli.Context, name string) string {
+	var lineage []*cli.Context
+	for _, x := range c.Lineage() {
+		if x.App != nil { // urfave/cli puts an empty context above the app's
+			lineage = append(lineage, x)
+		}
+	}
+	for _, x := range lineage[:len(lineage)-1] {
+		if localFlagSet(x, name) {
+			return x.String(name)
+		}
+	}
+	return lineage[len(lineage)-1].String(name)
+}
+
+// localFlagSet reports whether name was given on the command line of
+// exactly this context (not a parent's).
+func localFlagSet(c *cli.Context, name string) bool {
+	for _, n := range c.LocalFlagNames() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isSetAnywhere reports whether a flag was set by the command line or the
+// environment at any level (a global flag before the command counts).
+func isSetAnywhere(c *cli.Context, name string) bool {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	reBadValue = regexp.MustCompile(`^invalid value "(.*)" for flag -+([A-Za-z0-9-]+): (.*)$`)
+	reBadEnv   = regexp.MustCompile(`^could not parse "(.*)" as .* from (?:env var|environment variable) "?([A-Z0-9_]+)"? for flag ([A-Za-z0-9-]+): (.*)$`)
+	reUnknown  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	reNeedsArg = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// usageError turns a flag parse error into one line saying what to fix,
+// instead of the parse error and the whole help text.
+func usageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	cmd := "clminer"
+	if c.Command != nil && c.Command.Name != "" && !c.Command.HasName(c.App.Name) {
+		cmd += " " + c.Command.Name
+	}
+	if m := reBadValue.FindStringSubmatch(msg); m != nil {
+		return errors.New(valueError("--"+m[2], m[1], lookupFlag(c, m[2]), m[3]))
+	}
+	if m := reBadEnv.FindStringSubmatch(msg); m != nil {
+		return errors.New(valueError(m[2], m[1], lookupFlag(c, m[3]), m[4]))
+	}
+	if m := reUnknown.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown flag -%s%s (see `%s --help`)", dashes(m[1]), m[1], cmd)
+	}
+	if m := reNeedsArg.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("flag -%s%s needs a value (see `%s --help`)", dashes(m[1]), m[1], cmd)
+	}
+	return fmt.Errorf("%s (see `%s --help`)", strings.Join(strings.Fields(msg), " "), cmd)
+}
+
+func dashes(name string) string {
+	if len(name) > 1 {
+		return "-"
+	}
+	return ""
+}
+
+func lookupFlag(c *cli.Context, name string) cli.Flag {
+	var flags []cli.Flag
+	if c.Command != nil {
+		flags = append(flags, c.Command.Flags...)
+	}
+	flags = append(flags, c.App.Flags...)
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// valueError says what is wrong with value for the flag, variable or
+// config key where (e.g. "--drain-timeout", "CLMINER_DRAIN_TIMEOUT"). It is
+// the one place that explains bad values, whichever way they came in.
+func valueError(where, value string, f cli.Flag, reason string) string {
+	switch f.(type) {
+	case *cli.DurationFlag:
+		if _, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			return fmt.Sprintf("%s %s: a duration needs a unit: write %ss (or e.g. 500ms, 2m)", where, value, strings.TrimSpace(value))
+		}
+		return fmt.Sprintf("%s %q: not a duration; write e.g. 5s, 500ms or 2m", where, value)
+	case *cli.BoolFlag:
+		return fmt.Sprintf("%s %q: not a boolean; write true or false", where, value)
+	case *cli.IntFlag, *cli.Uint64Flag:
+		return fmt.Sprintf("%s %q: not a whole number", where, value)
+	case *cli.Float64Flag:
+		return fmt.Sprintf("%s %q: not a number", where, value)
+	}
+	if reason == "" {
+		reason = "bad value"
+	}
+	return fmt.Sprintf("%s %q: %s", where, value, reason)
 }
 
 // deviceFlags are shared by every command that opens devices.
@@ -38,14 +204,15 @@ func deviceFlags(defaultSpec string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "device", Aliases: []string{"d"}, Value: defaultSpec, Usage: "devices to use: " + registry.SpecHelp, EnvVars: []string{"CLMINER_DEVICE"}},
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "CPU device worker threads (0: one per core)", EnvVars: []string{"CLMINER_THREADS"}},
-		&cli.StringFlag{Name: "cpu-path", Usage: "force a CPU hashing path (see `clminer devices`)", EnvVars: []string{"CLMINER_CPU_PATH"}},
+		&cli.StringFlag{Name: "cpu-path", Usage: "force a CPU hashing path (clminer devices lists them)", EnvVars: []string{"CLMINER_CPU_PATH"}},
 		&cli.Float64Flag{Name: "kernel-ms", Value: 50, Usage: "OpenCL kernel time per batch to tune for, in ms; two batches stay queued, so a new block waits out at most about two", EnvVars: []string{"CLMINER_KERNEL_MS"}},
-		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: "fix OpenCL batches at 2^N nonces instead of tuning (8..32)", EnvVars: []string{"CLMINER_INTENSITY"}},
+		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: fmt.Sprintf("fix OpenCL batches at 2^N nonces instead of tuning (%d..%d; 0: autotune)", opencl.MinIntensity, opencl.MaxIntensity), EnvVars: []string{"CLMINER_INTENSITY"}},
 		&cli.IntFlag{Name: "vector-width", Usage: "force the OpenCL kernel vector width (1,2,4,8,16; 0: the device's preferred)", EnvVars: []string{"CLMINER_VECTOR_WIDTH"}},
 		&cli.StringFlag{Name: "kernel-cache", Usage: "directory for compiled OpenCL programs (default: user cache dir; '-' disables)", EnvVars: []string{"CLMINER_KERNEL_CACHE"}},
 	}
 }
 
+// deviceOptions reads and validates the device flags; nothing is opened.
 func deviceOptions(c *cli.Context) (registry.Options, error) {
 	o := registry.Options{
 		Threads:     c.Int("threads"),
@@ -55,38 +222,32 @@ func deviceOptions(c *cli.Context) (registry.Options, error) {
 		VectorWidth: c.Int("vector-width"),
 		CacheDir:    c.String("kernel-cache"),
 	}
-	switch {
-	case o.Threads < 0:
-		return o, fmt.Errorf("--threads %d: must be 0 (one per core) or more", o.Threads)
-	case o.KernelMS <= 0 || o.KernelMS > 10000:
-		return o, fmt.Errorf("--kernel-ms %v: must be between 0 and 10000", o.KernelMS)
-	case o.Intensity != 0 && (o.Intensity < 8 || o.Intensity > 32):
-		return o, fmt.Errorf("--intensity %d: must be 8..32 (batches of 2^N nonces), or 0 to autotune", o.Intensity)
-	case o.VectorWidth != 0 && o.VectorWidth != 1 && o.VectorWidth != 2 && o.VectorWidth != 4 && o.VectorWidth != 8 && o.VectorWidth != 16:
-		return o, fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16", o.VectorWidth)
-	}
-	return o, nil
+	return o, o.Validate()
 }
 
 // newLogger builds the process logger from the global flags.
 func newLogger(c *cli.Context, w io.Writer) (*log.Logger, error) {
-	lvl, err := log.ParseLevel(c.String("log-level"))
+	level := globalString(c, "log-level")
+	lvl, err := log.ParseLevel(level)
 	if err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	l := log.NewWithOptions(w, log.Options{Level: lvl, ReportTimestamp: true, TimeFormat: time.DateTime})
-	switch strings.ToLower(c.String("log-format")) {
+	switch format := globalString(c, "log-format"); strings.ToLower(format) {
 	case "text", "":
 	case "json":
 		l.SetFormatter(log.JSONFormatter)
 		l.SetTimeFormat(time.RFC3339Nano)
 	default:
-		return nil, fmt.Errorf("--log-format %q: use text or json", c.String("log-format"))
+		return nil, fmt.Errorf("--log-format %q: use text or json", format)
 	}
 	return l, nil
 }
 
-func stdoutIsTerminal() bool {
-	fi, err := os.Stdout.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// errWriter is where logs and progress go: the app's ErrWriter (stderr).
+func errWriter(c *cli.Context) io.Writer {
+	if c.App.ErrWriter != nil {
+		return c.App.ErrWriter
+	}
+	return os.Stderr
 }

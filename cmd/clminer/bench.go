@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
 	"time"
 
@@ -24,14 +23,20 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per device"},
 		),
 		Action: func(c *cli.Context) error {
+			logger, err := newLogger(c, errWriter(c))
+			if err != nil {
+				return err
+			}
 			opts, err := deviceOptions(c)
 			if err != nil {
 				return err
 			}
+			opts.Log = logger
 			cfg := bench.Config{Duration: c.Duration("duration"), Warmup: c.Duration("warmup"), Intervals: c.Int("intervals")}
 			if cfg.Duration <= 0 || cfg.Intervals <= 0 || cfg.Warmup < 0 || cfg.Duration/time.Duration(cfg.Intervals) < 100*time.Millisecond {
 				return fmt.Errorf("--duration %v / --intervals %d: need intervals of at least 100ms and a non-negative --warmup", cfg.Duration, cfg.Intervals)
 			}
+			interval := cfg.Duration / time.Duration(cfg.Intervals)
 			devs, err := registry.Open(c.String("device"), opts)
 			if err != nil {
 				return err
@@ -39,16 +44,22 @@ func benchCommand() *cli.Command {
 			defer registry.CloseAll(devs)
 			failed := 0
 			for _, d := range devs {
-				if !c.Bool("json") {
-					fmt.Fprintf(os.Stderr, "benchmarking %s (%s) for %v after %v warm-up...\n", d.Info().ID, d.Info().Detail, cfg.Duration, cfg.Warmup)
+				id := d.Info().ID
+				logger.Info(fmt.Sprintf("benchmarking %s (%s): %v warm-up, then %d intervals of %v", id, d.Info().Detail, cfg.Warmup, cfg.Intervals, interval),
+					"event", "bench.start", "device", id, "warmup_s", cfg.Warmup.Seconds(), "intervals", cfg.Intervals, "interval_s", interval.Seconds())
+				cfg.OnInterval = func(i, n int, mhs float64) {
+					logger.Info(fmt.Sprintf("interval %d/%d: %.2f MH/s", i, n, mhs), "event", "bench.interval", "device", id, "interval", i, "intervals", n, "mhs", mhs)
 				}
 				rep, err := bench.Run(c.Context, d, cfg)
 				if c.Context.Err() != nil {
 					return c.Context.Err()
 				}
+				for _, w := range rep.Warnings {
+					logger.Warn("bench figure unreliable: "+w, "event", "bench.unreliable", "device", id, "spread_pct", rep.SpreadPct, "max_batch_s", rep.MaxBatchS, "interval_s", interval.Seconds())
+				}
 				if err != nil {
 					failed++
-					fmt.Fprintln(os.Stderr, "FAIL:", err)
+					logger.Error("bench failed", "event", "bench.failed", "device", id, "err", err)
 				}
 				if c.Bool("json") {
 					doc := struct {
@@ -72,8 +83,12 @@ func benchCommand() *cli.Command {
 					}
 					continue
 				}
-				fmt.Fprintf(c.App.Writer, "%-12s %10.2f MH/s median  (mean %.2f, min %.2f, max %.2f, spread %.1f%%, %d intervals)  %s  known nonce %s found: %v\n",
-					rep.Device.ID, rep.MedianMHs, rep.MeanMHs, rep.MinMHs, rep.MaxMHs, rep.SpreadPct, len(rep.IntervalMHs), rep.Device.Detail, rep.KnownNonce, rep.KnownNonceHit)
+				flag := ""
+				if len(rep.Warnings) > 0 {
+					flag = "  UNRELIABLE (see the warnings above)"
+				}
+				fmt.Fprintf(c.App.Writer, "%-12s %10.2f MH/s median  (mean %.2f, min %.2f, max %.2f, spread %.1f%%, %d intervals, %d batches)  %s  known nonce %s found: %v%s\n",
+					rep.Device.ID, rep.MedianMHs, rep.MeanMHs, rep.MinMHs, rep.MaxMHs, rep.SpreadPct, len(rep.IntervalMHs), rep.Batches, rep.Device.Detail, rep.KnownNonce, rep.KnownNonceHit, flag)
 			}
 			if failed > 0 {
 				return fmt.Errorf("bench failed on %d of %d devices", failed, len(devs))

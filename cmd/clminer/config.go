@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -14,18 +15,24 @@ import (
 	"clminer/stratum"
 )
 
-// filePool is one entry of the config file's pools list.
+// filePool is one entry of the config file's pools list. Its keys are the
+// pool flags of `clminer mine`; a key left out inherits the global value
+// (flag, then CLMINER_* variable, then the file's top-level setting, then
+// the flag's default), so pointers tell "not given" from "given as zero".
 type filePool struct {
-	URL                     string  `yaml:"url"`
-	User                    string  `yaml:"user"`
-	Pass                    string  `yaml:"pass"`
-	TLSInsecure             bool    `yaml:"tls-insecure"`
-	Fingerprint             string  `yaml:"tls-fingerprint"`
-	VersionRolling          *bool   `yaml:"version-rolling"`
-	ExtranonceSubscribe     bool    `yaml:"extranonce-subscribe"`
-	SuggestDifficulty       float64 `yaml:"suggest-difficulty"`
-	AllowReconnectAnyDomain bool    `yaml:"allow-reconnect-any-domain"`
+	URL                     string   `yaml:"url"`
+	User                    string   `yaml:"user"`
+	Pass                    *string  `yaml:"pass"`
+	TLSInsecure             *bool    `yaml:"tls-insecure"`
+	Fingerprint             *string  `yaml:"tls-fingerprint"`
+	VersionRolling          *bool    `yaml:"version-rolling"`
+	ExtranonceSubscribe     *bool    `yaml:"extranonce-subscribe"`
+	SuggestDifficulty       *float64 `yaml:"suggest-difficulty"`
+	AllowReconnectAnyDomain *bool    `yaml:"allow-reconnect-any-domain"`
 }
+
+// poolKeys are the keys a pools: entry takes, for error messages.
+const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain"
 
 // fileConfig is the YAML config file: a pools list plus any `mine` flag by
 // its long name. Flags and CLMINER_* variables win over the file.
@@ -49,7 +56,7 @@ func loadConfigFile(path string) (*fileConfig, error) {
 			dec := yaml.NewDecoder(bytes.NewReader(mustMarshal(&node)))
 			dec.KnownFields(true)
 			if err := dec.Decode(&fc.Pools); err != nil && !errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("config %s: pools: %v (each pool takes url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain)", path, oneLine(err))
+				return nil, fmt.Errorf("config %s: pools: %v (each pool takes %s)", path, oneLine(err), poolKeys)
 			}
 			continue
 		}
@@ -70,7 +77,9 @@ func mustMarshal(n *yaml.Node) []byte {
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // applyConfigFile sets every flag the file names unless the command line or
-// the environment already set it.
+// the environment already set it. Values go through the flag's own parser
+// (c.Set), the same path as the command line and CLMINER_* variables, and
+// a bad one is explained by the same valueError.
 func applyConfigFile(c *cli.Context, fc *fileConfig, path string) error {
 	known := map[string]bool{}
 	for _, f := range c.Command.Flags {
@@ -78,73 +87,172 @@ func applyConfigFile(c *cli.Context, fc *fileConfig, path string) error {
 			known[n] = true
 		}
 	}
-	for key, v := range fc.Settings {
-		if !known[key] || key == "config" || key == "url" || key == "user" || key == "pass" {
+	keys := make([]string, 0, len(fc.Settings))
+	for k := range fc.Settings {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		v := fc.Settings[key]
+		if !known[key] || key == "config" || key == "url" || key == "user" || key == "pass" || key == "help" {
 			return fmt.Errorf("config %s: unknown setting %q (settings are `clminer mine` flag names; pools go in a pools: list)", path, key)
 		}
-		if c.IsSet(key) {
+		if isSetAnywhere(c, key) {
 			continue
 		}
 		if _, isList := v.([]any); isList {
 			return fmt.Errorf("config %s: %s takes one value, not a list", path, key)
 		}
-		if err := c.Set(key, fmt.Sprint(v)); err != nil {
-			return fmt.Errorf("config %s: %s: %v", path, key, err)
+		if _, isMap := v.(map[string]any); isMap {
+			return fmt.Errorf("config %s: %s takes one value, not a mapping", path, key)
+		}
+		val := fmt.Sprint(v)
+		if err := c.Set(key, val); err != nil {
+			return fmt.Errorf("config %s: %s", path, valueError(key+":", val, lookupFlag(c, key), err.Error()))
 		}
 	}
 	return nil
 }
 
-// poolsFromFlags pairs each -o with the -u and -p given in the same position,
-// as cgminer does.
+// globalPool is what every pool inherits: the pool flags as the command
+// line, the environment and the config file's top level set them.
+func globalPool(c *cli.Context) stratum.PoolConfig {
+	return stratum.PoolConfig{
+		Pass:                    "x",
+		TLSInsecure:             c.Bool("tls-insecure"),
+		VersionRolling:          c.Bool("version-rolling"),
+		ExtranonceSubscribe:     c.Bool("extranonce-subscribe"),
+		SuggestDifficulty:       c.Float64("suggest-difficulty"),
+		AllowReconnectAnyDomain: c.Bool("allow-reconnect-any-domain"),
+	}
+}
+
+// poolsFromFlags returns the pools in priority order: the -o list, each
+// with the -u and -p in the same position as cgminer does, or else the
+// config file's pools: list. Every pool inherits the global pool settings
+// unless its file entry overrides them. --tls-fingerprint values go, in
+// order, to the TLS pools that do not set their own. Every error is one
+// line, found before any device is opened.
 func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error) {
 	urls, users, passes := c.StringSlice("url"), c.StringSlice("user"), c.StringSlice("pass")
-	rolling := c.Bool("version-rolling")
+	base := globalPool(c)
 	var pools []stratum.PoolConfig
-	if len(urls) == 0 && fc != nil {
+	var ownPin []bool // the pool's file entry sets its own fingerprint
+	var ownInsecure []bool
+	fromFile := len(urls) == 0 && fc != nil && len(fc.Pools) > 0
+	if fromFile {
+		if len(users) > 0 || len(passes) > 0 {
+			return nil, errors.New("-u/-p given without -o: they pair with the -o in the same position; the config file's pools take user: and pass: in each entry")
+		}
 		for i, p := range fc.Pools {
 			if p.URL == "" || p.User == "" {
 				return nil, fmt.Errorf("config: pool %d needs a url and a user", i+1)
 			}
-			pc := stratum.PoolConfig{URL: p.URL, User: p.User, Pass: p.Pass, TLSInsecure: p.TLSInsecure || c.Bool("tls-insecure"),
-				Fingerprint: p.Fingerprint, VersionRolling: rolling, ExtranonceSubscribe: p.ExtranonceSubscribe,
-				SuggestDifficulty: p.SuggestDifficulty, AllowReconnectAnyDomain: p.AllowReconnectAnyDomain}
+			pc := base
+			pc.URL, pc.User = p.URL, p.User
+			if p.Pass != nil {
+				pc.Pass = *p.Pass
+			}
+			if p.TLSInsecure != nil {
+				pc.TLSInsecure = *p.TLSInsecure
+			}
+			if p.Fingerprint != nil {
+				pc.Fingerprint = *p.Fingerprint
+			}
 			if p.VersionRolling != nil {
 				pc.VersionRolling = *p.VersionRolling
 			}
-			if pc.Pass == "" {
-				pc.Pass = "x"
+			if p.ExtranonceSubscribe != nil {
+				pc.ExtranonceSubscribe = *p.ExtranonceSubscribe
+			}
+			if p.SuggestDifficulty != nil {
+				pc.SuggestDifficulty = *p.SuggestDifficulty
+			}
+			if p.AllowReconnectAnyDomain != nil {
+				pc.AllowReconnectAnyDomain = *p.AllowReconnectAnyDomain
 			}
 			pools = append(pools, pc)
+			ownPin = append(ownPin, p.Fingerprint != nil)
+			ownInsecure = append(ownInsecure, p.TLSInsecure != nil && *p.TLSInsecure)
 		}
-		if len(pools) > 0 {
-			return pools, nil
+	} else {
+		if len(urls) == 0 {
+			return nil, errors.New("no pool: give -o stratum+tcp://host:port -u user [-p pass] (repeat for backups), or a config file with a pools: list")
+		}
+		if len(users) != len(urls) {
+			return nil, fmt.Errorf("%d pools (-o) but %d users (-u): give one -u after each -o", len(urls), len(users))
+		}
+		if len(passes) > len(urls) {
+			return nil, fmt.Errorf("%d passwords (-p) for %d pools (-o): give at most one -p after each -o", len(passes), len(urls))
+		}
+		for i, u := range urls {
+			pc := base
+			pc.URL, pc.User = u, users[i]
+			if i < len(passes) {
+				pc.Pass = passes[i]
+			}
+			pools = append(pools, pc)
+			ownPin = append(ownPin, false)
+			ownInsecure = append(ownInsecure, false)
 		}
 	}
-	if len(urls) == 0 {
-		return nil, errors.New("no pool: give -o stratum+tcp://host:port -u user [-p pass] (repeat for backups), or a config file with a pools: list")
-	}
-	if len(users) != len(urls) {
-		return nil, fmt.Errorf("%d pools (-o) but %d users (-u): give one -u after each -o", len(urls), len(users))
-	}
-	if len(passes) > len(urls) {
-		return nil, fmt.Errorf("%d passwords (-p) for %d pools (-o)", len(passes), len(urls))
-	}
-	fps := c.StringSlice("tls-fingerprint")
-	if len(fps) > len(urls) {
-		return nil, fmt.Errorf("%d --tls-fingerprint values for %d pools: give them in pool order", len(fps), len(urls))
-	}
-	for i, u := range urls {
-		pc := stratum.PoolConfig{URL: u, User: users[i], Pass: "x", TLSInsecure: c.Bool("tls-insecure"), VersionRolling: rolling,
-			ExtranonceSubscribe: c.Bool("extranonce-subscribe"), SuggestDifficulty: c.Float64("suggest-difficulty"),
-			AllowReconnectAnyDomain: c.Bool("allow-reconnect-any-domain")}
-		if i < len(passes) {
-			pc.Pass = passes[i]
+
+	var tlsPools []int // TLS pools that take a --tls-fingerprint value
+	for i := range pools {
+		pc := &pools[i]
+		name := fmt.Sprintf("pool %d", i+1)
+		if strings.Contains(pc.URL, ",") {
+			return nil, fmt.Errorf("%s: URL %q holds a comma: give one URL per -o (CLMINER_URL holds one pool; list several in a config file's pools:)", name, pc.URL)
 		}
-		if i < len(fps) {
-			pc.Fingerprint = fps[i]
+		u, err := stratum.ParsePoolURL(pc.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		pools = append(pools, pc)
+		name = fmt.Sprintf("pool %d (%s)", i+1, u)
+		if strings.TrimSpace(pc.User) == "" {
+			return nil, fmt.Errorf("%s: the user (worker name) is empty", name)
+		}
+		if !u.TLS {
+			if pc.Fingerprint != "" {
+				return nil, fmt.Errorf("%s: tls-fingerprint is set but the pool is not TLS: use stratum+tls:// (or remove the fingerprint)", name)
+			}
+			if ownInsecure[i] {
+				return nil, fmt.Errorf("%s: tls-insecure is set but the pool is not TLS: use stratum+tls:// (or remove tls-insecure)", name)
+			}
+			pc.TLSInsecure = false // the global flag applies to TLS pools only
+			continue
+		}
+		if !ownPin[i] {
+			tlsPools = append(tlsPools, i)
+		}
+	}
+	if fps := c.StringSlice("tls-fingerprint"); len(fps) > 0 {
+		if len(tlsPools) == 0 {
+			what := "no pool is stratum+tls:// or stratum+ssl://"
+			if fromFile {
+				what = "no TLS pool is left without its own tls-fingerprint"
+			}
+			return nil, fmt.Errorf("%d --tls-fingerprint values but %s: a fingerprint pins a TLS pool's certificate", len(fps), what)
+		}
+		if len(fps) != len(tlsPools) {
+			var names []string
+			for _, i := range tlsPools {
+				names = append(names, pools[i].URL)
+			}
+			return nil, fmt.Errorf("%d --tls-fingerprint values for %d TLS pools (%s): give one per TLS pool, in pool order ('' leaves one unpinned)",
+				len(fps), len(tlsPools), strings.Join(names, ", "))
+		}
+		for k, i := range tlsPools {
+			pools[i].Fingerprint = strings.TrimSpace(fps[k])
+		}
+	}
+	for i, pc := range pools {
+		if pc.Fingerprint == "" {
+			continue
+		}
+		if _, err := stratum.ParseFingerprint(pc.Fingerprint); err != nil {
+			return nil, fmt.Errorf("pool %d (%s): %w", i+1, pc.URL, err)
+		}
 	}
 	return pools, nil
 }

@@ -15,30 +15,41 @@ import (
 	"clminer/stratum"
 )
 
+// result is what a command would have run with.
+type result struct {
+	setup          *runSetup
+	c              *cli.Context
+	stdout, stderr string
+}
+
+// runApp runs clminer with args (without the program name) up to the point
+// where `mine` would start mining, and returns what it would mine with.
+func runApp(t *testing.T, args ...string) (*result, error) {
+	t.Helper()
+	r := &result{}
+	saved := startRun
+	startRun = func(c *cli.Context, s *runSetup, _ stratum.Options) error {
+		r.setup, r.c = s, c
+		return nil
+	}
+	t.Cleanup(func() { startRun = saved })
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	err := app.RunContext(context.Background(), append([]string{"clminer"}, args...))
+	r.stdout, r.stderr = out.String(), errOut.String()
+	return r, err
+}
+
 // parseMine runs `clminer mine` with args, capturing the pools and settings
 // it would mine with instead of mining.
 func parseMine(t *testing.T, args ...string) ([]stratum.PoolConfig, *cli.Context, error) {
 	t.Helper()
-	app := newApp()
-	var pools []stratum.PoolConfig
-	var ctx *cli.Context
-	for _, cmd := range app.Commands {
-		if cmd.Name == "mine" {
-			cmd.Action = func(c *cli.Context) error {
-				var err error
-				pools, err = minePools(c)
-				ctx = c
-				if err != nil {
-					return err
-				}
-				_, err = deviceOptions(c)
-				return err
-			}
-		}
+	r, err := runApp(t, append([]string{"mine"}, args...)...)
+	if err != nil || r.setup == nil {
+		return nil, r.c, err
 	}
-	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
-	err := app.RunContext(context.Background(), append([]string{"clminer", "mine"}, args...))
-	return pools, ctx, err
+	return r.setup.pools, r.c, nil
 }
 
 func writeConfig(t *testing.T, text string) string {
@@ -50,13 +61,14 @@ func writeConfig(t *testing.T, text string) string {
 
 func TestPoolsFromFlagsInOrder(t *testing.T) {
 	pools, _, err := parseMine(t, "-o", "stratum+tcp://a:3333", "-u", "w.1", "-p", "secret",
-		"-o", "stratum+tls://b:443", "-u", "w.2", "--tls-fingerprint", "", "--tls-fingerprint", "ab:cd")
+		"-o", "stratum+tls://b:443", "-u", "w.2", "--tls-fingerprint", fpB)
 	require.NoError(t, err)
 	require.Len(t, pools, 2)
 	assert.Equal(t, "stratum+tcp://a:3333", pools[0].URL)
 	assert.Equal(t, "secret", pools[0].Pass)
 	assert.Equal(t, "x", pools[1].Pass, "a missing -p defaults to x")
-	assert.Equal(t, "ab:cd", pools[1].Fingerprint)
+	assert.Empty(t, pools[0].Fingerprint)
+	assert.Equal(t, fpB, pools[1].Fingerprint)
 	assert.True(t, pools[0].VersionRolling)
 }
 
@@ -69,6 +81,8 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		{[]string{"-o", "stratum+tcp://a:1", "-o", "stratum+tcp://b:1", "-u", "w"}, "give one -u after each -o"},
 		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--threads", "-2"}, "--threads"},
 		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--intensity", "40"}, "--intensity 40"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--intensity", "9"}, "must be 10..31"},
+		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--intensity", "32"}, "must be 10..31"},
 		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--vector-width", "3"}, "--vector-width 3"},
 		{[]string{"-o", "stratum+tcp://a:1", "-u", "w", "--kernel-ms", "0"}, "--kernel-ms"},
 	}
@@ -77,6 +91,10 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		require.Error(t, err, tc.args)
 		assert.Contains(t, err.Error(), tc.want)
 		assert.NotContains(t, err.Error(), "\n", "one line")
+	}
+	for _, n := range []string{"10", "31", "0"} {
+		_, _, err := parseMine(t, "-o", "stratum+tcp://a:1", "-u", "w", "--intensity", n)
+		assert.NoError(t, err, "--intensity %s is inside the OpenCL range", n)
 	}
 }
 
@@ -131,6 +149,8 @@ func TestBadConfigFiles(t *testing.T) {
 		{"threads: many\npools:\n  - url: stratum+tcp://a:1\n    user: u\n", "threads"},
 		{"device: [cpu, gpu]\n", "takes one value"},
 		{"pools: [\n", "config"},
+		{"drain-timeout: 5\n", "drain-timeout: 5: a duration needs a unit: write 5s"},
+		{"version-rolling: maybe\npools:\n  - url: stratum+tcp://a:1\n    user: u\n", `version-rolling: "maybe": not a boolean`},
 	}
 	for _, tc := range tests {
 		_, _, err := parseMine(t, "--config", writeConfig(t, tc.text))
@@ -140,4 +160,13 @@ func TestBadConfigFiles(t *testing.T) {
 	}
 	_, _, err := parseMine(t, "--config", "/nonexistent/clminer.yaml")
 	require.ErrorContains(t, err, "config file")
+}
+
+func TestUserOrPassWithoutURLRefused(t *testing.T) {
+	path := writeConfig(t, "pools:\n  - url: stratum+tcp://a:1\n    user: u\n")
+	for _, args := range [][]string{{"-p", "secret"}, {"-u", "w"}} {
+		_, _, err := parseMine(t, append([]string{"--config", path}, args...)...)
+		require.ErrorContains(t, err, "-u/-p given without -o", args)
+		assert.NotContains(t, err.Error(), "secret")
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,6 +23,13 @@ func demoCommand() *cli.Command {
 		Usage: "mine against the built-in local pool (127.0.0.1) with the best available device, showing accepted shares",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
+			// The built-in pool's address is known once it starts; the
+			// placeholder only lets the settings be checked first.
+			pools := []stratum.PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "demo.rig", Pass: "x", VersionRolling: true}}
+			setup, err := prepareRun(c, pools)
+			if err != nil {
+				return err
+			}
 			if c.Float64("difficulty") < 0 {
 				return fmt.Errorf("--difficulty %v: must be positive (or 0 to pick one)", c.Float64("difficulty"))
 			}
@@ -39,7 +45,7 @@ func demoCommand() *cli.Command {
 				return fmt.Errorf("built-in pool: %w", err)
 			}
 			defer pool.Close()
-			fmt.Fprintf(os.Stderr, "built-in pool on %s at difficulty %g; Ctrl-C to stop\n", pool.URL(), diff)
+			setup.log.Info(fmt.Sprintf("built-in pool on %s at difficulty %g; Ctrl-C to stop", pool.URL(), diff), "event", "demo.pool", "pool", pool.URL(), "difficulty", diff)
 			stop := make(chan struct{})
 			defer close(stop)
 			go func() {
@@ -54,10 +60,11 @@ func demoCommand() *cli.Command {
 					}
 				}
 			}()
-			pools := []stratum.PoolConfig{{URL: pool.URL(), User: "demo.rig", Pass: "x", VersionRolling: true}}
-			err := runMiner(c, pools, stratum.Options{})
+			setup.pools[0].URL = pool.URL()
+			err = runMiner(c, setup, stratum.Options{})
 			st := pool.Stats()
-			fmt.Fprintf(os.Stderr, "built-in pool saw: %d accepted, %d rejected (%d stale, %d duplicate)\n", st.Accepted, st.Rejected, st.Stale, st.Duplicate)
+			setup.log.Info(fmt.Sprintf("built-in pool saw: %d accepted, %d rejected (%d stale, %d duplicate)", st.Accepted, st.Rejected, st.Stale, st.Duplicate),
+				"event", "demo.pool_stats", "accepted", st.Accepted, "rejected", st.Rejected, "stale", st.Stale, "duplicate", st.Duplicate)
 			return err
 		},
 	}

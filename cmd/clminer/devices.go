@@ -16,6 +16,9 @@ func devicesCommand() *cli.Command {
 		Usage: "list OpenCL platforms and devices and the CPU device, with the ids --device takes",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON array"}},
 		Action: func(c *cli.Context) error {
+			if _, err := newLogger(c, errWriter(c)); err != nil {
+				return err
+			}
 			entries, clErr := registry.List()
 			out := c.App.Writer
 			if c.Bool("json") {

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
 	"clminer/gpu/registry"
@@ -17,13 +17,13 @@ func poolFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://); repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
 		&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "worker name for the pool given by the -o in the same position", EnvVars: []string{"CLMINER_USER"}},
-		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x)", EnvVars: []string{"CLMINER_PASS"}},
-		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify pool TLS certificates", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
-		&cli.StringSliceFlag{Name: "tls-fingerprint", Usage: "SHA-256 fingerprint of each TLS pool's certificate, in pool order, checked instead of the CA chain", EnvVars: []string{"CLMINER_TLS_FINGERPRINT"}},
+		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x); commas and spaces are kept", EnvVars: []string{"CLMINER_PASS"}, KeepSpace: true},
+		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify TLS pools' certificates (logged at WARN)", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
+		&cli.StringSliceFlag{Name: "tls-fingerprint", Usage: "SHA-256 fingerprint of a TLS pool's certificate, checked instead of the CA chain: one per TLS pool, in the order of the TLS pools ('' for none)", EnvVars: []string{"CLMINER_TLS_FINGERPRINT"}},
 		&cli.BoolFlag{Name: "version-rolling", Value: true, Usage: "negotiate BIP 310 version rolling (more work per job)", EnvVars: []string{"CLMINER_VERSION_ROLLING"}},
 		&cli.BoolFlag{Name: "extranonce-subscribe", Usage: "send mining.extranonce.subscribe (NiceHash)", EnvVars: []string{"CLMINER_EXTRANONCE_SUBSCRIBE"}},
 		&cli.Float64Flag{Name: "suggest-difficulty", Usage: "send mining.suggest_difficulty after authorize", EnvVars: []string{"CLMINER_SUGGEST_DIFFICULTY"}},
-		&cli.BoolFlag{Name: "allow-reconnect-any-domain", Usage: "follow client.reconnect to other domains (default: same domain only)", EnvVars: []string{"CLMINER_ALLOW_RECONNECT_ANY_DOMAIN"}},
+		&cli.BoolFlag{Name: "allow-reconnect-any-domain", Usage: "follow client.reconnect to other domains (off: the same domain only)", EnvVars: []string{"CLMINER_ALLOW_RECONNECT_ANY_DOMAIN"}},
 	}
 }
 
@@ -50,10 +50,18 @@ func mineCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runMiner(c, pools, stratum.Options{})
+			setup, err := prepareRun(c, pools)
+			if err != nil {
+				return err
+			}
+			return startRun(c, setup, stratum.Options{})
 		},
 	}
 }
+
+// startRun is what `mine` runs once its settings are checked; tests
+// replace it to see those settings without mining.
+var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
 // environment, and returns the pool list in priority order.
@@ -71,31 +79,74 @@ func minePools(c *cli.Context) ([]stratum.PoolConfig, error) {
 	return poolsFromFlags(c, fc)
 }
 
-// runMiner opens the devices and runs the miner until the context ends.
-func runMiner(c *cli.Context, pools []stratum.PoolConfig, copts stratum.Options) error {
-	logger, err := newLogger(c, os.Stderr)
+// runSetup is everything a mining run needs, read and validated before any
+// device is opened or any kernel compiled.
+type runSetup struct {
+	log            *log.Logger
+	pools          []stratum.PoolConfig
+	spec           string
+	devices        registry.Options
+	api            apiConfig
+	statusInterval time.Duration
+	drainTimeout   time.Duration
+	duration       time.Duration
+}
+
+// prepareRun checks every setting that is user input: each error is one
+// line saying what to fix.
+func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
+	logger, err := newLogger(c, errWriter(c))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts, err := deviceOptions(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	opts.Log = logger
 	for _, d := range []string{"status-interval", "drain-timeout", "duration"} {
 		if c.Duration(d) < 0 {
-			return fmt.Errorf("--%s %v: must not be negative", d, c.Duration(d))
+			return nil, fmt.Errorf("--%s %v: must not be negative", d, c.Duration(d))
 		}
 	}
 	for i := range pools {
 		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
-			return fmt.Errorf("pool %d: %w", i+1, err)
+			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+		}
+		if fp := pools[i].Fingerprint; fp != "" {
+			if _, err := stratum.ParseFingerprint(fp); err != nil {
+				return nil, fmt.Errorf("pool %d (%s): %w", i+1, pools[i].URL, err)
+			}
 		}
 	}
-	api, err := newAPIServer(c, logger)
+	api, err := apiOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return &runSetup{
+		log: logger, pools: pools, spec: c.String("device"), devices: opts, api: api,
+		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
+	}, nil
+}
+
+// runMiner binds the API, opens the devices and runs the miner until the
+// context ends.
+func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
+	logger := setup.log
+	for _, p := range setup.pools {
+		if u, _ := stratum.ParsePoolURL(p.URL); u.TLS && p.TLSInsecure && p.Fingerprint == "" {
+			logger.Warn("TLS certificate verification is off for this pool (--tls-insecure): anyone on the path can pose as it; pin it with --tls-fingerprint instead",
+				"event", "pool.tls_insecure", "pool", u.String())
+		}
+	}
+	// The API address is bound before the devices open, so a busy port
+	// fails in a second rather than after a kernel compile.
+	api, err := newAPIServer(setup.api, logger)
 	if err != nil {
 		return err
 	}
-	devs, err := registry.Open(c.String("device"), opts)
+	defer api.stop()
+	devs, err := registry.Open(setup.spec, setup.devices)
 	if err != nil {
 		return err
 	}
@@ -106,27 +157,24 @@ func runMiner(c *cli.Context, pools []stratum.PoolConfig, copts stratum.Options)
 	}
 	stratum.Version = version
 	copts.Logger = logger
-	client, err := stratum.NewClient(pools, copts)
+	client, err := stratum.NewClient(setup.pools, copts)
 	if err != nil {
 		return err
 	}
 	m, err := miner.New(miner.Config{
 		Source: client, Devices: devs, Logger: logger,
-		StatusInterval: c.Duration("status-interval"), DrainTimeout: c.Duration("drain-timeout"),
+		StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout,
 		Observer: api.observer(),
 	})
 	if err != nil {
 		return err
 	}
 	ctx := c.Context
-	if d := c.Duration("duration"); d > 0 {
+	if d := setup.duration; d > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	if err := api.start(ctx, m); err != nil {
-		return err
-	}
-	defer api.stop()
+	api.start(m)
 	return m.Run(ctx)
 }

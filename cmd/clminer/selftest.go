@@ -21,10 +21,15 @@ func selftestCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per vector and device"},
 		),
 		Action: func(c *cli.Context) error {
+			logger, err := newLogger(c, errWriter(c))
+			if err != nil {
+				return err
+			}
 			opts, err := deviceOptions(c)
 			if err != nil {
 				return err
 			}
+			opts.Log = logger
 			window := c.Uint64("window")
 			if window == 0 || window > 1<<32 {
 				return fmt.Errorf("--window %d: must be 1..4294967296", window)
@@ -41,23 +46,30 @@ func selftestCommand() *cli.Command {
 				return err
 			}
 			defer registry.CloseAll(devs)
-			failed := 0
+			failed, total := 0, 0
 			enc := json.NewEncoder(c.App.Writer)
-			results := selftest.Run(c.Context, devs, vecs, window)
-			for _, r := range results {
+			var writeErr error
+			// Each result is printed as soon as it is known: a run over
+			// many vectors and slow devices shows its progress.
+			selftest.RunEach(c.Context, devs, vecs, window, func(r selftest.Result) {
+				total++
 				if !r.Pass {
 					failed++
 				}
-				if c.Bool("json") {
-					if err := enc.Encode(r); err != nil {
-						return err
-					}
-				} else {
-					fmt.Fprintln(c.App.Writer, r.String())
+				if writeErr != nil {
+					return
 				}
+				if c.Bool("json") {
+					writeErr = enc.Encode(r)
+				} else {
+					_, writeErr = fmt.Fprintln(c.App.Writer, r.String())
+				}
+			})
+			if writeErr != nil {
+				return writeErr
 			}
 			if !c.Bool("json") {
-				fmt.Fprintf(c.App.Writer, "selftest: %d passed, %d failed\n", len(results)-failed, failed)
+				fmt.Fprintf(c.App.Writer, "selftest: %d passed, %d failed\n", total-failed, failed)
 			}
 			if failed > 0 {
 				return fmt.Errorf("selftest: %d failures", failed)

@@ -29,6 +29,28 @@ const (
 	maxBatchLog = 31
 )
 
+// MinIntensity and MaxIntensity bound Options.Intensity: batches of 2^N
+// nonces. Callers validate user input against them before opening devices.
+const (
+	MinIntensity = minBatchLog
+	MaxIntensity = maxBatchLog
+)
+
+// CompileEvent reports the program build, which can take 10-20 s the first
+// time on some runtimes, so that callers can say what is happening.
+type CompileEvent struct {
+	Device string // opencl:P:D
+	Name   string // the device's name
+	// Done is false when the build starts, true when it has ended.
+	Done bool
+	// Cached: the program came from the disk cache (Done only).
+	Cached bool
+	// Elapsed is the build time (Done only).
+	Elapsed time.Duration
+	// Err is the build failure (Done only).
+	Err error
+}
+
 // Options tune a device. The zero value is ready to use.
 type Options struct {
 	// KernelMS is the wanted run time of one batch in milliseconds; 0 means
@@ -49,6 +71,9 @@ type Options struct {
 	// Source replaces the embedded kernel source; tests use it to inject a
 	// kernel that does not compile.
 	Source string
+	// OnCompile, when set, is called when the program build starts and
+	// when it ends.
+	OnCompile func(CompileEvent)
 
 	// slots overrides DefaultSlots so tests can force overflows.
 	slots int
@@ -228,7 +253,14 @@ func vectorWidth(want, preferred int) (int, error) {
 
 // buildProgram loads the program from the disk cache or compiles it,
 // storing the binary for next time. A failed compile returns the build log.
-func (d *Device) buildProgram(src, options string) error {
+func (d *Device) buildProgram(src, options string) (err error) {
+	if f := d.opts.OnCompile; f != nil {
+		began := time.Now()
+		f(CompileEvent{Device: d.id, Name: d.info.Name})
+		defer func() {
+			f(CompileEvent{Device: d.id, Name: d.info.Name, Done: true, Cached: d.cacheHit, Elapsed: time.Since(began), Err: err})
+		}()
+	}
 	dir := resolveCacheDir(d.opts.CacheDir)
 	key := cacheKey(d.platform, d.info.Name, d.info.DriverVersion, d.info.Version, options, src)
 	copts := C.CString(options)

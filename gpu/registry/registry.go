@@ -3,9 +3,13 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/charmbracelet/log"
 
 	"clminer/gpu"
 	"clminer/gpu/cpu"
@@ -26,6 +30,40 @@ type Options struct {
 	VectorWidth int
 	// CacheDir holds compiled OpenCL programs ("": the user cache dir).
 	CacheDir string
+	// Log receives progress (kernel compile) and the warning when auto
+	// falls back to the CPU; nil discards them.
+	Log *log.Logger
+}
+
+// VectorWidths are the OpenCL kernel widths Options.VectorWidth takes (0:
+// the device's preferred).
+var VectorWidths = []int{1, 2, 4, 8, 16}
+
+// Validate checks the options as user input, before any device is opened,
+// so that a bad value is one line saying what to fix rather than a failure
+// after a kernel compile. Flag names are the command line's.
+func (o Options) Validate() error {
+	switch {
+	case o.Threads < 0:
+		return fmt.Errorf("--threads %d: must be 0 (one per core) or more", o.Threads)
+	case o.KernelMS <= 0 || o.KernelMS > 10000:
+		return fmt.Errorf("--kernel-ms %v: must be more than 0 and at most 10000", o.KernelMS)
+	case o.Intensity != 0 && (o.Intensity < opencl.MinIntensity || o.Intensity > opencl.MaxIntensity):
+		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N nonces), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
+	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
+		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
+	}
+	if o.CPUPath != "" && !slices.Contains(cpu.Paths(), o.CPUPath) {
+		return fmt.Errorf("--cpu-path %q: this CPU has %s", o.CPUPath, strings.Join(cpu.Paths(), ", "))
+	}
+	return nil
+}
+
+func (o Options) logger() *log.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return log.New(io.Discard)
 }
 
 // Entry describes one device for `clminer devices`.
@@ -74,6 +112,11 @@ func List() ([]Entry, error) {
 
 func openclID(p, d int) string { return fmt.Sprintf("opencl:%d:%d", p, d) }
 
+var (
+	errNoGPU    = errors.New("no OpenCL GPU found")
+	errNoOpenCL = errors.New("no OpenCL device found")
+)
+
 // SpecHelp lists what --device takes.
 const SpecHelp = "cpu, opencl:P:D, gpu (all OpenCL GPUs), opencl (all OpenCL devices), all, or auto (OpenCL GPUs, else cpu); comma-separated"
 
@@ -113,11 +156,11 @@ func Resolve(spec string, entries []Entry) ([]string, error) {
 			add("cpu")
 		case part == "gpu":
 			if byKind(isGPU) == 0 {
-				return nil, fmt.Errorf("--device gpu: no OpenCL GPU found (see `clminer devices`)")
+				return nil, fmt.Errorf("--device gpu: %w", errNoGPU)
 			}
 		case part == "opencl":
 			if byKind(func(e Entry) bool { return e.Kind == "opencl" }) == 0 {
-				return nil, fmt.Errorf("--device opencl: no OpenCL device found (see `clminer devices`)")
+				return nil, fmt.Errorf("--device opencl: %w", errNoOpenCL)
 			}
 		case part == "all":
 			byKind(func(Entry) bool { return true })
@@ -154,20 +197,59 @@ func parseOpenCLID(s string) (string, error) {
 	return openclID(p, d), nil
 }
 
+// LookedFor says where OpenCL devices come from, for messages that explain
+// why none was found.
+const LookedFor = "OpenCL GPUs (libOpenCL.so.1 and the ICD files in /etc/OpenCL/vendors or $OCL_ICD_VENDORS)"
+
+// NoGPUReason says why entries hold no OpenCL GPU: the OpenCL error, or what
+// OpenCL did offer. It is "" when there is a GPU.
+func NoGPUReason(entries []Entry, clErr error) string {
+	var others []string
+	for _, e := range entries {
+		if e.Kind != "opencl" {
+			continue
+		}
+		if e.Type == "GPU" {
+			return ""
+		}
+		others = append(others, fmt.Sprintf("%s is a %s (%s)", e.ID, e.Type, e.Name))
+	}
+	switch {
+	case clErr != nil:
+		return clErr.Error()
+	case len(others) == 0:
+		return "OpenCL lists no device"
+	default:
+		return "no OpenCL device is a GPU: " + strings.Join(others, ", ")
+	}
+}
+
 // Open resolves spec and opens each device. On error, devices already
-// opened are closed.
+// opened are closed. When "auto" finds no OpenCL GPU it logs at WARN what it
+// looked for, what failed, and that it falls back to the CPU; "gpu" and
+// "opencl" fail with that reason instead.
 func Open(spec string, opts Options) ([]gpu.Device, error) {
+	lg := opts.logger()
 	entries, clErr := List()
 	ids, err := Resolve(spec, entries)
 	if err != nil {
-		if clErr != nil {
+		if reason := NoGPUReason(entries, clErr); reason != "" && (errors.Is(err, errNoGPU) || errors.Is(err, errNoOpenCL)) {
+			err = fmt.Errorf("%w: %s (looked for %s; see `clminer devices`)", err, reason, LookedFor)
+		} else if clErr != nil {
 			err = fmt.Errorf("%w (OpenCL: %v)", err, clErr)
 		}
 		return nil, err
 	}
+	if wantsAuto(spec) {
+		if reason := NoGPUReason(entries, clErr); reason != "" {
+			lg.Warn("no usable OpenCL GPU; falling back to the CPU device", "event", "device.fallback",
+				"looked_for", LookedFor, "reason", reason, "using", "cpu",
+				"hint", "`clminer devices` lists what OpenCL offers; --device cpu makes this choice explicit")
+		}
+	}
 	var devs []gpu.Device
 	for _, id := range ids {
-		d, err := openOne(id, opts)
+		d, err := openOne(id, opts, lg)
 		if err != nil {
 			for _, o := range devs {
 				_ = o.Close()
@@ -179,7 +261,19 @@ func Open(spec string, opts Options) ([]gpu.Device, error) {
 	return devs, nil
 }
 
-func openOne(id string, opts Options) (gpu.Device, error) {
+func wantsAuto(spec string) bool {
+	if strings.TrimSpace(spec) == "" {
+		return true
+	}
+	for _, part := range strings.Split(spec, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), "auto") {
+			return true
+		}
+	}
+	return false
+}
+
+func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {
 	if id == "cpu" {
 		return cpu.New(cpu.Options{Threads: opts.Threads, Path: opts.CPUPath})
 	}
@@ -190,7 +284,21 @@ func openOne(id string, opts Options) (gpu.Device, error) {
 	return opencl.Open(p, d, opencl.Options{
 		KernelMS: opts.KernelMS, Intensity: opts.Intensity,
 		VectorWidth: opts.VectorWidth, CacheDir: opts.CacheDir,
+		OnCompile: func(ev opencl.CompileEvent) { logCompile(lg, ev) },
 	})
+}
+
+// logCompile makes the kernel build visible: the first build of a device
+// takes 8-20 s on some runtimes and would otherwise look like a hang.
+func logCompile(lg *log.Logger, ev opencl.CompileEvent) {
+	switch {
+	case !ev.Done:
+		lg.Info("preparing the OpenCL kernel (the first build on a device can take 10-20 s)", "event", "device.compile", "device", ev.Device, "name", ev.Name)
+	case ev.Err != nil:
+		lg.Error("OpenCL kernel build failed", "event", "device.compile_failed", "device", ev.Device, "seconds", ev.Elapsed.Seconds(), "err", ev.Err)
+	default:
+		lg.Info("OpenCL kernel ready", "event", "device.compiled", "device", ev.Device, "seconds", ev.Elapsed.Seconds(), "cached", ev.Cached)
+	}
 }
 
 // CloseAll closes every device, returning the first error.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +48,41 @@ func TestResolve(t *testing.T) {
 		require.NoError(t, err, tc.spec)
 		assert.Equal(t, tc.want, got, tc.spec)
 	}
+}
+
+func TestValidateIsTheOneRange(t *testing.T) {
+	ok := Options{KernelMS: 50}
+	tests := []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) {}, ""},
+		{func(o *Options) { o.Intensity = 10 }, ""},
+		{func(o *Options) { o.Intensity = 31 }, ""},
+		{func(o *Options) { o.Intensity = 9 }, "--intensity 9: must be 10..31"},
+		{func(o *Options) { o.Intensity = 32 }, "--intensity 32: must be 10..31"},
+		{func(o *Options) { o.Threads = -1 }, "--threads -1"},
+		{func(o *Options) { o.KernelMS = 0 }, "--kernel-ms 0"},
+		{func(o *Options) { o.VectorWidth = 3 }, "--vector-width 3"},
+		{func(o *Options) { o.VectorWidth = 16 }, ""},
+		{func(o *Options) { o.CPUPath = "no-such-path" }, `--cpu-path "no-such-path"`},
+	}
+	for i, tc := range tests {
+		o := ok
+		tc.mod(&o)
+		err := o.Validate()
+		if tc.want == "" {
+			assert.NoError(t, err, i)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.want, i)
+	}
+}
+
+func TestNoGPUReason(t *testing.T) {
+	assert.Empty(t, NoGPUReason(rig, nil))
+	assert.Equal(t, "OpenCL lists no device", NoGPUReason(laptop, nil))
+	assert.Equal(t, "boom", NoGPUReason(laptop, errors.New("boom")))
+	pocl := []Entry{{ID: "opencl:0:0", Kind: "opencl", Type: "CPU", Name: "pthread-cpu"}, {ID: "cpu", Kind: "cpu", Type: "CPU"}}
+	assert.Equal(t, "no OpenCL device is a GPU: opencl:0:0 is a CPU (pthread-cpu)", NoGPUReason(pocl, nil))
 }

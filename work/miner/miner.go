@@ -82,6 +82,11 @@ type Miner struct {
 	submits sync.WaitGroup
 
 	logNotSent, logThrottled, logIdle *ratelog.Log
+
+	// explained is the session whose end a sick or reconnect line already
+	// logged, so its disconnect is not logged again. Only the source's
+	// goroutine touches it.
+	explained uint64
 }
 
 // New checks the configuration.
@@ -206,6 +211,10 @@ func (m *Miner) onPoolEvent(e source.Event) {
 		kv = append(kv, "err", e.Err)
 	}
 	switch e.Kind {
+	case source.EventConnecting:
+		m.log.Info("connecting to pool", append(kv, "event", "pool.connecting")...)
+	case source.EventConnected:
+		m.log.Debug("pool connection open; subscribing", append(kv, "event", "pool.tcp_connected")...)
 	case source.EventAuthorized:
 		m.log.Info("pool connected and authorized", append(kv, "event", "pool.connected")...)
 	case source.EventAuthFailed:
@@ -216,12 +225,22 @@ func (m *Miner) onPoolEvent(e source.Event) {
 			m.log.Info("pool session closed", append(kv, "event", "pool.disconnected")...)
 			break
 		}
+		if e.Session != 0 && e.Session == m.explained {
+			break // the sick or reconnect line said why
+		}
+		if e.Session == 0 {
+			// No connection was made: the dial or TLS handshake failed.
+			m.log.Warn("cannot connect to pool", append(kv, "event", "pool.connect_failed")...)
+			break
+		}
 		m.log.Warn("pool disconnected", append(kv, "event", "pool.disconnected")...)
 	case source.EventFailover:
 		m.log.Warn("pool failover", append(kv, "event", "pool.failover", "from", e.From, "to", e.To)...)
 	case source.EventSick:
+		m.explained = e.Session
 		m.log.Warn("pool marked sick; failing over", append(kv, "event", "pool.sick")...)
 	case source.EventReconnectRequested:
+		m.explained = e.Session
 		m.log.Info("pool asked to reconnect", append(kv, "event", "pool.reconnect")...)
 	default:
 		m.log.Debug(e.Kind.String(), append(kv, "event", "pool."+e.Kind.String())...)

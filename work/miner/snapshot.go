@@ -129,6 +129,15 @@ func (s Snapshot) activePool() string {
 	return "none"
 }
 
+// windowLabel names a rate window by the time it really covers: a "60s"
+// rate at 10 s of uptime is a 10 s rate.
+func windowLabel(window, uptimeS float64) string {
+	if uptimeS < window {
+		return fmt.Sprintf("%.0fs", max(uptimeS, 1))
+	}
+	return fmt.Sprintf("%.0fs", window)
+}
+
 func (m *Miner) logStatus() {
 	s := m.Snapshot()
 	var per []string
@@ -136,25 +145,29 @@ func (m *Miner) logStatus() {
 		per = append(per, fmt.Sprintf("%s %s", d.ID, FormatRate(d.Rate5s)))
 	}
 	c := s.Shares
-	kv := []any{"event", "miner.status", "pool", s.activePool(), "devices", strings.Join(per, ", ")}
+	kv := []any{"event", "miner.status", "pool", s.activePool(), "devices", strings.Join(per, ", "),
+		"uptime_s", s.UptimeS, "hashrate_5s", s.Rate5s, "hashrate_60s", s.Rate60s, "hashrate_avg", s.RateAvg,
+		"accepted", c.Accepted, "rejected", c.Rejected, "stale", c.Stale, "duplicate", c.Duplicate, "hw_errors", c.HWErrors,
+		"best_share", c.BestShare}
 	if s.Idle != "" {
 		kv = append(kv, "idle", s.Idle)
 	}
 	if c.Throttled > 0 {
 		kv = append(kv, "throttled", c.Throttled)
 	}
-	m.log.Info(fmt.Sprintf("(5s):%s (60s):%s (avg):%s | A:%d R:%d S:%d D:%d HW:%d | best %.4g",
-		FormatRate(s.Rate5s), FormatRate(s.Rate60s), FormatRate(s.RateAvg), c.Accepted, c.Rejected, c.Stale, c.Duplicate, c.HWErrors, c.BestShare),
+	m.log.Info(fmt.Sprintf("(%s):%s (%s):%s (avg):%s | A:%d R:%d S:%d D:%d HW:%d | best %.4g",
+		windowLabel(5, s.UptimeS), FormatRate(s.Rate5s), windowLabel(60, s.UptimeS), FormatRate(s.Rate60s), FormatRate(s.RateAvg),
+		c.Accepted, c.Rejected, c.Stale, c.Duplicate, c.HWErrors, c.BestShare),
 		kv...)
 }
 
 func (m *Miner) logSummary() {
 	s := m.Snapshot()
 	c := s.Shares
-	m.log.Info("summary", "event", "miner.summary", "uptime", time.Duration(s.UptimeS*float64(time.Second)).Round(time.Second),
-		"hashes", s.Hashes, "avg", FormatRate(s.RateAvg), "effective", FormatRate(s.EffectiveRate),
+	m.log.Info("summary", "event", "miner.summary", "uptime", time.Duration(s.UptimeS*float64(time.Second)).Round(time.Second).String(), "uptime_s", s.UptimeS,
+		"hashes", s.Hashes, "avg", FormatRate(s.RateAvg), "hashrate_avg", s.RateAvg, "effective", FormatRate(s.EffectiveRate), "hashrate_effective", s.EffectiveRate,
 		"accepted", c.Accepted, "rejected", c.Rejected, "stale", c.Stale, "duplicate", c.Duplicate,
-		"hw_errors", c.HWErrors, "below_target", c.BelowTarget, "lost", c.Lost, "throttled", c.Throttled, "blocks", c.Blocks, "best_share", fmt.Sprintf("%.4g", c.BestShare))
+		"hw_errors", c.HWErrors, "below_target", c.BelowTarget, "lost", c.Lost, "throttled", c.Throttled, "blocks", c.Blocks, "best_share", c.BestShare)
 	for reason, n := range c.RejectReasons {
 		m.log.Info("rejects by reason", "event", "miner.summary.reject", "reason", reason, "count", n)
 	}

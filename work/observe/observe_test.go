@@ -174,13 +174,45 @@ func TestStatusMatchesAccounting(t *testing.T) {
 	assert.Len(t, ev.Nonce, 8)
 }
 
-func TestAPIRefusesWrongToken(t *testing.T) {
+func (r *rig) getAuth(t *testing.T, path, authorization string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
+	require.NoError(t, err)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// The token guards /metrics and /api/v1/status; /healthz never asks for it
+// (liveness probes carry no credentials), and the Bearer scheme is matched
+// in any case.
+func TestAPITokenRules(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
-	for _, path := range []string{"/metrics", "/api/v1/status", "/healthz"} {
-		code, _ := r.get(t, path, "")
-		assert.Equal(t, http.StatusUnauthorized, code, path)
-		code, _ = r.get(t, path, "wrong")
-		assert.Equal(t, http.StatusUnauthorized, code, path)
+	waitFor(t, "healthy", func() bool { return r.getAuth(t, "/healthz", "") == http.StatusOK })
+	tests := []struct {
+		path, auth string
+		want       int
+	}{
+		{"/metrics", "", http.StatusUnauthorized},
+		{"/metrics", "Bearer wrong", http.StatusUnauthorized},
+		{"/metrics", "Basic " + token, http.StatusUnauthorized},
+		{"/metrics", token, http.StatusUnauthorized},
+		{"/metrics", "Bearer " + token, http.StatusOK},
+		{"/metrics", "bearer " + token, http.StatusOK},
+		{"/metrics", "BEARER " + token, http.StatusOK},
+		{"/api/v1/status", "", http.StatusUnauthorized},
+		{"/api/v1/status", "Bearer " + token + "x", http.StatusUnauthorized},
+		{"/api/v1/status", "bearer " + token, http.StatusOK},
+		{"/healthz", "", http.StatusOK},
+		{"/healthz", "Bearer wrong", http.StatusOK},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, r.getAuth(t, tc.path, tc.auth), "%s with %q", tc.path, tc.auth)
 	}
 }
 

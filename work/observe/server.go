@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,22 +31,28 @@ type Status struct {
 }
 
 // Listen binds addr now, so a bad or busy address is an error at start-up,
-// not a log line later. token, when set, is required as a bearer token on
-// every path.
+// not a log line later. token, when set, is required as a bearer token
+// ("Authorization: Bearer TOKEN", the scheme in any case) on /metrics and
+// /api/v1/status; /healthz never asks for it, so liveness probes work and
+// it tells nothing beyond healthy or not.
 func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func() miner.Snapshot) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--api-listen %s: %w", addr, err)
 	}
+	guard := func(h http.Handler) http.Handler { return h }
+	if token != "" {
+		guard = func(h http.Handler) http.Handler { return requireToken(token, h) }
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{}))
-	mux.HandleFunc("/api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/metrics", guard(promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{})))
+	mux.Handle("/api/v1/status", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(Status{Version: version, Commit: commit, Healthy: s.Healthy(), Snapshot: s})
-	})
+	})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if snapshot().Healthy() {
 			fmt.Fprintln(w, "ok: hashing on a live pool")
@@ -53,18 +60,16 @@ func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func
 		}
 		http.Error(w, "unhealthy: not hashing on a live pool", http.StatusServiceUnavailable)
 	})
-	var h http.Handler = mux
-	if token != "" {
-		h = requireToken(token, mux)
-	}
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
+	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
 }
 
+// requireToken accepts "Bearer TOKEN" with the scheme in any case (RFC 9110
+// auth schemes are case-insensitive); the token is compared in constant time.
 func requireToken(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="clminer"`)
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
@@ -89,4 +94,11 @@ func (s *Server) Shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
+}
+
+// Close releases the address of a server that was never served (the
+// command failed before it could start).
+func (s *Server) Close() {
+	_ = s.srv.Close()
+	_ = s.ln.Close()
 }
