@@ -13,6 +13,7 @@ import (
 	"clminer/gpu/cpu"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/miner"
 )
 
 // BenchmarkDifficultyRuleCredit measures what the difficulty rule of
@@ -53,11 +54,21 @@ func BenchmarkDifficultyRuleCredit(b *testing.B) {
 				pool.PushJob(i%10 == 0)
 			}
 			tick.Stop()
-			s1 := r.m.Snapshot()
+			s1, t1 := r.m.Snapshot(), time.Now()
 			require.NoError(b, r.shutdown(b))
 			credit := (s1.Shares.AcceptedDiff - s0.Shares.AcceptedDiff) * (1 << 32)
 			hashes := float64(s1.Hashes - s0.Hashes)
 			n := float64(s1.Shares.Accepted - s0.Shares.Accepted)
+			// The error of credited work is that of a sum of shares of mixed
+			// difficulty: sqrt(sum d^2) / sum d, not 1/sqrt(N).
+			var sum, sum2 float64
+			for _, ev := range r.rec.events() {
+				if ev.Outcome == miner.Accepted && !ev.Time.Before(t0) && ev.Time.Before(t1) {
+					sum += ev.PoolDiff
+					sum2 += ev.PoolDiff * ev.PoolDiff
+				}
+			}
+			rel := math.Sqrt(sum2) / sum
 			low := 0
 			for _, rj := range pool.Rejects() {
 				if strings.HasPrefix(rj.Reason, "Low difficulty") {
@@ -65,13 +76,13 @@ func BenchmarkDifficultyRuleCredit(b *testing.B) {
 				}
 			}
 			b.ReportMetric(credit/hashes, "credit/hash")
-			b.ReportMetric(1/math.Sqrt(n), "±rel")
+			b.ReportMetric(rel, "±rel")
 			b.ReportMetric(n, "accepted")
 			b.ReportMetric(float64(low), "lowdiff_rejects")
 			b.ReportMetric(float64(s1.Shares.BelowTarget-s0.Shares.BelowTarget), "below_target")
 			fmt.Printf("%s: accepted %d rejected %d (low difficulty %d) below_target %d credit/hash %.4f ±%.3f\n", tc.name,
 				s1.Shares.Accepted-s0.Shares.Accepted, s1.Shares.Rejected-s0.Shares.Rejected, low,
-				s1.Shares.BelowTarget-s0.Shares.BelowTarget, credit/hashes, 1/math.Sqrt(n))
+				s1.Shares.BelowTarget-s0.Shares.BelowTarget, credit/hashes, rel)
 		})
 	}
 }
