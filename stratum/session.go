@@ -96,7 +96,6 @@ type session struct {
 	accDiff     float64 // highest difficulty in force since the previous notify
 	notifies    int
 	rolling     bool
-	granted     uint32
 	mask        uint32
 	queued      []json.RawMessage
 	latest      *Job
@@ -759,7 +758,6 @@ func (s *session) onDifficulty(d float64) {
 func (s *session) setMask(granted uint32, rolling bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.granted = granted
 	if !rolling {
 		s.log.Debug("set_version_mask without negotiated rolling; ignored", "event", "pool.bad_message", "mask", fmt.Sprintf("%08x", granted))
 		return
