@@ -732,7 +732,7 @@ func (c *Client) Status() []PoolStatus {
 	live := c.live
 	out := make([]PoolStatus, len(c.pools))
 	for i, p := range c.pools {
-		out[i] = PoolStatus{Index: i, URL: p.url.String(), State: p.state, Connects: p.connects, Failovers: p.failovers,
+		out[i] = PoolStatus{Index: i, URL: p.url.String(), Protocol: "stratum", State: p.state, Connects: p.connects, Failovers: p.failovers,
 			Failures: p.fails, LastError: p.lastErr, SickReason: p.sickReason, Difficulty: p.diff, RollingMask: p.mask,
 			Extranonce1: p.en1, Extranonce2Size: p.en2size, Accepted: p.accepted, Rejected: p.rejected, Throttled: p.throttled}
 		if p.state != StateSick {

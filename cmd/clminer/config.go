@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"clminer/stratum"
+	"clminer/work/gbt"
 )
 
 // filePool is one entry of the config file's pools list. Its keys are the
@@ -29,10 +30,13 @@ type filePool struct {
 	ExtranonceSubscribe     *bool    `yaml:"extranonce-subscribe"`
 	SuggestDifficulty       *float64 `yaml:"suggest-difficulty"`
 	AllowReconnectAnyDomain *bool    `yaml:"allow-reconnect-any-domain"`
+	// A node entry (url: http://...) for solo mining.
+	CoinbaseAddr *string `yaml:"coinbase-addr"`
+	RPCCookie    *string `yaml:"rpc-cookie"`
 }
 
 // poolKeys are the keys a pools: entry takes, for error messages.
-const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain"
+const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain, and for a node (url: http://...) coinbase-addr, rpc-cookie"
 
 // fileConfig is the YAML config file: a pools list plus any `mine` flag by
 // its long name. Flags and CLMINER_* variables win over the file.
@@ -145,8 +149,9 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 			return nil, errors.New("-u/-p given without -o: they pair with the -o in the same position; the config file's pools take user: and pass: in each entry")
 		}
 		for i, p := range fc.Pools {
-			if p.URL == "" || p.User == "" {
-				return nil, fmt.Errorf("config: pool %d needs a url and a user", i+1)
+			cookie := p.RPCCookie != nil && *p.RPCCookie != "" || c.String("rpc-cookie") != ""
+			if p.URL == "" || p.User == "" && !(gbt.IsNodeURL(p.URL) && cookie) {
+				return nil, fmt.Errorf("config: pool %d needs a url and a user (a node's RPC user, unless it has an rpc-cookie)", i+1)
 			}
 			pc := base
 			pc.URL, pc.User = p.URL, p.User
@@ -179,6 +184,9 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 		if len(urls) == 0 {
 			return nil, errors.New("no pool: give -o stratum+tcp://host:port -u user [-p pass] (repeat for backups), or a config file with a pools: list")
 		}
+		if len(users) == 0 && c.String("rpc-cookie") != "" && !slices.ContainsFunc(urls, func(u string) bool { return !gbt.IsNodeURL(u) }) {
+			users = make([]string, len(urls)) // nodes that log in with the cookie
+		}
 		if len(users) != len(urls) {
 			return nil, fmt.Errorf("%d pools (-o) but %d users (-u): give one -u after each -o", len(urls), len(users))
 		}
@@ -203,6 +211,12 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 		name := fmt.Sprintf("pool %d", i+1)
 		if strings.Contains(pc.URL, ",") {
 			return nil, fmt.Errorf("%s: URL %q holds a comma: give one URL per -o (CLMINER_URL holds one pool; list several in a config file's pools:)", name, pc.URL)
+		}
+		if gbt.IsNodeURL(pc.URL) {
+			if pc.Fingerprint != "" || ownInsecure[i] {
+				return nil, fmt.Errorf("%s: tls-fingerprint and tls-insecure are for stratum+tls:// pools, not a node URL", name)
+			}
+			continue // checked with its solo settings in nodeSettings
 		}
 		u, err := stratum.ParsePoolURL(pc.URL)
 		if err != nil {

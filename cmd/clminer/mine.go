@@ -10,12 +10,13 @@ import (
 
 	"clminer/gpu/registry"
 	"clminer/stratum"
+	"clminer/work/gbt"
 	"clminer/work/miner"
 )
 
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://); repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
+		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
 		&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "worker name for the pool given by the -o in the same position", EnvVars: []string{"CLMINER_USER"}},
 		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x); commas and spaces are kept", EnvVars: []string{"CLMINER_PASS"}, KeepSpace: true},
 		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify TLS pools' certificates (logged at WARN)", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
@@ -37,6 +38,7 @@ func runFlags() []cli.Flag {
 
 func mineCommand() *cli.Command {
 	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags()...)
+	flags = append(flags, soloFlags()...)
 	flags = append(flags, deviceFlags("auto")...)
 	flags = append(flags, runFlags()...)
 	flags = append(flags, apiFlags()...)
@@ -46,7 +48,7 @@ func mineCommand() *cli.Command {
 		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			pools, err := minePools(c)
+			pools, nodes, err := minePools(c)
 			if err != nil {
 				return err
 			}
@@ -54,6 +56,7 @@ func mineCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			setup.nodes = nodes
 			return startRun(c, setup, stratum.Options{})
 		},
 	}
@@ -65,18 +68,27 @@ var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
 // environment, and returns the pool list in priority order.
-func minePools(c *cli.Context) ([]stratum.PoolConfig, error) {
+func minePools(c *cli.Context) ([]stratum.PoolConfig, map[int]nodeOpts, error) {
 	var fc *fileConfig
 	if path := c.String("config"); path != "" {
 		var err error
 		if fc, err = loadConfigFile(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := applyConfigFile(c, fc, path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return poolsFromFlags(c, fc)
+	pools, err := poolsFromFlags(c, fc)
+	if err != nil {
+		return nil, nil, err
+	}
+	fromFile := len(c.StringSlice("url")) == 0 && fc != nil && len(fc.Pools) > 0
+	nodes, err := nodeSettings(c, fc, fromFile, pools)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pools, nodes, nil
 }
 
 // runSetup is everything a mining run needs, read and validated before any
@@ -84,6 +96,7 @@ func minePools(c *cli.Context) ([]stratum.PoolConfig, error) {
 type runSetup struct {
 	log            *log.Logger
 	pools          []stratum.PoolConfig
+	nodes          map[int]nodeOpts // pools entries that are nodes, mined solo
 	spec           string
 	devices        registry.Options
 	api            apiConfig
@@ -110,6 +123,9 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 		}
 	}
 	for i := range pools {
+		if gbt.IsNodeURL(pools[i].URL) {
+			continue
+		}
 		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
 			return nil, fmt.Errorf("pool %d: %w", i+1, err)
 		}
@@ -134,7 +150,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	logger := setup.log
 	for _, p := range setup.pools {
-		if u, _ := stratum.ParsePoolURL(p.URL); u.TLS && p.TLSInsecure && p.Fingerprint == "" {
+		if u, err := stratum.ParsePoolURL(p.URL); err == nil && u.TLS && p.TLSInsecure && p.Fingerprint == "" {
 			logger.Warn("TLS certificate verification is off for this pool (--tls-insecure): anyone on the path can pose as it; pin it with --tls-fingerprint instead",
 				"event", "pool.tls_insecure", "pool", u.String())
 		}
@@ -157,12 +173,12 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	}
 	stratum.Version = version
 	copts.Logger = logger
-	client, err := stratum.NewClient(setup.pools, copts)
+	src, err := buildSource(setup, copts)
 	if err != nil {
 		return err
 	}
 	m, err := miner.New(miner.Config{
-		Source: client, Devices: devs, Logger: logger,
+		Source: src, Devices: devs, Logger: logger,
 		StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout,
 		Observer: api.observer(),
 	})

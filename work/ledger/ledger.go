@@ -99,6 +99,17 @@ func (l *Ledger) Job(space, id string, en2size int, diff float64) (*Entry, error
 	if diff <= 0 || math.IsNaN(diff) || math.IsInf(diff, 0) {
 		diff = 1
 	}
+	return l.job(space, id, en2size, diff, nil)
+}
+
+// JobAtTarget is Job for an upstream that judges by an exact target rather
+// than a difficulty: a node, whose block target a float difficulty can only
+// approximate. The entry's target is t; its difficulty is for reporting.
+func (l *Ledger) JobAtTarget(space, id string, en2size int, t work.Target) (*Entry, error) {
+	return l.job(space, id, en2size, work.TargetDifficulty(t), &t)
+}
+
+func (l *Ledger) job(space, id string, en2size int, diff float64, exact *work.Target) (*Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if space != l.space {
@@ -106,7 +117,7 @@ func (l *Ledger) Job(space, id string, en2size int, diff float64) (*Entry, error
 		l.space = space
 	}
 	if e := l.jobs[id]; e != nil && e.live && e.en2size == en2size {
-		if diff > e.diff {
+		if exact == nil && diff > e.diff {
 			if err := e.setDiffLocked(diff); err != nil {
 				return nil, err
 			}
@@ -118,7 +129,9 @@ func (l *Ledger) Job(space, id string, en2size int, diff float64) (*Entry, error
 		return nil, err
 	}
 	e := &Entry{l: l, id: id, live: true, en2size: en2size, en2: en2, submitted: map[Key]struct{}{}}
-	if err := e.setDiffLocked(diff); err != nil {
+	if exact != nil {
+		e.diff, e.target = diff, *exact
+	} else if err := e.setDiffLocked(diff); err != nil {
 		return nil, err
 	}
 	if old := l.jobs[id]; old != nil {

@@ -46,6 +46,27 @@ type PoolStats struct {
 	SickReason string `json:"sick_reason,omitempty"`
 	InFlight   int    `json:"shares_in_flight"`
 	Throttled  uint64 `json:"throttled"`
+	// Protocol: stratum, or getblocktemplate for a node mined solo.
+	Protocol string     `json:"protocol"`
+	Node     *NodeStats `json:"node,omitempty"`
+}
+
+// NodeStats is a solo node's state: its chain, the template, the blocks.
+type NodeStats struct {
+	Chain             string            `json:"chain"`
+	Height            int64             `json:"height"`
+	TemplateAgeS      float64           `json:"template_age_s"`
+	Transactions      int               `json:"transactions"`
+	NetworkDifficulty float64           `json:"network_difficulty"`
+	BlocksSubmitted   uint64            `json:"blocks_submitted"`
+	BlocksAccepted    uint64            `json:"blocks_accepted"`
+	BlocksRejected    uint64            `json:"blocks_rejected"`
+	RejectReasons     map[string]uint64 `json:"block_reject_reasons,omitempty"`
+	LastBlock         string            `json:"last_block,omitempty"`
+	// ExpectedBlockS is the mean time to a block at the 60 s hashrate and
+	// the network difficulty (difficulty x 2^32 / hashrate); 0 while the
+	// rate is unknown.
+	ExpectedBlockS float64 `json:"expected_block_s"`
 }
 
 // JobInfo describes the job being hashed.
@@ -85,7 +106,18 @@ func (m *Miner) Snapshot() Snapshot {
 	for _, p := range m.src.Upstreams() {
 		ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
 			LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected,
-			SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled}
+			SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled, Protocol: p.Protocol}
+		if n := p.Node; n != nil {
+			ps.Node = &NodeStats{Chain: n.Chain, Height: n.Height, Transactions: n.Transactions, NetworkDifficulty: n.NetworkDifficulty,
+				BlocksSubmitted: n.BlocksSubmitted, BlocksAccepted: n.BlocksAccepted, BlocksRejected: n.BlocksRejected,
+				RejectReasons: n.RejectReasons, LastBlock: n.LastBlock}
+			if !n.TemplateTime.IsZero() {
+				ps.Node.TemplateAgeS = now.Sub(n.TemplateTime).Seconds()
+			}
+			if s.Rate60s > 0 {
+				ps.Node.ExpectedBlockS = n.NetworkDifficulty * (1 << 32) / s.Rate60s
+			}
+		}
 		if p.RollingMask != 0 {
 			ps.RollingMask = fmt.Sprintf("%08x", p.RollingMask)
 		}

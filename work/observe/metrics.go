@@ -65,23 +65,29 @@ func (m *Metrics) NotifyLatency(device string, d time.Duration) {
 func (m *Metrics) PoolEvent(source.Event) {}
 
 var (
-	descHashes    = prometheus.NewDesc("clminer_device_hashes_total", "Nonces hashed by the device.", []string{"device"}, nil)
-	descRate      = prometheus.NewDesc("clminer_device_hashrate", "Device hashrate in hashes per second over a window (5s, 60s, avg since start).", []string{"device", "window"}, nil)
-	descShares    = prometheus.NewDesc("clminer_shares_total", "Candidates by outcome: accepted, rejected, stale, duplicate, hw_error, below_target, lost, throttled.", []string{"device", "result"}, nil)
-	descHW        = prometheus.NewDesc("clminer_hardware_errors_total", "Candidates whose host-verified hash did not meet the target.", []string{"device"}, nil)
-	descReasons   = prometheus.NewDesc("clminer_share_rejects_total", "Rejected or lost shares by the pool's reason.", []string{"reason"}, nil)
-	descBest      = prometheus.NewDesc("clminer_best_share_difficulty", "Highest share difficulty found since start.", nil, nil)
-	descBlocks    = prometheus.NewDesc("clminer_blocks_found_total", "Shares that met the network target.", nil, nil)
-	descEffective = prometheus.NewDesc("clminer_effective_hashrate", "Hashrate credited by accepted shares (difficulty x 2^32 / uptime).", nil, nil)
-	descPoolUp    = prometheus.NewDesc("clminer_pool_up", "1 for the pool being mined on, else 0.", []string{"pool", "url"}, nil)
-	descPoolState = prometheus.NewDesc("clminer_pool_state", "Connection state of each pool (1 for its current state).", []string{"pool", "url", "state"}, nil)
-	descConnects  = prometheus.NewDesc("clminer_pool_connects_total", "Successful connections to the pool.", []string{"pool", "url"}, nil)
-	descFailovers = prometheus.NewDesc("clminer_pool_failovers_total", "Times the miner left this pool for another.", []string{"pool", "url"}, nil)
-	descPoolDiff  = prometheus.NewDesc("clminer_pool_difficulty", "Share difficulty the pool asks for.", []string{"pool", "url"}, nil)
-	descInFlight  = prometheus.NewDesc("clminer_pool_shares_in_flight", "Shares sent to the pool and awaiting its verdict.", []string{"pool", "url"}, nil)
-	descSick      = prometheus.NewDesc("clminer_pool_sick", "1 while the pool is held down for unanswered or rejected shares.", []string{"pool", "url", "reason"}, nil)
-	descIdle      = prometheus.NewDesc("clminer_idle", "1 while devices idle because no pool has a live job.", nil, nil)
-	descUptime    = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
+	descHashes       = prometheus.NewDesc("clminer_device_hashes_total", "Nonces hashed by the device.", []string{"device"}, nil)
+	descRate         = prometheus.NewDesc("clminer_device_hashrate", "Device hashrate in hashes per second over a window (5s, 60s, avg since start).", []string{"device", "window"}, nil)
+	descShares       = prometheus.NewDesc("clminer_shares_total", "Candidates by outcome: accepted, rejected, stale, duplicate, hw_error, below_target, lost, throttled.", []string{"device", "result"}, nil)
+	descHW           = prometheus.NewDesc("clminer_hardware_errors_total", "Candidates whose host-verified hash did not meet the target.", []string{"device"}, nil)
+	descReasons      = prometheus.NewDesc("clminer_share_rejects_total", "Rejected or lost shares by the pool's reason.", []string{"reason"}, nil)
+	descBest         = prometheus.NewDesc("clminer_best_share_difficulty", "Highest share difficulty found since start.", nil, nil)
+	descBlocks       = prometheus.NewDesc("clminer_blocks_found_total", "Shares that met the network target.", nil, nil)
+	descEffective    = prometheus.NewDesc("clminer_effective_hashrate", "Hashrate credited by accepted shares (difficulty x 2^32 / uptime).", nil, nil)
+	descPoolUp       = prometheus.NewDesc("clminer_pool_up", "1 for the pool being mined on, else 0.", []string{"pool", "url"}, nil)
+	descPoolState    = prometheus.NewDesc("clminer_pool_state", "Connection state of each pool (1 for its current state).", []string{"pool", "url", "state"}, nil)
+	descConnects     = prometheus.NewDesc("clminer_pool_connects_total", "Successful connections to the pool.", []string{"pool", "url"}, nil)
+	descFailovers    = prometheus.NewDesc("clminer_pool_failovers_total", "Times the miner left this pool for another.", []string{"pool", "url"}, nil)
+	descPoolDiff     = prometheus.NewDesc("clminer_pool_difficulty", "Share difficulty the pool asks for.", []string{"pool", "url"}, nil)
+	descInFlight     = prometheus.NewDesc("clminer_pool_shares_in_flight", "Shares sent to the pool and awaiting its verdict.", []string{"pool", "url"}, nil)
+	descNodeHeight   = prometheus.NewDesc("clminer_node_height", "Height of the block being mined on a solo node.", []string{"pool", "url", "chain"}, nil)
+	descTemplateAge  = prometheus.NewDesc("clminer_node_template_age_seconds", "Age of the solo node's current block template.", []string{"pool", "url"}, nil)
+	descNetDiff      = prometheus.NewDesc("clminer_node_network_difficulty", "Network difficulty of the solo node's template.", []string{"pool", "url"}, nil)
+	descNodeBlocks   = prometheus.NewDesc("clminer_node_blocks_total", "Blocks sent to a solo node, by what became of them.", []string{"pool", "url", "outcome"}, nil)
+	descBlockRejects = prometheus.NewDesc("clminer_node_block_rejects_total", "Blocks a solo node rejected, by its reason.", []string{"pool", "url", "reason"}, nil)
+	descExpected     = prometheus.NewDesc("clminer_node_expected_block_seconds", "Mean time to a block at the 60 s hashrate and the network difficulty.", []string{"pool", "url"}, nil)
+	descSick         = prometheus.NewDesc("clminer_pool_sick", "1 while the pool is held down for unanswered or rejected shares.", []string{"pool", "url", "reason"}, nil)
+	descIdle         = prometheus.NewDesc("clminer_idle", "1 while devices idle because no pool has a live job.", nil, nil)
+	descUptime       = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
 )
 
 var poolStates = []string{source.StateIdle.String(), source.StateConnecting.String(), source.StateActive.String(), source.StateDown.String(), source.StateSick.String()}
@@ -90,7 +96,8 @@ type snapshotCollector struct{ m *Metrics }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
-		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descIdle, descUptime} {
+		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descIdle, descUptime,
+		descNodeHeight, descTemplateAge, descNetDiff, descNodeBlocks, descBlockRejects, descExpected} {
 		ch <- d
 	}
 }
@@ -143,6 +150,18 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descInFlight, float64(p.InFlight), idx, p.URL)
 		if p.State == source.StateSick.String() {
 			gauge(descSick, 1, idx, p.URL, p.SickReason)
+		}
+		if n := p.Node; n != nil {
+			gauge(descNodeHeight, float64(n.Height), idx, p.URL, n.Chain)
+			gauge(descTemplateAge, n.TemplateAgeS, idx, p.URL)
+			gauge(descNetDiff, n.NetworkDifficulty, idx, p.URL)
+			counter(descNodeBlocks, float64(n.BlocksSubmitted), idx, p.URL, "submitted")
+			counter(descNodeBlocks, float64(n.BlocksAccepted), idx, p.URL, "accepted")
+			counter(descNodeBlocks, float64(n.BlocksRejected), idx, p.URL, "rejected")
+			for reason, k := range n.RejectReasons {
+				counter(descBlockRejects, float64(k), idx, p.URL, reason)
+			}
+			gauge(descExpected, n.ExpectedBlockS, idx, p.URL)
 		}
 	}
 	idle := 0.0

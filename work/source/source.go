@@ -153,8 +153,10 @@ func (s State) String() string {
 
 // UpstreamStatus is a snapshot of one upstream.
 type UpstreamStatus struct {
-	Index           int
-	URL             string
+	Index int
+	URL   string
+	// Protocol is how the upstream is spoken to: stratum, getblocktemplate.
+	Protocol        string
 	State           State
 	Connects        uint64 // successful connects
 	Failovers       uint64 // times the source left this upstream for another
@@ -169,4 +171,21 @@ type UpstreamStatus struct {
 	Rejected        uint64
 	InFlight        int    // shares awaiting a verdict
 	Throttled       uint64 // shares not sent because InFlight was at its bound
+	// Node is set for a node mined solo.
+	Node *NodeStatus
+}
+
+// NodeStatus is what a solo upstream adds: the chain, the template and the
+// blocks sent to it.
+type NodeStatus struct {
+	Chain             string
+	Height            int64 // of the block being mined
+	TemplateTime      time.Time
+	Transactions      int // in the current template
+	NetworkDifficulty float64
+	BlocksSubmitted   uint64
+	BlocksAccepted    uint64
+	BlocksRejected    uint64
+	RejectReasons     map[string]uint64
+	LastBlock         string // hash of the last accepted block
 }

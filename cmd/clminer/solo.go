@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"clminer/stratum"
+	"clminer/work/failover"
+	"clminer/work/gbt"
+	"clminer/work/source"
+)
+
+// Solo mining: an -o http://host:port entry is a node, mined with
+// getblocktemplate; it can stand anywhere in the failover list.
+
+func soloFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "coinbase-addr", Usage: "solo mining: address the block reward pays (base58, bech32 or bech32m/Taproot, of the node's network)", EnvVars: []string{"CLMINER_COINBASE_ADDR"}},
+		&cli.StringFlag{Name: "rpc-cookie", Usage: "solo mining: the node's .cookie file, for RPC credentials instead of -u/-p", EnvVars: []string{"CLMINER_RPC_COOKIE"}},
+	}
+}
+
+// nodeOpts is what a node entry adds to a pool entry.
+type nodeOpts struct {
+	address string
+	cookie  string
+}
+
+// nodeSettings returns the node options of every node URL in pools, by
+// position, from the flags and each file entry's coinbase-addr/rpc-cookie,
+// and checks them: every error is one line, before any device opens.
+func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum.PoolConfig) (map[int]nodeOpts, error) {
+	nodes := map[int]nodeOpts{}
+	for i, p := range pools {
+		if !gbt.IsNodeURL(p.URL) {
+			continue
+		}
+		o := nodeOpts{address: c.String("coinbase-addr"), cookie: c.String("rpc-cookie")}
+		if fromFile {
+			if fp := fc.Pools[i]; fp.CoinbaseAddr != nil {
+				o.address = *fp.CoinbaseAddr
+			}
+			if fp := fc.Pools[i]; fp.RPCCookie != nil {
+				o.cookie = *fp.RPCCookie
+			}
+		}
+		u, err := gbt.ParseNodeURL(p.URL)
+		if err != nil {
+			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+		}
+		name := fmt.Sprintf("pool %d (node %s)", i+1, u.Redacted())
+		if err := gbt.CheckAddress(strings.TrimSpace(o.address)); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		o.address = strings.TrimSpace(o.address)
+		if o.cookie == "" && p.User == "" {
+			return nil, fmt.Errorf("%s: give the node's RPC user and password with -u/-p, or --rpc-cookie PATH", name)
+		}
+		nodes[i] = o
+	}
+	if len(nodes) == 0 {
+		if c.String("coinbase-addr") != "" {
+			return nil, fmt.Errorf("--coinbase-addr is for solo mining: give a node URL (-o http://127.0.0.1:8332) with it, or drop it")
+		}
+	}
+	return nodes, nil
+}
+
+// buildSource makes the work source for the whole upstream list: runs of
+// Stratum pools share one client (its own failover, health and backoff), each
+// node is a source of its own, and a mixed list is chained in order.
+func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) {
+	var srcs []source.Source
+	var run []stratum.PoolConfig
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		cl, err := stratum.NewClient(run, copts)
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, cl)
+		run = nil
+		return nil
+	}
+	for i, p := range setup.pools {
+		o, isNode := setup.nodes[i]
+		if !isNode {
+			run = append(run, p)
+			continue
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+		s, err := gbt.New(gbt.Config{
+			Endpoint:       gbt.Endpoint{URL: p.URL, User: p.User, Pass: p.Pass, Cookie: o.cookie},
+			Address:        o.address,
+			VersionRolling: p.VersionRolling,
+			Index:          i,
+		}, gbt.Options{Logger: setup.log})
+		if err != nil {
+			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+		}
+		srcs = append(srcs, s)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if len(srcs) == 1 {
+		return srcs[0], nil
+	}
+	return failover.New(srcs...), nil
+}
