@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/stratum/pooltest"
 	"clminer/work/gbt/gbttest"
 )
 
@@ -84,4 +89,117 @@ func TestSoloMiningIntoBtcd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// variantNode stands in front of btcd and rewrites its templates into
+// another node's shape; submitblock still goes to btcd, whose consensus
+// checks judge the result.
+func variantNode(t *testing.T, n *gbttest.Node, rewrite func(tmpl map[string]any)) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			Method string `json:"method"`
+		}
+		_ = json.Unmarshal(body, &req)
+		out, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, n.URL, bytes.NewReader(body))
+		out.SetBasicAuth(n.User, n.Pass)
+		resp, err := http.DefaultClient.Do(out)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		reply, _ := io.ReadAll(resp.Body)
+		if req.Method == "getblocktemplate" {
+			var env map[string]any
+			if json.Unmarshal(reply, &env) == nil {
+				if tmpl, ok := env["result"].(map[string]any); ok {
+					rewrite(tmpl)
+					reply, _ = json.Marshal(env)
+				}
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(reply)
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // ends longpolls the miner left open
+		srv.Close()
+	})
+	return srv.URL
+}
+
+// Bitcoin Core's template shape (the commitment as a full script, rules
+// with the ! prefix, a target) and a node that omits the commitment (it is
+// computed): blocks built from either must pass btcd's consensus checks,
+// with witness transactions in the mempool so the commitment matters.
+func TestSoloNodeVariantsIntoBtcd(t *testing.T) {
+	w := gbttest.NewWallet("clminer solo variants wallet")
+	n := gbttest.Start(t, w.P2PKH.EncodeAddress())
+	n.MustCall(t, nil, "generate", 110)
+	addr := payouts(t)["P2WPKH"]
+	variants := map[string]func(m map[string]any){
+		"bitcoin-core-shape": func(m map[string]any) {
+			if c, ok := m["default_witness_commitment"].(string); ok && len(c) == 64 {
+				m["default_witness_commitment"] = "6a24aa21a9ed" + c
+			}
+			m["rules"] = []string{"csv", "!segwit", "taproot"}
+			delete(m, "coinbasetxn")
+		},
+		"no-commitment": func(m map[string]any) { delete(m, "default_witness_commitment") },
+	}
+	for name, rewrite := range variants {
+		t.Run(name, func(t *testing.T) {
+			url := variantNode(t, n, rewrite)
+			h0 := n.Height(t)
+			c := n.Spend(t, w, n.Coinbase(t, h0-105), w.P2WPKH, 10_000)
+			witnessSpend := n.Spend(t, w, c, w.P2PKH, 10_000)
+			blocks := 0
+			lines, err := runMine(t, []string{"-o", url, "-u", "any", "-p", "any", "--coinbase-addr", addr.EncodeAddress(),
+				"--device", "cpu", "--status-interval", "0"},
+				func(ev map[string]any, cancel func()) {
+					if ev["event"] == "block.accepted" {
+						if blocks++; blocks >= 2 {
+							cancel()
+						}
+					}
+				})
+			require.NoError(t, err)
+			assert.NotContains(t, strings.Join(lines, "\n"), `"event":"block.rejected"`)
+			var mined []string
+			for h := h0 + 1; h <= h0+2; h++ {
+				mined = append(mined, n.BlockAt(t, h).Txids...)
+			}
+			assert.Contains(t, mined, witnessSpend.Out.Hash.String(), "the witness spend was mined (the commitment was right)")
+		})
+	}
+}
+
+// A node as the solo backup of a pool: the pool dies, the same run mines
+// blocks into the node, and shares never cross between them.
+func TestSoloBackupOfAPool(t *testing.T) {
+	w := gbttest.NewWallet("clminer solo backup wallet")
+	n := gbttest.Start(t, w.P2PKH.EncodeAddress())
+	n.MustCall(t, nil, "generate", 101)
+	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
+	require.NoError(t, pool.Start())
+	defer pool.Close()
+	h0 := n.Height(t)
+	accepted := 0
+	_, err := runMine(t, []string{"-o", pool.URL(), "-u", "w", "-p", "x", "-o", n.URL, "-u", n.User, "-p", n.Pass,
+		"--coinbase-addr", payouts(t)["P2TR"].EncodeAddress(), "--device", "cpu", "--status-interval", "0"},
+		func(ev map[string]any, cancel func()) {
+			switch ev["event"] {
+			case "share.accepted":
+				if accepted++; accepted == 3 {
+					go pool.Close()
+				}
+			case "block.accepted":
+				cancel()
+			}
+		})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, accepted, 3)
+	assert.Greater(t, n.Height(t), h0)
+	assert.Zero(t, pool.Stats().Rejected)
 }

@@ -36,7 +36,7 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		ID     any   `json:"id"`
+		ID     any    `json:"id"`
 		Method string `json:"method"`
 		Params []any  `json:"params"`
 	}

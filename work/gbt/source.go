@@ -176,7 +176,8 @@ func (s *Source) Upstreams() []source.UpstreamStatus {
 // refresh, again; a failure idles the devices and is retried with backoff.
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	defer s.wg.Wait()
-	backoff := time.Second
+	first := min(time.Second, s.opt.MaxBackoff)
+	backoff := first
 	for {
 		s.setState(source.StateConnecting, "")
 		sink.Event(s.event(source.EventConnecting, nil))
@@ -185,7 +186,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			return ctx.Err()
 		}
 		if worked {
-			backoff = time.Second
+			backoff = first
 			sink.NoWork("node: " + err.Error())
 		}
 		s.mu.Lock()
@@ -241,7 +242,10 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 	if err := s.call(ctx, "getblockchaininfo", nil, &info); err != nil {
 		return false, err
 	}
-	if info.IBD != nil && *info.IBD {
+	// A fresh regtest node says it is in initial block download until its
+	// first block, which only a miner can make; Bitcoin Core's own
+	// getblocktemplate ignores the flag there.
+	if info.IBD != nil && *info.IBD && info.Chain != "regtest" {
 		return false, errSyncing
 	}
 	payout, err := payoutScript(s.cfg.Address, info.Chain)
@@ -404,13 +408,16 @@ func (s *Source) fetch(ctx context.Context, rules []string, lpid string) (*templ
 // publish turns t into a job and hands it to the miner. A new tip forgets
 // every job of the old one, so their candidates are stale at once.
 func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []byte) error {
-	cb, err := buildCoinbase(t, payout)
+	s.mu.Lock()
+	s.jobSeq++
+	seq := s.jobSeq
+	s.mu.Unlock()
+	cb, err := buildCoinbase(t, payout, uint32(seq))
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.jobSeq++
-	id := "t" + strconv.FormatUint(s.jobSeq, 10)
+	id := "t" + strconv.FormatUint(seq, 10)
 	clean := t.prev != s.tip || s.node.Height != t.height
 	s.mu.Unlock()
 	job, err := work.NewTemplateJob(work.TemplateParams{

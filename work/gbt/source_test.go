@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,7 +123,7 @@ func TestBadNodesAndTemplates(t *testing.T) {
 	edit := func(f func(m map[string]any)) func() any {
 		return func() any { m := coreTemplate(2, true); f(m); return m }
 	}
-	huge := func() any {
+	hugeOnce := sync.OnceValue(func() any {
 		m := coreTemplate(0, false)
 		raw, _, _ := testTx(1, false)
 		var txs []any
@@ -130,8 +131,9 @@ func TestBadNodesAndTemplates(t *testing.T) {
 			txs = append(txs, map[string]any{"data": hex.EncodeToString(raw)})
 		}
 		m["transactions"] = txs
-		return m
-	}
+		return json.RawMessage(mustJSON(m))
+	})
+	huge := func() any { return hugeOnce() }
 	cases := []struct {
 		name string
 		node *fakeNode
@@ -139,7 +141,7 @@ func TestBadNodesAndTemplates(t *testing.T) {
 		want string
 	}{
 		{"wrong credentials", &fakeNode{user: "u", pass: "other", chain: "regtest", template: edit(func(map[string]any) {})}, regtestP2WPKH, "refused the RPC credentials"},
-		{"initial block download", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", ibd: true, template: edit(func(map[string]any) {})}, regtestP2WPKH, "initial block download"},
+		{"initial block download", &fakeNode{user: "u", pass: "secret-pass", chain: "testnet4", ibd: true, template: edit(func(map[string]any) {})}, signetP2WPKH, "initial block download"},
 		{"template says IBD", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", gbtErr: &RPCError{Code: -10, Message: "Bitcoin Core is in initial sync"}}, regtestP2WPKH, "initial block download"},
 		{"address of another network", &fakeNode{user: "u", pass: "secret-pass", chain: "main", template: edit(func(map[string]any) {})}, regtestP2WPKH, "not an address of the node's network (main)"},
 		{"unknown chain", &fakeNode{user: "u", pass: "secret-pass", chain: "liquidv1", template: edit(func(map[string]any) {})}, regtestP2WPKH, `chain "liquidv1"`},
@@ -154,17 +156,13 @@ func TestBadNodesAndTemplates(t *testing.T) {
 		{"target disagrees with bits", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { m["target"] = strings.Repeat("0", 63) + "1" })}, regtestP2WPKH, "disagrees"},
 		{"no coinbasevalue", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { delete(m, "coinbasevalue") })}, regtestP2WPKH, "coinbasevalue"},
 		{"zero height", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { m["height"] = 0 })}, regtestP2WPKH, "height"},
-		{"witness without segwit", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) {
-			m["rules"] = []string{"csv"}
-			delete(m, "default_witness_commitment")
-		})}, regtestP2WPKH, "segwit rule is not active"},
 		{"bad commitment", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { m["default_witness_commitment"] = "6a" })}, regtestP2WPKH, "default_witness_commitment"},
 		{"template is not an object", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return []int{1} }}, regtestP2WPKH, "template"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, sink := startSource(t, tc.node, tc.addr, Options{})
-			require.Eventually(t, func() bool { return s.Upstreams()[0].Failures >= 2 }, 10*time.Second, 5*time.Millisecond, "retried with backoff")
+			require.Eventually(t, func() bool { return s.Upstreams()[0].Failures >= 2 }, 30*time.Second, 5*time.Millisecond, "retried with backoff")
 			st := s.Upstreams()[0]
 			assert.Contains(t, st.LastError, tc.want)
 			assert.NotContains(t, st.LastError, "secret-pass")
@@ -208,4 +206,22 @@ func TestConfigErrors(t *testing.T) {
 		assert.NotContains(t, err.Error(), "pw@")
 	}
 	assert.NoError(t, CheckAddress(mainP2PKH))
+}
+
+// btcd's shape: no rules field and the commitment as a bare hash; with the
+// commitment left out too, witness transactions still get one computed.
+func TestBtcdShapeWithoutRules(t *testing.T) {
+	m := coreTemplate(4, true)
+	delete(m, "rules")
+	c := m["default_witness_commitment"].(string)
+	m["default_witness_commitment"] = c[12:]
+	bare, err := parseTemplate(mustJSON(m))
+	require.NoError(t, err)
+	delete(m, "default_witness_commitment")
+	computed, err := parseTemplate(mustJSON(m))
+	require.NoError(t, err)
+	full, err := parseTemplate(mustJSON(coreTemplate(4, true)))
+	require.NoError(t, err)
+	assert.Equal(t, full.commit, bare.commit)
+	assert.Equal(t, full.commit, computed.commit)
 }

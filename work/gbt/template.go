@@ -2,6 +2,7 @@ package gbt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,10 +162,10 @@ func parseTemplate(raw json.RawMessage) (*template, error) {
 		default:
 			return nil, errors.New("template: default_witness_commitment is neither a BIP 141 commitment script nor its 32-byte hash")
 		}
-	case t.segwit:
+	case t.segwit || hasWitness:
+		// btcd reports no rules at all, so witness data is the other sign
+		// that the block must commit to it.
 		t.commit = witnessCommitment(t)
-	case hasWitness:
-		return nil, errors.New("template: transactions carry witnesses but the segwit rule is not active")
 	}
 	t.rollMask = rollableBits(t.version, r.VBAvailable)
 	return t, nil
@@ -219,13 +220,19 @@ type coinbase struct {
 // push, the tag; the reward to payout; the witness commitment when there is
 // one. The bytes are the txid (non-witness) serialisation; block() adds the
 // witness.
-func buildCoinbase(t *template, payout []byte) (coinbase, error) {
+//
+// seq, the template's number, opens the extranonce push: two templates of
+// one tip (a refresh, a retry after a rejected block) then never share a
+// coinbase, so their extranonce2 counters, which both start at zero, do not
+// sweep the same headers again.
+func buildCoinbase(t *template, payout []byte, seq uint32) (coinbase, error) {
 	heightPush, err := txscript.NewScriptBuilder().AddInt64(t.height).Script()
 	if err != nil {
 		return coinbase{}, err
 	}
 	en := extranonce1Size + extranonce2Size
-	sig := append(append([]byte(nil), heightPush...), byte(en))
+	sig := append(append([]byte(nil), heightPush...), byte(4+en))
+	sig = binary.LittleEndian.AppendUint32(sig, seq)
 	sig = append(sig, make([]byte, en)...)
 	sig = append(sig, byte(len(coinbaseTag)))
 	sig = append(sig, coinbaseTag...)
@@ -249,7 +256,7 @@ func buildCoinbase(t *template, payout []byte) (coinbase, error) {
 	ser := buf.Bytes()
 	// version(4) + input count(1) + outpoint(36) + script length(1, since
 	// the script is under 253 bytes) puts the scriptSig at byte 42.
-	at := 42 + len(heightPush) + 1
+	at := 42 + len(heightPush) + 1 + 4
 	if ser[41] != byte(len(sig)) || !bytes.Equal(ser[at:at+en], make([]byte, en)) {
 		return coinbase{}, errors.New("coinbase layout: extranonce not where expected")
 	}

@@ -322,9 +322,6 @@ func (m *Miner) onHWError(device string, acct *deviceAcct, a *dispatch.Assignmen
 func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment, c work.Check) {
 	j := a.Job
 	ev := ShareEvent{Nonce: work.FormatUint32Hex(c.Nonce), Hash: work.HashDisplay(c.Hash), ShareDiff: c.Difficulty, Block: c.MeetsNetwork}
-	if c.MeetsNetwork {
-		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", j.PoolURL)
-	}
 	if !j.Entry.Live() {
 		ev.Outcome, ev.Reason = Stale, "job dropped by the pool"
 		m.record(device, acct, ev, a)
@@ -343,6 +340,11 @@ func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment,
 		ev.Outcome, ev.Reason = Duplicate, "already submitted"
 		m.record(device, acct, ev, a)
 		return
+	}
+	if c.MeetsNetwork {
+		// Logged once it is sent: at regtest's difficulty every other hash
+		// is a block, and all but the first on a tip are stale.
+		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", j.PoolURL)
 	}
 	m.submits.Add(1)
 	m.src.Send(source.Share{Job: j, Unit: a.Unit, Nonce: c.Nonce}, func(r source.Reply) {
