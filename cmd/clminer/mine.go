@@ -44,8 +44,8 @@ func mineCommand() *cli.Command {
 	flags = append(flags, apiFlags()...)
 	return &cli.Command{
 		Name:      "mine",
-		Usage:     "mine on a list of Stratum v1 pools with failover, headless",
-		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]",
+		Usage:     "mine on a list of Stratum v1 pools (or nodes, solo) with failover, headless",
+		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]\n   clminer mine -o http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --coinbase-addr ADDR [options]",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
 			pools, nodes, err := minePools(c)

@@ -203,3 +203,40 @@ func TestSoloBackupOfAPool(t *testing.T) {
 	assert.Greater(t, n.Height(t), h0)
 	assert.Zero(t, pool.Stats().Rejected)
 }
+
+const regtestAddr = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+
+// Solo settings from flags and the config file, and every bad one as a
+// one-line error before any device opens.
+func TestSoloSettings(t *testing.T) {
+	r, err := runApp(t, "mine", "-o", "stratum+tcp://pool:3333", "-u", "w", "-p", "x", "-o", "http://127.0.0.1:18443", "-u", "rpc", "-p", "secret",
+		"--coinbase-addr", regtestAddr)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]nodeOpts{1: {address: regtestAddr}}, r.setup.nodes)
+
+	r, err = runApp(t, "mine", "-o", "http://127.0.0.1:18443", "--rpc-cookie", "/tmp/x/.cookie", "--coinbase-addr", regtestAddr)
+	require.NoError(t, err, "a node with a cookie needs no -u")
+	assert.Equal(t, "/tmp/x/.cookie", r.setup.nodes[0].cookie)
+
+	cfg := writeConfig(t, "pools:\n  - url: stratum+tcp://pool:3333\n    user: w\n  - url: http://127.0.0.1:18443\n    rpc-cookie: /c\n    coinbase-addr: "+regtestAddr+"\n")
+	r, err = runApp(t, "mine", "--config", cfg)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]nodeOpts{1: {address: regtestAddr, cookie: "/c"}}, r.setup.nodes)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "http://127.0.0.1:18443", "-u", "rpc", "-p", "p"}, "--coinbase-addr"},
+		{[]string{"-o", "http://127.0.0.1:18443", "-u", "rpc", "--coinbase-addr", "bc1qnotanaddress"}, "not a Bitcoin address"},
+		{[]string{"-o", "http://rpc:secret@127.0.0.1:18443", "-u", "rpc", "--coinbase-addr", regtestAddr}, "not in the URL"},
+		{[]string{"-o", "stratum+tcp://pool:3333", "-u", "w", "--coinbase-addr", regtestAddr}, "--coinbase-addr is for solo mining"},
+		{[]string{"-o", "http://127.0.0.1:18443", "-u", "", "--coinbase-addr", regtestAddr}, "RPC user and password"},
+	} {
+		_, err := runApp(t, append([]string{"mine"}, tc.args...)...)
+		require.Error(t, err, "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want)
+		assert.NotContains(t, err.Error(), "secret")
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}

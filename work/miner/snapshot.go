@@ -187,6 +187,11 @@ func (m *Miner) logStatus() {
 	if c.Throttled > 0 {
 		kv = append(kv, "throttled", c.Throttled)
 	}
+	for _, p := range s.Pools {
+		if p.Node != nil && p.State == source.StateActive.String() {
+			kv = append(kv, "node_height", p.Node.Height, "blocks", p.Node.BlocksAccepted, "expected_block_s", p.Node.ExpectedBlockS)
+		}
+	}
 	m.log.Info(fmt.Sprintf("(%s):%s (%s):%s (avg):%s | A:%d R:%d S:%d D:%d HW:%d | best %.4g",
 		windowLabel(5, s.UptimeS), FormatRate(s.Rate5s), windowLabel(60, s.UptimeS), FormatRate(s.Rate60s), FormatRate(s.RateAvg),
 		c.Accepted, c.Rejected, c.Stale, c.Duplicate, c.HWErrors, c.BestShare),
