@@ -185,17 +185,24 @@ func TestSoloBackupOfAPool(t *testing.T) {
 	require.NoError(t, pool.Start())
 	defer pool.Close()
 	h0 := n.Height(t)
-	accepted := 0
+	accepted, closed := 0, false
 	_, err := runMine(t, []string{"-o", pool.URL(), "-u", "w", "-p", "x", "-o", n.URL, "-u", n.User, "-p", n.Pass,
 		"--coinbase-addr", payouts(t)["P2TR"].EncodeAddress(), "--device", "cpu", "--status-interval", "0"},
 		func(ev map[string]any, cancel func()) {
 			switch ev["event"] {
 			case "share.accepted":
-				if accepted++; accepted == 3 {
-					go pool.Close()
+				if ev["pool"] == pool.URL() {
+					if accepted++; accepted == 3 {
+						closed = true
+						go pool.Close()
+					}
 				}
 			case "block.accepted":
-				cancel()
+				// The node may feed the devices first, while the pool is
+				// still subscribing: only a block after the pool died counts.
+				if closed {
+					cancel()
+				}
 			}
 		})
 	require.NoError(t, err)
