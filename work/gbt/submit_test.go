@@ -158,3 +158,29 @@ func TestRefreshOnSameTipIsNewWork(t *testing.T) {
 	assert.NotEqual(t, u1.Header[36:68], u2.Header[36:68], "different merkle roots")
 	assert.True(t, j1.Entry.Live())
 }
+
+// A block from elsewhere moves the tip: with no longpoll on offer, the best
+// block poll notices, the old tip's jobs die at once (their candidates are
+// stale) and a clean job on the new tip follows.
+func TestNewTipFromElsewhere(t *testing.T) {
+	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest"}
+	prev := "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+	f.best = prev
+	f.template = func() any {
+		m := coreTemplate(1, true)
+		delete(m, "longpollid")
+		m["previousblockhash"] = f.best
+		return m
+	}
+	_, sink := startSource(t, f, regtestP2WPKH, Options{})
+	j1 := sink.waitJob(t)
+	f.mu.Lock()
+	f.best = "1f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+	f.mu.Unlock()
+	var j2 *source.Job
+	for j2 = sink.waitJob(t); !j2.Clean; j2 = sink.waitJob(t) {
+	}
+	assert.Equal(t, f.best, work.HashDisplay(j2.PrevHash))
+	assert.False(t, j1.Entry.Live(), "the old tip's work is stale")
+	assert.True(t, j2.Entry.Live())
+}
