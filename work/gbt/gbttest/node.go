@@ -207,19 +207,7 @@ type Coin struct {
 // Coinbase returns the coinbase output of the block at height h.
 func (n *Node) Coinbase(t testing.TB, h int64) Coin {
 	t.Helper()
-	var hash string
-	n.MustCall(t, &hash, "getblockhash", h)
-	var raw string
-	n.MustCall(t, &raw, "getblock", hash, 0)
-	b, err := hex.DecodeString(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blk wire.MsgBlock
-	if err := blk.Deserialize(bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-	cb := blk.Transactions[0]
+	cb := n.BlockAt(t, h).Msg.Transactions[0]
 	return Coin{Out: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value, Script: cb.TxOut[0].PkScript}
 }
 
