@@ -9,8 +9,12 @@ FUZZTIME ?= 4s
 FUZZLONG ?= 2m
 
 export CGO_ENABLED = 1
+# go-nvml's nvml.h marks dozens of NVML calls deprecated (clminer calls none
+# of them) and cgo compiles them all: without this a build prints ~150 lines
+# of warnings that would bury a real one.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet unit fuzz-short fuzz selftest bench demo clean
+.PHONY: build test vet unit fuzz-short fuzz selftest bench demo clean hiveos hiveos-check
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/clminer
@@ -37,7 +41,26 @@ fuzz:
 selftest: build
 	$(BIN) selftest --device all --vectors ../shared/vectors
 
-test: vet unit fuzz-short selftest
+test: vet unit fuzz-short selftest hiveos-check
+
+# Hive OS custom-miner archive: clminer/ with the binary and the h-*.sh
+# scripts of deploy/hiveos (see its README).
+HIVE_OUT := bin/hiveos
+hiveos: build
+	rm -rf $(HIVE_OUT) && mkdir -p $(HIVE_OUT)/clminer
+	cp $(BIN) $(HIVE_OUT)/clminer/clminer
+	cp deploy/hiveos/h-config.sh deploy/hiveos/h-run.sh deploy/hiveos/h-stats.sh deploy/hiveos/README.md $(HIVE_OUT)/clminer/
+	sed 's/@VERSION@/$(VERSION)/' deploy/hiveos/h-manifest.conf > $(HIVE_OUT)/clminer/h-manifest.conf
+	tar -C $(HIVE_OUT) -czf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer
+	@echo "$(HIVE_OUT)/clminer-$(VERSION).tar.gz"
+
+# The archive holds what Hive runs, executable, with the version filled in.
+hiveos-check: hiveos
+	@for f in clminer h-config.sh h-run.sh h-stats.sh; do \
+	  tar -tvzf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer/$$f | grep -q '^-rwx' || { echo "hiveos: clminer/$$f missing or not executable"; exit 1; }; \
+	done
+	@tar -xOzf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer/h-manifest.conf | grep -qx 'CUSTOM_VERSION=$(VERSION)' || { echo "hiveos: version not in h-manifest.conf"; exit 1; }
+	@echo "hiveos archive ok"
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./gpu/cpu/

@@ -37,6 +37,10 @@ type PoolConfig struct {
 	SuggestDifficulty float64
 	// AllowReconnectAnyDomain lets client.reconnect move to another domain.
 	AllowReconnectAnyDomain bool
+	// Proxy is a SOCKS5 proxy URL (socks5h://[user:pass@]host:port) the
+	// pool is reached through; "" dials directly. It holds credentials:
+	// never log it whole.
+	Proxy string
 }
 
 // String prints the pool without its password, so a config can be logged.

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/proxy"
 )
 
 // PoolURL is a parsed pool address.
@@ -109,6 +111,12 @@ func defaultDialer(timeout time.Duration) Dialer {
 func dial(ctx context.Context, d Dialer, timeout time.Duration, u PoolURL, addr string, p PoolConfig) (net.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if p.Proxy != "" {
+		var err error
+		if d, err = viaProxy(d, p.Proxy); err != nil {
+			return nil, err
+		}
+	}
 	conn, err := d(dctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -177,6 +185,71 @@ func colonHex(h string) string {
 		b.WriteString(h[i:min(i+2, len(h))])
 	}
 	return b.String()
+}
+
+// ParseProxyURL reads a pool's SOCKS5 proxy: socks5://[user:pass@]host:port
+// or socks5h://. Both resolve the pool's name at the proxy (the socks5h
+// meaning): a rig behind a proxy often has no DNS of its own, and a local
+// lookup would leak which pool it mines on.
+func ParseProxyURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("proxy %q: want socks5h://host:port (or socks5://, optionally user:pass@)", redactProxy(s))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "socks5", "socks5h":
+	default:
+		return nil, fmt.Errorf("proxy %q: scheme %q is not supported: use socks5h://host:port", redactURL(u), u.Scheme)
+	}
+	if u.Port() == "" {
+		return nil, fmt.Errorf("proxy %q has no port: add one, e.g. socks5h://%s:1080", redactURL(u), u.Hostname())
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return nil, fmt.Errorf("proxy %q: remove the path or query, want socks5h://host:port", redactURL(u))
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	return u, nil
+}
+
+// redactProxy drops user:pass@ from an unparsable proxy string.
+func redactProxy(s string) string {
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		if i := strings.Index(s, "://"); i >= 0 && i < at {
+			return s[:i+3] + "<redacted>@" + s[at+1:]
+		}
+		return "<redacted>@" + s[at+1:]
+	}
+	return s
+}
+
+// forward adapts a Dialer to what x/net/proxy dials the proxy itself with.
+type forward struct{ d Dialer }
+
+func (f forward) Dial(network, addr string) (net.Conn, error) {
+	return f.d(context.Background(), network, addr)
+}
+
+func (f forward) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return f.d(ctx, network, addr)
+}
+
+// viaProxy returns a Dialer that reaches addr through the SOCKS5 proxy at
+// raw, reaching the proxy itself with d. The pool's host name is sent to
+// the proxy unresolved.
+func viaProxy(d Dialer, raw string) (Dialer, error) {
+	u, err := ParseProxyURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	pd, err := proxy.FromURL(u, forward{d})
+	if err != nil {
+		return nil, fmt.Errorf("proxy %q: %w", redactURL(u), err)
+	}
+	cd, ok := pd.(proxy.ContextDialer)
+	if !ok {
+		return nil, fmt.Errorf("proxy %q: dialer cannot be cancelled", redactURL(u))
+	}
+	return cd.DialContext, nil
 }
 
 // ErrTLSOnPlainURL is returned when a stratum+tcp:// pool answers in TLS.

@@ -76,6 +76,8 @@ type apiServer struct {
 	srv      *observe.Server
 	miner    *miner.Miner
 	done     chan struct{}
+	// extra adds to /api/v1/status; set before start.
+	extra func(*observe.Status)
 }
 
 // newAPIServer binds the API address and opens the share log, so that a
@@ -85,7 +87,12 @@ func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
 	a := &apiServer{log: logger}
 	if cfg.listen != "" {
 		a.metrics = observe.NewMetrics(version, commit, func() miner.Snapshot { return a.miner.Snapshot() })
-		srv, err := observe.Listen(cfg.listen, cfg.token, version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() })
+		srv, err := observe.Listen(cfg.listen, cfg.token, version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() },
+			func(s *observe.Status) {
+				if a.extra != nil {
+					a.extra(s)
+				}
+			})
 		if err != nil {
 			return nil, err
 		}

@@ -30,13 +30,14 @@ type filePool struct {
 	ExtranonceSubscribe     *bool    `yaml:"extranonce-subscribe"`
 	SuggestDifficulty       *float64 `yaml:"suggest-difficulty"`
 	AllowReconnectAnyDomain *bool    `yaml:"allow-reconnect-any-domain"`
+	Proxy                   *string  `yaml:"proxy"`
 	// A node entry (url: http://...) for solo mining.
 	CoinbaseAddr *string `yaml:"coinbase-addr"`
 	RPCCookie    *string `yaml:"rpc-cookie"`
 }
 
 // poolKeys are the keys a pools: entry takes, for error messages.
-const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain, and for a node (url: http://...) coinbase-addr, rpc-cookie"
+const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rolling, extranonce-subscribe, suggest-difficulty, allow-reconnect-any-domain, proxy, and for a node (url: http://...) coinbase-addr, rpc-cookie"
 
 // fileConfig is the YAML config file: a pools list plus any `mine` flag by
 // its long name. Flags and CLMINER_* variables win over the file.
@@ -128,6 +129,7 @@ func globalPool(c *cli.Context) stratum.PoolConfig {
 		ExtranonceSubscribe:     c.Bool("extranonce-subscribe"),
 		SuggestDifficulty:       c.Float64("suggest-difficulty"),
 		AllowReconnectAnyDomain: c.Bool("allow-reconnect-any-domain"),
+		Proxy:                   strings.TrimSpace(c.String("proxy")),
 	}
 }
 
@@ -175,6 +177,9 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 			}
 			if p.AllowReconnectAnyDomain != nil {
 				pc.AllowReconnectAnyDomain = *p.AllowReconnectAnyDomain
+			}
+			if p.Proxy != nil {
+				pc.Proxy = strings.TrimSpace(*p.Proxy) // "" reaches this pool directly
 			}
 			pools = append(pools, pc)
 			ownPin = append(ownPin, p.Fingerprint != nil)
@@ -225,6 +230,11 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 		name = fmt.Sprintf("pool %d (%s)", i+1, u)
 		if strings.TrimSpace(pc.User) == "" {
 			return nil, fmt.Errorf("%s: the user (worker name) is empty", name)
+		}
+		if pc.Proxy != "" {
+			if _, err := stratum.ParseProxyURL(pc.Proxy); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		if !u.TLS {
 			if pc.Fingerprint != "" {

@@ -14,6 +14,7 @@ import (
 func demoCommand() *cli.Command {
 	flags := append(deviceFlags("auto"), runFlags()...)
 	flags = append(flags, apiFlags()...)
+	flags = append(flags, fleetFlags()...)
 	flags = append(flags,
 		&cli.Float64Flag{Name: "difficulty", Usage: "share difficulty of the built-in pool (0: 0.01 for CPUs, 4 for GPUs)"},
 		&cli.DurationFlag{Name: "job-interval", Value: 30 * time.Second, Usage: "how often the built-in pool sends a new block (clean job)"},

@@ -42,6 +42,8 @@ func mineCommand() *cli.Command {
 	flags = append(flags, deviceFlags("auto")...)
 	flags = append(flags, runFlags()...)
 	flags = append(flags, apiFlags()...)
+	flags = append(flags, fleetFlags()...)
+	flags = append(flags, proxyFlags()...)
 	return &cli.Command{
 		Name:      "mine",
 		Usage:     "mine on a list of Stratum v1 pools (or nodes, solo) with failover, headless",
@@ -100,6 +102,7 @@ type runSetup struct {
 	spec           string
 	devices        registry.Options
 	api            apiConfig
+	fleet          fleetConfig
 	statusInterval time.Duration
 	drainTimeout   time.Duration
 	duration       time.Duration
@@ -139,8 +142,12 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	fl, err := fleetOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	return &runSetup{
-		log: logger, pools: pools, spec: c.String("device"), devices: opts, api: api,
+		log: logger, pools: pools, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
 	}, nil
 }
@@ -162,6 +169,11 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer api.stop()
+	fl, err := newFleet(setup.fleet, logger, setup.statusInterval)
+	if err != nil {
+		return err
+	}
+	defer fl.stop()
 	devs, err := registry.Open(setup.spec, setup.devices)
 	if err != nil {
 		return err
@@ -170,6 +182,9 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	for _, d := range devs {
 		i := d.Info()
 		logger.Info("device ready", "event", "device.ready", "device", i.ID, "name", i.Name, "detail", i.Detail)
+	}
+	if devs, err = fl.bind(devs); err != nil {
+		return err
 	}
 	stratum.Version = version
 	copts.Logger = logger
@@ -180,7 +195,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	m, err := miner.New(miner.Config{
 		Source: src, Devices: devs, Logger: logger,
 		StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout,
-		Observer: api.observer(),
+		Observer: joinObservers(api.observer(), fl.observer()),
 	})
 	if err != nil {
 		return err
@@ -191,6 +206,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	fl.start(m, api)
 	api.start(m)
 	return m.Run(ctx)
 }

@@ -81,10 +81,8 @@ var (
 	descInFlight     = prometheus.NewDesc("clminer_pool_shares_in_flight", "Shares sent to the pool and awaiting its verdict.", []string{"pool", "url"}, nil)
 	descNodeHeight   = prometheus.NewDesc("clminer_node_height", "Height of the block being mined on a solo node.", []string{"pool", "url", "chain"}, nil)
 	descTemplateAge  = prometheus.NewDesc("clminer_node_template_age_seconds", "Age of the solo node's current block template.", []string{"pool", "url"}, nil)
-	descNetDiff      = prometheus.NewDesc("clminer_node_network_difficulty", "Network difficulty of the solo node's template.", []string{"pool", "url"}, nil)
 	descNodeBlocks   = prometheus.NewDesc("clminer_node_blocks_total", "Blocks sent to a solo node, by what became of them.", []string{"pool", "url", "outcome"}, nil)
 	descBlockRejects = prometheus.NewDesc("clminer_node_block_rejects_total", "Blocks a solo node rejected, by its reason.", []string{"pool", "url", "reason"}, nil)
-	descExpected     = prometheus.NewDesc("clminer_node_expected_block_seconds", "Mean time to a block at the 60 s hashrate and the network difficulty.", []string{"pool", "url"}, nil)
 	descSick         = prometheus.NewDesc("clminer_pool_sick", "1 while the pool is held down for unanswered or rejected shares.", []string{"pool", "url", "reason"}, nil)
 	descIdle         = prometheus.NewDesc("clminer_idle", "1 while devices idle because no pool has a live job.", nil, nil)
 	descUptime       = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
@@ -97,7 +95,7 @@ type snapshotCollector struct{ m *Metrics }
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
 		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descIdle, descUptime,
-		descNodeHeight, descTemplateAge, descNetDiff, descNodeBlocks, descBlockRejects, descExpected} {
+		descNodeHeight, descTemplateAge, descNodeBlocks, descBlockRejects} {
 		ch <- d
 	}
 }
@@ -154,14 +152,12 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		if n := p.Node; n != nil {
 			gauge(descNodeHeight, float64(n.Height), idx, p.URL, n.Chain)
 			gauge(descTemplateAge, n.TemplateAgeS, idx, p.URL)
-			gauge(descNetDiff, n.NetworkDifficulty, idx, p.URL)
 			counter(descNodeBlocks, float64(n.BlocksSubmitted), idx, p.URL, "submitted")
 			counter(descNodeBlocks, float64(n.BlocksAccepted), idx, p.URL, "accepted")
 			counter(descNodeBlocks, float64(n.BlocksRejected), idx, p.URL, "rejected")
 			for reason, k := range n.RejectReasons {
 				counter(descBlockRejects, float64(k), idx, p.URL, reason)
 			}
-			gauge(descExpected, n.ExpectedBlockS, idx, p.URL)
 		}
 	}
 	idle := 0.0

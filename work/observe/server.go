@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"clminer/gpu/thermal"
 	"clminer/work/miner"
+	"clminer/work/observe/luck"
 )
 
 // Server serves /metrics, /api/v1/status and /healthz.
@@ -28,6 +30,10 @@ type Status struct {
 	Commit  string `json:"commit"`
 	Healthy bool   `json:"healthy"`
 	miner.Snapshot
+	// GPUs is NVML's telemetry per GPU; absent without NVML.
+	GPUs []thermal.GPUState `json:"gpus,omitempty"`
+	// Luck is the all-time best share and the odds of a block.
+	Luck *luck.Luck `json:"luck,omitempty"`
 }
 
 // Listen binds addr now, so a bad or busy address is an error at start-up,
@@ -35,7 +41,10 @@ type Status struct {
 // ("Authorization: Bearer TOKEN", the scheme in any case) on /metrics and
 // /api/v1/status; /healthz never asks for it, so liveness probes work and
 // it tells nothing beyond healthy or not.
-func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func() miner.Snapshot) (*Server, error) {
+//
+// extras, called on every status document, add what lives outside the
+// miner (GPU telemetry, the all-time best share).
+func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func() miner.Snapshot, extras ...func(*Status)) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--api-listen %s: %w", addr, err)
@@ -48,10 +57,14 @@ func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func
 	mux.Handle("/metrics", guard(promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{})))
 	mux.Handle("/api/v1/status", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := snapshot()
+		st := Status{Version: version, Commit: commit, Healthy: s.Healthy(), Snapshot: s}
+		for _, x := range extras {
+			x(&st)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(Status{Version: version, Commit: commit, Healthy: s.Healthy(), Snapshot: s})
+		_ = enc.Encode(st)
 	})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if snapshot().Healthy() {

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const deployDir = "../../deploy"
+
+// syncBuffer collects a child process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// promtool checks the alerting rules and runs their unit tests (each alert
+// fires on the series that should raise it and not on a healthy rig).
+func TestAlertRules(t *testing.T) {
+	promtool := requireTool(t, "promtool")
+	for _, args := range [][]string{
+		{"check", "rules", "clminer-rules.yml"},
+		{"test", "rules", "clminer-rules.test.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = filepath.Join(deployDir, "prometheus")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "promtool %v:\n%s", args, out)
+	}
+}
+
+func httpGet(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", u, b)
+	return b
+}
+
+// freePort picks a loopback port for a program that cannot be told to use
+// port 0 and report it.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+var reMetricName = regexp.MustCompile(`\bclminer_[a-z0-9_]+`)
+
+// metricNames are the clminer series a PromQL text names, histogram
+// suffixes folded into the histogram's name.
+func metricNames(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range reMetricName.FindAllString(text, -1) {
+		for _, suf := range []string{"_bucket", "_count", "_sum"} {
+			if strings.HasSuffix(m, "_seconds"+suf) {
+				m = strings.TrimSuffix(m, suf)
+			}
+		}
+		out[m] = true
+	}
+	return out
+}
+
+// A demo run's /metrics passes `promtool check metrics`; a real Prometheus
+// scrapes it with the alert rules loaded, answers a query for its share
+// counter through the HTTP API, and evaluates every rule without error;
+// every series the rules and the Grafana dashboard use is one clminer
+// exports (the GPU series come from NVML, tested with a fake).
+func TestPrometheusScrapesDemo(t *testing.T) {
+	promtool := requireTool(t, "promtool")
+	prom := requireTool(t, "prometheus")
+	r := startDemo(t, "--api-listen", "127.0.0.1:0")
+	api := r.addr(t, "api.listening")
+	r.waitFor(t, "an accepted share", func(r *liveRun) bool { return r.accepted >= 1 })
+
+	exposition := httpGet(t, "http://"+api+"/metrics")
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(string(exposition))
+	out, err := check.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics:\n%s", out)
+
+	exported := map[string]bool{}
+	for _, line := range strings.Split(string(exposition), "\n") {
+		if strings.HasPrefix(line, "# TYPE ") {
+			exported[strings.Fields(line)[2]] = true
+		}
+	}
+	for name := range conditionalMetricNames(t) {
+		exported[name] = true
+	}
+	rules, err := os.ReadFile(filepath.Join(deployDir, "prometheus", "clminer-rules.yml"))
+	require.NoError(t, err)
+	dash, err := os.ReadFile(filepath.Join(deployDir, "grafana", "clminer.json"))
+	require.NoError(t, err)
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(dash, &d))
+	require.NotEmpty(t, d.Panels)
+	for _, p := range d.Panels {
+		require.NotEmpty(t, p.Targets, "panel %q has no query", p.Title)
+		for _, tg := range p.Targets {
+			names := metricNames(tg.Expr)
+			require.NotEmpty(t, names, "panel %q: %s", p.Title, tg.Expr)
+			for n := range names {
+				assert.True(t, exported[n], "dashboard panel %q uses %s, which clminer does not export", p.Title, n)
+			}
+		}
+	}
+	for n := range metricNames(string(rules)) {
+		assert.True(t, exported[n], "alert rules use %s, which clminer does not export", n)
+	}
+
+	dir := t.TempDir()
+	rulesPath, err := filepath.Abs(filepath.Join(deployDir, "prometheus", "clminer-rules.yml"))
+	require.NoError(t, err)
+	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %s\nscrape_configs:\n  - job_name: clminer\n    static_configs:\n      - targets: ['%s']\n", rulesPath, api)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600))
+	web := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+web)
+	plog := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = plog, plog
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+
+	// Prometheus is an outside process with no event to wait on: poll its
+	// query API until the first scrape lands, bounded.
+	q := "http://" + web + "/api/v1/query?query=" + url.QueryEscape(`clminer_shares_total{job="clminer",result="accepted"}`)
+	deadline := time.Now().Add(60 * time.Second)
+	var got float64
+	for {
+		var res struct {
+			Status string
+			Data   struct {
+				Result []struct {
+					Metric map[string]string
+					Value  [2]any
+				}
+			}
+		}
+		if resp, err := http.Get(q); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&res)
+			resp.Body.Close()
+		}
+		if res.Status == "success" && len(res.Data.Result) > 0 {
+			v := res.Data.Result[0].Value[1].(string)
+			_, err := fmt.Sscan(v, &got)
+			require.NoError(t, err)
+			assert.Equal(t, "cpu", res.Data.Result[0].Metric["device"])
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "Prometheus never returned the series; its log:\n%s", plog.String())
+		time.Sleep(200 * time.Millisecond)
+	}
+	assert.Positive(t, got, "Prometheus scraped accepted shares")
+
+	// Every rule evaluates cleanly against the real exposition.
+	for {
+		var rr struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name, Health, LastError string
+					}
+				}
+			}
+		}
+		require.NoError(t, json.Unmarshal(httpGet(t, "http://"+web+"/api/v1/rules"), &rr))
+		require.Len(t, rr.Data.Groups, 1)
+		pending := false
+		for _, rule := range rr.Data.Groups[0].Rules {
+			assert.NotEqual(t, "err", rule.Health, "rule %s: %s", rule.Name, rule.LastError)
+			pending = pending || rule.Health == "unknown"
+		}
+		if !pending {
+			assert.Len(t, rr.Data.Groups[0].Rules, 8)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "rules never evaluated; log:\n%s", plog.String())
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/urfave/cli/v2"
+
+	"clminer/gpu"
+	"clminer/gpu/nvml"
+	"clminer/gpu/thermal"
+	"clminer/work/miner"
+	"clminer/work/observe"
+	"clminer/work/observe/cgapi"
+	"clminer/work/observe/luck"
+	"clminer/work/observe/notify"
+)
+
+// fleetFlags are the settings for the tools that run many rigs: the
+// cgminer API that rig managers read, GPU temperature limits, the
+// all-time best share and a webhook.
+func fleetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cgminer-api", Usage: "serve cgminer's read-only TCP API (summary, devs, pools, ...) on this address, e.g. 127.0.0.1:4028 (off by default; beyond loopback needs --cgminer-api-allow)", EnvVars: []string{"CLMINER_CGMINER_API"}},
+		&cli.StringSliceFlag{Name: "cgminer-api-allow", Usage: "network (CIDR or address) that may read the cgminer API besides loopback; repeat for more", EnvVars: []string{"CLMINER_CGMINER_API_ALLOW"}},
+		&cli.Float64Flag{Name: "temp-target", Usage: "NVIDIA (NVML): slow a GPU down smoothly to hold this temperature in °C (0: off)", EnvVars: []string{"CLMINER_TEMP_TARGET"}},
+		&cli.Float64Flag{Name: "temp-cutoff", Usage: "NVIDIA (NVML): idle a GPU at this temperature in °C until it is 5 °C cooler (0: off)", EnvVars: []string{"CLMINER_TEMP_CUTOFF"}},
+		&cli.StringFlag{Name: "notify-url", Usage: "POST a JSON event to this URL on block found, new all-time best share and pool down", EnvVars: []string{"CLMINER_NOTIFY_URL"}},
+		&cli.StringFlag{Name: "best-share-file", Usage: "where the all-time best share is kept (default: clminer/best-share.json in the user cache dir; '-' keeps it in memory)", EnvVars: []string{"CLMINER_BEST_SHARE_FILE"}},
+	}
+}
+
+// proxyFlags are mine's: the demo's built-in pool is on loopback.
+func proxyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "proxy", Usage: "reach the pools through this SOCKS5 proxy, socks5h://[user:pass@]host:port (the pool's name is resolved by the proxy); a config file's pool may set its own proxy:", EnvVars: []string{"CLMINER_PROXY"}},
+	}
+}
+
+// fleetConfig is the fleet settings, validated.
+type fleetConfig struct {
+	cgAPI     string
+	cgAllow   []netip.Prefix
+	limits    thermal.Limits
+	notifyURL string
+	bestFile  string // "" keeps the best share in memory
+	// bestDefault: bestFile is the default place, not one the user named.
+	bestDefault bool
+}
+
+func fleetOptions(c *cli.Context) (fleetConfig, error) {
+	var fc fleetConfig
+	fc.cgAPI = strings.TrimSpace(c.String("cgminer-api"))
+	for _, s := range c.StringSlice("cgminer-api-allow") {
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return fc, fmt.Errorf("--cgminer-api-allow %q: want a network such as 192.168.1.0/24 or an address such as 10.0.0.5", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		fc.cgAllow = append(fc.cgAllow, p.Masked())
+	}
+	switch {
+	case fc.cgAPI == "" && len(fc.cgAllow) > 0:
+		return fc, errors.New("--cgminer-api-allow is set but --cgminer-api is not: give --cgminer-api host:port, e.g. 0.0.0.0:4028")
+	case fc.cgAPI != "":
+		host, port, err := net.SplitHostPort(fc.cgAPI)
+		if err != nil || port == "" {
+			return fc, fmt.Errorf("--cgminer-api %q: want host:port, e.g. 127.0.0.1:4028", fc.cgAPI)
+		}
+		if !isLoopback(host) && len(fc.cgAllow) == 0 {
+			return fc, fmt.Errorf("--cgminer-api %s reaches beyond loopback, and the cgminer protocol has no password: name who may read it with --cgminer-api-allow (e.g. 192.168.1.0/24)", fc.cgAPI)
+		}
+	}
+	fc.limits = thermal.Limits{Target: c.Float64("temp-target"), Cutoff: c.Float64("temp-cutoff")}
+	if err := fc.limits.Validate(); err != nil {
+		return fc, err
+	}
+	if u := strings.TrimSpace(c.String("notify-url")); u != "" {
+		if _, err := notify.ParseURL(u); err != nil {
+			return fc, err
+		}
+		fc.notifyURL = u
+	}
+	switch f := strings.TrimSpace(c.String("best-share-file")); f {
+	case "-":
+	case "":
+		if dir, err := os.UserCacheDir(); err == nil {
+			fc.bestFile, fc.bestDefault = filepath.Join(dir, "clminer", "best-share.json"), true
+		}
+	default:
+		fc.bestFile = f
+	}
+	return fc, nil
+}
+
+// openNVML is replaced by tests with a fake.
+var openNVML = nvml.Open
+
+// fleet runs the fleet services beside the miner.
+type fleet struct {
+	log      *log.Logger
+	cfg      fleetConfig
+	status   time.Duration
+	cg       *cgapi.Server
+	nv       nvml.Library
+	mon      *thermal.Monitor
+	tracker  *luck.Tracker
+	notifier *notify.Notifier
+	miner    *miner.Miner
+	cancel   func()
+	wg       sync.WaitGroup
+}
+
+// newFleet binds what listens and opens what can fail (the best-share
+// file, NVML when limits need it) before any device is opened.
+func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fleet, err error) {
+	f := &fleet{log: logger, cfg: cfg, status: status}
+	defer func() {
+		if err != nil {
+			f.stop()
+		}
+	}()
+	if cfg.cgAPI != "" {
+		if f.cg, err = cgapi.Listen(cfg.cgAPI, cgapi.Config{Version: version, State: f.state, Allow: cfg.cgAllow, LogInterval: int(status.Seconds())}); err != nil {
+			return nil, err
+		}
+	}
+	if f.tracker, err = luck.Open(cfg.bestFile); err != nil {
+		if !cfg.bestDefault {
+			return nil, err
+		}
+		// The default place may be unwritable (a read-only home under a
+		// service manager): that is no reason not to mine.
+		logger.Warn("the all-time best share is kept in memory only", "event", "luck.memory_only", "err", err)
+		f.tracker, _ = luck.Open("")
+		err = nil
+	}
+	if cfg.notifyURL != "" {
+		rig, _ := os.Hostname()
+		if f.notifier, err = notify.New(cfg.notifyURL, notify.Options{Rig: rig, Logger: logger}); err != nil {
+			return nil, err
+		}
+		n := f.notifier
+		f.tracker.OnBest = func(d float64, ev miner.ShareEvent) { n.Notify(notify.BestShare(d, ev)) }
+		f.tracker.OnBlock = func(ev miner.ShareEvent) { n.Notify(notify.BlockFound(ev)) }
+	}
+	nv, nerr := openNVML()
+	switch {
+	case nerr == nil:
+		f.nv = nv
+	case cfg.limits.Active():
+		return nil, fmt.Errorf("--temp-target/--temp-cutoff need NVIDIA's NVML: %v", nerr)
+	default:
+		logger.Debug("no GPU telemetry", "event", "gpu.telemetry_off", "reason", nerr.Error())
+	}
+	return f, nil
+}
+
+// bind attaches NVML to the opened devices and, under temperature limits,
+// puts each NVIDIA GPU under its throttle.
+func (f *fleet) bind(devs []gpu.Device) ([]gpu.Device, error) {
+	if f.nv == nil {
+		return devs, nil
+	}
+	var infos []gpu.Info
+	for _, d := range devs {
+		infos = append(infos, d.Info())
+	}
+	f.mon = thermal.NewMonitor(f.nv, infos, f.cfg.limits, 2*time.Second, f.status, f.log)
+	bound := f.mon.Bound()
+	if len(bound) == 0 {
+		if f.cfg.limits.Active() {
+			return nil, errors.New("--temp-target/--temp-cutoff: none of the devices is an NVIDIA GPU that NVML reports (see `clminer devices`)")
+		}
+		return devs, nil
+	}
+	f.log.Info("GPU telemetry from NVML", "event", "gpu.telemetry", "devices", strings.Join(bound, ", "),
+		"temp_target_c", f.cfg.limits.Target, "temp_cutoff_c", f.cfg.limits.Cutoff)
+	return f.mon.Wrap(devs), nil
+}
+
+func (f *fleet) gpus() []thermal.GPUState {
+	if f.mon == nil {
+		return nil
+	}
+	return f.mon.States()
+}
+
+func (f *fleet) luck() *luck.Luck {
+	l := f.tracker.Luck(f.miner.Snapshot())
+	return &l
+}
+
+func (f *fleet) state() cgapi.State {
+	st := cgapi.State{Snapshot: f.miner.Snapshot()}
+	if f.mon != nil {
+		st.Telemetry = f.mon.Readings()
+	}
+	_, st.BestEver = f.tracker.Best()
+	return st
+}
+
+// decorate adds the fleet's part to /api/v1/status.
+func (f *fleet) decorate(s *observe.Status) {
+	s.GPUs = f.gpus()
+	l := f.tracker.Luck(s.Snapshot)
+	s.Luck = &l
+}
+
+// observer is what the fleet services hear from the miner.
+func (f *fleet) observer() miner.Observer {
+	obs := []miner.Observer{f.tracker}
+	if f.notifier != nil {
+		obs = append(obs, notify.Observer{N: f.notifier})
+	}
+	return joinObservers(obs...)
+}
+
+// start runs the fleet services for m and hooks them into the HTTP API;
+// it is called before the API serves.
+func (f *fleet) start(m *miner.Miner, api *apiServer) {
+	f.miner = m
+	if api.metrics != nil {
+		fc := &observe.FleetCollector{Luck: f.luck}
+		if f.mon != nil {
+			fc.GPUs = f.gpus
+		}
+		api.metrics.Registry().MustRegister(fc)
+	}
+	api.extra = f.decorate
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	if f.mon != nil {
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); f.mon.Run(ctx) }()
+	}
+	if f.notifier != nil {
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); f.notifier.Run(ctx) }()
+		f.log.Info("webhook on", "event", "notify.on", "host", f.notifier.Host())
+	}
+	if f.cg != nil {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			if err := f.cg.Serve(); err != nil {
+				f.log.Error("cgminer API stopped", "event", "cgapi.error", "err", err)
+			}
+		}()
+		allow := []string{"loopback"}
+		for _, p := range f.cfg.cgAllow {
+			allow = append(allow, p.String())
+		}
+		f.log.Info("cgminer API listening", "event", "cgapi.listening", "addr", f.cg.Addr(), "allow", strings.Join(allow, " "))
+	}
+}
+
+func (f *fleet) stop() {
+	if f.cg != nil {
+		f.cg.Close()
+	}
+	if f.cancel != nil {
+		f.cancel()
+	}
+	f.wg.Wait()
+	if f.tracker != nil {
+		if err := f.tracker.Err(); err != nil {
+			f.log.Warn("could not keep the all-time best share", "event", "luck.save_failed", "err", err)
+		}
+	}
+	if f.nv != nil {
+		f.nv.Close()
+	}
+}
+
+// joinObservers fans out to the non-nil observers; nil (untyped) if none,
+// so the miner's nil check works.
+func joinObservers(obs ...miner.Observer) miner.Observer {
+	var out observe.Observers
+	for _, o := range obs {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}

@@ -1,0 +1,247 @@
+package cgapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits on what a peer can make the server hold. A request is one short
+// line; cgminer itself reads a single buffer of this order.
+const (
+	maxRequest  = 4096
+	maxJoined   = 8
+	maxConns    = 8
+	connTimeout = 5 * time.Second
+)
+
+// Config is what the server answers from.
+type Config struct {
+	// Version is clminer's version, for VERSION and the STATUS Description.
+	Version string
+	// State is called once per request.
+	State func() State
+	// Allow lists the networks that may connect besides loopback, which
+	// always may. Others are disconnected without a reply.
+	Allow []netip.Prefix
+	// LogInterval is the status line period in seconds, for CONFIG.
+	LogInterval int
+	// Now is the clock for the STATUS When field [time.Now].
+	Now func() time.Time
+}
+
+// Server serves the API on one listener.
+type Server struct {
+	cfg  Config
+	ln   net.Listener
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	done bool
+}
+
+// Listen binds addr now, so a busy port fails at start-up.
+func Listen(addr string, cfg Config) (*Server, error) {
+	if cfg.State == nil {
+		return nil, errors.New("cgapi: no State")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--cgminer-api %s: %w", addr, err)
+	}
+	return &Server{cfg: cfg, ln: ln, sem: make(chan struct{}, maxConns)}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve accepts connections until Close.
+func (s *Server) Serve() error {
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			done := s.done
+			s.mu.Unlock()
+			if done || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of descriptors and the like: wait rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if !s.allowed(c.RemoteAddr()) {
+			_ = c.Close()
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			_ = c.Close() // busy: a bounded number of requests at once
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.sem }()
+			s.handle(c)
+		}()
+	}
+}
+
+// Close stops accepting and waits for the requests in progress, each
+// bounded by connTimeout.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	s.wg.Wait()
+}
+
+func (s *Server) allowed(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	for _, p := range s.cfg.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handle(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(connTimeout))
+	req, ok := readRequest(c)
+	if !ok {
+		return
+	}
+	_, _ = c.Write(s.Answer(req))
+}
+
+// readRequest reads one request: up to a NUL or newline, the end of the
+// stream, a complete JSON value, or (text form) the first bytes to arrive,
+// which is how cgminer reads and what clients that send without closing
+// expect.
+func readRequest(c io.Reader) ([]byte, bool) {
+	buf := make([]byte, 0, 256)
+	tmp := make([]byte, 512)
+	for {
+		n, err := c.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if i := bytes.IndexAny(buf, "\x00\n"); i >= 0 {
+			return buf[:i], true
+		}
+		if len(buf) > maxRequest {
+			return nil, false
+		}
+		t := bytes.TrimSpace(buf)
+		if len(t) > 0 && (t[0] != '{' || json.Valid(t)) {
+			return buf, true
+		}
+		if err != nil {
+			return buf, len(t) > 0
+		}
+	}
+}
+
+// Answer returns the reply to one request, NUL-terminated as cgminer
+// sends it (pycgminer drops the last byte before parsing).
+func (s *Server) Answer(req []byte) []byte {
+	a := &answerer{st: s.cfg.State(), now: s.cfg.Now(), desc: "clminer " + s.cfg.Version, version: s.cfg.Version, logInterval: s.cfg.LogInterval}
+	var b bytes.Buffer
+	req = bytes.TrimSpace(req)
+	if len(req) > 0 && req[0] == '{' {
+		var r struct {
+			Command   string          `json:"command"`
+			Parameter json.RawMessage `json:"parameter"`
+		}
+		if err := json.Unmarshal(req, &r); err != nil || strings.TrimSpace(r.Command) == "" {
+			reply{status: a.status("E", codeInvJSON, "Invalid JSON")}.jsonObject(&b)
+			return append(b.Bytes(), 0)
+		}
+		param := paramString(r.Parameter)
+		cmds := splitJoined(r.Command)
+		if len(cmds) == 1 {
+			a.answer(cmds[0], param).jsonObject(&b)
+			return append(b.Bytes(), 0)
+		}
+		// A joined request: {"cmd":[reply],...}, one member per command.
+		b.WriteByte('{')
+		for i, cmd := range cmds {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			_, key := scalar(cmd)
+			b.WriteString(key + ":[")
+			a.answer(cmd, param).jsonObject(&b)
+			b.WriteByte(']')
+		}
+		b.WriteString(`,"id":1}`)
+		return append(b.Bytes(), 0)
+	}
+	cmd, param, _ := strings.Cut(string(req), "|")
+	for _, c := range splitJoined(cmd) {
+		a.answer(c, param).textForm(&b)
+	}
+	return append(b.Bytes(), 0)
+}
+
+// splitJoined splits "summary+devs" into its commands, lower case, without
+// repeats (a JSON reply cannot hold one key twice), at most maxJoined.
+func splitJoined(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range strings.Split(s, "+") {
+		c = strings.ToLower(strings.TrimSpace(c))
+		if c == "" || seen[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, c)
+		if len(out) == maxJoined {
+			break
+		}
+	}
+	if len(out) == 0 {
+		out = []string{""}
+	}
+	return out
+}
+
+// paramString accepts the parameter as a JSON string or a number (some
+// clients send gpu|0 as {"parameter":0}).
+func paramString(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
