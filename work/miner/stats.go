@@ -96,7 +96,10 @@ func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, b
 		}
 		c.RejectReasons[boundReason(c.RejectReasons, reason)]++
 	}
-	if block {
+	// A block counts once the upstream took it: at regtest's difficulty
+	// most hashes meet the network target, and all but the first on a tip
+	// are stale.
+	if block && o == Accepted {
 		c.Blocks++
 	}
 	if o != HWError && !math.IsInf(shareDiff, 0) && shareDiff > c.BestShare {

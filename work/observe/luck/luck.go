@@ -80,10 +80,13 @@ func (t *Tracker) Share(ev miner.ShareEvent) {
 	if beat {
 		t.rec.BestShare, t.rec.Found = ev.ShareDiff, ev.Time
 	}
-	if ev.Block {
+	// Only a block the upstream accepted is one (a stale candidate that
+	// meets the target is not, and at regtest's difficulty most do).
+	block := ev.Block && ev.Outcome == miner.Accepted
+	if block {
 		t.rec.Blocks++
 	}
-	if beat || ev.Block {
+	if beat || block {
 		t.saveLocked()
 	}
 	onBest, onBlock := t.OnBest, t.OnBlock
@@ -91,7 +94,7 @@ func (t *Tracker) Share(ev miner.ShareEvent) {
 	if beat && onBest != nil {
 		onBest(ev.ShareDiff, ev)
 	}
-	if ev.Block && onBlock != nil {
+	if block && onBlock != nil {
 		onBlock(ev)
 	}
 }
