@@ -78,6 +78,14 @@ type Options struct {
 	// probed again; it doubles for each sickness in a row, up to 16x
 	// [HoldDown].
 	SickHoldDown time.Duration
+
+	// DeviceWorkers maps a device id to a sub-worker key: a device's shares
+	// go under that worker (see AddWorker), which every session authorizes
+	// after the pool's own user. nil: every share goes under the pool user.
+	DeviceWorkers map[string]string
+	// WorkerName turns a pool user and a sub-worker key into the worker
+	// name authorized on that pool [user + "." + key].
+	WorkerName func(user, key string) string
 }
 
 func (o *Options) defaults() {
@@ -119,6 +127,9 @@ func (o *Options) defaults() {
 	}
 	if o.Dialer == nil {
 		o.Dialer = defaultDialer(o.DialTimeout)
+	}
+	if o.WorkerName == nil {
+		o.WorkerName = func(user, key string) string { return user + "." + key }
 	}
 }
 
@@ -165,6 +176,7 @@ const (
 // SubmitResult is the pool's verdict on a share.
 type SubmitResult struct {
 	Accepted bool
+	Worker   string // the worker name the share went under
 	Code     int    // error code when the pool gave one
 	Reason   string // readable reject reason
 	RTT      time.Duration
@@ -205,6 +217,10 @@ type Client struct {
 	running bool
 	rnd     *rand.Rand
 
+	// sub-workers (AddWorker), in the order added; guarded by mu
+	workers   map[string]*workerRec
+	workerSeq []string
+
 	evMu      sync.Mutex // guards sink and evQ; taken inside c.mu, never around it
 	sink      source.Sink
 	evQ       []queued
@@ -236,6 +252,11 @@ func NewClient(pools []PoolConfig, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("pool %d (%s): user (worker name) is empty", i, u)
 		}
 		c.pools = append(c.pools, &poolRec{cfg: p, url: u, diff: 1, ledger: ledger.New(0)})
+	}
+	for _, key := range opts.DeviceWorkers {
+		if err := c.AddWorker(key); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -660,7 +681,7 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 		return
 	}
 	reply := source.Reply{Extranonce2: sub.Extranonce2, NTime: sub.NTime, VersionBits: sub.VersionBits}
-	c.submitAsync(j, sub, func(res SubmitResult, err error) {
+	c.submitAsync(j, sub, c.opts.DeviceWorkers[sh.Device], func(res SubmitResult, err error) {
 		reply.RTT = res.RTT
 		switch {
 		case errors.Is(err, ErrStaleSession):
@@ -681,9 +702,24 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 	})
 }
 
-func (c *Client) submitAsync(j *Job, sub work.Submit, done func(SubmitResult, error)) {
+// SubmitAsync sends a share of j under sub-worker key (AddWorker; "" for
+// the pool user) on the connection that sent j, without blocking: done is
+// called exactly once with the verdict, ErrStaleSession (nothing sent: the
+// connection is gone) or ErrThrottled. A key the pool has not (yet)
+// accepted on that connection submits under the pool user, so a share is
+// never lost to a worker name. Worker in done's result says which was used.
+func (c *Client) SubmitAsync(j *Job, sub work.Submit, key string, done func(SubmitResult, error)) {
+	if j == nil {
+		done(SubmitResult{}, ErrStaleSession)
+		return
+	}
+	c.submitAsync(j, sub, key, done)
+}
+
+func (c *Client) submitAsync(j *Job, sub work.Submit, key string, done func(SubmitResult, error)) {
 	c.mu.Lock()
 	s := c.live
+	wr := c.workers[key]
 	c.mu.Unlock()
 	if s == nil || s.id != j.Session {
 		done(SubmitResult{}, ErrStaleSession)
@@ -692,7 +728,17 @@ func (c *Client) submitAsync(j *Job, sub work.Submit, done func(SubmitResult, er
 	if sub.JobID == "" {
 		sub.JobID = j.ID
 	}
+	if sub.Worker == "" {
+		sub.Worker = s.worker
+	}
+	if wr != nil {
+		if name, ok := s.workerName(key); ok {
+			sub.Worker = name
+		}
+	}
+	worker := sub.Worker
 	s.submitAsync(sub, j.Entry, func(res SubmitResult, err error) {
+		res.Worker = worker
 		c.mu.Lock()
 		switch {
 		case errors.Is(err, ErrThrottled):
@@ -700,8 +746,14 @@ func (c *Client) submitAsync(j *Job, sub work.Submit, done func(SubmitResult, er
 		case err != nil:
 		case res.Accepted:
 			c.pools[s.pool].accepted++
+			if wr != nil && worker != s.worker {
+				wr.accepted++
+			}
 		default:
 			c.pools[s.pool].rejected++
+			if wr != nil && worker != s.worker {
+				wr.rejected++
+			}
 		}
 		c.mu.Unlock()
 		done(res, err)
@@ -721,7 +773,7 @@ func (c *Client) Submit(ctx context.Context, j *Job, sub work.Submit) (SubmitRes
 		err error
 	}
 	ch := make(chan verdict, 1)
-	c.submitAsync(j, sub, func(res SubmitResult, err error) { ch <- verdict{res, err} })
+	c.submitAsync(j, sub, "", func(res SubmitResult, err error) { ch <- verdict{res, err} })
 	select {
 	case v := <-ch:
 		return v.res, v.err
@@ -748,6 +800,9 @@ func (c *Client) Status() []PoolStatus {
 		d, m, e1, e2, inf := live.snapshot()
 		st := &out[live.pool]
 		st.Difficulty, st.RollingMask, st.Extranonce1, st.Extranonce2Size, st.InFlight = d, m, e1, e2, inf
+		if ws := c.Workers(); len(ws) > 0 {
+			st.Workers = ws
+		}
 	}
 	return out
 }
@@ -852,4 +907,132 @@ func (c *Client) dispatch(stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// MaxWorkers bounds the sub-workers one client authorizes on each session:
+// a proxy adds one per downstream worker name, and a pool is not asked to
+// authorize an unbounded list on every reconnect.
+const MaxWorkers = 4096
+
+// ErrTooManyWorkers is returned by AddWorker past MaxWorkers.
+var ErrTooManyWorkers = errors.New("stratum: too many sub-workers")
+
+// workerRec is one sub-worker's counters across sessions and pools.
+type workerRec struct {
+	key      string
+	accepted uint64
+	rejected uint64
+}
+
+// WorkerStatus is a snapshot of one sub-worker.
+type WorkerStatus = source.WorkerStatus
+
+// Sub-worker states (WorkerStatus.State).
+const (
+	WorkerPending    = "pending"    // authorize sent, no answer yet (or no live session)
+	WorkerAuthorized = "authorized" // its shares go under its own name
+	WorkerRefused    = "refused"    // the pool said no: its shares go under the pool user
+)
+
+// AddWorker registers sub-worker key: every session, the live one at once,
+// authorizes WorkerName(pool user, key) after the pool user, and shares
+// submitted under key (SubmitAsync, or a device of DeviceWorkers) carry that
+// name once the pool accepted it. Adding a key twice is a no-op.
+func (c *Client) AddWorker(key string) error {
+	if key == "" || len(key) > MaxWorkerLen {
+		return fmt.Errorf("stratum: sub-worker key %q: want 1..%d bytes", clip(key), MaxWorkerLen)
+	}
+	c.mu.Lock()
+	if c.workers == nil {
+		c.workers = map[string]*workerRec{}
+	}
+	if c.workers[key] != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	if len(c.workers) >= MaxWorkers {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %d already", ErrTooManyWorkers, MaxWorkers)
+	}
+	c.workers[key] = &workerRec{key: key}
+	c.workerSeq = append(c.workerSeq, key)
+	s := c.live
+	c.mu.Unlock()
+	if s != nil {
+		s.authorizeWorkers([]string{key})
+	}
+	return nil
+}
+
+// RemoveWorker forgets sub-worker key: later sessions do not authorize it,
+// and its shares go under the pool user. A proxy removes the name of a
+// miner that left, so that a reconnect does not authorize every name ever
+// seen.
+func (c *Client) RemoveWorker(key string) {
+	c.mu.Lock()
+	if c.workers[key] == nil {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.workers, key)
+	for i, k := range c.workerSeq {
+		if k == key {
+			c.workerSeq = append(c.workerSeq[:i], c.workerSeq[i+1:]...)
+			break
+		}
+	}
+	s := c.live
+	c.mu.Unlock()
+	if s != nil {
+		s.forgetWorker(key)
+	}
+}
+
+// WaitWorker waits up to d for the live session's verdict on sub-worker
+// key (AddWorker first) and returns its state: a proxy answers a miner's
+// authorize once the pool has, so that the miner's first share already
+// goes under its own name.
+func (c *Client) WaitWorker(key string, d time.Duration) (name, state string) {
+	c.mu.Lock()
+	s := c.live
+	c.mu.Unlock()
+	if s == nil {
+		return "", WorkerPending
+	}
+	if ch := s.workerDone(key); ch != nil {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-s.done:
+		}
+	}
+	name, state, _ = s.workerStatus(key)
+	return name, state
+}
+
+func (c *Client) workerKeys() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.workerSeq...)
+}
+
+// Workers returns every sub-worker, in the order added, with its standing
+// on the live session.
+func (c *Client) Workers() []WorkerStatus {
+	c.mu.Lock()
+	live := c.live
+	out := make([]WorkerStatus, 0, len(c.workerSeq))
+	for _, k := range c.workerSeq {
+		w := c.workers[k]
+		out = append(out, WorkerStatus{Key: k, State: WorkerPending, Accepted: w.accepted, Rejected: w.rejected})
+	}
+	c.mu.Unlock()
+	for i := range out {
+		if live != nil {
+			out[i].Name, out[i].State, out[i].Reason = live.workerStatus(out[i].Key)
+		}
+	}
+	return out
 }

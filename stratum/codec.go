@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -635,3 +636,280 @@ func ParseShowMessage(raw json.RawMessage) string {
 	}
 	return rawText(arr[0])
 }
+
+// The server side of the same messages: parsers for what a miner sends and
+// builders for what a pool sends, each the pair of a client-side builder or
+// parser above, so a proxy and the client agree on every field by
+// construction (codec_test round-trips each pair).
+
+// MaxWorkerLen bounds a worker name a miner may send (pools cap them too).
+const MaxWorkerLen = 128
+
+// maxParamLen bounds any one string param a miner sends the server; the
+// longest real one is a job id (work.MaxJobIDLen).
+const maxParamLen = work.MaxJobIDLen
+
+// EncodeRequest is the line for a request with a numeric id.
+func EncodeRequest(id uint64, method string, params []any) ([]byte, error) {
+	return encodeRequest(id, method, params)
+}
+
+// EncodeResponse is the line answering the request with raw id id. rpcErr is
+// nil or a RejectError.
+func EncodeResponse(id json.RawMessage, result any, rpcErr any) ([]byte, error) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	return encodeResponse(id, result, rpcErr)
+}
+
+// EncodeNotification is the line for a server notification (id null).
+func EncodeNotification(method string, params []any) ([]byte, error) {
+	if params == nil {
+		params = []any{}
+	}
+	b, err := json.Marshal(struct {
+		ID     *int   `json:"id"`
+		Method string `json:"method"`
+		Params []any  `json:"params"`
+	}{nil, method, params})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// RejectError is the error member of a refusal in the most widely parsed
+// shape, [code, "message", null] (stratum-v1.md §7); ParseError reads it.
+func RejectError(code int, msg string) []any { return []any{code, msg, nil} }
+
+// Share error codes of the slush documentation (stratum-v1.md §7).
+const (
+	CodeOther         = 20
+	CodeJobNotFound   = 21
+	CodeDuplicate     = 22
+	CodeLowDifficulty = 23
+	CodeUnauthorized  = 24
+	CodeNotSubscribed = 25
+	CodeVersionMask   = 33
+)
+
+// SubscribeParams builds mining.subscribe's params; session is "" for a
+// fresh subscription.
+func SubscribeParams(userAgent, session string) []any {
+	p := []any{userAgent}
+	if session != "" {
+		p = append(p, session)
+	}
+	return p
+}
+
+// ParseSubscribeParams reads mining.subscribe([user_agent[, session]]); both
+// are optional and any non-string is ignored, as pools do.
+func ParseSubscribeParams(raw json.RawMessage) (userAgent, session string, err error) {
+	arr, err := paramsArray(raw, MethodSubscribe)
+	if err != nil {
+		return "", "", err
+	}
+	if len(arr) > 0 {
+		_ = json.Unmarshal(arr[0], &userAgent)
+	}
+	if len(arr) > 1 {
+		_ = json.Unmarshal(arr[1], &session)
+	}
+	return clip(userAgent), clip(session), nil
+}
+
+// Result is the subscribe reply's result array; ParseSubscribeResult reads
+// it back.
+func (r SubscribeResult) Result() []any {
+	subs := make([]any, 0, len(r.Subscriptions))
+	for _, s := range r.Subscriptions {
+		subs = append(subs, []any{s[0], s[1]})
+	}
+	return []any{subs, r.Extranonce1, r.Extranonce2Size}
+}
+
+// AuthorizeParams builds mining.authorize's params.
+func AuthorizeParams(user, pass string) []any { return []any{user, pass} }
+
+// ParseAuthorizeParams reads mining.authorize(user[, pass]): the user must be
+// a non-empty string of at most MaxWorkerLen bytes; a missing or non-string
+// password is "".
+func ParseAuthorizeParams(raw json.RawMessage) (user, pass string, err error) {
+	arr, err := paramsArray(raw, MethodAuthorize)
+	if err != nil {
+		return "", "", err
+	}
+	if len(arr) < 1 || json.Unmarshal(arr[0], &user) != nil || user == "" {
+		return "", "", fmt.Errorf("mining.authorize: the worker name is not a non-empty string")
+	}
+	if len(user) > MaxWorkerLen {
+		return "", "", fmt.Errorf("mining.authorize: worker name of %d bytes is over the limit of %d", len(user), MaxWorkerLen)
+	}
+	if len(arr) > 1 {
+		_ = json.Unmarshal(arr[1], &pass)
+	}
+	return user, pass, nil
+}
+
+// ParseSubmitParams reads mining.submit(worker, job_id, extranonce2, ntime,
+// nonce[, version_bits]), the pair of work.Submit.Params. Every param must be
+// a string of bounded length; the hex inside is the caller's to judge
+// against the job.
+func ParseSubmitParams(raw json.RawMessage) (work.Submit, error) {
+	var s work.Submit
+	arr, err := paramsArray(raw, MethodSubmit)
+	if err != nil {
+		return s, err
+	}
+	if len(arr) < 5 || len(arr) > 6 {
+		return s, fmt.Errorf("mining.submit: %d params, want 5 or 6", len(arr))
+	}
+	names := [...]string{"worker", "job_id", "extranonce2", "ntime", "nonce", "version_bits"}
+	dst := [...]*string{&s.Worker, &s.JobID, &s.Extranonce2, &s.NTime, &s.Nonce, &s.VersionBits}
+	for i, r := range arr {
+		if json.Unmarshal(r, dst[i]) != nil || isNull(r) {
+			return work.Submit{}, fmt.Errorf("mining.submit: %s is not a string", names[i])
+		}
+		if len(*dst[i]) > maxParamLen {
+			return work.Submit{}, fmt.Errorf("mining.submit: %s of %d bytes is too long", names[i], len(*dst[i]))
+		}
+	}
+	if len(arr) == 6 && s.VersionBits == "" {
+		return work.Submit{}, fmt.Errorf("mining.submit: version_bits is empty")
+	}
+	return s, nil
+}
+
+// ConfigureRequest is what a miner asks for in mining.configure.
+type ConfigureRequest struct {
+	Extensions     []string
+	VersionRolling bool
+	// Mask is the miner's version-rolling.mask (ffffffff when left out,
+	// BIP 310's default).
+	Mask        uint32
+	MinBitCount int
+}
+
+// maxExtensions bounds the extension list a miner may send.
+const maxExtensions = 16
+
+// ConfigureParams builds mining.configure's params asking for version
+// rolling under mask.
+func ConfigureParams(mask uint32, minBitCount int) []any {
+	return []any{
+		[]any{"version-rolling"},
+		map[string]any{"version-rolling.mask": fmt.Sprintf("%08x", mask), "version-rolling.min-bit-count": minBitCount},
+	}
+}
+
+// ParseConfigureParams reads mining.configure([extensions], {params}).
+func ParseConfigureParams(raw json.RawMessage) (ConfigureRequest, error) {
+	var r ConfigureRequest
+	arr, err := paramsArray(raw, MethodConfigure)
+	if err != nil {
+		return r, err
+	}
+	if len(arr) < 1 || json.Unmarshal(arr[0], &r.Extensions) != nil {
+		return r, fmt.Errorf("mining.configure: extensions are not a list of strings")
+	}
+	if len(r.Extensions) > maxExtensions {
+		return ConfigureRequest{}, fmt.Errorf("mining.configure: %d extensions is over the limit of %d", len(r.Extensions), maxExtensions)
+	}
+	for i, e := range r.Extensions {
+		r.Extensions[i] = clip(e)
+		if e == "version-rolling" {
+			r.VersionRolling = true
+		}
+	}
+	r.Mask = 0xffffffff
+	if len(arr) > 1 && !isNull(arr[1]) {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(arr[1], &m) != nil {
+			return ConfigureRequest{}, fmt.Errorf("mining.configure: extension params are not an object")
+		}
+		if v, ok := m["version-rolling.mask"]; ok {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return ConfigureRequest{}, fmt.Errorf("mining.configure: version-rolling.mask is not a string")
+			}
+			if r.Mask, err = parseMask(s); err != nil {
+				return ConfigureRequest{}, err
+			}
+		}
+		if v, ok := m["version-rolling.min-bit-count"]; ok {
+			if n, err := parseInt(v); err == nil && n >= 0 && n <= 32 {
+				r.MinBitCount = n
+			}
+		}
+	}
+	return r, nil
+}
+
+// ConfigureResult builds the mining.configure result: version rolling
+// granted under mask (or refused), every other extension asked for refused.
+// ParseConfigureResult reads it back.
+func ConfigureResult(req ConfigureRequest, rolling bool, mask uint32) map[string]any {
+	out := map[string]any{}
+	for _, e := range req.Extensions {
+		if e != "version-rolling" {
+			out[e] = false
+		}
+	}
+	if req.VersionRolling {
+		out["version-rolling"] = rolling
+		if rolling {
+			out["version-rolling.mask"] = fmt.Sprintf("%08x", mask)
+		}
+	}
+	return out
+}
+
+// NotifyParams builds mining.notify's nine params; ParseNotify reads them
+// back (session fields are not part of the message).
+func NotifyParams(p work.JobParams) []any {
+	br := p.MerkleBranch
+	if br == nil {
+		br = []string{}
+	}
+	return []any{p.JobID, p.PrevHash, p.Coinb1, p.Coinb2, br, p.Version, p.NBits, p.NTime, p.CleanJobs}
+}
+
+// DifficultyParams builds mining.set_difficulty's params.
+func DifficultyParams(d float64) []any { return []any{d} }
+
+// SetExtranonceParams builds mining.set_extranonce's params.
+func SetExtranonceParams(en1 string, size int) []any { return []any{en1, size} }
+
+// VersionMaskParams builds mining.set_version_mask's params.
+func VersionMaskParams(mask uint32) []any { return []any{fmt.Sprintf("%08x", mask)} }
+
+// ReconnectParams builds client.reconnect's params; an empty host and port
+// (ckpool's []) mean "this server again".
+func ReconnectParams(r Reconnect) []any {
+	if r.Host == "" && r.Port == "" && r.Wait == 0 {
+		return []any{}
+	}
+	var host, port any
+	if r.Host != "" {
+		host = r.Host
+	}
+	if r.Port != "" {
+		port = r.Port
+	}
+	return []any{host, port, r.Wait}
+}
+
+// LineReader frames newline-terminated lines with a hard cap: the client's
+// own reader, for a server reading miners.
+type LineReader struct{ lr *lineReader }
+
+// NewLineReader reads lines of at most max bytes from r.
+func NewLineReader(r io.Reader, max int) *LineReader {
+	return &LineReader{lr: newLineReader(r, max)}
+}
+
+// ReadLine returns the next line without "\n" or "\r\n", valid until the
+// next call; ErrLineTooLong past the cap.
+func (l *LineReader) ReadLine() ([]byte, error) { return l.lr.ReadLine() }

@@ -48,6 +48,15 @@
 //   - Lines are capped (1 MiB by default, above the largest job package work
 //     accepts) so a pool that never sends a newline cannot grow memory; it is
 //     dropped instead. Text a pool controls is logged through a rate limit.
+//   - The server side of the same messages (what a miner sends, what a pool
+//     answers) has its builders and parsers here too, each the pair of a
+//     client-side one (codec_server_test round-trips them), so the farm
+//     proxy (package stratum/proxy) and the client agree by construction.
+//   - Sub-workers (AddWorker, Options.DeviceWorkers) are authorized on every
+//     session after the pool user and answered by callback like optional
+//     calls; a share goes under its sub-worker only once the pool accepted
+//     it on that connection, else under the pool user, so a refused or
+//     slow authorize never loses a share.
 //
 // All header byte-order work is left to package work; this package never
 // decodes header hex itself, and it does not depend on any device package.

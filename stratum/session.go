@@ -113,6 +113,8 @@ type session struct {
 	authOK            bool
 	retired           bool // being left by choice: its jobs go nowhere
 	deferredReconnect *Reconnect
+	// subWorkers: each sub-worker key's authorize on this connection.
+	subWorkers map[string]*subWorker
 
 	// submit accounting and health
 	inflight      int
@@ -920,6 +922,7 @@ func (s *session) ready() {
 	if deferred != nil {
 		s.onReconnect(*deferred)
 	}
+	s.authorizeWorkers(s.c.workerKeys())
 	if s.pc.ExtranonceSubscribe {
 		s.optional(MethodExtranonceSubscribe, []any{})
 	}
@@ -1076,4 +1079,102 @@ func (s *session) snapshot() (diff float64, mask uint32, en1 string, en2size int
 type pendingExtranonce struct {
 	en1  string
 	size int
+}
+
+// subWorker is one sub-worker's authorize on one connection.
+type subWorker struct {
+	name   string
+	state  string
+	reason string
+	done   chan struct{} // closed once the pool answered (or did not in time)
+}
+
+// authorizeWorkers sends mining.authorize for each key not yet asked on this
+// connection. Nobody waits: the reply (or the timeout) sets the state, and
+// until it is authorized the key's shares go under the pool user.
+func (s *session) authorizeWorkers(keys []string) {
+	for _, key := range keys {
+		name := s.c.opts.WorkerName(s.pc.User, key)
+		s.mu.Lock()
+		if s.subWorkers == nil {
+			s.subWorkers = map[string]*subWorker{}
+		}
+		if s.subWorkers[key] != nil {
+			s.mu.Unlock()
+			continue
+		}
+		w := &subWorker{name: name, state: WorkerPending, done: make(chan struct{})}
+		s.subWorkers[key] = w
+		s.mu.Unlock()
+		now := time.Now()
+		cl := &call{method: MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
+		cl.cb = func(m *Message, err error) {
+			reason := ""
+			switch {
+			case err != nil:
+				reason = err.Error()
+			case !IsTrue(m.Result):
+				reason = "result is not true"
+				if e := ParseError(m.Error, m.RejectReason); e != nil {
+					reason = e.Error()
+				}
+			}
+			s.mu.Lock()
+			if reason == "" {
+				w.state = WorkerAuthorized
+			} else {
+				w.state, w.reason = WorkerRefused, reason
+			}
+			close(w.done)
+			s.mu.Unlock()
+			if reason != "" && !errors.Is(err, ErrSessionClosed) {
+				s.log.Warn("pool refused a sub-worker; its shares go under the pool user", "event", "pool.worker_refused",
+					"worker", name, "user", s.pc.User, "err", reason)
+			} else if reason == "" {
+				s.log.Debug("sub-worker authorized", "event", "pool.worker_authorized", "worker", name)
+			}
+		}
+		if _, _, err := s.sendCall(cl, AuthorizeParams(name, s.pc.Pass)); err != nil {
+			return
+		}
+	}
+}
+
+// workerName is the name to submit key's shares under on this connection:
+// only once the pool accepted it.
+func (s *session) workerName(key string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.subWorkers[key]; w != nil && w.state == WorkerAuthorized {
+		return w.name, true
+	}
+	return "", false
+}
+
+// forgetWorker drops key from this connection: its shares go under the
+// pool user. (The pool keeps it authorized; Stratum has no way back.)
+func (s *session) forgetWorker(key string) {
+	s.mu.Lock()
+	delete(s.subWorkers, key)
+	s.mu.Unlock()
+}
+
+// workerDone is closed once the pool answered key's authorize here; nil
+// when it was never asked on this connection.
+func (s *session) workerDone(key string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.subWorkers[key]; w != nil {
+		return w.done
+	}
+	return nil
+}
+
+func (s *session) workerStatus(key string) (string, string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.subWorkers[key]; w != nil {
+		return w.name, w.state, w.reason
+	}
+	return s.c.opts.WorkerName(s.pc.User, key), WorkerPending, ""
 }

@@ -29,6 +29,7 @@ func newApp() *cli.App {
 			command(selftestCommand()),
 			command(mineCommand()),
 			command(demoCommand()),
+			command(proxyCommand()),
 		},
 		// A password, worker name or fingerprint is one value: never split
 		// it on commas, on the command line or in CLMINER_* variables.

@@ -44,6 +44,9 @@ const poolKeys = "url, user, pass, tls-insecure, tls-fingerprint, version-rollin
 type fileConfig struct {
 	Pools    []filePool
 	Settings map[string]any
+	// Workers names each device's worker (device id -> the part after the
+	// pool user's "."), for --worker-per-device.
+	Workers map[string]string
 }
 
 func loadConfigFile(path string) (*fileConfig, error) {
@@ -62,6 +65,17 @@ func loadConfigFile(path string) (*fileConfig, error) {
 			dec.KnownFields(true)
 			if err := dec.Decode(&fc.Pools); err != nil && !errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("config %s: pools: %v (each pool takes %s)", path, oneLine(err), poolKeys)
+			}
+			continue
+		}
+		if key == "workers" {
+			if err := node.Decode(&fc.Workers); err != nil {
+				return nil, fmt.Errorf("config %s: workers: want a mapping of device id to worker name, e.g. cpu: rig1-cpu (%v)", path, oneLine(err))
+			}
+			for dev, name := range fc.Workers {
+				if name == "" || len(name) > stratum.MaxWorkerLen || strings.ContainsAny(name, " \t\n") {
+					return nil, fmt.Errorf("config %s: workers: %s: %q is not a worker name (1..%d characters, no spaces)", path, dev, name, stratum.MaxWorkerLen)
+				}
 			}
 			continue
 		}

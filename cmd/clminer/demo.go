@@ -18,6 +18,7 @@ func demoCommand() *cli.Command {
 	flags = append(flags,
 		&cli.Float64Flag{Name: "difficulty", Usage: "share difficulty of the built-in pool (0: 0.01 for CPUs, 4 for GPUs)"},
 		&cli.DurationFlag{Name: "job-interval", Value: 30 * time.Second, Usage: "how often the built-in pool sends a new block (clean job)"},
+		&cli.BoolFlag{Name: "proxy", Usage: "show the farm proxy: the built-in pool <- clminer proxy <- two local miners"},
 	)
 	return &cli.Command{
 		Name:  "demo",
@@ -62,7 +63,11 @@ func demoCommand() *cli.Command {
 				}
 			}()
 			setup.pools[0].URL = pool.URL()
-			err = runMiner(c, setup, stratum.Options{})
+			if c.Bool("proxy") {
+				err = runProxyDemo(c, setup, pool)
+			} else {
+				err = runMiner(c, setup, stratum.Options{})
+			}
 			st := pool.Stats()
 			setup.log.Info(fmt.Sprintf("built-in pool saw: %d accepted, %d rejected (%d stale, %d duplicate)", st.Accepted, st.Rejected, st.Stale, st.Duplicate),
 				"event", "demo.pool_stats", "accepted", st.Accepted, "rejected", st.Rejected, "stale", st.Stale, "duplicate", st.Duplicate)

@@ -39,8 +39,8 @@ func fleetFlags() []cli.Flag {
 	}
 }
 
-// proxyFlags are mine's: the demo's built-in pool is on loopback.
-func proxyFlags() []cli.Flag {
+// socksFlags are mine's: the demo's built-in pool is on loopback.
+func socksFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "proxy", Usage: "reach the pools through this SOCKS5 proxy, socks5h://[user:pass@]host:port (the pool's name is resolved by the proxy); a config file's pool may set its own proxy:", EnvVars: []string{"CLMINER_PROXY"}},
 	}

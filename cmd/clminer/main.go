@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"clminer/stratum"
 )
 
 // Set by the Makefile with -ldflags.
@@ -15,6 +17,9 @@ var (
 )
 
 func main() {
+	// Once, here: commands run concurrently in tests (a proxy and two
+	// miners in one process), and the user agent is process-wide.
+	stratum.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal starts the graceful drain; unregistering then gives

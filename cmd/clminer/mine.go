@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
+	"clminer/gpu"
 	"clminer/gpu/registry"
 	"clminer/stratum"
 	"clminer/work/gbt"
@@ -36,21 +38,28 @@ func runFlags() []cli.Flag {
 	}
 }
 
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "worker-per-device", Usage: "authorize USER.<device> (or the config file's workers: names) on the same connection and credit each device's shares to it", EnvVars: []string{"CLMINER_WORKER_PER_DEVICE"}},
+	}
+}
+
 func mineCommand() *cli.Command {
 	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags()...)
 	flags = append(flags, soloFlags()...)
 	flags = append(flags, deviceFlags("auto")...)
 	flags = append(flags, runFlags()...)
+	flags = append(flags, workerFlags()...)
 	flags = append(flags, apiFlags()...)
 	flags = append(flags, fleetFlags()...)
-	flags = append(flags, proxyFlags()...)
+	flags = append(flags, socksFlags()...)
 	return &cli.Command{
 		Name:      "mine",
 		Usage:     "mine on a list of Stratum v1 pools (or nodes, solo) with failover, headless",
 		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]\n   clminer mine -o http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --coinbase-addr ADDR [options]",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			pools, nodes, err := minePools(c)
+			pools, fc, nodes, err := minePools(c)
 			if err != nil {
 				return err
 			}
@@ -59,6 +68,12 @@ func mineCommand() *cli.Command {
 				return err
 			}
 			setup.nodes = nodes
+			if fc != nil && len(fc.Workers) > 0 && !setup.workerPerDevice {
+				return errors.New("the config file names workers: but --worker-per-device is off: set worker-per-device: true (or drop workers:)")
+			}
+			if fc != nil {
+				setup.workerNames = fc.Workers
+			}
 			return startRun(c, setup, stratum.Options{})
 		},
 	}
@@ -70,27 +85,27 @@ var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
 // environment, and returns the pool list in priority order.
-func minePools(c *cli.Context) ([]stratum.PoolConfig, map[int]nodeOpts, error) {
+func minePools(c *cli.Context) ([]stratum.PoolConfig, *fileConfig, map[int]nodeOpts, error) {
 	var fc *fileConfig
 	if path := c.String("config"); path != "" {
 		var err error
 		if fc, err = loadConfigFile(path); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := applyConfigFile(c, fc, path); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	pools, err := poolsFromFlags(c, fc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fromFile := len(c.StringSlice("url")) == 0 && fc != nil && len(fc.Pools) > 0
 	nodes, err := nodeSettings(c, fc, fromFile, pools)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return pools, nodes, nil
+	return pools, fc, nodes, nil
 }
 
 // runSetup is everything a mining run needs, read and validated before any
@@ -106,6 +121,10 @@ type runSetup struct {
 	statusInterval time.Duration
 	drainTimeout   time.Duration
 	duration       time.Duration
+	// workerPerDevice: each device's shares go under its own worker;
+	// workerNames (device id -> name after "USER.") from the config file.
+	workerPerDevice bool
+	workerNames     map[string]string
 }
 
 // prepareRun checks every setting that is user input: each error is one
@@ -149,6 +168,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 	return &runSetup{
 		log: logger, pools: pools, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
+		workerPerDevice: c.Bool("worker-per-device"),
 	}, nil
 }
 
@@ -186,8 +206,13 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if devs, err = fl.bind(devs); err != nil {
 		return err
 	}
-	stratum.Version = version
 	copts.Logger = logger
+	if setup.workerPerDevice {
+		copts.DeviceWorkers = deviceWorkers(devs, setup.workerNames)
+		for id, key := range copts.DeviceWorkers {
+			logger.Info("device credited to its own worker (USER."+key+")", "event", "device.worker", "device", id, "worker_suffix", key)
+		}
+	}
 	src, err := buildSource(setup, copts)
 	if err != nil {
 		return err
@@ -209,4 +234,28 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	fl.start(m, api)
 	api.start(m)
 	return m.Run(ctx)
+}
+
+// deviceWorkers gives each device its worker key: the config file's name,
+// else its id in the characters pools take ("opencl:0:1" -> "opencl-0-1").
+func deviceWorkers(devs []gpu.Device, names map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, d := range devs {
+		id := d.Info().ID
+		if n, ok := names[id]; ok {
+			out[id] = n
+			continue
+		}
+		key := make([]byte, 0, len(id))
+		for i := 0; i < len(id); i++ {
+			c := id[i]
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
+				key = append(key, c)
+			} else {
+				key = append(key, '-')
+			}
+		}
+		out[id] = string(key)
+	}
+	return out
 }

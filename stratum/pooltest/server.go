@@ -42,6 +42,7 @@ const (
 // Behavior scripts misbehaviour.
 type Behavior struct {
 	RefuseAuth                 bool                     // authorize answers false with an error
+	RefuseWorkers              []string                 // these worker names are refused (others authorize)
 	NotifyBeforeSubscribeReply bool                     // set_difficulty and notify precede the subscribe reply
 	NeverReply                 []string                 // methods never answered (NOMP style)
 	ReplyDelay                 map[string]time.Duration // methods answered late
@@ -483,7 +484,11 @@ func (s *Server) handle(c *conn, line []byte) {
 		if len(params) > 0 {
 			_ = json.Unmarshal(params[0], &user)
 		}
-		if bh.RefuseAuth {
+		refused := bh.RefuseAuth
+		for _, w := range bh.RefuseWorkers {
+			refused = refused || w == user
+		}
+		if refused {
 			out = append(out, reply{m.ID, false, []any{24, "Unauthorized worker", nil}})
 			break
 		}

@@ -347,7 +347,7 @@ func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment,
 		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", j.PoolURL)
 	}
 	m.submits.Add(1)
-	m.src.Send(source.Share{Job: j, Unit: a.Unit, Nonce: c.Nonce}, func(r source.Reply) {
+	m.src.Send(source.Share{Job: j, Unit: a.Unit, Nonce: c.Nonce, Device: device}, func(r source.Reply) {
 		defer m.submits.Done()
 		ev.Extranonce2, ev.NTime, ev.VersionBits, ev.RTT, ev.Reason = r.Extranonce2, r.NTime, r.VersionBits, r.RTT, r.Reason
 		switch r.Kind {

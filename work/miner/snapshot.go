@@ -49,6 +49,8 @@ type PoolStats struct {
 	// Protocol: stratum, or getblocktemplate for a node mined solo.
 	Protocol string     `json:"protocol"`
 	Node     *NodeStats `json:"node,omitempty"`
+	// Workers are the per-device (sub-)workers on the live pool.
+	Workers []source.WorkerStatus `json:"workers,omitempty"`
 }
 
 // NodeStats is a solo node's state: its chain, the template, the blocks.
@@ -67,6 +69,26 @@ type NodeStats struct {
 	// the network difficulty (difficulty x 2^32 / hashrate); 0 while the
 	// rate is unknown.
 	ExpectedBlockS float64 `json:"expected_block_s"`
+}
+
+// NewPoolStats is an upstream's status as the API shows it (also the farm
+// proxy's).
+func NewPoolStats(p source.UpstreamStatus) PoolStats {
+	ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
+		LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected,
+		SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled, Workers: p.Workers, Protocol: p.Protocol}
+	if n := p.Node; n != nil {
+		ps.Node = &NodeStats{Chain: n.Chain, Height: n.Height, Transactions: n.Transactions, NetworkDifficulty: n.NetworkDifficulty,
+			BlocksSubmitted: n.BlocksSubmitted, BlocksAccepted: n.BlocksAccepted, BlocksRejected: n.BlocksRejected,
+			RejectReasons: n.RejectReasons, LastBlock: n.LastBlock}
+		if !n.TemplateTime.IsZero() {
+			ps.Node.TemplateAgeS = time.Since(n.TemplateTime).Seconds()
+		}
+	}
+	if p.RollingMask != 0 {
+		ps.RollingMask = fmt.Sprintf("%08x", p.RollingMask)
+	}
+	return ps
 }
 
 // JobInfo describes the job being hashed.
@@ -104,22 +126,9 @@ func (m *Miner) Snapshot() Snapshot {
 		s.EffectiveRate = s.Shares.AcceptedDiff * (1 << 32) / s.UptimeS
 	}
 	for _, p := range m.src.Upstreams() {
-		ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
-			LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected,
-			SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled, Protocol: p.Protocol}
-		if n := p.Node; n != nil {
-			ps.Node = &NodeStats{Chain: n.Chain, Height: n.Height, Transactions: n.Transactions, NetworkDifficulty: n.NetworkDifficulty,
-				BlocksSubmitted: n.BlocksSubmitted, BlocksAccepted: n.BlocksAccepted, BlocksRejected: n.BlocksRejected,
-				RejectReasons: n.RejectReasons, LastBlock: n.LastBlock}
-			if !n.TemplateTime.IsZero() {
-				ps.Node.TemplateAgeS = now.Sub(n.TemplateTime).Seconds()
-			}
-			if s.Rate60s > 0 {
-				ps.Node.ExpectedBlockS = n.NetworkDifficulty * (1 << 32) / s.Rate60s
-			}
-		}
-		if p.RollingMask != 0 {
-			ps.RollingMask = fmt.Sprintf("%08x", p.RollingMask)
+		ps := NewPoolStats(p)
+		if ps.Node != nil && s.Rate60s > 0 {
+			ps.Node.ExpectedBlockS = ps.Node.NetworkDifficulty * (1 << 32) / s.Rate60s
 		}
 		s.Pools = append(s.Pools, ps)
 	}

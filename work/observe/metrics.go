@@ -84,6 +84,8 @@ var (
 	descNodeBlocks   = prometheus.NewDesc("clminer_node_blocks_total", "Blocks sent to a solo node, by what became of them.", []string{"pool", "url", "outcome"}, nil)
 	descBlockRejects = prometheus.NewDesc("clminer_node_block_rejects_total", "Blocks a solo node rejected, by its reason.", []string{"pool", "url", "reason"}, nil)
 	descSick         = prometheus.NewDesc("clminer_pool_sick", "1 while the pool is held down for unanswered or rejected shares.", []string{"pool", "url", "reason"}, nil)
+	descWorker       = prometheus.NewDesc("clminer_worker_shares_total", "Shares of each sub-worker (--worker-per-device) by the pool's verdict; a refused worker's shares count under the pool user.", []string{"worker", "result"}, nil)
+	descWorkerOK     = prometheus.NewDesc("clminer_worker_authorized", "1 while the pool accepts the sub-worker on the live connection.", []string{"worker"}, nil)
 	descIdle         = prometheus.NewDesc("clminer_idle", "1 while devices idle because no pool has a live job.", nil, nil)
 	descUptime       = prometheus.NewDesc("clminer_uptime_seconds", "Seconds since mining started.", nil, nil)
 )
@@ -94,7 +96,7 @@ type snapshotCollector struct{ m *Metrics }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
-		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descIdle, descUptime,
+		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descWorker, descWorkerOK, descIdle, descUptime,
 		descNodeHeight, descTemplateAge, descNodeBlocks, descBlockRejects} {
 		ch <- d
 	}
@@ -158,6 +160,15 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			for reason, k := range n.RejectReasons {
 				counter(descBlockRejects, float64(k), idx, p.URL, reason)
 			}
+		}
+		for _, w := range p.Workers {
+			counter(descWorker, float64(w.Accepted), w.Name, "accepted")
+			counter(descWorker, float64(w.Rejected), w.Name, "rejected")
+			ok := 0.0
+			if w.State == "authorized" {
+				ok = 1
+			}
+			gauge(descWorkerOK, ok, w.Name)
 		}
 	}
 	idle := 0.0

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"clminer/gpu/thermal"
@@ -45,6 +46,34 @@ type Status struct {
 // extras, called on every status document, add what lives outside the
 // miner (GPU telemetry, the all-time best share).
 func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func() miner.Snapshot, extras ...func(*Status)) (*Server, error) {
+	return ListenHandlers(addr, token, Handlers{
+		Metrics: metrics.Registry(),
+		Status: func() any {
+			s := snapshot()
+			st := Status{Version: version, Commit: commit, Healthy: s.Healthy(), Snapshot: s}
+			for _, x := range extras {
+				x(&st)
+			}
+			return st
+		},
+		Healthy: func() (bool, string) {
+			if snapshot().Healthy() {
+				return true, "ok: hashing on a live pool"
+			}
+			return false, "unhealthy: not hashing on a live pool"
+		},
+	})
+}
+
+// Handlers are what a command serves: the miner's, or the farm proxy's.
+type Handlers struct {
+	Metrics prometheus.Gatherer
+	Status  func() any            // the /api/v1/status document
+	Healthy func() (bool, string) // /healthz: healthy or not, and the line to say
+}
+
+// ListenHandlers binds addr for h under the same exposure rules as Listen.
+func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--api-listen %s: %w", addr, err)
@@ -54,24 +83,20 @@ func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func
 		guard = func(h http.Handler) http.Handler { return requireToken(token, h) }
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", guard(promhttp.HandlerFor(metrics.Registry(), promhttp.HandlerOpts{})))
+	mux.Handle("/metrics", guard(promhttp.HandlerFor(h.Metrics, promhttp.HandlerOpts{})))
 	mux.Handle("/api/v1/status", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := snapshot()
-		st := Status{Version: version, Commit: commit, Healthy: s.Healthy(), Snapshot: s}
-		for _, x := range extras {
-			x(&st)
-		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(st)
+		_ = enc.Encode(h.Status())
 	})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if snapshot().Healthy() {
-			fmt.Fprintln(w, "ok: hashing on a live pool")
+		ok, msg := h.Healthy()
+		if ok {
+			fmt.Fprintln(w, msg)
 			return
 		}
-		http.Error(w, "unhealthy: not hashing on a live pool", http.StatusServiceUnavailable)
+		http.Error(w, msg, http.StatusServiceUnavailable)
 	})
 	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
 }

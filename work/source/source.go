@@ -35,6 +35,9 @@ type Share struct {
 	Job   *Job
 	Unit  *work.Unit
 	Nonce uint32
+	// Device is the id of the device that found it, for a source that
+	// credits devices separately (Stratum's worker per device).
+	Device string
 }
 
 // ReplyKind is what became of a share handed to Send.
@@ -173,6 +176,9 @@ type UpstreamStatus struct {
 	Throttled       uint64 // shares not sent because InFlight was at its bound
 	// Node is set for a node mined solo.
 	Node *NodeStatus
+	// Workers are the sub-accounts shares are credited to on this
+	// upstream (set on the live one), beside its main account.
+	Workers []WorkerStatus
 }
 
 // NodeStatus is what a solo upstream adds: the chain, the template and the
@@ -188,4 +194,17 @@ type NodeStatus struct {
 	BlocksRejected    uint64
 	RejectReasons     map[string]uint64
 	LastBlock         string // hash of the last accepted block
+}
+
+// WorkerStatus is one sub-account an upstream credits shares to: Stratum's
+// worker per device, or per downstream miner of a proxy.
+type WorkerStatus struct {
+	Key   string `json:"key"`
+	Name  string `json:"name"`
+	State string `json:"state"` // pending, authorized or refused (its shares then go to the main account)
+	// Reason says why it was refused.
+	Reason string `json:"reason,omitempty"`
+	// Accepted and Rejected count its shares since start, on any upstream.
+	Accepted uint64 `json:"accepted"`
+	Rejected uint64 `json:"rejected"`
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"clminer/gpu"
+	"clminer/gpu/registry"
+	"clminer/stratum"
+	"clminer/stratum/pooltest"
+	"clminer/stratum/proxy"
+	"clminer/work/miner"
+)
+
+// runProxyDemo is `clminer demo --proxy`: the built-in pool <- a farm proxy
+// <- two local miners, each credited under its own worker.
+func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error {
+	logger := setup.log
+	if setup.api.listen != "" {
+		return errors.New("--api-listen is not served by demo --proxy: run `clminer proxy --api-listen` to see the proxy's API")
+	}
+	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
+		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight})
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Logger: logger.With("side", "proxy")}, upstream)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	groups, closeAll, err := demoDeviceGroups(setup)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+
+	ctx := c.Context
+	if d := setup.duration; d > 0 {
+		var cancel func()
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	proxyCtx, stopProxy := context.WithCancel(context.Background())
+	proxyDone := make(chan error, 1)
+	go func() { proxyDone <- srv.Run(proxyCtx) }()
+	logger.Info(fmt.Sprintf("proxy on %s in front of the built-in pool; two miners behind it", srv.Addr()), "event", "demo.proxy", "addr", srv.Addr())
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(groups))
+	for i, devs := range groups {
+		rig := fmt.Sprintf("rig%d", i+1)
+		l := logger.With("rig", rig)
+		for _, d := range devs {
+			l.Info("device ready", "event", "device.ready", "device", d.Info().ID, "name", d.Info().Name)
+		}
+		client, err := stratum.NewClient([]stratum.PoolConfig{{URL: "stratum+tcp://" + srv.Addr(), User: "demo." + rig, Pass: "x", VersionRolling: true}},
+			stratum.Options{Logger: l})
+		if err != nil {
+			stopProxy()
+			<-proxyDone
+			return err
+		}
+		m, err := miner.New(miner.Config{Source: client, Devices: devs, Logger: l, StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout})
+		if err != nil {
+			stopProxy()
+			<-proxyDone
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = m.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	stopProxy()
+	perr := <-proxyDone
+	logProxyStatus(logger, srv.Status())
+	counts := map[string]int{}
+	for _, s := range pool.Shares() {
+		counts[s.Worker]++
+	}
+	for _, w := range []string{"demo.rig1", "demo.rig2"} {
+		logger.Info(fmt.Sprintf("built-in pool credited %s with %d shares", w, counts[w]), "event", "demo.worker_shares", "worker", w, "accepted", counts[w])
+	}
+	return errors.Join(append(errs, perr)...)
+}
+
+// demoDeviceGroups splits the chosen devices between the two miners; with
+// one device, the second miner gets a one-thread CPU device of its own.
+func demoDeviceGroups(setup *runSetup) ([][]gpu.Device, func(), error) {
+	opts := setup.devices
+	devs, err := registry.Open(setup.spec, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(devs) >= 2 {
+		half := len(devs) / 2
+		return [][]gpu.Device{devs[:half], devs[half:]}, func() { registry.CloseAll(devs) }, nil
+	}
+	if devs[0].Info().Kind == "cpu" && opts.Threads == 0 && runtime.NumCPU() > 1 {
+		// Two CPU miners: give the first all cores but one.
+		registry.CloseAll(devs)
+		opts.Threads = runtime.NumCPU() - 1
+		if devs, err = registry.Open("cpu", opts); err != nil {
+			return nil, nil, err
+		}
+	}
+	one := setup.devices
+	one.Threads = 1
+	second, err := registry.Open("cpu", one)
+	if err != nil {
+		registry.CloseAll(devs)
+		return nil, nil, err
+	}
+	return [][]gpu.Device{devs, second}, func() { registry.CloseAll(devs); registry.CloseAll(second) }, nil
+}

@@ -1,0 +1,705 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/log"
+
+	"clminer/stratum"
+	"clminer/work"
+	"clminer/work/ledger"
+)
+
+// maxGarbage is how many undecodable lines or unknown methods a miner may
+// send before it is dropped.
+const maxGarbage = 20
+
+// workerWait bounds how long a miner's authorize waits for the pool's
+// verdict on its worker name.
+const workerWait = 5 * time.Second
+
+// maxAuthFailures is how many refused authorizes a connection may try.
+const maxAuthFailures = 5
+
+// conn is one downstream miner. Its reader goroutine owns the protocol
+// state; verdicts from the pool reach it only through the write queue.
+type conn struct {
+	s      *Server
+	id     uint64
+	nc     net.Conn
+	remote string
+	log    *log.Logger
+	out    chan []byte // nil entry: close after what is queued
+	since  time.Time
+
+	mu           sync.Mutex
+	subscribed   bool
+	authorized   bool
+	slot         int
+	prefix       []byte
+	d            int // extranonce2_size the miner was told
+	diff         float64
+	rolling      bool
+	reqMask      uint32 // the mask the miner asked for
+	mask         uint32 // the mask it was granted
+	extranonce   bool   // asked for mining.set_extranonce
+	workers      map[string]string
+	pending      int
+	garbage      int
+	authFails    int
+	agent        string
+	counts       Counts
+	rate         shareRate
+	lastShare    time.Time
+	closed       bool
+	closeReason  string
+	closeAfter   error // why the writer closes once it reaches the nil entry
+	tokens       float64
+	tokensAt     time.Time
+	sentJobFirst bool
+
+	// jobMu orders job sends: the reader (first job after authorize) and
+	// the upstream's goroutine (every new job) both send, and an older job
+	// must never follow a newer one. Taken before mu.
+	jobMu   sync.Mutex
+	lastJob uint64
+
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newConn(s *Server, id uint64, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
+	return &conn{s: s, id: id, nc: nc, remote: remote, slot: -1, out: make(chan []byte, s.cfg.WriteQueue), since: time.Now(),
+		log: s.log.With("miner", id, "remote", remote), workers: map[string]string{}, done: make(chan struct{}),
+		tokens: float64(s.cfg.Burst), tokensAt: time.Now()}
+}
+
+func (c *conn) start() {
+	c.s.wg.Add(2)
+	go func() {
+		defer c.s.wg.Done()
+		c.readLoop()
+	}()
+	go func() {
+		defer c.s.wg.Done()
+		c.writeLoop()
+	}()
+}
+
+// close drops the miner (the first reason wins) and frees its prefix.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.closeReason = err.Error()
+		slot := c.slot
+		var keys []string
+		for _, k := range c.workers {
+			if k != "" {
+				keys = append(keys, k)
+			}
+		}
+		c.mu.Unlock()
+		for _, k := range keys {
+			c.s.dropKey(k)
+		}
+		close(c.done)
+		c.nc.Close()
+		c.s.removeConn(c)
+		if slot >= 0 {
+			c.s.releaseSlot(slot)
+		}
+		c.s.retire(c)
+		c.s.logConn.Info(c.log, "miner disconnected", "event", "proxy.miner_disconnected", "reason", err.Error())
+	})
+}
+
+// send queues a line without blocking; a miner whose queue is full has
+// stopped reading and is dropped.
+func (c *conn) send(b []byte) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.out <- b:
+	default:
+		c.close(errors.New("not reading: write queue full"))
+	}
+}
+
+func (c *conn) notify(method string, params []any) {
+	if b, err := stratum.EncodeNotification(method, params); err == nil {
+		c.send(b)
+	}
+}
+
+func (c *conn) respond(id json.RawMessage, result any, rpcErr any) {
+	if b, err := stratum.EncodeResponse(id, result, rpcErr); err == nil {
+		c.send(b)
+	}
+}
+
+func (c *conn) reject(id json.RawMessage, code int, msg string) {
+	c.respond(id, false, stratum.RejectError(code, msg))
+}
+
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 4096)
+	for {
+		var b []byte
+		select {
+		case <-c.done:
+			return
+		case b = <-c.out:
+		}
+		if b == nil {
+			_ = w.Flush()
+			c.mu.Lock()
+			why := c.closeAfter
+			c.mu.Unlock()
+			if why == nil {
+				why = errors.New("sent its last reply")
+			}
+			c.close(why)
+			return
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		_, err := w.Write(b)
+		// Flush once the queue is empty: a burst of lines is one write.
+		if err == nil && len(c.out) == 0 {
+			err = w.Flush()
+		}
+		if err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return
+		}
+	}
+}
+
+// closeAfterSent closes the connection with why once what is queued is
+// written.
+func (c *conn) closeAfterSent(why error) {
+	c.mu.Lock()
+	c.closeAfter = why
+	c.mu.Unlock()
+	c.send(nil)
+}
+
+// take waits for a message token (Rate per second, Burst at most). Waiting
+// stops reading, so a flood slows only the connection that sends it.
+func (c *conn) take() bool {
+	cfg := &c.s.cfg
+	now := time.Now()
+	c.tokens = min(float64(cfg.Burst), c.tokens+now.Sub(c.tokensAt).Seconds()*cfg.Rate)
+	c.tokensAt = now
+	if c.tokens >= 1 {
+		c.tokens--
+		return true
+	}
+	wait := time.Duration((1 - c.tokens) / cfg.Rate * float64(time.Second))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return false
+	case <-t.C:
+	}
+	c.tokens = 0
+	c.tokensAt = time.Now()
+	return true
+}
+
+func (c *conn) readLoop() {
+	lr := stratum.NewLineReader(c.nc, c.s.cfg.MaxLineSize)
+	for {
+		c.mu.Lock()
+		deadline := c.since.Add(c.s.cfg.HandshakeTimeout)
+		if c.authorized {
+			deadline = time.Time{}
+			if c.s.cfg.IdleTimeout > 0 {
+				deadline = time.Now().Add(c.s.cfg.IdleTimeout)
+			}
+		}
+		c.mu.Unlock()
+		_ = c.nc.SetReadDeadline(deadline)
+		line, err := lr.ReadLine()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				err = errors.New("no subscribe and authorize in time, or idle too long")
+			case errors.Is(err, stratum.ErrLineTooLong):
+				c.s.countRefused()
+			}
+			c.close(err)
+			return
+		}
+		if !c.take() {
+			return
+		}
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		if err := c.handleLine(line); err != nil {
+			// Stop reading; the writer sends what is queued (the refusal
+			// that explains the drop) and then closes.
+			c.closeAfterSent(err)
+			return
+		}
+	}
+}
+
+// handleLine handles one line; an error drops the miner.
+func (c *conn) handleLine(line []byte) error {
+	m, err := stratum.DecodeLine(line)
+	if err != nil {
+		return c.junk("not a stratum message")
+	}
+	if m.Kind == stratum.KindResponse {
+		return nil // the proxy asks miners nothing that needs an answer
+	}
+	switch m.Method {
+	case stratum.MethodConfigure:
+		c.onConfigure(m)
+	case stratum.MethodSubscribe:
+		return c.onSubscribe(m)
+	case stratum.MethodAuthorize:
+		return c.onAuthorize(m)
+	case stratum.MethodSubmit:
+		c.onSubmit(m)
+	case stratum.MethodExtranonceSubscribe:
+		c.mu.Lock()
+		c.extranonce = true
+		c.mu.Unlock()
+		if m.Kind == stratum.KindRequest {
+			c.respond(m.ID, true, nil)
+		}
+	case stratum.MethodSuggestDifficulty, "mining.suggest_target":
+		// The pool's difficulty is every miner's: a higher one would cut the
+		// pool's credit, a lower one send shares it rejects.
+		if m.Kind == stratum.KindRequest {
+			c.respond(m.ID, true, nil)
+		}
+	case stratum.MethodPing:
+		if m.Kind == stratum.KindRequest {
+			c.respond(m.ID, "pong", nil)
+		}
+	default:
+		if m.Kind == stratum.KindRequest {
+			c.respond(m.ID, nil, []any{-3, "Method not found", nil})
+		}
+		return c.junk("unknown method")
+	}
+	return nil
+}
+
+func (c *conn) junk(what string) error {
+	c.mu.Lock()
+	c.garbage++
+	n := c.garbage
+	c.mu.Unlock()
+	if n > maxGarbage {
+		c.s.countRefused()
+		return fmt.Errorf("sends garbage: %d lines (%s)", n, what)
+	}
+	return nil
+}
+
+func (c *conn) onConfigure(m *stratum.Message) {
+	req, err := stratum.ParseConfigureParams(m.Params)
+	if err != nil {
+		if m.Kind == stratum.KindRequest {
+			c.respond(m.ID, nil, stratum.RejectError(stratum.CodeOther, err.Error()))
+		}
+		_ = c.junk("bad configure")
+		return
+	}
+	if !c.s.waitSpace(c.done, c.s.cfg.HandshakeTimeout) {
+		c.respond(m.ID, nil, stratum.RejectError(stratum.CodeOther, "the proxy has no pool job yet"))
+		return
+	}
+	pj, _, _ := c.s.current()
+	var up uint32
+	if pj != nil {
+		up = c.s.issue(pj).RollingMask
+	}
+	c.mu.Lock()
+	rolling := req.VersionRolling && up&req.Mask != 0
+	c.rolling, c.reqMask = rolling, req.Mask
+	c.mask = 0
+	if rolling {
+		c.mask = up & req.Mask
+	}
+	mask := c.mask
+	c.mu.Unlock()
+	if m.Kind == stratum.KindRequest {
+		c.respond(m.ID, stratum.ConfigureResult(req, rolling, mask), nil)
+	}
+}
+
+func (c *conn) onSubscribe(m *stratum.Message) error {
+	agent, _, err := stratum.ParseSubscribeParams(m.Params)
+	if err != nil {
+		c.reject(m.ID, stratum.CodeOther, err.Error())
+		return c.junk("bad subscribe")
+	}
+	c.mu.Lock()
+	again := c.subscribed
+	c.mu.Unlock()
+	if again {
+		c.reject(m.ID, stratum.CodeOther, "already subscribed")
+		return nil
+	}
+	if !c.s.waitSpace(c.done, c.s.cfg.HandshakeTimeout) {
+		c.reject(m.ID, stratum.CodeOther, "the proxy has no pool job yet; try again")
+		c.closeAfterSent(errors.New("no pool job to give it"))
+		return nil
+	}
+	n, err := c.s.allocSlot()
+	if err != nil {
+		c.s.countRefused()
+		c.s.logErr.Warn(c.log, "refusing a miner", "event", "proxy.full", "err", err)
+		c.reject(m.ID, stratum.CodeOther, err.Error())
+		c.closeAfterSent(err)
+		return nil
+	}
+	_, sp, prefix := c.s.current()
+	pfx := make([]byte, prefix)
+	for i := range pfx {
+		pfx[prefix-1-i] = byte(n >> (8 * i))
+	}
+	d := min(sp.size-prefix, maxDownstreamEN2)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.s.releaseSlot(n)
+		return nil
+	}
+	c.subscribed, c.slot, c.prefix, c.d, c.agent = true, n, pfx, d, agent
+	c.mu.Unlock()
+	sid := strconv.FormatUint(c.id, 16)
+	res := stratum.SubscribeResult{Subscriptions: [][2]string{{stratum.MethodSetDifficulty, sid}, {stratum.MethodNotify, sid}},
+		Extranonce1: hex.EncodeToString(pfx), Extranonce2Size: d}
+	c.respond(m.ID, res.Result(), nil)
+	c.s.logConn.Info(c.log, "miner subscribed", "event", "proxy.miner_subscribed", "extranonce1", res.Extranonce1, "extranonce2_size", d, "agent", agent)
+	return nil
+}
+
+func (c *conn) onAuthorize(m *stratum.Message) error {
+	user, pass, err := stratum.ParseAuthorizeParams(m.Params)
+	if err != nil {
+		c.reject(m.ID, stratum.CodeOther, err.Error())
+		return c.junk("bad authorize")
+	}
+	if users := c.s.cfg.Users; users != nil {
+		want, ok := users[user]
+		if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(pass)) != 1 {
+			c.mu.Lock()
+			c.authFails++
+			n := c.authFails
+			c.mu.Unlock()
+			c.reject(m.ID, stratum.CodeUnauthorized, "Unauthorized worker")
+			c.s.logErr.Warn(c.log, "miner authorize refused", "event", "proxy.auth_refused", "worker", user)
+			if n >= maxAuthFailures {
+				c.s.countRefused()
+				return fmt.Errorf("%d refused authorizes", n)
+			}
+			return nil
+		}
+	}
+	c.mu.Lock()
+	if _, ok := c.workers[user]; !ok && len(c.workers) >= c.s.cfg.MaxWorkers {
+		c.mu.Unlock()
+		c.reject(m.ID, stratum.CodeOther, fmt.Sprintf("at most %d workers per connection", c.s.cfg.MaxWorkers))
+		return nil
+	}
+	c.mu.Unlock()
+	key := c.s.cfg.WorkerKey(user)
+	c.s.workerCounts(user)
+	c.mu.Lock()
+	oldKey, had := c.workers[user]
+	c.mu.Unlock()
+	if had {
+		key = oldKey // authorized again on this connection: already counted
+	} else if key != "" {
+		if err := c.s.useKey(key); err != nil {
+			c.s.logErr.Warn(c.log, "worker not authorized upstream; its shares go under the pool user", "event", "proxy.worker_upstream", "worker", user, "err", err)
+			key = ""
+		} else {
+			name, st := c.s.up.WaitWorker(key, workerWait)
+			if st == stratum.WorkerRefused {
+				// The miner may mine on: its shares go under the pool user.
+				c.s.logErr.Warn(c.log, "the pool refused this worker; its shares go under the pool user", "event", "proxy.worker_refused", "worker", user)
+			}
+			c.s.noteUpstreamName(user, name)
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		// close ran meanwhile and did not see this key: release it here.
+		c.mu.Unlock()
+		if key != "" && !had {
+			c.s.dropKey(key)
+		}
+		return nil
+	}
+	c.workers[user] = key
+	first := !c.authorized
+	c.authorized = true
+	subscribed := c.subscribed
+	c.mu.Unlock()
+	c.respond(m.ID, true, nil)
+	c.s.logConn.Info(c.log, "miner authorized", "event", "proxy.miner_authorized", "worker", user, "upstream_key", key)
+	if first && subscribed {
+		if pj, _, _ := c.s.current(); pj != nil {
+			c.sendJob(pj, true)
+		}
+	}
+	return nil
+}
+
+// sendJob sends a job, after whatever it needs first: a changed
+// extranonce2_size, version mask or difficulty.
+func (c *conn) sendJob(pj *pjob, clean bool) {
+	c.jobMu.Lock()
+	defer c.jobMu.Unlock()
+	if pj.seq < c.lastJob {
+		return
+	}
+	c.lastJob = pj.seq
+	_, _, prefix := c.s.current()
+	up := c.s.issue(pj)
+	var lines []struct {
+		method string
+		params []any
+	}
+	add := func(method string, params []any) {
+		lines = append(lines, struct {
+			method string
+			params []any
+		}{method, params})
+	}
+	c.mu.Lock()
+	if !c.subscribed || !c.authorized || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	room := pj.sp.size - prefix
+	if c.d > room {
+		if !c.extranonce {
+			c.mu.Unlock()
+			// The miner cannot be told a smaller extranonce2_size on this
+			// connection: ask it back here, where its new subscribe gets one.
+			c.log.Info("pool's extranonce2 is smaller; asking the miner to reconnect to the proxy", "event", "proxy.miner_reconnect", "size", room)
+			c.notify(stratum.MethodReconnect, stratum.ReconnectParams(stratum.Reconnect{}))
+			c.closeAfterSent(errors.New("asked to reconnect for a smaller extranonce2"))
+			return
+		}
+		c.d = min(room, maxDownstreamEN2)
+		add(stratum.MethodSetExtranonce, stratum.SetExtranonceParams(hex.EncodeToString(c.prefix), c.d))
+		clean = true
+	}
+	if c.rolling {
+		if want := up.RollingMask & c.reqMask; want != c.mask {
+			c.mask = want
+			add(stratum.MethodSetVersionMask, stratum.VersionMaskParams(want))
+		}
+	}
+	if d := up.Difficulty; d != c.diff || !c.sentJobFirst {
+		c.diff = d
+		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(d))
+	}
+	c.sentJobFirst = true
+	d := c.d
+	c.mu.Unlock()
+	for _, l := range lines {
+		c.notify(l.method, l.params)
+	}
+	c.notify(stratum.MethodNotify, stratum.NotifyParams(c.s.paramsFor(pj, d, clean)))
+}
+
+// onSubmit judges a share on the host and forwards what the pool would
+// accept; every share gets exactly one answer and one count.
+func (c *conn) onSubmit(m *stratum.Message) {
+	id := m.ID
+	if m.Kind != stratum.KindRequest {
+		_ = c.junk("submit without an id")
+		return
+	}
+	sub, err := stratum.ParseSubmitParams(m.Params)
+	if err != nil {
+		c.verdict(id, "", Invalid, stratum.CodeOther, err.Error())
+		return
+	}
+	c.mu.Lock()
+	subscribed, key, authorized := c.subscribed, "", false
+	if subscribed {
+		key, authorized = c.workers[sub.Worker]
+	}
+	d, rolling, mask, prefix := c.d, c.rolling, c.mask, c.prefix
+	c.mu.Unlock()
+	switch {
+	case !subscribed:
+		c.verdict(id, "", Invalid, stratum.CodeNotSubscribed, "Not subscribed")
+		return
+	case !authorized:
+		c.verdict(id, "", Invalid, stratum.CodeUnauthorized, "Unauthorized worker")
+		return
+	}
+	worker := sub.Worker
+	pj, upj, sp := c.s.lookup(sub.JobID)
+	if pj == nil {
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Job not found")
+		return
+	}
+	entry := upj.Entry
+	if pj.sp != sp || !entry.Live() {
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
+		return
+	}
+	if len(sub.Extranonce2) != 2*d {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, "Incorrect size of extranonce2")
+		return
+	}
+	en2, err := hex.DecodeString(sub.Extranonce2)
+	if err != nil {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, "extranonce2 is not hex")
+		return
+	}
+	if len(sub.NTime) != 8 || len(sub.Nonce) != 8 {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, "ntime and nonce must be 8 hex chars")
+		return
+	}
+	ntime, err1 := work.ParseUint32Hex("ntime", sub.NTime)
+	nonce, err2 := work.ParseUint32Hex("nonce", sub.Nonce)
+	if err1 != nil || err2 != nil {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, "ntime and nonce must be hex")
+		return
+	}
+	j := upj.Job
+	if ntime < j.NTime || ntime-j.NTime > c.s.cfg.NTimeRoll {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, "Ntime out of range")
+		return
+	}
+	version := j.Version
+	if sub.VersionBits != "" {
+		if !rolling {
+			c.verdict(id, worker, Invalid, stratum.CodeVersionMask, "version rolling not negotiated")
+			return
+		}
+		bits, err := work.ParseUint32Hex("version_bits", sub.VersionBits)
+		if err != nil || bits&^mask != 0 || bits&^upj.RollingMask != 0 {
+			c.verdict(id, worker, Invalid, stratum.CodeVersionMask, "Invalid version mask")
+			return
+		}
+		version = j.Version&^mask | bits
+	}
+	full := make([]byte, 0, sp.size)
+	full = append(full, prefix...)
+	full = append(full, en2...)
+	full = append(full, make([]byte, sp.size-len(full))...)
+	u, err := j.NewUnit(full, version, ntime)
+	if err != nil {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, err.Error())
+		return
+	}
+	chk := u.Check(nonce)
+	ok, judged := entry.Judge(chk.Hash)
+	if !ok {
+		c.verdict(id, worker, LowDifficulty, stratum.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
+		return
+	}
+	up, err := u.Submit("", nonce, upj.RollingMask)
+	if err != nil {
+		c.verdict(id, worker, Invalid, stratum.CodeOther, err.Error())
+		return
+	}
+	c.mu.Lock()
+	if c.pending >= c.s.cfg.MaxPending {
+		c.mu.Unlock()
+		c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict; slow down")
+		return
+	}
+	c.pending++
+	c.mu.Unlock()
+	if !entry.Claim(ledger.ShareKey(u, nonce)) {
+		c.unpend()
+		if !entry.Live() {
+			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
+		} else {
+			c.verdict(id, worker, Duplicate, stratum.CodeDuplicate, "Duplicate share")
+		}
+		return
+	}
+	if chk.MeetsNetwork {
+		c.log.Info("block found by a miner", "event", "block.found", "worker", worker, "hash", work.HashDisplay(chk.Hash))
+	}
+	sent := time.Now()
+	c.s.up.SubmitAsync(upj, up, key, func(res stratum.SubmitResult, err error) {
+		c.unpend()
+		switch {
+		case errors.Is(err, stratum.ErrStaleSession):
+			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the pool session that issued the job ended")
+		case errors.Is(err, stratum.ErrThrottled):
+			c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict")
+		case err != nil:
+			c.verdict(id, worker, Lost, stratum.CodeOther, "no verdict from the pool: "+err.Error())
+		case res.Accepted:
+			c.accepted(id, worker, judged, time.Since(sent))
+		default:
+			code := res.Code
+			if code == 0 {
+				code = stratum.CodeOther
+			}
+			c.verdict(id, worker, Rejected, code, res.Reason)
+		}
+	})
+}
+
+func (c *conn) unpend() {
+	c.mu.Lock()
+	c.pending--
+	c.mu.Unlock()
+}
+
+// verdict answers a refused share and counts it once.
+func (c *conn) verdict(id json.RawMessage, worker string, o Outcome, code int, reason string) {
+	c.count(worker, o, 0, 0)
+	c.reject(id, code, reason)
+	if o == Rejected || o == Lost {
+		c.s.logErr.Warn(c.log, "share "+string(o), "event", "proxy.share_"+string(o), "worker", worker, "reason", reason)
+	} else {
+		c.log.Debug("share refused locally", "event", "proxy.share_"+string(o), "worker", worker, "reason", reason)
+	}
+}
+
+func (c *conn) accepted(id json.RawMessage, worker string, diff float64, rtt time.Duration) {
+	c.count(worker, Accepted, diff, rtt)
+	c.respond(id, true, nil)
+	c.log.Debug("share accepted", "event", "proxy.share_accepted", "worker", worker, "diff", diff, "rtt", rtt)
+}
+
+func (c *conn) count(worker string, o Outcome, diff float64, rtt time.Duration) {
+	now := time.Now()
+	c.mu.Lock()
+	c.counts.add(o, diff)
+	if o == Accepted {
+		c.rate.add(now, diff)
+		c.lastShare = now
+	}
+	c.mu.Unlock()
+	c.s.count(worker, o, diff, rtt)
+}
