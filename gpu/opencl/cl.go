@@ -40,6 +40,7 @@ const (
 	clContextPlatform = 0x1084
 
 	clMemReadWrite = 1 << 0
+	clMemReadOnly  = 1 << 2
 
 	clProgramNumDevices  = 0x1162
 	clProgramBinarySizes = 0x1165

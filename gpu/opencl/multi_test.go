@@ -1,0 +1,196 @@
+package opencl
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"clminer/gpu"
+	"clminer/gpu/gputest"
+	"clminer/work"
+)
+
+// rolledGroup returns k rolled versions of u under the BIP 320 mask, with u's
+// own version at index at: the rolls around u's, wrapping in the roll space,
+// which is what a unit of k versions handed out by the ledger looks like.
+func rolledGroup(tb testing.TB, u *work.Unit, k, at int) []*work.Unit {
+	tb.Helper()
+	mask := work.BIP320Mask
+	if u.Job == nil {
+		u.Version = binary.LittleEndian.Uint32(u.Header[0:])
+	}
+	n0 := uint64(0)
+	for i, m := 0, mask; m != 0; m &= m - 1 {
+		if u.Version&(m&-m) != 0 {
+			n0 |= 1 << i
+		}
+		i++
+	}
+	total := work.RolledVersions(mask)
+	units := make([]*work.Unit, k)
+	for i := range units {
+		v, err := work.RollVersion(u.Version, mask, (n0+total+uint64(i)-uint64(at))%total)
+		require.NoError(tb, err)
+		if u.Job != nil {
+			units[i] = u.WithVersion(v)
+			continue
+		}
+		// A random unit has no job to rebuild from: set the header's
+		// version field (little-endian, bytes 0..3) by hand.
+		c := *u
+		binary.LittleEndian.PutUint32(c.Header[0:], v)
+		c.Version, c.Midstate = v, work.Midstate(&c.Header)
+		units[i] = &c
+	}
+	require.Equal(tb, u.Header, units[at].Header, "index %d must be the unit itself", at)
+	return units
+}
+
+// versionCollector gathers FoundVersion pairs.
+type versionCollector struct {
+	mu   sync.Mutex
+	seen map[[2]uint32]int
+}
+
+func (c *versionCollector) found(v int, n uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[[2]uint32]int{}
+	}
+	c.seen[[2]uint32{uint32(v), n}]++
+}
+
+func (c *versionCollector) perVersion(tb testing.TB, k int) []map[uint32]bool {
+	tb.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]map[uint32]bool, k)
+	for i := range out {
+		out[i] = map[uint32]bool{}
+	}
+	for key, times := range c.seen {
+		require.Equalf(tb, 1, times, "nonce %08x of version %d reported %d times", key[1], key[0], times)
+		require.Lessf(tb, int(key[0]), k, "version index %d out of range", key[0])
+		out[key[0]][key[1]] = true
+	}
+	return out
+}
+
+// Every K and both Maj shapes, against the host's hashes of each version.
+func TestMultiVersionCandidatesMatchHost(t *testing.T) {
+	const top = 0x00ffffff // about one nonce in 256
+	for _, k := range []int{2, 4} {
+		for _, maj := range []string{MajMerge, MajLOP3} {
+			t.Run(fmt.Sprintf("K%d-%s", k, maj), func(t *testing.T) {
+				dev := openTest(t, Options{Versions: k, Maj: maj, Intensity: 14})
+				require.Equal(t, k, dev.Versions())
+				require.Equal(t, maj, dev.Maj())
+				r := rand.New(rand.NewPCG(uint64(k), 99))
+				base := gputest.RandomUnit(r, top)
+				units := rolledGroup(t, base, k, 0)
+				start := r.Uint32() | 1
+				count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
+				col := &versionCollector{}
+				var progress uint64
+				res, err := dev.Sweep(context.Background(), gpu.Sweep{
+					Unit: units[0], Units: units, Start: start, Count: count,
+					FoundVersion: col.found, Progress: func(h uint64) { progress += h },
+				})
+				require.NoError(t, err)
+				require.Equal(t, count*uint64(k), res.Hashes, "hashes count every version")
+				require.Equal(t, count*uint64(k), progress)
+				got := col.perVersion(t, k)
+				for i, u := range units {
+					want := hostCandidates(u, start, count, top)
+					require.NotEmpty(t, want)
+					require.Equalf(t, want, got[i], "version %d (%08x)", i, u.Version)
+				}
+				// The single-version kernel of the same program still works.
+				one := newCollector()
+				res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: count, Found: one.found})
+				require.NoError(t, err)
+				require.Equal(t, count, res.Hashes)
+				require.Equal(t, hostCandidates(units[1], start, count, top), one.set(t))
+			})
+		}
+	}
+}
+
+// The real blocks: each block's nonce is found at the index its version
+// holds in a unit of rolled versions, whichever index that is, and the host
+// judges it a block there and nowhere else.
+func TestMultiVersionFindsRealBlocksAtTheirIndex(t *testing.T) {
+	for _, k := range []int{2, 4} {
+		dev := openTest(t, Options{Versions: k})
+		for name, sol := range gputest.SolvedVectors(t) {
+			for at := 0; at < k; at++ {
+				t.Run(fmt.Sprintf("K%d-%s-at%d", k, name, at), func(t *testing.T) {
+					units := rolledGroup(t, sol.Unit, k, at)
+					const window = 1 << 14
+					start := uint64(sol.Nonce) &^ (window - 1)
+					var mu sync.Mutex
+					blocks := map[int][]uint32{}
+					res, err := gpu.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
+						func(u *work.Unit) gpu.Verdicts {
+							idx := -1
+							for i := range units {
+								if units[i] == u {
+									idx = i
+								}
+							}
+							return gpu.Verdicts{Share: func(c work.Check) {
+								if c.MeetsNetwork {
+									mu.Lock()
+									blocks[idx] = append(blocks[idx], c.Nonce)
+									mu.Unlock()
+								}
+							}}
+						})
+					require.NoError(t, err)
+					require.Equal(t, uint64(window*k), res.Hashes)
+					require.Zero(t, res.HWErrors)
+					require.Zero(t, res.Lost)
+					require.Equal(t, map[int][]uint32{at: {sol.Nonce}}, blocks)
+				})
+			}
+		}
+	}
+}
+
+func TestMultiVersionRejectsMismatchedUnits(t *testing.T) {
+	dev := openTest(t, Options{Versions: 2, Intensity: 12})
+	r := rand.New(rand.NewPCG(3, 3))
+	a, b := gputest.RandomUnit(r, 0), gputest.RandomUnit(r, 0)
+	_, err := dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{a, b}, Count: 1024})
+	require.ErrorContains(t, err, "second chunk")
+	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{a, a, a}, Count: 1024})
+	require.ErrorContains(t, err, "versions")
+}
+
+func TestOptionsChecked(t *testing.T) {
+	p, d := needDevice(t)
+	_, err := Open(p, d, Options{Versions: 3, CacheDir: "-"})
+	require.ErrorContains(t, err, "versions")
+	_, err = Open(p, d, Options{Maj: "fast", CacheDir: "-"})
+	require.ErrorContains(t, err, "Maj")
+}
+
+func TestMajShapeByVendor(t *testing.T) {
+	for _, tc := range []struct{ want, vendor, platform, shape string }{
+		{"", "NVIDIA Corporation", "NVIDIA CUDA", MajLOP3},
+		{"", "Advanced Micro Devices, Inc.", "AMD Accelerated Parallel Processing", MajMerge},
+		{"", "AuthenticAMD", "Portable Computing Language", MajMerge},
+		{MajMerge, "NVIDIA Corporation", "NVIDIA CUDA", MajMerge},
+		{MajLOP3, "AuthenticAMD", "Portable Computing Language", MajLOP3},
+	} {
+		got, err := majShape(tc.want, tc.vendor, tc.platform)
+		require.NoError(t, err)
+		require.Equal(t, tc.shape, got, "%+v", tc)
+	}
+}
