@@ -147,7 +147,7 @@ type batchSlot struct {
 	base     uint32
 	n        uint64 // nonces
 	versions int    // hashed per nonce
-	log      int32 // the batch size it was launched with, for tuning
+	log      int32  // the batch size it was launched with, for tuning
 	launched time.Time
 }
 
