@@ -10,44 +10,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"clminer/bench/selftest"
 	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
 )
 
-// rolledGroup returns k rolled versions of u under the BIP 320 mask, with u's
-// own version at index at: the rolls around u's, wrapping in the roll space,
-// which is what a unit of k versions handed out by the ledger looks like.
-func rolledGroup(tb testing.TB, u *work.Unit, k, at int) []*work.Unit {
-	tb.Helper()
-	mask := work.BIP320Mask
-	if u.Job == nil {
-		u.Version = binary.LittleEndian.Uint32(u.Header[0:])
-	}
-	n0 := uint64(0)
-	for i, m := 0, mask; m != 0; m &= m - 1 {
-		if u.Version&(m&-m) != 0 {
-			n0 |= 1 << i
-		}
-		i++
-	}
-	total := work.RolledVersions(mask)
-	units := make([]*work.Unit, k)
-	for i := range units {
-		v, err := work.RollVersion(u.Version, mask, (n0+total+uint64(i)-uint64(at))%total)
-		require.NoError(tb, err)
-		if u.Job != nil {
-			units[i] = u.WithVersion(v)
-			continue
-		}
-		// A random unit has no job to rebuild from: set the header's
-		// version field (little-endian, bytes 0..3) by hand.
+// randomVersions returns k versions of a random unit (which has no job to
+// roll from): u with other values in the header's version field.
+func randomVersions(u *work.Unit, k int) []*work.Unit {
+	units := []*work.Unit{u}
+	for i := 1; i < k; i++ {
 		c := *u
+		v := binary.LittleEndian.Uint32(u.Header[0:]) ^ uint32(i)<<13
 		binary.LittleEndian.PutUint32(c.Header[0:], v)
 		c.Version, c.Midstate = v, work.Midstate(&c.Header)
-		units[i] = &c
+		units = append(units, &c)
 	}
-	require.Equal(tb, u.Header, units[at].Header, "index %d must be the unit itself", at)
 	return units
 }
 
@@ -93,7 +72,7 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 				require.Equal(t, maj, dev.Maj())
 				r := rand.New(rand.NewPCG(uint64(k), 99))
 				base := gputest.RandomUnit(r, top)
-				units := rolledGroup(t, base, k, 0)
+				units := randomVersions(base, k)
 				start := r.Uint32() | 1
 				count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
 				col := &versionCollector{}
@@ -131,7 +110,8 @@ func TestMultiVersionFindsRealBlocksAtTheirIndex(t *testing.T) {
 		for name, sol := range gputest.SolvedVectors(t) {
 			for at := 0; at < k; at++ {
 				t.Run(fmt.Sprintf("K%d-%s-at%d", k, name, at), func(t *testing.T) {
-					units := rolledGroup(t, sol.Unit, k, at)
+					units, err := selftest.VersionGroup(sol.Unit, k, at)
+					require.NoError(t, err)
 					const window = 1 << 14
 					start := uint64(sol.Nonce) &^ (window - 1)
 					var mu sync.Mutex

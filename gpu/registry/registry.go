@@ -28,6 +28,12 @@ type Options struct {
 	Intensity int
 	// VectorWidth forces the OpenCL kernel's vector width (0: the device's).
 	VectorWidth int
+	// KernelVersions is how many rolled versions of each nonce the OpenCL
+	// multi-version kernel hashes when rolling is on (0: the default, 4;
+	// 1: one at a time).
+	KernelVersions int
+	// KernelMaj forces the OpenCL kernel's Maj shape ("": by vendor).
+	KernelMaj string
 	// CacheDir holds compiled OpenCL programs ("": the user cache dir).
 	CacheDir string
 	// Log receives progress (kernel compile) and the warning when auto
@@ -52,6 +58,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N nonces), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
 	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
 		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
+	case o.KernelVersions != 0 && o.KernelVersions != 1 && o.KernelVersions != 2 && o.KernelVersions != 4:
+		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d)", o.KernelVersions, opencl.DefaultVersions)
+	case o.KernelMaj != "" && o.KernelMaj != opencl.MajLOP3 && o.KernelMaj != opencl.MajMerge:
+		return fmt.Errorf("--kernel-maj %q: must be %s or %s (empty: by the device's vendor)", o.KernelMaj, opencl.MajLOP3, opencl.MajMerge)
 	}
 	if o.CPUPath != "" && !slices.Contains(cpu.Paths(), o.CPUPath) {
 		return fmt.Errorf("--cpu-path %q: this CPU has %s", o.CPUPath, strings.Join(cpu.Paths(), ", "))
@@ -284,6 +294,7 @@ func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {
 	return opencl.Open(p, d, opencl.Options{
 		KernelMS: opts.KernelMS, Intensity: opts.Intensity,
 		VectorWidth: opts.VectorWidth, CacheDir: opts.CacheDir,
+		Versions: opts.KernelVersions, Maj: opts.KernelMaj,
 		OnCompile: func(ev opencl.CompileEvent) { logCompile(lg, ev) },
 	})
 }
