@@ -29,12 +29,12 @@ type Result struct {
 	// Versions is how many rolled versions the device hashed per nonce (1:
 	// the single-version check); VersionIndex is where in them the block's
 	// own version was.
-	Versions     int `json:"versions"`
-	VersionIndex int `json:"version_index"`
-	Hashes   uint64   `json:"hashes"`
-	Shares   uint64   `json:"shares"`
-	HWErrors uint64   `json:"hw_errors"`
-	Seconds  float64  `json:"seconds"`
+	Versions     int     `json:"versions"`
+	VersionIndex int     `json:"version_index"`
+	Hashes       uint64  `json:"hashes"`
+	Shares       uint64  `json:"shares"`
+	HWErrors     uint64  `json:"hw_errors"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // String is the one-line form `clminer selftest` prints.
