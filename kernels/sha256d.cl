@@ -143,41 +143,37 @@ __constant uint K[64] = {
 #define PV_H5 17   /* f2 + K[5] */
 #define PV_H6 18   /* e2 + K[6] */
 
-/* The first hash's message schedule for one nonce word, shared by every
- * version. Every index is a compile-time constant once inlined and unrolled,
- * so the array lives in registers (on GPUs; POCL spills it to the stack,
- * which costs loads folded into the adds, not ALU ops). */
-static inline __attribute__((always_inline)) void schedule(
-    u *w, u w3, uint w16, uint w17, uint w18p, uint w19p, uint w31p, uint w32p)
+/* Word i (18..63) of the first hash's message schedule. Words 4..15 are
+ * the padding of an 80-byte message (bit length 640), constants the
+ * compiler folds in; the nonce-free parts of words 18, 19, 31 and 32 are
+ * the host's (w18p = W2 + s1(W16), w19p = s1(W17) + s0(W4),
+ * w31p = s0(W16) + W15, w32p = s0(W17) + W16). */
+static inline __attribute__((always_inline)) u schedule(
+    const u *w, int i, uint w18p, uint w19p, uint w31p, uint w32p)
 {
-    /* Header words 16..19, then the padding of an 80-byte message (bit
-     * length 640); words 4..15 are constants the compiler folds in. */
-    w[3] = w3;
-    w[4] = (u)0x80000000u;
-#pragma unroll
-    for (int i = 5; i < 15; i++)
-        w[i] = (u)0;
-    w[15] = (u)640;
-    w[16] = (u)w16;
-    w[17] = (u)w17;
-    w[18] = (u)w18p + SSIG0(w3); /* w18p = W2 + s1(W16) */
-    w[19] = (u)w19p + w3;        /* w19p = s1(W17) + s0(W4) */
-#pragma unroll
-    for (int i = 20; i < 64; i++) {
-        if (i == 31)
-            w[i] = (u)w31p + w[24] + SSIG1(w[29]); /* w31p = s0(W16) + W15 */
-        else if (i == 32)
-            w[i] = (u)w32p + w[25] + SSIG1(w[30]); /* w32p = s0(W17) + W16 */
-        else
-            w[i] = w[i - 16] + SSIG0(w[i - 15]) + w[i - 7] + SSIG1(w[i - 2]);
+    switch (i) {
+    case 18:
+        return (u)w18p + SSIG0(w[3]);
+    case 19:
+        return (u)w19p + w[3];
+    case 31:
+        return (u)w31p + w[24] + SSIG1(w[29]);
+    case 32:
+        return (u)w32p + w[25] + SSIG1(w[30]);
     }
+    return w[i - 16] + SSIG0(w[i - 15]) + w[i - 7] + SSIG1(w[i - 2]);
 }
 
 /* Rounds 3..63 of the first hash and the second hash for version v, whose
- * host data is p; reports the lanes that meet top. */
+ * host data is p; reports the lanes that meet top. Version 0 extends the
+ * message schedule as its rounds go, the way a single-version kernel would
+ * (so each word is live for 16 rounds only, which keeps CPU runtimes out of
+ * spills); later versions read the words it left in w. Every index is a
+ * compile-time constant once inlined and unrolled, so on GPUs w lives in
+ * registers. */
 static inline __attribute__((always_inline)) void version(
-    uint v, __constant uint *p, const u *w, uint first, uint base, uint count, uint top,
-    __global uint *out, uint slots)
+    uint v, __constant uint *p, u *w, uint w18p, uint w19p, uint w31p, uint w32p,
+    uint first, uint base, uint count, uint top, __global uint *out, uint slots)
 {
     /* Round 3 is the first to read the nonce: its other terms are the
      * host's, and so are the nonce-free sums of rounds 4..6. */
@@ -187,8 +183,11 @@ static inline __attribute__((always_inline)) void version(
     RNDX((u)p[PV_H5])
     RNDX((u)p[PV_H6])
 #pragma unroll
-    for (int i = 7; i < 64; i++)
+    for (int i = 7; i < 64; i++) {
+        if (v == 0 && i >= 18)
+            w[i] = schedule(w, i, w18p, w19p, w31p, w32p);
         RND(K[i], w[i])
+    }
 
     /* Second hash: the 32-byte first digest, padding, bit length 256. */
     u x[61];
@@ -255,11 +254,17 @@ static inline __attribute__((always_inline)) void version(
 #define SEARCH_BODY(VERSIONS)                                                    \
     uint first = (uint)get_global_id(0) * VECSIZE;                               \
     u w[64];                                                                     \
-    /* the header stores the nonce little-endian */                              \
-    schedule(w, BSWAP((u)(base + first) + LANES), w16, w17, w18p, w19p, w31p, w32p); \
+    /* The header stores the nonce little-endian. */                             \
+    w[3] = BSWAP((u)(base + first) + LANES);                                     \
+    w[4] = (u)0x80000000u;                                                       \
+    for (int i = 5; i < 15; i++)                                                 \
+        w[i] = (u)0;                                                             \
+    w[15] = (u)640;                                                              \
+    w[16] = (u)w16;                                                              \
+    w[17] = (u)w17;                                                              \
     VERSIONS
 
-#define V(i) version(i, pv + (i) * VREC, w, first, base, count, top, out, slots);
+#define V(i) version(i, pv + (i) * VREC, w, w18p, w19p, w31p, w32p, first, base, count, top, out, slots);
 
 /* MULTI_ONLY leaves the single-version kernel out, so that ptx-ops, which
  * counts a whole program, counts the multi-version kernel alone. */

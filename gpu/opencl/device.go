@@ -31,7 +31,7 @@ const (
 )
 
 // MinIntensity and MaxIntensity bound Options.Intensity: batches of 2^N
-// nonces. Callers validate user input against them before opening devices.
+// hashes (nonces times versions). Callers validate user input against them before opening devices.
 const (
 	MinIntensity = minBatchLog
 	MaxIntensity = maxBatchLog
@@ -57,7 +57,7 @@ type Options struct {
 	// KernelMS is the wanted run time of one batch in milliseconds; 0 means
 	// 50. Longer batches waste less on launches but make cancellation slower.
 	KernelMS float64
-	// Intensity fixes the batch at 2^Intensity nonces and turns autotuning
+	// Intensity fixes the batch at 2^Intensity hashes (nonces times versions) and turns autotuning
 	// off; 0 autotunes toward KernelMS.
 	Intensity int
 	// VectorWidth is the nonces per work-item (1, 2, 4, 8 or 16); 0 takes
@@ -128,6 +128,9 @@ type Device struct {
 	ctx   C.cl_context
 	queue C.cl_command_queue
 	prog  C.cl_program
+	// profiling: the queue has CL_QUEUE_PROFILING_ENABLE, so batch times
+	// come from the kernels' events.
+	profiling bool
 	// pv holds the per-version records (precompute.go) of the sweep in
 	// progress: nver of them, read as __constant by both kernels.
 	pv   C.cl_mem
@@ -139,11 +142,15 @@ type batchSlot struct {
 	kernel C.cl_kernel // single-version
 	multi  C.cl_kernel // nver versions, nil when nver is 1
 	out    C.cl_mem
-	// host receives out with a non-blocking read, so it must be C memory.
-	host *C.cl_uint
+	// host receives out with a non-blocking read: the mapping of pinned,
+	// memory Go never moves.
+	pinned C.cl_mem
+	host   *C.cl_uint
 
 	busy     bool
-	ev       C.cl_event
+	ev       C.cl_event // the read of out, last of the batch
+	kev      C.cl_event // the kernel, when profiling
+	kernelNS uint64     // the last batch's kernel time (0: not known)
 	base     uint32
 	n        uint64 // nonces
 	versions int    // hashed per nonce
@@ -222,7 +229,13 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	if err = clErr("clCreateContext", rc); err != nil {
 		return d, err
 	}
-	d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, 0, &rc)
+	// Profiling events give the batch's own run time on the device, which
+	// a host thread that wakes late would overstate.
+	d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, clQueueProfilingEnable, &rc)
+	d.profiling = rc == clSuccess
+	if !d.profiling {
+		d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, 0, &rc)
+	}
 	if err = clErr("clCreateCommandQueue", rc); err != nil {
 		return d, err
 	}
@@ -258,10 +271,20 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 		if err = clErr("clCreateBuffer", rc); err != nil {
 			return d, err
 		}
-		b.host = (*C.cl_uint)(C.malloc(size))
-		if b.host == nil {
-			return d, errors.New("opencl: out of host memory")
+		// Results land in pinned host memory (a host-allocated buffer
+		// mapped once), which GPUs fill by DMA without a staging copy.
+		b.pinned = C.w_clCreateBuffer(d.ctx, clMemReadWrite|clMemAllocHostPtr, size, nil, &rc)
+		if err = clErr("clCreateBuffer", rc); err != nil {
+			return d, err
 		}
+		p := C.w_clEnqueueMapBuffer(d.queue, b.pinned, 1, clMapRead|clMapWrite, 0, size, 0, nil, nil, &rc)
+		if err = clErr("clEnqueueMapBuffer", rc); err != nil {
+			return d, err
+		}
+		b.host = (*C.cl_uint)(p)
+	}
+	if err = d.warmUp(); err != nil {
+		return d, err
 	}
 	if opts.Intensity != 0 {
 		d.batch.Store(int32(opts.Intensity))
@@ -445,6 +468,33 @@ func (d *Device) programBinary() ([]byte, error) {
 	return C.GoBytes(buf, C.int(size)), nil
 }
 
+// warmUp launches every kernel of both slots once, on a dummy unit that
+// cannot produce candidates. Some runtimes (POCL) compile a kernel for its
+// work-group size at its first launch, seconds for the multi-version
+// kernel; done here, that is part of opening the device, not a first sweep
+// that a new block would have to wait out.
+func (d *Device) warmUp() error {
+	units := make([]*work.Unit, d.nver)
+	for i := range units {
+		units[i] = &work.Unit{}
+	}
+	if err := d.loadUnits(units); err != nil {
+		return err
+	}
+	for i := range d.bufs {
+		b := &d.bufs[i]
+		for _, versions := range []int{1, d.nver} {
+			if err := d.setUnitArgs(b.kernelFor(versions), sharedPre(units[0].Tail), 0); err != nil {
+				return err
+			}
+			if _, err := d.runSync(b, versions, 0, 1<<minBatchLog); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // calibrate picks the starting batch size: time real kernel runs (on a
 // dummy unit that cannot produce candidates) and grow the batch until one
 // takes about KernelMS. Sweeps keep tuning from there.
@@ -457,11 +507,6 @@ func (d *Device) calibrate() error {
 	if err := d.setUnitArgs(b.kernel, sharedPre(u.Tail), 0); err != nil {
 		return err
 	}
-	// The first launch pays for lazy compilation on some runtimes; keep it
-	// out of the measurement.
-	if _, err := d.runSync(b, 1, 0, 1<<minBatchLog); err != nil {
-		return err
-	}
 	target := d.opts.KernelMS
 	log := int32(16)
 	deadline := time.Now().Add(2 * time.Second)
@@ -470,7 +515,7 @@ func (d *Device) calibrate() error {
 		if _, err := d.runSync(b, 1, 0, 1<<log); err != nil {
 			return err
 		}
-		took := time.Since(t0)
+		took := batchTime(b.kernelNS, time.Since(t0))
 		d.psPerHash = uint64(took.Nanoseconds()) * 1000 >> log
 		ms := float64(took.Microseconds()) / 1000
 		if ms >= target/tuneBand || log >= maxBatchLog || time.Now().After(deadline) {
@@ -541,6 +586,7 @@ func (d *Device) release() {
 			C.w_clReleaseEvent(b.ev)
 			b.ev = nil
 		}
+		b.releaseKernelEvent()
 		if b.kernel != nil {
 			C.w_clReleaseKernel(b.kernel)
 			b.kernel = nil
@@ -554,8 +600,13 @@ func (d *Device) release() {
 			b.out = nil
 		}
 		if b.host != nil {
-			C.free(unsafe.Pointer(b.host))
+			C.w_clEnqueueUnmapMemObject(d.queue, b.pinned, unsafe.Pointer(b.host), 0, nil, nil)
+			C.w_clFinish(d.queue)
 			b.host = nil
+		}
+		if b.pinned != nil {
+			C.w_clReleaseMemObject(b.pinned)
+			b.pinned = nil
 		}
 		b.busy = false
 	}
@@ -668,7 +719,12 @@ func (d *Device) enqueue(b *batchSlot, versions int, base uint32, n uint64) erro
 		localp = &local
 	}
 	global := C.size_t(items)
-	rc := C.w_clEnqueueNDRangeKernel(d.queue, k, 1, nil, &global, localp, 0, nil, nil)
+	var kev C.cl_event
+	kevp := &kev
+	if !d.profiling {
+		kevp = nil
+	}
+	rc := C.w_clEnqueueNDRangeKernel(d.queue, k, 1, nil, &global, localp, 0, nil, kevp)
 	if rc == clInvalidWorkGroupSize && d.local > 0 {
 		// The kernel's own limit can be below the device's; let the
 		// runtime choose from now on.
@@ -681,25 +737,41 @@ func (d *Device) enqueue(b *batchSlot, versions int, base uint32, n uint64) erro
 	}
 	var ev C.cl_event
 	size := C.size_t(4 * outWords(d.slots))
+	b.kev = kev
 	if err := clErr("clEnqueueReadBuffer", C.w_clEnqueueReadBuffer(d.queue, b.out, 0, 0, size, unsafe.Pointer(b.host), 0, nil, &ev)); err != nil {
+		b.releaseKernelEvent()
 		return err
 	}
 	// Without a flush some runtimes hold the commands until the wait.
 	if err := clErr("clFlush", C.w_clFlush(d.queue)); err != nil {
 		C.w_clReleaseEvent(ev)
+		b.releaseKernelEvent()
 		return err
 	}
 	b.ev, b.busy, b.base, b.n, b.versions, b.launched = ev, true, base, n, versions, time.Now()
 	return nil
 }
 
-// wait blocks until b's results are in its host buffer.
+// wait blocks until b's results are in its host buffer, and takes the
+// kernel's run time from its profiling event.
 func (d *Device) wait(b *batchSlot) error {
 	ev := b.ev
 	b.ev, b.busy = nil, false
 	rc := C.w_clWaitForEvents(1, &ev)
 	C.w_clReleaseEvent(ev)
+	b.kernelNS = 0
+	if b.kev != nil && rc == clSuccess {
+		b.kernelNS = uint64(C.w_kernel_ns(b.kev))
+	}
+	b.releaseKernelEvent()
 	return clErr("clWaitForEvents", rc)
+}
+
+func (b *batchSlot) releaseKernelEvent() {
+	if b.kev != nil {
+		C.w_clReleaseEvent(b.kev)
+		b.kev = nil
+	}
 }
 
 // candidate is one reported (nonce, version index) pair.
@@ -858,9 +930,22 @@ func (d *Device) abort(err error) error {
 		if b.ev != nil {
 			C.w_clReleaseEvent(b.ev)
 		}
+		b.releaseKernelEvent()
 		b.ev, b.busy = nil, false
 	}
 	return err
+}
+
+// batchTime is a batch's kernel time: the profiling event's when the
+// runtime gave one, else what the host clocks say. The host's figure runs
+// from launch (or the previous batch's end) to when the waiting thread woke,
+// so a thread that woke late makes the batch look longer than it was and
+// the tuning halve it; the event's does not.
+func batchTime(kernelNS uint64, host time.Duration) time.Duration {
+	if kernelNS > 0 {
+		return time.Duration(kernelNS)
+	}
+	return host
 }
 
 // tuneBand is how far from KernelMS a batch time may be before the batch
@@ -873,7 +958,7 @@ const tuneBand = 1.5
 // device is busy from one completion to the next, so that interval is the
 // kernel time; for the first batch it is measured from its launch.
 func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
-	took := done.Sub(runStart(b.launched, lastDone))
+	took := batchTime(b.kernelNS, done.Sub(runStart(b.launched, lastDone)))
 	hashes := b.n * uint64(b.versions)
 	if hashes >= 1<<minBatchLog {
 		d.psPerHash = uint64(took.Nanoseconds()) * 1000 / hashes

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"clminer/bench/selftest"
@@ -173,4 +175,22 @@ func TestMajShapeByVendor(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, tc.shape, got, "%+v", tc)
 	}
+}
+
+// The host path GPUs want runs on every runtime: a profiling queue whose
+// kernel events time the batches, and results read into pinned memory.
+func TestBatchTimesComeFromProfilingEvents(t *testing.T) {
+	dev := openTest(t, Options{Intensity: 14})
+	require.True(t, dev.profiling, "the runtime refused CL_QUEUE_PROFILING_ENABLE")
+	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0x00ffffff)
+	col := newCollector()
+	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Count: 1 << 15, Found: col.found})
+	require.NoError(t, err)
+	require.Equal(t, hostCandidates(u, 0, 1<<15, 0x00ffffff), col.set(t), "results read through the pinned buffer")
+	for i := range dev.bufs {
+		assert.Positive(t, dev.bufs[i].kernelNS, "slot %d: kernel time from its event", i)
+		assert.NotNil(t, dev.bufs[i].pinned)
+	}
+	assert.Equal(t, 5*time.Millisecond, batchTime(5e6, time.Second), "the event's time wins over a late host clock")
+	assert.Equal(t, time.Second, batchTime(0, time.Second), "no event time: the host clock")
 }

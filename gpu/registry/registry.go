@@ -24,7 +24,7 @@ type Options struct {
 	CPUPath string
 	// KernelMS is the OpenCL kernel-time target per batch (0: default).
 	KernelMS float64
-	// Intensity fixes OpenCL batches at 2^Intensity nonces (0: autotune).
+	// Intensity fixes OpenCL batches at 2^Intensity hashes (0: autotune).
 	Intensity int
 	// VectorWidth forces the OpenCL kernel's vector width (0: the device's).
 	VectorWidth int
@@ -55,7 +55,7 @@ func (o Options) Validate() error {
 	case o.KernelMS <= 0 || o.KernelMS > 10000:
 		return fmt.Errorf("--kernel-ms %v: must be more than 0 and at most 10000", o.KernelMS)
 	case o.Intensity != 0 && (o.Intensity < opencl.MinIntensity || o.Intensity > opencl.MaxIntensity):
-		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N nonces), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
+		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N hashes), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
 	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
 		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
 	case o.KernelVersions != 0 && o.KernelVersions != 1 && o.KernelVersions != 2 && o.KernelVersions != 4:
