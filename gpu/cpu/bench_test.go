@@ -4,11 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
-	"runtime"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"clminer/gpu/gputest"
 )
@@ -49,55 +45,4 @@ func BenchmarkSweep(b *testing.B) {
 			b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "MH/s")
 		})
 	}
-}
-
-// BenchmarkSweepVersions compares each multi-version kernel with its path's
-// single-version one on one goroutine: 4096 nonces per op, every version
-// counted in MH/s.
-func BenchmarkSweepVersions(b *testing.B) {
-	const batch = 4096
-	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0)
-	for _, pa := range paths() {
-		if len(pa.multi) == 0 {
-			continue
-		}
-		for _, nv := range []int{1, 2, 4} {
-			b.Run(pa.name+"/v"+strconv.Itoa(nv), func(b *testing.B) {
-				units := gputest.RandomVersions(u, nv)
-				p := newParams(units[0])
-				var vs []uint32
-				for _, v := range units {
-					vs = append(vs, versionParams(newParams(v))...)
-				}
-				var nonce uint32
-				// Per CPU-second of this thread: on a shared machine that
-				// moves far less with other load than the wall-clock rate.
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				cpu0 := threadCPU()
-				for b.Loop() {
-					if nv == 1 {
-						pa.scan(p, nonce, batch, func(uint32) {})
-					} else {
-						pa.multi[nv](p, vs, nonce, batch, func(int, uint32) {})
-					}
-					nonce += batch
-				}
-				hashes := float64(b.N) * batch * float64(nv)
-				b.ReportMetric(hashes/b.Elapsed().Seconds()/1e6, "MH/s")
-				if cpu := threadCPU() - cpu0; cpu > 0 {
-					b.ReportMetric(hashes/cpu.Seconds()/1e6, "MH/cpu-s")
-				}
-			})
-		}
-	}
-}
-
-// threadCPU is the user+system time of the calling OS thread.
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

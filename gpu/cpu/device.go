@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"clminer/gpu"
-	"clminer/work"
 )
 
 // Path names accepted by Options.Path.
@@ -34,19 +33,12 @@ const (
 // candidate. n never makes the range wrap past 0xffffffff.
 type kernel func(p *params, start, n uint32, found func(uint32))
 
-// multiKernel is kernel for several rolled versions of one unit: p is the
-// first version's params, vs holds versionRecord of each, and found gets
-// the version's index with the nonce.
-type multiKernel func(p *params, vs []uint32, start, n uint32, found func(v int, nonce uint32))
-
 type path struct {
 	name  string
 	lanes int // nonces hashed side by side, for Info
 	scan  kernel
 	ok    func() bool
 	chunk uint64
-	// multi holds the multi-version kernels by version count.
-	multi map[int]multiKernel
 }
 
 // paths returns the paths this CPU can run, fastest first; portable is
@@ -79,10 +71,6 @@ type Options struct {
 	Threads int
 	// Path forces a kernel by name ("" picks the fastest the CPU supports).
 	Path string
-	// Versions is how many rolled versions of each nonce a multi-version
-	// sweep hashes (gpu.MultiVersion): 0 takes the largest the path has
-	// (4 on avx512, 1 elsewhere), 1 turns multi-version sweeps off.
-	Versions int
 }
 
 // Device is the CPU mining device. It holds no per-sweep state, so
@@ -90,7 +78,6 @@ type Options struct {
 type Device struct {
 	threads int
 	path    path
-	nver    int
 	name    string
 	closed  atomic.Bool
 }
@@ -133,32 +120,8 @@ func New(opts Options) (*Device, error) {
 	if runtime.GOMAXPROCS(0) <= threads {
 		runtime.GOMAXPROCS(threads + 1)
 	}
-	nver := 1
-	for k := range chosen.multi {
-		nver = max(nver, k)
-	}
-	switch {
-	case opts.Versions == 0:
-	case opts.Versions == 1 || chosen.multi[opts.Versions] != nil:
-		nver = opts.Versions
-	default:
-		return nil, fmt.Errorf("cpu: %d versions per nonce: path %s has %s", opts.Versions, chosen.name, versionChoices(chosen))
-	}
-	return &Device{threads: threads, path: chosen, nver: nver, name: modelName()}, nil
+	return &Device{threads: threads, path: chosen, name: modelName()}, nil
 }
-
-func versionChoices(p path) string {
-	s := "1"
-	for _, k := range []int{2, 4} {
-		if p.multi[k] != nil {
-			s += fmt.Sprintf(", %d", k)
-		}
-	}
-	return s
-}
-
-// Versions implements gpu.MultiVersion.
-func (d *Device) Versions() int { return d.nver }
 
 // Info describes the device.
 func (d *Device) Info() gpu.Info {
@@ -166,7 +129,7 @@ func (d *Device) Info() gpu.Info {
 		ID:     "cpu",
 		Kind:   "cpu",
 		Name:   d.name,
-		Detail: fmt.Sprintf("%s (%d lanes, %d versions), %d threads", d.path.name, d.path.lanes, d.nver, d.threads),
+		Detail: fmt.Sprintf("%s (%d lanes), %d threads", d.path.name, d.path.lanes, d.threads),
 	}
 }
 
@@ -190,20 +153,8 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if d.closed.Load() {
 		return gpu.Result{}, ErrClosed
 	}
-	units := s.Units
-	if len(units) <= 1 {
-		units = []*work.Unit{s.Unit}
-	}
-	if len(units) > 1 && len(units) != d.nver {
-		return gpu.Result{}, fmt.Errorf("cpu: sweep of %d versions; the device hashes 1 or %d", len(units), d.nver)
-	}
-	for _, u := range units {
-		if u == nil {
-			return gpu.Result{}, errors.New("cpu: sweep has no unit")
-		}
-		if u.Tail != units[0].Tail || u.Target != units[0].Target {
-			return gpu.Result{}, errors.New("cpu: the versions of a sweep must share their second chunk and target")
-		}
+	if s.Unit == nil {
+		return gpu.Result{}, errors.New("cpu: sweep has no unit")
 	}
 	end := uint64(s.Start) + s.Count
 	if s.Count == 0 || end > 1<<32 {
@@ -212,20 +163,7 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return gpu.Result{}, err
 	}
-	p := newParams(units[0])
-	scan := d.path.scan
-	if nv := len(units); nv > 1 {
-		vs := make([]uint32, 0, nv*versionRecord)
-		for _, u := range units {
-			vs = append(vs, versionParams(newParams(u))...)
-		}
-		found := s.FoundVersion
-		if found == nil {
-			found = func(int, uint32) {}
-		}
-		multi := d.path.multi[nv]
-		scan = func(p *params, start, n uint32, _ func(uint32)) { multi(p, vs, start, n, found) }
-	}
+	p := newParams(s.Unit)
 	found := s.Found
 	if found == nil {
 		found = func(uint32) {}
@@ -251,12 +189,11 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 					return
 				}
 				n := min(end-lo, chunk)
-				scan(p, uint32(lo), uint32(n), found)
-				h := n * uint64(len(units))
-				hashes.Add(h)
+				d.path.scan(p, uint32(lo), uint32(n), found)
+				hashes.Add(n)
 				if s.Progress != nil {
 					progressMu.Lock()
-					s.Progress(h)
+					s.Progress(n)
 					progressMu.Unlock()
 				}
 			}
@@ -264,7 +201,7 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	}
 	wg.Wait()
 	res := gpu.Result{Hashes: hashes.Load()}
-	if res.Hashes < s.Count*uint64(len(units)) {
+	if res.Hashes < s.Count {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}

@@ -83,15 +83,6 @@ func abefcdgh(p *params, o int, s *[8]uint32) {
 	copy(p[o:], []uint32{s[5], s[4], s[1], s[0], s[7], s[6], s[3], s[2]})
 }
 
-// versionRecord is the per-version part of params that a multi-version
-// scan reads for each version: R3 then Mid (the rest depends on the second
-// chunk only, which rolled versions share).
-const versionRecord = 16
-
-func versionParams(p *params) []uint32 {
-	return append(append([]uint32(nil), p[offR3:offR3+8]...), p[offMid:offMid+8]...)
-}
-
 func newParams(u *work.Unit) *params {
 	p := new(params)
 	mid := u.Midstate

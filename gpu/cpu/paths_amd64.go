@@ -15,12 +15,6 @@ import (
 func avx512Scan(p *params, nonce uint32) uint32
 
 //go:noescape
-func avx512ScanMulti2(p *params, nonce uint32, vs *[2 * versionRecord]uint32) uint64
-
-//go:noescape
-func avx512ScanMulti4(p *params, nonce uint32, vs *[4 * versionRecord]uint32) uint64
-
-//go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
 
 //go:noescape
@@ -43,14 +37,7 @@ func hasSHANI() bool {
 // (see the package benchmarks).
 func archPaths() []path {
 	return []path{
-		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, multi: map[int]multiKernel{
-			2: func(p *params, vs []uint32, start, n uint32, found func(int, uint32)) {
-				scanAVX512Multi(start, n, 2, func(nonce uint32) uint64 { return avx512ScanMulti2(p, nonce, (*[2 * versionRecord]uint32)(vs)) }, found)
-			},
-			4: func(p *params, vs []uint32, start, n uint32, found func(int, uint32)) {
-				scanAVX512Multi(start, n, 4, func(nonce uint32) uint64 { return avx512ScanMulti4(p, nonce, (*[4 * versionRecord]uint32)(vs)) }, found)
-			},
-		}, ok: func() bool {
+		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, ok: func() bool {
 			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
 			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 		}},
@@ -71,27 +58,6 @@ func scanAVX512(p *params, start, n uint32, found func(uint32)) {
 		}
 		for ; m != 0; m &= m - 1 {
 			found(start + i + uint32(bits.TrailingZeros32(m)))
-		}
-	}
-}
-
-// scanAVX512Multi runs a multi-version scan over [start, start+n): scan
-// returns 16 lane bits per version.
-func scanAVX512Multi(start, n uint32, nv int, scan func(nonce uint32) uint64, found func(int, uint32)) {
-	for i := uint32(0); i < n; i += zLanes {
-		m := scan(start + i)
-		if m == 0 {
-			continue
-		}
-		lanes := uint64(1)<<zLanes - 1
-		if left := n - i; left < zLanes {
-			// Lanes past the end may have wrapped; they were never asked for.
-			lanes = 1<<left - 1
-		}
-		for v := 0; v < nv; v++ {
-			for vm := m >> (zLanes * v) & lanes; vm != 0; vm &= vm - 1 {
-				found(v, start+i+uint32(bits.TrailingZeros64(vm)))
-			}
 		}
 	}
 }

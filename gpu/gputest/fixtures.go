@@ -29,21 +29,6 @@ func RandomUnit(r *rand.Rand, top uint32) *work.Unit {
 	return u
 }
 
-// RandomVersions returns k versions of a unit from RandomUnit (which has no
-// job to roll from): u first, then copies with other values in the header's
-// version field (little-endian, bytes 0..3), so they share the second chunk.
-func RandomVersions(u *work.Unit, k int) []*work.Unit {
-	units := []*work.Unit{u}
-	for i := 1; i < k; i++ {
-		c := *u
-		v := binary.LittleEndian.Uint32(u.Header[0:]) ^ uint32(i)<<13
-		binary.LittleEndian.PutUint32(c.Header[0:], v)
-		c.Version, c.Midstate = v, work.Midstate(&c.Header)
-		units = append(units, &c)
-	}
-	return units
-}
-
 // SolvedVectors returns the real solutions (unit and nonce, with the rolled
 // version applied) of every shared vector that carries one. A missing
 // shared directory fails the test: device tests must run on real blocks.

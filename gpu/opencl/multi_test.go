@@ -2,6 +2,7 @@ package opencl
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -16,6 +17,20 @@ import (
 	"clminer/gpu/gputest"
 	"clminer/work"
 )
+
+// randomVersions returns k versions of a random unit (which has no job to
+// roll from): u with other values in the header's version field.
+func randomVersions(u *work.Unit, k int) []*work.Unit {
+	units := []*work.Unit{u}
+	for i := 1; i < k; i++ {
+		c := *u
+		v := binary.LittleEndian.Uint32(u.Header[0:]) ^ uint32(i)<<13
+		binary.LittleEndian.PutUint32(c.Header[0:], v)
+		c.Version, c.Midstate = v, work.Midstate(&c.Header)
+		units = append(units, &c)
+	}
+	return units
+}
 
 // versionCollector gathers FoundVersion pairs.
 type versionCollector struct {
@@ -59,7 +74,7 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 				require.Equal(t, maj, dev.Maj())
 				r := rand.New(rand.NewPCG(uint64(k), 99))
 				base := gputest.RandomUnit(r, top)
-				units := gputest.RandomVersions(base, k)
+				units := randomVersions(base, k)
 				start := r.Uint32() | 1
 				count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
 				col := &versionCollector{}
