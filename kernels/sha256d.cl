@@ -109,7 +109,26 @@ __constant uint K[64] = {
 #endif
 
 /* One round; hkw is h + K[i] + W[i]. The moves are free: the compiler
- * renames registers instead of copying. */
+ * renames registers instead of copying. SHORT_CHAIN adds d + hkw before e
+ * is ready, so the new e is two adds from S1 + Ch, not three: one add more
+ * per round, for latency-bound CPUs. */
+#ifdef SHORT_CHAIN
+#define RNDX(hkw)                                                   \
+    {                                                               \
+        u s1 = BSIG1(e) + CH(e, f, g);                              \
+        u t2 = BSIG0(a) + MAJ(a, b, c);                             \
+        u dk = d + (hkw);                                           \
+        u t1 = (hkw) + s1;                                          \
+        h = g;                                                      \
+        g = f;                                                      \
+        f = e;                                                      \
+        e = dk + s1;                                                \
+        d = c;                                                      \
+        c = b;                                                      \
+        b = a;                                                      \
+        a = t1 + t2;                                                \
+    }
+#else
 #define RNDX(hkw)                                                   \
     {                                                               \
         u t1 = (hkw) + BSIG1(e) + CH(e, f, g);                      \
@@ -123,6 +142,7 @@ __constant uint K[64] = {
         b = a;                                                      \
         a = t1 + t2;                                                \
     }
+#endif
 #define RND(k, w) RNDX(h + ((k) + (w)))
 
 /* Byte swap with two masks and two rotations: vector-friendly, no shuffles. */
@@ -143,25 +163,31 @@ __constant uint K[64] = {
 #define PV_H5 17   /* f2 + K[5] */
 #define PV_H6 18   /* e2 + K[6] */
 
+/* Word i of the first hash's message schedule in w: a 16-word ring when
+ * one version reads it (so its live ranges are the ring's, which CPU
+ * runtimes allocate with fewer register copies), all 64 words when later
+ * versions read it again. */
+#define W(i) w[ring ? ((i) & 15) : (i)]
+
 /* Word i (18..63) of the first hash's message schedule. Words 4..15 are
  * the padding of an 80-byte message (bit length 640), constants the
  * compiler folds in; the nonce-free parts of words 18, 19, 31 and 32 are
  * the host's (w18p = W2 + s1(W16), w19p = s1(W17) + s0(W4),
  * w31p = s0(W16) + W15, w32p = s0(W17) + W16). */
 static inline __attribute__((always_inline)) u schedule(
-    const u *w, int i, uint w18p, uint w19p, uint w31p, uint w32p)
+    const u *w, const bool ring, int i, uint w18p, uint w19p, uint w31p, uint w32p)
 {
     switch (i) {
     case 18:
-        return (u)w18p + SSIG0(w[3]);
+        return (u)w18p + SSIG0(W(3));
     case 19:
-        return (u)w19p + w[3];
+        return (u)w19p + W(3);
     case 31:
-        return (u)w31p + w[24] + SSIG1(w[29]);
+        return (u)w31p + W(24) + SSIG1(W(29));
     case 32:
-        return (u)w32p + w[25] + SSIG1(w[30]);
+        return (u)w32p + W(25) + SSIG1(W(30));
     }
-    return w[i - 16] + SSIG0(w[i - 15]) + w[i - 7] + SSIG1(w[i - 2]);
+    return W(i - 16) + SSIG0(W(i - 15)) + W(i - 7) + SSIG1(W(i - 2));
 }
 
 /* Rounds 3..63 of the first hash and the second hash for version v, whose
@@ -172,21 +198,21 @@ static inline __attribute__((always_inline)) u schedule(
  * compile-time constant once inlined and unrolled, so on GPUs w lives in
  * registers. */
 static inline __attribute__((always_inline)) void version(
-    uint v, __constant uint *p, u *w, uint w18p, uint w19p, uint w31p, uint w32p,
+    uint v, __constant uint *p, u *w, const bool ring, uint w18p, uint w19p, uint w31p, uint w32p,
     uint first, uint base, uint count, uint top, __global uint *out, uint slots)
 {
     /* Round 3 is the first to read the nonce: its other terms are the
      * host's, and so are the nonce-free sums of rounds 4..6. */
-    u a = (u)p[PV_A3] + w[3], b = (u)p[PV_A2], c = (u)p[PV_B2], d = (u)p[PV_C2];
-    u e = (u)p[PV_E3] + w[3], f = (u)p[PV_E2], g = (u)p[PV_F2], h = (u)p[PV_G2];
+    u a = (u)p[PV_A3] + W(3), b = (u)p[PV_A2], c = (u)p[PV_B2], d = (u)p[PV_C2];
+    u e = (u)p[PV_E3] + W(3), f = (u)p[PV_E2], g = (u)p[PV_F2], h = (u)p[PV_G2];
     RNDX((u)p[PV_H4])
     RNDX((u)p[PV_H5])
     RNDX((u)p[PV_H6])
 #pragma unroll
     for (int i = 7; i < 64; i++) {
         if (v == 0 && i >= 18)
-            w[i] = schedule(w, i, w18p, w19p, w31p, w32p);
-        RND(K[i], w[i])
+            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);
+        RND(K[i], W(i))
     }
 
     /* Second hash: the 32-byte first digest, padding, bit length 256. */
@@ -204,9 +230,6 @@ static inline __attribute__((always_inline)) void version(
     for (int i = 9; i < 15; i++)
         x[i] = (u)0;
     x[15] = (u)256;
-#pragma unroll
-    for (int i = 16; i < 61; i++)
-        x[i] = x[i - 16] + SSIG0(x[i - 15]) + x[i - 7] + SSIG1(x[i - 2]);
 
     a = (u)0x6a09e667u;
     b = (u)0xbb67ae85u;
@@ -216,9 +239,14 @@ static inline __attribute__((always_inline)) void version(
     f = (u)0x9b05688cu;
     g = (u)0x1f83d9abu;
     h = (u)0x5be0cd19u;
+    /* The schedule is extended as the rounds go, so each word is live for
+     * 16 rounds only. */
 #pragma unroll
-    for (int i = 0; i < 61; i++)
+    for (int i = 0; i < 61; i++) {
+        if (i >= 16)
+            x[i] = x[i - 16] + SSIG0(x[i - 15]) + x[i - 7] + SSIG1(x[i - 2]);
         RND(K[i], x[i])
+    }
 
     /* Difficulty >= 1 (top == 0, nearly every real pool) needs H7 == 0,
      * i.e. e == -IV7: one compare instead of a byte swap per lane. */
@@ -251,38 +279,39 @@ static inline __attribute__((always_inline)) void version(
 
 /* The versions are written out, not looped over: LLVM unrolls a loop this
  * large only partly, and a partly unrolled loop is what ptx-ops would count. */
-#define SEARCH_BODY(VERSIONS)                                                    \
+#define SEARCH_BODY(RING, VERSIONS)                                              \
+    const bool ring = RING;                                                      \
     uint first = (uint)get_global_id(0) * VECSIZE;                               \
     u w[64];                                                                     \
     /* The header stores the nonce little-endian. */                             \
-    w[3] = BSWAP((u)(base + first) + LANES);                                     \
-    w[4] = (u)0x80000000u;                                                       \
+    W(3) = BSWAP((u)(base + first) + LANES);                                     \
+    W(4) = (u)0x80000000u;                                                       \
     for (int i = 5; i < 15; i++)                                                 \
-        w[i] = (u)0;                                                             \
-    w[15] = (u)640;                                                              \
-    w[16] = (u)w16;                                                              \
-    w[17] = (u)w17;                                                              \
+        W(i) = (u)0;                                                             \
+    W(15) = (u)640;                                                              \
+    W(16) = (u)w16;                                                              \
+    W(17) = (u)w17;                                                              \
     VERSIONS
 
-#define V(i) version(i, pv + (i) * VREC, w, w18p, w19p, w31p, w32p, first, base, count, top, out, slots);
+#define V(i) version(i, pv + (i) * VREC, w, ring, w18p, w19p, w31p, w32p, first, base, count, top, out, slots);
 
 /* MULTI_ONLY leaves the single-version kernel out, so that ptx-ops, which
  * counts a whole program, counts the multi-version kernel alone. */
 #ifndef MULTI_ONLY
 __kernel void sha256d_search(SEARCH_ARGS)
 {
-    SEARCH_BODY(V(0))
+    SEARCH_BODY(true, V(0))
 }
 #endif
 
 #if NVER == 2
 __kernel void sha256d_search_multi(SEARCH_ARGS)
 {
-    SEARCH_BODY(V(0) V(1))
+    SEARCH_BODY(false, V(0) V(1))
 }
 #elif NVER == 4
 __kernel void sha256d_search_multi(SEARCH_ARGS)
 {
-    SEARCH_BODY(V(0) V(1) V(2) V(3))
+    SEARCH_BODY(false, V(0) V(1) V(2) V(3))
 }
 #endif
