@@ -65,8 +65,8 @@ type Options struct {
 	// run scalar code best whatever width they report.
 	VectorWidth int
 	// Versions is how many rolled versions of each nonce the multi-version
-	// kernel hashes (1, 2 or 4); 0 means DefaultVersions. 1 leaves only the
-	// single-version kernel.
+	// kernel hashes (1, 2 or 4); 0 means DefaultVersions on GPUs and
+	// accelerators and 1 on CPUs. 1 leaves only the single-version kernel.
 	Versions int
 	// Maj picks the kernel's Maj shape: MajLOP3, MajMerge, or "" for the
 	// device vendor's (LOP3 on NVIDIA, the masked merge elsewhere).
@@ -88,9 +88,13 @@ type Options struct {
 	slots int
 }
 
-// DefaultVersions is the multi-version kernel's width when Options.Versions
-// is 0: the most the kernel supports, since each extra version saves a
-// further share of the message schedule.
+// DefaultVersions is the multi-version kernel's width on GPUs when
+// Options.Versions is 0: the most the kernel supports, since each extra
+// version saves a further share of the message schedule (12% of the
+// instructions per hash at 4 on NVIDIA, BENCHMARKS.md). CPU runtimes get 1:
+// on POCL the shared schedule measured no faster per CPU-second (a 16-lane
+// SHA-256 block is bound by its rounds' dependency chain, not by
+// instruction count) and 4 versions slower, from register pressure.
 const DefaultVersions = 4
 
 // Maj shapes; see sha256d.cl.
@@ -207,6 +211,9 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	switch opts.Versions {
 	case 0:
 		d.nver = DefaultVersions
+		if d.info.Type == "CPU" {
+			d.nver = 1
+		}
 	case 1, 2, 4:
 		d.nver = opts.Versions
 	default:
@@ -542,7 +549,7 @@ func (d *Device) Info() gpu.Info {
 		ID:     d.id,
 		Kind:   "opencl",
 		Name:   d.info.Name,
-		Detail: fmt.Sprintf("vector %d, %d versions, maj %s, batch 2^%d hashes, %g ms", d.vec, d.nver, d.maj, d.batch.Load(), d.opts.KernelMS),
+		Detail: fmt.Sprintf("vector %d, versions %d, maj %s, batch 2^%d hashes, %g ms", d.vec, d.nver, d.maj, d.batch.Load(), d.opts.KernelMS),
 	}
 }
 

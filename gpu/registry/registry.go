@@ -29,8 +29,8 @@ type Options struct {
 	// VectorWidth forces the OpenCL kernel's vector width (0: the device's).
 	VectorWidth int
 	// KernelVersions is how many rolled versions of each nonce the OpenCL
-	// multi-version kernel hashes when rolling is on (0: the default, 4;
-	// 1: one at a time).
+	// multi-version kernel hashes when rolling is on (0: the default, 4 on
+	// GPUs and 1 on CPUs; 1: one at a time).
 	KernelVersions int
 	// KernelMaj forces the OpenCL kernel's Maj shape ("": by vendor).
 	KernelMaj string
@@ -59,7 +59,7 @@ func (o Options) Validate() error {
 	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
 		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
 	case o.KernelVersions != 0 && o.KernelVersions != 1 && o.KernelVersions != 2 && o.KernelVersions != 4:
-		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d)", o.KernelVersions, opencl.DefaultVersions)
+		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d on GPUs and 1 on CPUs)", o.KernelVersions, opencl.DefaultVersions)
 	case o.KernelMaj != "" && o.KernelMaj != opencl.MajLOP3 && o.KernelMaj != opencl.MajMerge:
 		return fmt.Errorf("--kernel-maj %q: must be %s or %s (empty: by the device's vendor)", o.KernelMaj, opencl.MajLOP3, opencl.MajMerge)
 	}
