@@ -30,8 +30,8 @@
  * Nonces are numbered as the header stores them (little-endian), so message
  * word 3 of the second chunk is the byte-swapped nonce and the host can
  * submit what it reads. (Enumerating that word directly would save the swap,
- * one PRMT per nonce on NVIDIA, a quarter of an op per hash at NVER 4, but
- * would make a sweep's nonce range non-contiguous in header order.)
+ * about 1.5 ops per hash at NVER 4, but would make a sweep's nonce range
+ * non-contiguous in header order.)
  *
  * Candidates go to out[1..2*slots] as (nonce, version index) pairs; out[0]
  * counts them all, so the host sees out[0] > slots as an overflow and
@@ -109,26 +109,7 @@ __constant uint K[64] = {
 #endif
 
 /* One round; hkw is h + K[i] + W[i]. The moves are free: the compiler
- * renames registers instead of copying. SHORT_CHAIN adds d + hkw before e
- * is ready, so the new e is two adds from S1 + Ch, not three: one add more
- * per round, for latency-bound CPUs. */
-#ifdef SHORT_CHAIN
-#define RNDX(hkw)                                                   \
-    {                                                               \
-        u s1 = BSIG1(e) + CH(e, f, g);                              \
-        u t2 = BSIG0(a) + MAJ(a, b, c);                             \
-        u dk = d + (hkw);                                           \
-        u t1 = (hkw) + s1;                                          \
-        h = g;                                                      \
-        g = f;                                                      \
-        f = e;                                                      \
-        e = dk + s1;                                                \
-        d = c;                                                      \
-        c = b;                                                      \
-        b = a;                                                      \
-        a = t1 + t2;                                                \
-    }
-#else
+ * renames registers instead of copying. */
 #define RNDX(hkw)                                                   \
     {                                                               \
         u t1 = (hkw) + BSIG1(e) + CH(e, f, g);                      \
@@ -142,7 +123,6 @@ __constant uint K[64] = {
         b = a;                                                      \
         a = t1 + t2;                                                \
     }
-#endif
 #define RND(k, w) RNDX(h + ((k) + (w)))
 
 /* Byte swap with two masks and two rotations: vector-friendly, no shuffles. */
