@@ -108,39 +108,44 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 // judges it a block there and nowhere else.
 func TestMultiVersionFindsRealBlocksAtTheirIndex(t *testing.T) {
 	for _, k := range []int{2, 4} {
-		dev := openTest(t, Options{Versions: k})
-		for name, sol := range gputest.SolvedVectors(t) {
-			for at := 0; at < k; at++ {
-				t.Run(fmt.Sprintf("K%d-%s-at%d", k, name, at), func(t *testing.T) {
-					units, err := selftest.VersionGroup(sol.Unit, k, at)
-					require.NoError(t, err)
-					const window = 1 << 14
-					start := uint64(sol.Nonce) &^ (window - 1)
-					var mu sync.Mutex
-					blocks := map[int][]uint32{}
-					res, err := gpu.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
-						func(u *work.Unit) gpu.Verdicts {
-							idx := -1
-							for i := range units {
-								if units[i] == u {
-									idx = i
-								}
+		for _, maj := range []string{MajMerge, MajLOP3} {
+			testRealBlocksAtTheirIndex(t, openTest(t, Options{Versions: k, Maj: maj}), k)
+		}
+	}
+}
+
+func testRealBlocksAtTheirIndex(t *testing.T, dev *Device, k int) {
+	for name, sol := range gputest.SolvedVectors(t) {
+		for at := 0; at < k; at++ {
+			t.Run(fmt.Sprintf("K%d-%s-%s-at%d", k, dev.Maj(), name, at), func(t *testing.T) {
+				units, err := selftest.VersionGroup(sol.Unit, k, at)
+				require.NoError(t, err)
+				const window = 1 << 14
+				start := uint64(sol.Nonce) &^ (window - 1)
+				var mu sync.Mutex
+				blocks := map[int][]uint32{}
+				res, err := gpu.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
+					func(u *work.Unit) gpu.Verdicts {
+						idx := -1
+						for i := range units {
+							if units[i] == u {
+								idx = i
 							}
-							return gpu.Verdicts{Share: func(c work.Check) {
-								if c.MeetsNetwork {
-									mu.Lock()
-									blocks[idx] = append(blocks[idx], c.Nonce)
-									mu.Unlock()
-								}
-							}}
-						})
-					require.NoError(t, err)
-					require.Equal(t, uint64(window*k), res.Hashes)
-					require.Zero(t, res.HWErrors)
-					require.Zero(t, res.Lost)
-					require.Equal(t, map[int][]uint32{at: {sol.Nonce}}, blocks)
-				})
-			}
+						}
+						return gpu.Verdicts{Share: func(c work.Check) {
+							if c.MeetsNetwork {
+								mu.Lock()
+								blocks[idx] = append(blocks[idx], c.Nonce)
+								mu.Unlock()
+							}
+						}}
+					})
+				require.NoError(t, err)
+				require.Equal(t, uint64(window*k), res.Hashes)
+				require.Zero(t, res.HWErrors)
+				require.Zero(t, res.Lost)
+				require.Equal(t, map[int][]uint32{at: {sol.Nonce}}, blocks)
+			})
 		}
 	}
 }
