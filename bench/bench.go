@@ -26,6 +26,11 @@ type Config struct {
 	// measured sweep starts (default 2^20), so that even a slow device
 	// reaches it early in the run.
 	KnownLead uint32
+	// VersionRolling sweeps as mining does when the pool rolls versions: a
+	// multi-version device (gpu.MultiVersion) gets its Versions() rolled
+	// versions of each nonce at once, and every version hashed counts.
+	// Off, every device hashes one version at a time.
+	VersionRolling bool
 	// OnInterval, when set, is called after each measured interval with its
 	// number (from 1), the interval count and its rate in MH/s.
 	OnInterval func(i, n int, mhs float64)
@@ -36,7 +41,7 @@ type Config struct {
 const MaxSpreadPct = 10
 
 // DefaultConfig is what `clminer bench` uses without flags.
-var DefaultConfig = Config{Duration: 20 * time.Second, Warmup: 3 * time.Second, Intervals: 10}
+var DefaultConfig = Config{Duration: 20 * time.Second, Warmup: 3 * time.Second, Intervals: 10, VersionRolling: true}
 
 // Report is one device's bench result.
 type Report struct {
@@ -82,37 +87,56 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 	var knownHit atomic.Bool
 	var prog progressLog
 
-	sweepUnits := func(ctx context.Context, first *work.Unit, firstStart uint32, rollBase uint64) error {
-		u, start := first, firstStart
-		for k := rollBase; ; k++ {
-			isKnown := u == sol.Unit
-			res, err := gpu.SweepVerified(ctx, dev, u, start, 1<<32-uint64(start), gpu.Verdicts{
-				Progress: prog.add,
-				Share: func(c work.Check) {
-					if isKnown && c.Nonce == sol.Nonce {
-						knownHit.Store(true)
-					}
-				},
+	versions := 1
+	if cfg.VersionRolling {
+		versions = gpu.VersionsOf(dev)
+	}
+	// Units are the real block with rolled versions: same cost per hash,
+	// never repeated work. Roll 0 is the block's own version.
+	group := func(roll uint64) ([]*work.Unit, error) {
+		us := make([]*work.Unit, versions)
+		for i := range us {
+			r := (roll + uint64(i)) % work.RolledVersions(work.BIP320Mask)
+			if r == 0 {
+				us[i] = sol.Unit
+				continue
+			}
+			v, err := work.RollVersion(sol.Job.Version, work.BIP320Mask, r)
+			if err != nil {
+				return nil, err
+			}
+			us[i] = sol.Unit.WithVersion(v)
+		}
+		return us, nil
+	}
+	sweepUnits := func(ctx context.Context, roll uint64, start uint32) error {
+		for ; ; roll += uint64(versions) {
+			us, err := group(roll)
+			if err != nil {
+				return err
+			}
+			res, err := gpu.SweepVerifiedVersions(ctx, dev, us, start, 1<<32-uint64(start), func(u *work.Unit) gpu.Verdicts {
+				return gpu.Verdicts{
+					Progress: prog.add,
+					Share: func(c work.Check) {
+						if u == sol.Unit && c.Nonce == sol.Nonce {
+							knownHit.Store(true)
+						}
+					},
+				}
 			})
 			shares.Add(res.Shares)
 			hwErrors.Add(res.HWErrors)
 			if err != nil {
 				return err
 			}
-			// Fresh units are the real block with other rolled versions:
-			// same cost per hash, never repeated work.
-			v, err := work.RollVersion(sol.Job.Version, work.BIP320Mask, k%work.RolledVersions(work.BIP320Mask))
-			if err != nil {
-				return err
-			}
-			u, start = sol.Unit.WithVersion(v), 0
+			start = 0
 		}
 	}
 
 	if cfg.Warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Warmup)
-		warm, _ := work.RollVersion(sol.Job.Version, work.BIP320Mask, 1<<15)
-		err := sweepUnits(wctx, sol.Unit.WithVersion(warm), 0, 1<<15+1)
+		err := sweepUnits(wctx, 1<<15, 0)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return rep, fmt.Errorf("bench warm-up: %w", err)
@@ -127,7 +151,7 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- sweepUnits(mctx, sol.Unit, sol.Nonce-uint32(lead), 1) }()
+	go func() { done <- sweepUnits(mctx, 0, sol.Nonce-uint32(lead)) }()
 
 	interval := cfg.Duration / time.Duration(cfg.Intervals)
 	tick := time.NewTicker(interval)
@@ -179,7 +203,7 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 		return rep, ctx.Err()
 	case rep.HWErrors > 0:
 		return rep, fmt.Errorf("bench %s: %d hardware errors (candidates whose hash does not meet the target)", rep.Device.ID, rep.HWErrors)
-	case !rep.KnownNonceHit && rep.Hashes > lead+(1<<12):
+	case !rep.KnownNonceHit && rep.Hashes > (lead+(1<<12))*uint64(versions):
 		return rep, fmt.Errorf("bench %s: block 100000's nonce %s was swept but not found", rep.Device.ID, rep.KnownNonce)
 	case !rep.KnownNonceHit:
 		return rep, fmt.Errorf("bench %s: too slow to reach the known nonce (%d hashes in %.1f s); run longer", rep.Device.ID, rep.Hashes, rep.DurationS)

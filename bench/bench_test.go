@@ -27,6 +27,38 @@ func TestBenchReportsRateAndFindsKnownNonce(t *testing.T) {
 	assert.Zero(t, rep.HWErrors)
 }
 
+// With rolling on, a multi-version device gets its K versions of each nonce
+// at once, the block's own version among them, and every version counts.
+func TestBenchRollsVersionsOnMultiVersionDevices(t *testing.T) {
+	for _, rolling := range []bool{true, false} {
+		dev := &gputest.Device{MultiVersions: 2}
+		cfg := bench.Config{Duration: 1500 * time.Millisecond, Intervals: 3, KnownLead: 1 << 10, VersionRolling: rolling}
+		sweeps := 0
+		counting := &sweepCounter{Device: dev, multi: &sweeps}
+		rep, err := bench.Run(context.Background(), counting, cfg)
+		require.NoError(t, err)
+		assert.True(t, rep.KnownNonceHit)
+		if rolling {
+			assert.Positive(t, sweeps, "rolling on: multi-version sweeps")
+		} else {
+			assert.Zero(t, sweeps, "rolling off: one version at a time")
+		}
+	}
+}
+
+// sweepCounter counts the multi-version sweeps a device gets.
+type sweepCounter struct {
+	*gputest.Device
+	multi *int
+}
+
+func (d *sweepCounter) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+	if len(s.Units) > 1 {
+		*d.multi++
+	}
+	return d.Device.Sweep(ctx, s)
+}
+
 func TestBenchFailsOnHardwareErrors(t *testing.T) {
 	cfg := bench.Config{Duration: 300 * time.Millisecond, Intervals: 1, KnownLead: 1 << 10}
 	_, err := bench.Run(context.Background(), &gputest.Device{WrongEvery: 1000}, cfg)

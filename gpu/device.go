@@ -19,9 +19,16 @@ type Info struct {
 	Detail string
 }
 
-// Sweep asks a device to hash nonces [Start, Start+Count) of Unit.
+// Sweep asks a device to hash nonces [Start, Start+Count) of Unit, or of
+// every unit in Units.
 type Sweep struct {
-	Unit  *work.Unit
+	Unit *work.Unit
+	// Units, when it holds more than one unit, replaces Unit: rolled
+	// versions of one unit (the same Tail and Target, only the version and
+	// so the midstate differ), each hashed over the whole range. Only a
+	// MultiVersion device with Versions() == len(Units) gets such a sweep;
+	// it reports candidates to FoundVersion.
+	Units []*work.Unit
 	Start uint32
 	// Count is 1..2^32-Start.
 	Count uint64
@@ -30,6 +37,9 @@ type Sweep struct {
 	// re-verifies each one. It is called from device goroutines, possibly
 	// concurrently, and must not block for long.
 	Found func(nonce uint32)
+	// FoundVersion receives the candidates of a multi-version sweep: the
+	// index into Units and the nonce. The same rules as Found apply.
+	FoundVersion func(version int, nonce uint32)
 	// Progress, when set, receives the number of hashes done since its last
 	// call, at least once per batch, so hashrate stays live during long sweeps.
 	Progress func(hashes uint64)
@@ -37,7 +47,7 @@ type Sweep struct {
 
 // Result is what a finished (or cancelled) sweep did.
 type Result struct {
-	// Hashes is the number of nonces hashed.
+	// Hashes is the number of hashes done: nonces times versions.
 	Hashes uint64
 	// Lost counts candidates the device found but could not report (an
 	// output buffer overflow it could not recover from). Nothing found may
@@ -55,4 +65,22 @@ type Device interface {
 	Sweep(ctx context.Context, s Sweep) (Result, error)
 	// Close releases the device; Sweep must not be called after.
 	Close() error
+}
+
+// MultiVersion is a Device that can hash several rolled versions of each
+// nonce in one sweep, sharing the work the versions have in common (the
+// message schedule of the header's second chunk).
+type MultiVersion interface {
+	Device
+	// Versions is how many units a multi-version sweep takes; 1 means the
+	// device hashes one version at a time.
+	Versions() int
+}
+
+// VersionsOf is how many versions dev wants per sweep when rolling is on.
+func VersionsOf(dev Device) int {
+	if m, ok := dev.(MultiVersion); ok {
+		return max(m.Versions(), 1)
+	}
+	return 1
 }

@@ -5,11 +5,21 @@
  * lane: wide vectors are what lets CPU runtimes (POCL) fill their SIMD units,
  * while GPUs run best with VECSIZE 1. Build with -D VECSIZE=1|2|4|8|16.
  *
- * The first chunk of the header (bytes 0..63) never changes within a unit, so
- * the host passes its SHA-256 state (the midstate). Rounds 0..2 of the second
- * chunk read only message words 0..2, which do not depend on the nonce either,
- * so the host runs them too and passes the state after round 2, along with
- * message words 16 and 17 (which read words 0..2 and constant padding).
+ * Two kernels share one body. sha256d_search hashes one version of the
+ * header; sha256d_search_multi hashes NVER versions (-D NVER=2|4) of each
+ * nonce. With BIP 310 version rolling the versions of one unit differ only
+ * in the first chunk (bytes 0..63), so their second chunks carry the same
+ * message (merkle tail, ntime, nbits, nonce, padding) and the message
+ * schedule W16..W63 of the first hash is computed once per nonce for all of
+ * them; only the rounds and the second hash are per version. That is the
+ * schedule sharing ASICs do with several midstates.
+ *
+ * The host passes, per version, the SHA-256 state after the first chunk (the
+ * midstate) and everything about rounds 0..6 of the second chunk that no
+ * nonce changes (see gpu/opencl/precompute.go for the layout); the shared
+ * schedule words 16 and 17 and the nonce-free parts of words 18, 19, 31 and
+ * 32 are kernel arguments. Every sum the host can fold is one fewer input to
+ * a per-nonce add.
  *
  * A nonce is a candidate when the top 32 bits of the hash, read as the
  * little-endian 256-bit number Bitcoin compares with the target, are at most
@@ -18,10 +28,14 @@
  * stops after round 60: rounds 61..63 only move that value from e to h.
  *
  * Nonces are numbered as the header stores them (little-endian), so message
- * word 19 is the byte-swapped nonce and the host can submit what it reads.
+ * word 3 of the second chunk is the byte-swapped nonce and the host can
+ * submit what it reads. (Enumerating that word directly would save the swap,
+ * about 1.5 ops per hash at NVER 4, but would make a sweep's nonce range
+ * non-contiguous in header order.)
  *
- * Candidates go to out[1..slots]; out[0] counts them all, so the host sees
- * out[0] > slots as an overflow and re-sweeps the range in smaller pieces.
+ * Candidates go to out[1..2*slots] as (nonce, version index) pairs; out[0]
+ * counts them all, so the host sees out[0] > slots as an overflow and
+ * re-sweeps the range in smaller pieces.
  */
 
 #ifndef VECSIZE
@@ -64,23 +78,41 @@ __constant uint K[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
+
+#ifndef NVER
+#define NVER 1
+#endif
+#if NVER != 1 && NVER != 2 && NVER != 4
+#error "NVER must be 1, 2 or 4"
+#endif
+
 /* OpenCL's rotate() is a left rotation; SHA-256 is specified with right ones. */
 #define ROTR(x, n) rotate((x), (u)(32 - (n)))
 #define BSIG0(x) (ROTR(x, 2) ^ ROTR(x, 13) ^ ROTR(x, 22))
 #define BSIG1(x) (ROTR(x, 6) ^ ROTR(x, 11) ^ ROTR(x, 25))
 #define SSIG0(x) (ROTR(x, 7) ^ ROTR(x, 18) ^ ((x) >> 3))
 #define SSIG1(x) (ROTR(x, 17) ^ ROTR(x, 19) ^ ((x) >> 10))
-/* Written as masked merges (x ^ ((y ^ x) & m)) rather than bitselect():
- * LLVM turns bitselect into two ANDs whose OR it then treats as an ADD,
- * which blocks the 3-input logic instruction (AVX-512 vpternlogd) that
- * the xor form maps to; GPUs compile both forms to the same code. */
+/* Ch as a masked merge (x ^ ((y ^ x) & m)) rather than bitselect(): LLVM
+ * turns bitselect into two ANDs whose OR it then treats as an ADD, which
+ * blocks the 3-input logic instruction (AVX-512 vpternlogd, NVIDIA LOP3)
+ * that the xor form maps to. */
 #define CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
+/* Maj has two shapes, picked by the host from the device vendor:
+ * - MAJ_LOP3 (NVIDIA): the textbook form, one 3-input LOP3 per round.
+ * - default (AMD, POCL): the masked merge b ^ ((a ^ b) & (b ^ c)), whose
+ *   a ^ b is the next round's b ^ c, so 2-input ISAs pay two ops, not four;
+ *   on NVIDIA that reuse splits the LOP3 tree in two. */
+#ifdef MAJ_LOP3
+#define MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+#else
 #define MAJ(a, b, c) ((b) ^ (((a) ^ (b)) & ((b) ^ (c))))
+#endif
 
-/* The moves are free: the compiler renames registers instead of copying. */
-#define RND(k, w)                                                   \
+/* One round; hkw is h + K[i] + W[i]. The moves are free: the compiler
+ * renames registers instead of copying. */
+#define RNDX(hkw)                                                   \
     {                                                               \
-        u t1 = h + BSIG1(e) + CH(e, f, g) + (k) + (w);              \
+        u t1 = (hkw) + BSIG1(e) + CH(e, f, g);                      \
         u t2 = BSIG0(a) + MAJ(a, b, c);                             \
         h = g;                                                      \
         g = f;                                                      \
@@ -91,82 +123,93 @@ __constant uint K[64] = {
         b = a;                                                      \
         a = t1 + t2;                                                \
     }
-
-/* Rounds 0..15 read the message directly. */
-#define R(i) RND(K[i], w[i])
-/* Later rounds extend the schedule in a 16-word ring; every index is a
- * compile-time constant, so the ring lives in registers. */
-#define RS(i)                                                                       \
-    {                                                                               \
-        w[(i) & 15] += SSIG0(w[((i) + 1) & 15]) + w[((i) + 9) & 15] +               \
-                       SSIG1(w[((i) + 14) & 15]);                                   \
-        RND(K[i], w[(i) & 15]);                                                     \
-    }
-#define RS4(i) RS(i) RS((i) + 1) RS((i) + 2) RS((i) + 3)
-#define RS16(i) RS4(i) RS4((i) + 4) RS4((i) + 8) RS4((i) + 12)
+#define RND(k, w) RNDX(h + ((k) + (w)))
 
 /* Byte swap with two masks and two rotations: vector-friendly, no shuffles. */
 #define BSWAP(x) (rotate((x) & (u)0x00ff00ffu, (u)24) | rotate((x) & (u)0xff00ff00u, (u)8))
 
-__kernel void sha256d_search(
-    uint m0, uint m1, uint m2, uint m3, uint m4, uint m5, uint m6, uint m7, /* midstate */
-    uint tail0, uint tail1, uint tail2, /* words 16..18; 16 and 17 only feed w16, w17 */
-    uint pa, uint pb, uint pc, uint pd, uint pe, uint pf, uint pg, uint ph, /* after round 2 */
-    uint w16, uint w17,                                                     /* schedule words */
-    uint base,  /* nonce of work-item 0, lane 0 */
-    uint count, /* nonces in this batch; the last work-items may be past it */
-    uint top,   /* the target's most significant 32 bits */
-    __global uint *out,
-    uint slots)
+/* Words per version in the pv buffer; the layout is precompute.go's. */
+#define VREC 20
+#define PV_MID 0   /* 8: midstate, added to the first hash's result */
+#define PV_E3 8    /* e after round 3 less the nonce word */
+#define PV_A3 9    /* a after round 3 less the nonce word */
+#define PV_A2 10   /* a, b, c, e, f, g after round 2 */
+#define PV_B2 11
+#define PV_C2 12
+#define PV_E2 13
+#define PV_F2 14
+#define PV_G2 15
+#define PV_H4 16   /* h + K[4] + W[4] of round 4 (h = g2, W[4] = 0x80000000) */
+#define PV_H5 17   /* f2 + K[5] */
+#define PV_H6 18   /* e2 + K[6] */
+
+/* Word i of the first hash's message schedule in w: a 16-word ring when
+ * one version reads it (so its live ranges are the ring's, which CPU
+ * runtimes allocate with fewer register copies), all 64 words when later
+ * versions read it again. */
+#define W(i) w[ring ? ((i) & 15) : (i)]
+
+/* Word i (18..63) of the first hash's message schedule. Words 4..15 are
+ * the padding of an 80-byte message (bit length 640), constants the
+ * compiler folds in; the nonce-free parts of words 18, 19, 31 and 32 are
+ * the host's (w18p = W2 + s1(W16), w19p = s1(W17) + s0(W4),
+ * w31p = s0(W16) + W15, w32p = s0(W17) + W16). */
+static inline __attribute__((always_inline)) u schedule(
+    const u *w, const bool ring, int i, uint w18p, uint w19p, uint w31p, uint w32p)
 {
-    uint first = (uint)get_global_id(0) * VECSIZE;
-    u nonce = (u)(base + first) + LANES;
+    switch (i) {
+    case 18:
+        return (u)w18p + SSIG0(W(3));
+    case 19:
+        return (u)w19p + W(3);
+    case 31:
+        return (u)w31p + W(24) + SSIG1(W(29));
+    case 32:
+        return (u)w32p + W(25) + SSIG1(W(30));
+    }
+    return W(i - 16) + SSIG0(W(i - 15)) + W(i - 7) + SSIG1(W(i - 2));
+}
 
-    /* First hash, second chunk: header words 16..19 then the padding of an
-     * 80-byte message (bit length 640). */
-    u w[16];
-    w[0] = (u)w16; /* already extended: rounds 0..15 below start at 3 */
-    w[1] = (u)w17;
-    w[2] = (u)tail2;
-    w[3] = BSWAP(nonce); /* the header stores the nonce little-endian */
-    w[4] = (u)0x80000000u;
-    w[5] = (u)0;
-    w[6] = (u)0;
-    w[7] = (u)0;
-    w[8] = (u)0;
-    w[9] = (u)0;
-    w[10] = (u)0;
-    w[11] = (u)0;
-    w[12] = (u)0;
-    w[13] = (u)0;
-    w[14] = (u)0;
-    w[15] = (u)640;
-
-    u a = (u)pa, b = (u)pb, c = (u)pc, d = (u)pd;
-    u e = (u)pe, f = (u)pf, g = (u)pg, h = (u)ph;
-    R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12) R(13) R(14) R(15)
-    /* w[0] and w[1] already hold words 16 and 17 (rounds 0..2 ran on the
-     * host), so the ring resumes at word 18. */
-    RND(K[16], w[0]) RND(K[17], w[1])
-    RS(18) RS(19) RS4(20) RS4(24) RS4(28) RS16(32) RS16(48)
+/* Rounds 3..63 of the first hash and the second hash for version v, whose
+ * host data is p; reports the lanes that meet top. Version 0 extends the
+ * message schedule as its rounds go, the way a single-version kernel would
+ * (so each word is live for 16 rounds only, which keeps CPU runtimes out of
+ * spills); later versions read the words it left in w. Every index is a
+ * compile-time constant once inlined and unrolled, so on GPUs w lives in
+ * registers. */
+static inline __attribute__((always_inline)) void version(
+    uint v, __constant uint *p, u *w, const bool ring, uint w18p, uint w19p, uint w31p, uint w32p,
+    uint first, uint base, uint count, uint top, __global uint *out, uint slots)
+{
+    /* Round 3 is the first to read the nonce: its other terms are the
+     * host's, and so are the nonce-free sums of rounds 4..6. */
+    u a = (u)p[PV_A3] + W(3), b = (u)p[PV_A2], c = (u)p[PV_B2], d = (u)p[PV_C2];
+    u e = (u)p[PV_E3] + W(3), f = (u)p[PV_E2], g = (u)p[PV_F2], h = (u)p[PV_G2];
+    RNDX((u)p[PV_H4])
+    RNDX((u)p[PV_H5])
+    RNDX((u)p[PV_H6])
+#pragma unroll
+    for (int i = 7; i < 64; i++) {
+        if (v == 0 && i >= 18)
+            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);
+        RND(K[i], W(i))
+    }
 
     /* Second hash: the 32-byte first digest, padding, bit length 256. */
-    w[0] = a + (u)m0;
-    w[1] = b + (u)m1;
-    w[2] = c + (u)m2;
-    w[3] = d + (u)m3;
-    w[4] = e + (u)m4;
-    w[5] = f + (u)m5;
-    w[6] = g + (u)m6;
-    w[7] = h + (u)m7;
-    w[8] = (u)0x80000000u;
-    w[9] = (u)0;
-    w[10] = (u)0;
-    w[11] = (u)0;
-    w[12] = (u)0;
-    w[13] = (u)0;
-    w[14] = (u)0;
-    w[15] = (u)256;
+    u x[61];
+    x[0] = a + (u)p[PV_MID + 0];
+    x[1] = b + (u)p[PV_MID + 1];
+    x[2] = c + (u)p[PV_MID + 2];
+    x[3] = d + (u)p[PV_MID + 3];
+    x[4] = e + (u)p[PV_MID + 4];
+    x[5] = f + (u)p[PV_MID + 5];
+    x[6] = g + (u)p[PV_MID + 6];
+    x[7] = h + (u)p[PV_MID + 7];
+    x[8] = (u)0x80000000u;
+#pragma unroll
+    for (int i = 9; i < 15; i++)
+        x[i] = (u)0;
+    x[15] = (u)256;
 
     a = (u)0x6a09e667u;
     b = (u)0xbb67ae85u;
@@ -176,8 +219,14 @@ __kernel void sha256d_search(
     f = (u)0x9b05688cu;
     g = (u)0x1f83d9abu;
     h = (u)0x5be0cd19u;
-    R(0) R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(10) R(11) R(12) R(13) R(14) R(15)
-    RS16(16) RS16(32) RS4(48) RS4(52) RS4(56) RS(60)
+    /* The schedule is extended as the rounds go, so each word is live for
+     * 16 rounds only. */
+#pragma unroll
+    for (int i = 0; i < 61; i++) {
+        if (i >= 16)
+            x[i] = x[i - 16] + SSIG0(x[i - 15]) + x[i - 7] + SSIG1(x[i - 2]);
+        RND(K[i], x[i])
+    }
 
     /* Difficulty >= 1 (top == 0, nearly every real pool) needs H7 == 0,
      * i.e. e == -IV7: one compare instead of a byte swap per lane. */
@@ -190,9 +239,59 @@ __kernel void sha256d_search(
             if (lanes[i] <= top && first + i < count) {
                 uint idx = atomic_inc(&out[0]);
                 if (idx < slots) {
-                    out[1 + idx] = base + first + i;
+                    out[1 + 2 * idx] = base + first + i;
+                    out[2 + 2 * idx] = v;
                 }
             }
         }
     }
 }
+
+/* The arguments of both kernels, in this order (device.go's arg* indexes). */
+#define SEARCH_ARGS                                                              \
+    __constant uint *pv, /* VREC words per version */                            \
+    uint w16, uint w17,  /* schedule words 16, 17 */                             \
+    uint w18p, uint w19p, uint w31p, uint w32p, /* nonce-free parts */           \
+    uint base,  /* nonce of work-item 0, lane 0 */                               \
+    uint count, /* nonces in this batch; the last work-items may be past it */   \
+    uint top,   /* the target's most significant 32 bits */                      \
+    __global uint *out, uint slots
+
+/* The versions are written out, not looped over: LLVM unrolls a loop this
+ * large only partly, and a partly unrolled loop is what ptx-ops would count. */
+#define SEARCH_BODY(RING, VERSIONS)                                              \
+    const bool ring = RING;                                                      \
+    uint first = (uint)get_global_id(0) * VECSIZE;                               \
+    u w[64];                                                                     \
+    /* The header stores the nonce little-endian. */                             \
+    W(3) = BSWAP((u)(base + first) + LANES);                                     \
+    W(4) = (u)0x80000000u;                                                       \
+    for (int i = 5; i < 15; i++)                                                 \
+        W(i) = (u)0;                                                             \
+    W(15) = (u)640;                                                              \
+    W(16) = (u)w16;                                                              \
+    W(17) = (u)w17;                                                              \
+    VERSIONS
+
+#define V(i) version(i, pv + (i) * VREC, w, ring, w18p, w19p, w31p, w32p, first, base, count, top, out, slots);
+
+/* MULTI_ONLY leaves the single-version kernel out, so that ptx-ops, which
+ * counts a whole program, counts the multi-version kernel alone. */
+#ifndef MULTI_ONLY
+__kernel void sha256d_search(SEARCH_ARGS)
+{
+    SEARCH_BODY(true, V(0))
+}
+#endif
+
+#if NVER == 2
+__kernel void sha256d_search_multi(SEARCH_ARGS)
+{
+    SEARCH_BODY(false, V(0) V(1))
+}
+#elif NVER == 4
+__kernel void sha256d_search_multi(SEARCH_ARGS)
+{
+    SEARCH_BODY(false, V(0) V(1) V(2) V(3))
+}
+#endif

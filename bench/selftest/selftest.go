@@ -26,10 +26,15 @@ type Result struct {
 	Problems []string `json:"problems,omitempty"`
 	Nonce    string   `json:"nonce,omitempty"`
 	Window   uint64   `json:"window"`
-	Hashes   uint64   `json:"hashes"`
-	Shares   uint64   `json:"shares"`
-	HWErrors uint64   `json:"hw_errors"`
-	Seconds  float64  `json:"seconds"`
+	// Versions is how many rolled versions the device hashed per nonce (1:
+	// the single-version check); VersionIndex is where in them the block's
+	// own version was.
+	Versions     int     `json:"versions"`
+	VersionIndex int     `json:"version_index"`
+	Hashes       uint64  `json:"hashes"`
+	Shares       uint64  `json:"shares"`
+	HWErrors     uint64  `json:"hw_errors"`
+	Seconds      float64 `json:"seconds"`
 }
 
 // String is the one-line form `clminer selftest` prints.
@@ -39,6 +44,9 @@ func (r Result) String() string {
 		verdict = "FAIL"
 	}
 	s := fmt.Sprintf("%s %-12s %-40s", verdict, r.Device, r.Vector)
+	if r.Versions > 1 {
+		s += fmt.Sprintf(" [version %d of %d rolled]", r.VersionIndex, r.Versions)
+	}
 	if r.Window > 0 {
 		s += fmt.Sprintf(" nonce %s found in %d-nonce window (%d shares, %.2fs)", r.Nonce, r.Window, r.Shares, r.Seconds)
 	} else if r.Pass {
@@ -67,13 +75,53 @@ func RunEach(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, wind
 	window = min(window, 1<<32)
 	for _, v := range vecs {
 		for _, d := range devs {
-			each(check(ctx, d, &v, window))
+			each(check(ctx, d, &v, window, 1, 0))
+			// A multi-version device must find the block at the index its
+			// version has among the rolled versions of a unit, whichever.
+			if k := gpu.VersionsOf(d); k > 1 && v.HasNonce() {
+				for at := 0; at < k; at++ {
+					each(check(ctx, d, &v, window, k, at))
+				}
+			}
 		}
 	}
 }
 
-func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64) Result {
-	r := Result{Vector: v.Label(), Device: dev.Info().ID}
+// VersionGroup returns k units of u's job rolled under the BIP 320 mask,
+// with u itself at index at and the rolls around u's own version (wrapping
+// in the roll space) elsewhere: what a unit of k versions the ledger hands
+// out looks like when u's version is one of them.
+func VersionGroup(u *work.Unit, k, at int) ([]*work.Unit, error) {
+	if k < 1 || at < 0 || at >= k {
+		return nil, fmt.Errorf("index %d of %d versions", at, k)
+	}
+	mask := work.BIP320Mask
+	var own uint64 // u's roll: its mask bits, gathered
+	i := 0
+	for m := mask; m != 0; m &= m - 1 {
+		if u.Version&(m&-m) != 0 {
+			own |= 1 << i
+		}
+		i++
+	}
+	total := work.RolledVersions(mask)
+	units := make([]*work.Unit, k)
+	for i := range units {
+		if i == at {
+			units[i] = u
+			continue
+		}
+		v, err := work.RollVersion(u.Version, mask, (own+total+uint64(i)-uint64(at))%total)
+		if err != nil {
+			return nil, err
+		}
+		units[i] = u.WithVersion(v)
+	}
+	return units, nil
+}
+
+func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64, versions, at int) Result {
+	r := Result{Vector: v.Label(), Device: dev.Info().ID, Versions: versions, VersionIndex: at}
 	fail := func(format string, args ...any) Result {
 		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 		return r
@@ -105,25 +153,35 @@ func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64
 	r.Nonce = work.FormatUint32Hex(sol.Nonce)
 	r.Window = window
 	start := windowStart(sol.Nonce, window)
+	units, err := VersionGroup(sol.Unit, versions, at)
+	if err != nil {
+		return fail("%v", err)
+	}
 	var mu sync.Mutex
-	var blocks []uint32
+	var blocks, elsewhere []uint32
 	began := time.Now()
-	res, err := gpu.SweepVerified(ctx, dev, sol.Unit, start, window, gpu.Verdicts{
-		Share: func(c work.Check) {
-			if c.MeetsNetwork {
-				mu.Lock()
-				blocks = append(blocks, c.Nonce)
-				mu.Unlock()
-			}
-		},
+	res, err := gpu.SweepVerifiedVersions(ctx, dev, units, start, window, func(u *work.Unit) gpu.Verdicts {
+		return gpu.Verdicts{
+			Share: func(c work.Check) {
+				if c.MeetsNetwork {
+					mu.Lock()
+					if u == sol.Unit {
+						blocks = append(blocks, c.Nonce)
+					} else {
+						elsewhere = append(elsewhere, c.Nonce)
+					}
+					mu.Unlock()
+				}
+			},
+		}
 	})
 	r.Seconds = time.Since(began).Seconds()
 	r.Hashes, r.Shares, r.HWErrors = res.Hashes, res.Shares, res.HWErrors
 	if err != nil {
 		return fail("sweep: %v", err)
 	}
-	if res.Hashes != window {
-		fail("device hashed %d of %d nonces", res.Hashes, window)
+	if want := window * uint64(versions); res.Hashes != want {
+		fail("device hashed %d of %d hashes", res.Hashes, want)
 	}
 	if res.HWErrors > 0 {
 		fail("%d hardware errors", res.HWErrors)
@@ -134,6 +192,9 @@ func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64
 	slices.Sort(blocks)
 	if !slices.Equal(blocks, []uint32{sol.Nonce}) {
 		fail("nonces meeting the network target: %s, want exactly %s", hexList(blocks), r.Nonce)
+	}
+	if len(elsewhere) > 0 {
+		fail("blocks reported for the other rolled versions: %s", hexList(elsewhere))
 	}
 	r.Pass = len(r.Problems) == 0
 	return r

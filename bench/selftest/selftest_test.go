@@ -70,3 +70,62 @@ func TestRunEachReportsAsItGoes(t *testing.T) {
 	}
 	assert.Equal(t, want, got)
 }
+
+func TestSelftestMultiVersionFindsBlockAtEachIndex(t *testing.T) {
+	dev := &gputest.Device{MultiVersions: 2}
+	res := selftest.Run(context.Background(), []gpu.Device{dev}, sharedVectors(t), 1<<10)
+	require.Len(t, res, 7+6*2, "one single-version result per vector, then one per index for each solved vector")
+	at := map[int]int{}
+	for _, r := range res {
+		assert.True(t, r.Pass, r.String())
+		if r.Versions == 2 {
+			at[r.VersionIndex]++
+			assert.Equal(t, uint64(2<<10), r.Hashes, "every version counts")
+			assert.Contains(t, r.String(), "of 2 rolled")
+		}
+	}
+	assert.Equal(t, map[int]int{0: 6, 1: 6}, at)
+}
+
+// swappedDevice reports each candidate under the other version's index, as
+// a kernel that mixes up its midstates would.
+type swappedDevice struct{ gputest.Device }
+
+func (d *swappedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+	if f := s.FoundVersion; f != nil {
+		s.FoundVersion = func(v int, n uint32) { f(1-v, n) }
+	}
+	return d.Device.Sweep(ctx, s)
+}
+
+func TestSelftestFailsOnWrongVersionIndex(t *testing.T) {
+	dev := &swappedDevice{gputest.Device{MultiVersions: 2}}
+	res := selftest.Run(context.Background(), []gpu.Device{dev}, sharedVectors(t)[1:2], 1<<10)
+	require.Len(t, res, 3)
+	assert.True(t, res[0].Pass, "the single-version check does not use the index")
+	for _, r := range res[1:] {
+		assert.False(t, r.Pass, r.String())
+	}
+}
+
+func TestVersionGroupPutsTheUnitAtItsIndex(t *testing.T) {
+	sol, err := sharedVectors(t)[1].Solution()
+	require.NoError(t, err)
+	for k := 1; k <= 4; k++ {
+		for at := 0; at < k; at++ {
+			us, err := selftest.VersionGroup(sol.Unit, k, at)
+			require.NoError(t, err)
+			require.Len(t, us, k)
+			assert.Same(t, sol.Unit, us[at])
+			seen := map[uint32]bool{}
+			for _, u := range us {
+				assert.False(t, seen[u.Version], "versions repeat")
+				seen[u.Version] = true
+				assert.Equal(t, sol.Unit.Version&^0x1fffe000, u.Version&^0x1fffe000, "only the BIP 320 bits roll")
+				assert.Equal(t, sol.Unit.Tail, u.Tail)
+			}
+		}
+	}
+	_, err = selftest.VersionGroup(sol.Unit, 2, 2)
+	require.Error(t, err)
+}

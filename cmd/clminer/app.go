@@ -207,8 +207,10 @@ func deviceFlags(defaultSpec string) []cli.Flag {
 		&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "CPU device worker threads (0: one per core)", EnvVars: []string{"CLMINER_THREADS"}},
 		&cli.StringFlag{Name: "cpu-path", Usage: "force a CPU hashing path (clminer devices lists them)", EnvVars: []string{"CLMINER_CPU_PATH"}},
 		&cli.Float64Flag{Name: "kernel-ms", Value: 50, Usage: "OpenCL kernel time per batch to tune for, in ms; two batches stay queued, so a new block waits out at most about two", EnvVars: []string{"CLMINER_KERNEL_MS"}},
-		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: fmt.Sprintf("fix OpenCL batches at 2^N nonces instead of tuning (%d..%d; 0: autotune)", opencl.MinIntensity, opencl.MaxIntensity), EnvVars: []string{"CLMINER_INTENSITY"}},
+		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: fmt.Sprintf("fix OpenCL batches at 2^N hashes (nonces x rolled versions) instead of tuning (%d..%d; 0: autotune)", opencl.MinIntensity, opencl.MaxIntensity), EnvVars: []string{"CLMINER_INTENSITY"}},
 		&cli.IntFlag{Name: "vector-width", Usage: "force the OpenCL kernel vector width (1,2,4,8,16; 0: the device's preferred)", EnvVars: []string{"CLMINER_VECTOR_WIDTH"}},
+		&cli.IntFlag{Name: "kernel-versions", Usage: fmt.Sprintf("rolled versions the OpenCL kernel hashes per nonce when the pool rolls versions (1, 2, 4; 0: %d on GPUs, 1 on CPUs)", opencl.DefaultVersions), EnvVars: []string{"CLMINER_KERNEL_VERSIONS"}},
+		&cli.StringFlag{Name: "kernel-maj", Usage: "force the OpenCL kernel's Maj shape: lop3 or merge (default: by the device's vendor)", EnvVars: []string{"CLMINER_KERNEL_MAJ"}},
 		&cli.StringFlag{Name: "kernel-cache", Usage: "directory for compiled OpenCL programs (default: user cache dir; '-' disables)", EnvVars: []string{"CLMINER_KERNEL_CACHE"}},
 	}
 }
@@ -216,12 +218,14 @@ func deviceFlags(defaultSpec string) []cli.Flag {
 // deviceOptions reads and validates the device flags; nothing is opened.
 func deviceOptions(c *cli.Context) (registry.Options, error) {
 	o := registry.Options{
-		Threads:     c.Int("threads"),
-		CPUPath:     c.String("cpu-path"),
-		KernelMS:    c.Float64("kernel-ms"),
-		Intensity:   c.Int("intensity"),
-		VectorWidth: c.Int("vector-width"),
-		CacheDir:    c.String("kernel-cache"),
+		Threads:        c.Int("threads"),
+		CPUPath:        c.String("cpu-path"),
+		KernelMS:       c.Float64("kernel-ms"),
+		Intensity:      c.Int("intensity"),
+		VectorWidth:    c.Int("vector-width"),
+		KernelVersions: c.Int("kernel-versions"),
+		KernelMaj:      c.String("kernel-maj"),
+		CacheDir:       c.String("kernel-cache"),
 	}
 	return o, o.Validate()
 }

@@ -20,6 +20,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: bench.DefaultConfig.Duration, Usage: "measured time per device, after warm-up"},
 			&cli.DurationFlag{Name: "warmup", Value: bench.DefaultConfig.Warmup, Usage: "unmeasured warm-up per device"},
 			&cli.IntFlag{Name: "intervals", Value: bench.DefaultConfig.Intervals, Usage: "measurement intervals the duration is cut into"},
+			&cli.BoolFlag{Name: "version-rolling", Value: true, Usage: "hash as with a pool that rolls versions: a multi-version OpenCL kernel hashes --kernel-versions versions per nonce (--version-rolling=false: one)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per device"},
 		),
 		Action: func(c *cli.Context) error {
@@ -32,7 +33,8 @@ func benchCommand() *cli.Command {
 				return err
 			}
 			opts.Log = logger
-			cfg := bench.Config{Duration: c.Duration("duration"), Warmup: c.Duration("warmup"), Intervals: c.Int("intervals")}
+			cfg := bench.Config{Duration: c.Duration("duration"), Warmup: c.Duration("warmup"), Intervals: c.Int("intervals"),
+				VersionRolling: c.Bool("version-rolling")}
 			if cfg.Duration <= 0 || cfg.Intervals <= 0 || cfg.Warmup < 0 || cfg.Duration/time.Duration(cfg.Intervals) < 100*time.Millisecond {
 				return fmt.Errorf("--duration %v / --intervals %d: need intervals of at least 100ms and a non-negative --warmup", cfg.Duration, cfg.Intervals)
 			}
@@ -73,7 +75,8 @@ func benchCommand() *cli.Command {
 						Report   bench.Report `json:"report"`
 					}{Version: version, Commit: commit, GoArch: runtime.GOARCH, CPUs: runtime.NumCPU(),
 						Settings: map[string]any{"duration_s": cfg.Duration.Seconds(), "warmup_s": cfg.Warmup.Seconds(), "intervals": cfg.Intervals,
-							"threads": opts.Threads, "cpu_path": opts.CPUPath, "kernel_ms": opts.KernelMS, "intensity": opts.Intensity, "vector_width": opts.VectorWidth},
+							"threads": opts.Threads, "cpu_path": opts.CPUPath, "kernel_ms": opts.KernelMS, "intensity": opts.Intensity, "vector_width": opts.VectorWidth,
+							"version_rolling": cfg.VersionRolling, "kernel_versions": opts.KernelVersions, "kernel_maj": opts.KernelMaj},
 						OK: err == nil, Report: rep}
 					if err != nil {
 						doc.Error = err.Error()

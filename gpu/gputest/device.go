@@ -2,6 +2,7 @@ package gputest
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"clminer/gpu"
@@ -18,9 +19,16 @@ const batch = 1 << 12
 type Device struct {
 	ID         string
 	WrongEvery uint64
+	// MultiVersions, when above 1, makes the device take sweeps of that
+	// many rolled versions (gpu.MultiVersion), hashing every version of a
+	// nonce batch before the next batch, as the OpenCL kernel does.
+	MultiVersions int
 	// Sweeps counts calls to Sweep, for tests of dispatching.
 	Sweeps atomic.Uint64
 }
+
+// Versions implements gpu.MultiVersion.
+func (d *Device) Versions() int { return max(d.MultiVersions, 1) }
 
 // Info implements gpu.Device.
 func (d *Device) Info() gpu.Info {
@@ -35,26 +43,34 @@ func (d *Device) Info() gpu.Info {
 func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	d.Sweeps.Add(1)
 	var res gpu.Result
-	top := s.Unit.Target.Top()
+	units, found := []*work.Unit{s.Unit}, func(_ int, n uint32) { s.Found(n) }
+	if len(s.Units) > 1 {
+		if len(s.Units) != d.Versions() {
+			return res, fmt.Errorf("gputest: sweep of %d versions, device takes %d", len(s.Units), d.Versions())
+		}
+		units, found = s.Units, s.FoundVersion
+	}
+	top := units[0].Target.Top()
 	end := uint64(s.Start) + s.Count
-	for n := uint64(s.Start); n < end; {
+	for first := uint64(s.Start); first < end; first += batch {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		first := n
-		stop := min(n+batch, end)
-		for ; n < stop; n++ {
-			h := s.Unit.Hash(uint32(n))
-			if work.Target(h).Top() <= top {
-				s.Found(uint32(n))
-			}
-			res.Hashes++
-			if d.WrongEvery != 0 && res.Hashes%d.WrongEvery == 0 {
-				s.Found(uint32(n) ^ 0x5a5a5a5a)
+		stop := min(first+batch, end)
+		for v, u := range units {
+			for n := first; n < stop; n++ {
+				h := u.Hash(uint32(n))
+				if work.Target(h).Top() <= top {
+					found(v, uint32(n))
+				}
+				res.Hashes++
+				if d.WrongEvery != 0 && res.Hashes%d.WrongEvery == 0 {
+					found(v, uint32(n)^0x5a5a5a5a)
+				}
 			}
 		}
 		if s.Progress != nil {
-			s.Progress(stop - first)
+			s.Progress((stop - first) * uint64(len(units)))
 		}
 	}
 	return res, nil

@@ -26,22 +26,43 @@ func BenchmarkWorkGroup(b *testing.B) {
 	}
 }
 
-func benchSweep(b *testing.B, opts Options) {
+// BenchmarkSweepVersions compares the single-version kernel (v1) with the
+// multi-version one (v2, v4) per vector width and Maj shape, counting every
+// version hashed, as `clminer bench --version-rolling` does.
+func BenchmarkSweepVersions(b *testing.B) {
+	for _, vw := range []int{16, 8, 4, 1} {
+		for _, k := range []int{1, 2, 4} {
+			for _, maj := range []string{MajMerge, MajLOP3} {
+				name := "vec" + itoa(vw) + "/v" + itoa(k) + "/" + maj
+				b.Run(name, func(b *testing.B) { benchSweep(b, Options{VectorWidth: vw, Versions: max(k, 2), Maj: maj}, k) })
+			}
+		}
+	}
+}
+
+func benchSweep(b *testing.B, opts Options, versions ...int) {
 	dev := openTest(b, opts)
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(9, 9)), 0)
-	// Let the sweep-time tuning settle before measuring.
-	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Count: 4 << dev.BatchLog()})
-	if err != nil {
+	s := gpu.Sweep{Unit: u}
+	if len(versions) > 0 && versions[0] > 1 {
+		s.Units = randomVersions(u, versions[0])
+		s.FoundVersion = func(int, uint32) {}
+	}
+	// Let the sweep-time tuning settle (and POCL's first-launch compile of
+	// the kernel run) before measuring.
+	s.Count = 4 << dev.BatchLog()
+	if _, err := dev.Sweep(context.Background(), s); err != nil {
 		b.Fatal(err)
 	}
-	count := uint64(4) << dev.BatchLog()
+	count := uint64(4) << dev.BatchLog() / uint64(max(len(s.Units), 1))
 	var hashes uint64
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	for i := 0; i < b.N; i++ {
 		start := uint32(uint64(i) * count)
-		res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: start, Count: min(count, 1<<32-uint64(start))})
+		s.Start, s.Count = start, min(count, 1<<32-uint64(start))
+		res, err := dev.Sweep(context.Background(), s)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -39,7 +39,14 @@ const (
 
 	clContextPlatform = 0x1084
 
-	clMemReadWrite = 1 << 0
+	clMemReadWrite    = 1 << 0
+	clMemReadOnly     = 1 << 2
+	clMemAllocHostPtr = 1 << 4
+
+	clMapRead  = 1 << 0
+	clMapWrite = 1 << 1
+
+	clQueueProfilingEnable = 1 << 1
 
 	clProgramNumDevices  = 0x1162
 	clProgramBinarySizes = 0x1165

@@ -42,9 +42,18 @@ const char *cl_load(const char *only) {
 	return NULL;
 }
 
-// Non-blocking writes read their source after the call returns, so the zero
-// that resets a candidate counter must live in memory Go never moves.
-static const cl_uint cl_zero = 0;
 cl_int w_reset_counter(cl_command_queue q, cl_mem m) {
-	return p_clEnqueueWriteBuffer(q, m, 0, 0, sizeof cl_zero, &cl_zero, 0, NULL, NULL);
+	const cl_uint zero = 0;
+	return p_clEnqueueFillBuffer(q, m, &zero, sizeof zero, 0, sizeof zero, 0, NULL, NULL);
+}
+
+#define CL_PROFILING_COMMAND_START 0x1282
+#define CL_PROFILING_COMMAND_END 0x1283
+cl_ulong w_kernel_ns(cl_event e) {
+	cl_ulong start = 0, end = 0;
+	if (p_clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) != 0 ||
+	    p_clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) != 0 || end <= start) {
+		return 0;
+	}
+	return end - start;
 }

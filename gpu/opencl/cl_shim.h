@@ -47,6 +47,10 @@ typedef struct _cl_event *cl_event;
 	X(cl_int, clEnqueueNDRangeKernel, (cl_command_queue q, cl_kernel k, cl_uint dim, const size_t *off, const size_t *global, const size_t *local, cl_uint nev, const cl_event *wait, cl_event *ev), (q, k, dim, off, global, local, nev, wait, ev)) \
 	X(cl_int, clEnqueueReadBuffer, (cl_command_queue q, cl_mem m, cl_bool block, size_t off, size_t sz, void *p, cl_uint nev, const cl_event *wait, cl_event *ev), (q, m, block, off, sz, p, nev, wait, ev)) \
 	X(cl_int, clEnqueueWriteBuffer, (cl_command_queue q, cl_mem m, cl_bool block, size_t off, size_t sz, const void *p, cl_uint nev, const cl_event *wait, cl_event *ev), (q, m, block, off, sz, p, nev, wait, ev)) \
+	X(cl_int, clEnqueueFillBuffer, (cl_command_queue q, cl_mem m, const void *pat, size_t patsz, size_t off, size_t sz, cl_uint nev, const cl_event *wait, cl_event *ev), (q, m, pat, patsz, off, sz, nev, wait, ev)) \
+	X(void *, clEnqueueMapBuffer, (cl_command_queue q, cl_mem m, cl_bool block, cl_bitfield flags, size_t off, size_t sz, cl_uint nev, const cl_event *wait, cl_event *ev, cl_int *err), (q, m, block, flags, off, sz, nev, wait, ev, err)) \
+	X(cl_int, clEnqueueUnmapMemObject, (cl_command_queue q, cl_mem m, void *p, cl_uint nev, const cl_event *wait, cl_event *ev), (q, m, p, nev, wait, ev)) \
+	X(cl_int, clGetEventProfilingInfo, (cl_event e, cl_uint param, size_t sz, void *v, size_t *ret), (e, param, sz, v, ret)) \
 	X(cl_int, clFlush, (cl_command_queue q), (q)) \
 	X(cl_int, clFinish, (cl_command_queue q), (q)) \
 	X(cl_int, clWaitForEvents, (cl_uint n, const cl_event *ev), (n, ev)) \
@@ -65,6 +69,10 @@ CL_FUNCS(CL_DECL)
 // and resolves every function. It returns NULL on success, else a message
 // that stays valid for the life of the process.
 const char *cl_load(const char *only);
-// cl_reset_counter zeroes a candidate counter without blocking.
+// w_reset_counter zeroes a candidate counter without blocking
+// (clEnqueueFillBuffer copies the pattern before it returns).
 cl_int w_reset_counter(cl_command_queue q, cl_mem m);
+// w_kernel_ns is the run time of a profiled command in ns, or 0 when the
+// runtime cannot say.
+cl_ulong w_kernel_ns(cl_event e);
 #endif

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ const (
 )
 
 // MinIntensity and MaxIntensity bound Options.Intensity: batches of 2^N
-// nonces. Callers validate user input against them before opening devices.
+// hashes (nonces times versions). Callers validate user input against them before opening devices.
 const (
 	MinIntensity = minBatchLog
 	MaxIntensity = maxBatchLog
@@ -56,12 +57,20 @@ type Options struct {
 	// KernelMS is the wanted run time of one batch in milliseconds; 0 means
 	// 50. Longer batches waste less on launches but make cancellation slower.
 	KernelMS float64
-	// Intensity fixes the batch at 2^Intensity nonces and turns autotuning
+	// Intensity fixes the batch at 2^Intensity hashes (nonces times versions) and turns autotuning
 	// off; 0 autotunes toward KernelMS.
 	Intensity int
 	// VectorWidth is the nonces per work-item (1, 2, 4, 8 or 16); 0 takes
-	// the device's preferred int vector width.
+	// the device's preferred int vector width on CPUs and 1 on GPUs, which
+	// run scalar code best whatever width they report.
 	VectorWidth int
+	// Versions is how many rolled versions of each nonce the multi-version
+	// kernel hashes (1, 2 or 4); 0 means DefaultVersions on GPUs and
+	// accelerators and 1 on CPUs. 1 leaves only the single-version kernel.
+	Versions int
+	// Maj picks the kernel's Maj shape: MajLOP3, MajMerge, or "" for the
+	// device vendor's (LOP3 on NVIDIA, the masked merge elsewhere).
+	Maj string
 	// CacheDir holds compiled programs; "" means os.UserCacheDir()/clminer/kernels
 	// and "-" turns the cache off.
 	CacheDir string
@@ -79,6 +88,21 @@ type Options struct {
 	slots int
 }
 
+// DefaultVersions is the multi-version kernel's width on GPUs when
+// Options.Versions is 0: the most the kernel supports, since each extra
+// version saves a further share of the message schedule (12% of the
+// instructions per hash at 4 on NVIDIA, BENCHMARKS.md). CPU runtimes get 1:
+// on POCL the shared schedule measured no faster per CPU-second (a 16-lane
+// SHA-256 block is bound by its rounds' dependency chain, not by
+// instruction count) and 4 versions slower, from register pressure.
+const DefaultVersions = 4
+
+// Maj shapes; see sha256d.cl.
+const (
+	MajLOP3  = "lop3"
+	MajMerge = "merge"
+)
+
 // Device is one OpenCL device ready to sweep. It implements gpu.Device.
 // Sweep calls are serialized by a mutex: one sweep at a time per device,
 // since the two output buffers and kernels belong to the sweep in progress.
@@ -90,6 +114,8 @@ type Device struct {
 	info     DeviceInfo
 	opts     Options
 	vec      int
+	nver     int    // versions of the multi-version kernel; 1: none built
+	maj      string // MajLOP3 or MajMerge
 	slots    int
 	local    int // work-group size, 0 = the runtime's choice
 	cacheHit bool
@@ -97,30 +123,42 @@ type Device struct {
 	// while a sweep retunes it.
 	batch atomic.Int32
 
-	// psPerNonce is the last measured kernel time per nonce, in
+	// psPerHash is the last measured kernel time per hash, in
 	// picoseconds, for sleeping through a batch before waiting on it.
 	// Guarded by mu (only sweeps and Open touch it).
-	psPerNonce uint64
+	psPerHash uint64
 
 	did   C.cl_device_id
 	ctx   C.cl_context
 	queue C.cl_command_queue
 	prog  C.cl_program
-	bufs  [2]batchSlot
+	// profiling: the queue has CL_QUEUE_PROFILING_ENABLE, so batch times
+	// come from the kernels' events.
+	profiling bool
+	// pv holds the per-version records (precompute.go) of the sweep in
+	// progress: nver of them, read as __constant by both kernels.
+	pv   C.cl_mem
+	bufs [2]batchSlot
 }
 
 // batchSlot is one of the two batches a sweep keeps in flight.
 type batchSlot struct {
-	kernel C.cl_kernel
+	kernel C.cl_kernel // single-version
+	multi  C.cl_kernel // nver versions, nil when nver is 1
 	out    C.cl_mem
-	// host receives out with a non-blocking read, so it must be C memory.
-	host *C.cl_uint
+	// host receives out with a non-blocking read: the mapping of pinned,
+	// memory Go never moves.
+	pinned C.cl_mem
+	host   *C.cl_uint
 
 	busy     bool
-	ev       C.cl_event
+	ev       C.cl_event // the read of out, last of the batch
+	kev      C.cl_event // the kernel, when profiling
+	kernelNS uint64     // the last batch's kernel time (0: not known)
 	base     uint32
-	n        uint64
-	log      int32 // the batch size it was launched with, for tuning
+	n        uint64 // nonces
+	versions int    // hashed per nonce
+	log      int32  // the batch size it was launched with, for tuning
 	launched time.Time
 }
 
@@ -163,7 +201,25 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	if d.info, err = describeDevice(device, d.did); err != nil {
 		return nil, err
 	}
-	if d.vec, err = vectorWidth(opts.VectorWidth, d.info.PreferredVectorWidthInt); err != nil {
+	preferred := d.info.PreferredVectorWidthInt
+	if d.info.Type == "GPU" {
+		preferred = 1
+	}
+	if d.vec, err = vectorWidth(opts.VectorWidth, preferred); err != nil {
+		return nil, err
+	}
+	switch opts.Versions {
+	case 0:
+		d.nver = DefaultVersions
+		if d.info.Type == "CPU" {
+			d.nver = 1
+		}
+	case 1, 2, 4:
+		d.nver = opts.Versions
+	default:
+		return nil, fmt.Errorf("opencl: %d versions per nonce: want 1, 2 or 4", opts.Versions)
+	}
+	if d.maj, err = majShape(opts.Maj, d.info.Vendor, d.platform); err != nil {
 		return nil, err
 	}
 	d.local = workGroup(opts.WorkGroup, d.info)
@@ -180,7 +236,13 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	if err = clErr("clCreateContext", rc); err != nil {
 		return d, err
 	}
-	d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, 0, &rc)
+	// Profiling events give the batch's own run time on the device, which
+	// a host thread that wakes late would overstate.
+	d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, clQueueProfilingEnable, &rc)
+	d.profiling = rc == clSuccess
+	if !d.profiling {
+		d.queue = C.w_clCreateCommandQueue(d.ctx, d.did, 0, &rc)
+	}
 	if err = clErr("clCreateCommandQueue", rc); err != nil {
 		return d, err
 	}
@@ -188,26 +250,48 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	if src == "" {
 		src = kernels.SHA256d
 	}
-	if err = d.buildProgram(src, fmt.Sprintf("-D VECSIZE=%d", d.vec)); err != nil {
+	if err = d.buildProgram(src, buildOptions(d.vec, d.nver, d.maj)); err != nil {
 		return d, err
 	}
 	name := C.CString(kernels.SHA256dEntry)
 	defer C.free(unsafe.Pointer(name))
-	size := C.size_t(4 * (d.slots + 1))
+	multi := C.CString(kernels.SHA256dMultiEntry)
+	defer C.free(unsafe.Pointer(multi))
+	d.pv = C.w_clCreateBuffer(d.ctx, clMemReadOnly, C.size_t(4*vrecWords*d.nver), nil, &rc)
+	if err = clErr("clCreateBuffer", rc); err != nil {
+		return d, err
+	}
+	size := C.size_t(4 * outWords(d.slots))
 	for i := range d.bufs {
 		b := &d.bufs[i]
 		b.kernel = C.w_clCreateKernel(d.prog, name, &rc)
 		if err = clErr("clCreateKernel", rc); err != nil {
 			return d, err
 		}
+		if d.nver > 1 {
+			b.multi = C.w_clCreateKernel(d.prog, multi, &rc)
+			if err = clErr("clCreateKernel", rc); err != nil {
+				return d, err
+			}
+		}
 		b.out = C.w_clCreateBuffer(d.ctx, clMemReadWrite, size, nil, &rc)
 		if err = clErr("clCreateBuffer", rc); err != nil {
 			return d, err
 		}
-		b.host = (*C.cl_uint)(C.malloc(size))
-		if b.host == nil {
-			return d, errors.New("opencl: out of host memory")
+		// Results land in pinned host memory (a host-allocated buffer
+		// mapped once), which GPUs fill by DMA without a staging copy.
+		b.pinned = C.w_clCreateBuffer(d.ctx, clMemReadWrite|clMemAllocHostPtr, size, nil, &rc)
+		if err = clErr("clCreateBuffer", rc); err != nil {
+			return d, err
 		}
+		p := C.w_clEnqueueMapBuffer(d.queue, b.pinned, 1, clMapRead|clMapWrite, 0, size, 0, nil, nil, &rc)
+		if err = clErr("clEnqueueMapBuffer", rc); err != nil {
+			return d, err
+		}
+		b.host = (*C.cl_uint)(p)
+	}
+	if err = d.warmUp(); err != nil {
+		return d, err
 	}
 	if opts.Intensity != 0 {
 		d.batch.Store(int32(opts.Intensity))
@@ -215,6 +299,35 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 		return d, err
 	}
 	return d, nil
+}
+
+// outWords is the size of a batch's output buffer: the counter, then a
+// (nonce, version index) pair per slot.
+func outWords(slots int) int { return 1 + 2*slots }
+
+// buildOptions are the kernel's build defines; they are part of the cache key.
+func buildOptions(vec, nver int, maj string) string {
+	o := fmt.Sprintf("-D VECSIZE=%d -D NVER=%d", vec, nver)
+	if maj == MajLOP3 {
+		o += " -D MAJ_LOP3"
+	}
+	return o
+}
+
+// majShape resolves Options.Maj. NVIDIA compiles the textbook Maj to one
+// 3-input LOP3 while the masked merge's shared term splits it in two;
+// 2-input ISAs (AMD, CPUs) are the other way round.
+func majShape(want, vendor, platform string) (string, error) {
+	switch want {
+	case MajLOP3, MajMerge:
+		return want, nil
+	case "":
+		if strings.Contains(strings.ToUpper(vendor+" "+platform), "NVIDIA") {
+			return MajLOP3, nil
+		}
+		return MajMerge, nil
+	}
+	return "", fmt.Errorf("opencl: Maj shape %q: want %q or %q", want, MajLOP3, MajMerge)
 }
 
 // workGroup picks the work-group size. A fixed size matters on POCL, which
@@ -362,18 +475,43 @@ func (d *Device) programBinary() ([]byte, error) {
 	return C.GoBytes(buf, C.int(size)), nil
 }
 
+// warmUp launches every kernel of both slots once, on a dummy unit that
+// cannot produce candidates. Some runtimes (POCL) compile a kernel for its
+// work-group size at its first launch, seconds for the multi-version
+// kernel; done here, that is part of opening the device, not a first sweep
+// that a new block would have to wait out.
+func (d *Device) warmUp() error {
+	units := make([]*work.Unit, d.nver)
+	for i := range units {
+		units[i] = &work.Unit{}
+	}
+	if err := d.loadUnits(units); err != nil {
+		return err
+	}
+	for i := range d.bufs {
+		b := &d.bufs[i]
+		for _, versions := range []int{1, d.nver} {
+			if err := d.setUnitArgs(b.kernelFor(versions), sharedPre(units[0].Tail), 0); err != nil {
+				return err
+			}
+			if _, err := d.runSync(b, versions, 0, 1<<minBatchLog); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // calibrate picks the starting batch size: time real kernel runs (on a
 // dummy unit that cannot produce candidates) and grow the batch until one
 // takes about KernelMS. Sweeps keep tuning from there.
 func (d *Device) calibrate() error {
 	var u work.Unit
 	b := &d.bufs[0]
-	if err := d.setUnitArgs(b.kernel, precompute(&u), &u, 0); err != nil {
+	if err := d.loadUnits([]*work.Unit{&u}); err != nil {
 		return err
 	}
-	// The first launch pays for lazy compilation on some runtimes; keep it
-	// out of the measurement.
-	if _, err := d.runSync(b, 0, 1<<minBatchLog); err != nil {
+	if err := d.setUnitArgs(b.kernel, sharedPre(u.Tail), 0); err != nil {
 		return err
 	}
 	target := d.opts.KernelMS
@@ -381,11 +519,11 @@ func (d *Device) calibrate() error {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		t0 := time.Now()
-		if _, err := d.runSync(b, 0, 1<<log); err != nil {
+		if _, err := d.runSync(b, 1, 0, 1<<log); err != nil {
 			return err
 		}
-		took := time.Since(t0)
-		d.psPerNonce = uint64(took.Nanoseconds()) * 1000 >> log
+		took := batchTime(b.kernelNS, time.Since(t0))
+		d.psPerHash = uint64(took.Nanoseconds()) * 1000 >> log
 		ms := float64(took.Microseconds()) / 1000
 		if ms >= target/tuneBand || log >= maxBatchLog || time.Now().After(deadline) {
 			if ms > tuneBand*target && log > minBatchLog {
@@ -411,7 +549,7 @@ func (d *Device) Info() gpu.Info {
 		ID:     d.id,
 		Kind:   "opencl",
 		Name:   d.info.Name,
-		Detail: fmt.Sprintf("vector %d, batch 2^%d, %g ms", d.vec, d.batch.Load(), d.opts.KernelMS),
+		Detail: fmt.Sprintf("vector %d, versions %d, maj %s, batch 2^%d hashes, %g ms", d.vec, d.nver, d.maj, d.batch.Load(), d.opts.KernelMS),
 	}
 }
 
@@ -421,7 +559,14 @@ func (d *Device) DeviceInfo() DeviceInfo { return d.info }
 // VectorWidth is the number of nonces each work-item hashes.
 func (d *Device) VectorWidth() int { return d.vec }
 
-// BatchLog is log2 of the current batch size in nonces.
+// Versions implements gpu.MultiVersion: the multi-version kernel's width.
+func (d *Device) Versions() int { return d.nver }
+
+// Maj is the kernel's Maj shape, MajLOP3 or MajMerge.
+func (d *Device) Maj() string { return d.maj }
+
+// BatchLog is log2 of the current batch size in hashes (nonces times
+// the versions hashed per nonce).
 func (d *Device) BatchLog() int { return int(d.batch.Load()) }
 
 // CacheHit reports whether Open loaded the program from the disk cache
@@ -448,19 +593,33 @@ func (d *Device) release() {
 			C.w_clReleaseEvent(b.ev)
 			b.ev = nil
 		}
+		b.releaseKernelEvent()
 		if b.kernel != nil {
 			C.w_clReleaseKernel(b.kernel)
 			b.kernel = nil
+		}
+		if b.multi != nil {
+			C.w_clReleaseKernel(b.multi)
+			b.multi = nil
 		}
 		if b.out != nil {
 			C.w_clReleaseMemObject(b.out)
 			b.out = nil
 		}
 		if b.host != nil {
-			C.free(unsafe.Pointer(b.host))
+			C.w_clEnqueueUnmapMemObject(d.queue, b.pinned, unsafe.Pointer(b.host), 0, nil, nil)
+			C.w_clFinish(d.queue)
 			b.host = nil
 		}
+		if b.pinned != nil {
+			C.w_clReleaseMemObject(b.pinned)
+			b.pinned = nil
+		}
 		b.busy = false
+	}
+	if d.pv != nil {
+		C.w_clReleaseMemObject(d.pv)
+		d.pv = nil
 	}
 	if d.prog != nil {
 		C.w_clReleaseProgram(d.prog)
@@ -481,27 +640,44 @@ func setArg(k C.cl_kernel, i int, v uint32) error {
 	return clErr("clSetKernelArg", C.w_clSetKernelArg(k, C.cl_uint(i), C.size_t(unsafe.Sizeof(x)), unsafe.Pointer(&x)))
 }
 
-// Kernel argument indexes; see sha256d.cl.
+// Kernel argument indexes; see SEARCH_ARGS in sha256d.cl.
 const (
-	argMidstate = 0
-	argTail     = 8
-	argPre      = 11
-	argW16      = 19
-	argBase     = 21
-	argCount    = 22
-	argTop      = 23
-	argOut      = 24
-	argSlots    = 25
+	argPV     = 0
+	argShared = 1 // the six words of shared
+	argBase   = 7
+	argCount  = 8
+	argTop    = 9
+	argOut    = 10
+	argSlots  = 11
 )
 
-func (d *Device) setUnitArgs(k C.cl_kernel, p hostPre, u *work.Unit, top uint32) error {
-	vals := make([]uint32, 0, argBase)
-	vals = append(vals, u.Midstate[:]...)
-	vals = append(vals, u.Tail[:]...)
-	vals = append(vals, p.state[:]...)
-	vals = append(vals, p.w16, p.w17)
-	for i, v := range vals {
-		if err := setArg(k, i, v); err != nil {
+func setMem(k C.cl_kernel, i int, mem C.cl_mem) error {
+	return clErr("clSetKernelArg", C.w_clSetKernelArg(k, C.cl_uint(i), C.size_t(unsafe.Sizeof(mem)), unsafe.Pointer(&mem)))
+}
+
+// loadUnits writes the version records of units into pv. The write blocks:
+// it runs only between sweeps, when no batch reads pv.
+func (d *Device) loadUnits(units []*work.Unit) error {
+	recs := make([]uint32, 0, vrecWords*len(units))
+	for _, u := range units {
+		r := versionPre(u)
+		recs = append(recs, r[:]...)
+	}
+	c := C.malloc(C.size_t(4 * len(recs)))
+	if c == nil {
+		return errors.New("opencl: out of host memory")
+	}
+	defer C.free(c)
+	copy(unsafe.Slice((*uint32)(c), len(recs)), recs)
+	return clErr("clEnqueueWriteBuffer", C.w_clEnqueueWriteBuffer(d.queue, d.pv, 1, 0, C.size_t(4*len(recs)), c, 0, nil, nil))
+}
+
+func (d *Device) setUnitArgs(k C.cl_kernel, sh shared, top uint32) error {
+	if err := setMem(k, argPV, d.pv); err != nil {
+		return err
+	}
+	for i, v := range sh {
+		if err := setArg(k, argShared+i, v); err != nil {
 			return err
 		}
 	}
@@ -512,21 +688,30 @@ func (d *Device) setUnitArgs(k C.cl_kernel, p hostPre, u *work.Unit, top uint32)
 		return err
 	}
 	for i := range d.bufs {
-		if d.bufs[i].kernel == k {
-			mem := d.bufs[i].out
-			return clErr("clSetKernelArg", C.w_clSetKernelArg(k, argOut, C.size_t(unsafe.Sizeof(mem)), unsafe.Pointer(&mem)))
+		if b := &d.bufs[i]; b.kernel == k || b.multi == k {
+			return setMem(k, argOut, b.out)
 		}
 	}
 	return errors.New("opencl: kernel not owned by device")
 }
 
-// enqueue launches nonces [base, base+n) on b: reset the counter, run, and
-// read the results back, all without blocking. The caller waits on b.ev.
-func (d *Device) enqueue(b *batchSlot, base uint32, n uint64) error {
-	if err := setArg(b.kernel, argBase, base); err != nil {
+// kernelFor is b's kernel for sweeps of versions units.
+func (b *batchSlot) kernelFor(versions int) C.cl_kernel {
+	if versions > 1 {
+		return b.multi
+	}
+	return b.kernel
+}
+
+// enqueue launches nonces [base, base+n) of versions versions on b: reset
+// the counter, run, and read the results back, all without blocking. The
+// caller waits on b.ev.
+func (d *Device) enqueue(b *batchSlot, versions int, base uint32, n uint64) error {
+	k := b.kernelFor(versions)
+	if err := setArg(k, argBase, base); err != nil {
 		return err
 	}
-	if err := setArg(b.kernel, argCount, uint32(n)); err != nil {
+	if err := setArg(k, argCount, uint32(n)); err != nil {
 		return err
 	}
 	if err := clErr("clEnqueueWriteBuffer", C.w_reset_counter(d.queue, b.out)); err != nil {
@@ -541,52 +726,83 @@ func (d *Device) enqueue(b *batchSlot, base uint32, n uint64) error {
 		localp = &local
 	}
 	global := C.size_t(items)
-	rc := C.w_clEnqueueNDRangeKernel(d.queue, b.kernel, 1, nil, &global, localp, 0, nil, nil)
+	var kev C.cl_event
+	kevp := &kev
+	if !d.profiling {
+		kevp = nil
+	}
+	rc := C.w_clEnqueueNDRangeKernel(d.queue, k, 1, nil, &global, localp, 0, nil, kevp)
 	if rc == clInvalidWorkGroupSize && d.local > 0 {
 		// The kernel's own limit can be below the device's; let the
 		// runtime choose from now on.
 		// The counter reset queued above runs twice; that is harmless.
 		d.local = 0
-		return d.enqueue(b, base, n)
+		return d.enqueue(b, versions, base, n)
 	}
 	if err := clErr("clEnqueueNDRangeKernel", rc); err != nil {
 		return err
 	}
 	var ev C.cl_event
-	size := C.size_t(4 * (d.slots + 1))
+	size := C.size_t(4 * outWords(d.slots))
+	b.kev = kev
 	if err := clErr("clEnqueueReadBuffer", C.w_clEnqueueReadBuffer(d.queue, b.out, 0, 0, size, unsafe.Pointer(b.host), 0, nil, &ev)); err != nil {
+		b.releaseKernelEvent()
 		return err
 	}
 	// Without a flush some runtimes hold the commands until the wait.
 	if err := clErr("clFlush", C.w_clFlush(d.queue)); err != nil {
 		C.w_clReleaseEvent(ev)
+		b.releaseKernelEvent()
 		return err
 	}
-	b.ev, b.busy, b.base, b.n, b.launched = ev, true, base, n, time.Now()
+	b.ev, b.busy, b.base, b.n, b.versions, b.launched = ev, true, base, n, versions, time.Now()
 	return nil
 }
 
-// wait blocks until b's results are in its host buffer.
+// wait blocks until b's results are in its host buffer, and takes the
+// kernel's run time from its profiling event.
 func (d *Device) wait(b *batchSlot) error {
 	ev := b.ev
 	b.ev, b.busy = nil, false
 	rc := C.w_clWaitForEvents(1, &ev)
 	C.w_clReleaseEvent(ev)
+	b.kernelNS = 0
+	if b.kev != nil && rc == clSuccess {
+		b.kernelNS = uint64(C.w_kernel_ns(b.kev))
+	}
+	b.releaseKernelEvent()
 	return clErr("clWaitForEvents", rc)
 }
 
-// results returns the candidate count the kernel saw and the nonces stored.
-func (d *Device) results(b *batchSlot) (uint32, []uint32) {
-	h := unsafe.Slice((*uint32)(unsafe.Pointer(b.host)), d.slots+1)
+func (b *batchSlot) releaseKernelEvent() {
+	if b.kev != nil {
+		C.w_clReleaseEvent(b.kev)
+		b.kev = nil
+	}
+}
+
+// candidate is one reported (nonce, version index) pair.
+type candidate struct {
+	nonce   uint32
+	version uint32
+}
+
+// results returns the candidate count the kernel saw and the pairs stored.
+func (d *Device) results(b *batchSlot) (uint32, []candidate) {
+	h := unsafe.Slice((*uint32)(unsafe.Pointer(b.host)), outWords(d.slots))
 	count := h[0]
 	stored := min(count, uint32(d.slots))
-	return count, append([]uint32(nil), h[1:1+stored]...)
+	out := make([]candidate, stored)
+	for i := range out {
+		out[i] = candidate{h[1+2*i], h[2+2*i]}
+	}
+	return count, out
 }
 
 // runSync runs one range to completion on b and returns its candidates;
 // count > slots means some were dropped.
-func (d *Device) runSync(b *batchSlot, base uint32, n uint64) (uint32, error) {
-	if err := d.enqueue(b, base, n); err != nil {
+func (d *Device) runSync(b *batchSlot, versions int, base uint32, n uint64) (uint32, error) {
+	if err := d.enqueue(b, versions, base, n); err != nil {
 		return 0, err
 	}
 	if err := d.wait(b); err != nil {
@@ -606,18 +822,48 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if d.queue == nil {
 		return res, errors.New("opencl: device is closed")
 	}
-	if s.Unit == nil {
-		return res, errors.New("opencl: sweep without a unit")
+	units := s.Units
+	if len(units) <= 1 {
+		if s.Unit == nil && len(units) == 0 {
+			return res, errors.New("opencl: sweep without a unit")
+		}
+		if len(units) == 0 {
+			units = []*work.Unit{s.Unit}
+		}
+	} else if len(units) != d.nver {
+		return res, fmt.Errorf("opencl: sweep of %d versions; the kernel hashes 1 or %d", len(units), d.nver)
 	}
+	for _, u := range units {
+		if u == nil {
+			return res, errors.New("opencl: sweep without a unit")
+		}
+		if u.Tail != units[0].Tail || u.Target != units[0].Target {
+			return res, errors.New("opencl: the versions of a sweep must share their second chunk and target")
+		}
+	}
+	nv := len(units)
 	end := uint64(s.Start) + s.Count
 	if end > 1<<32 {
 		return res, fmt.Errorf("opencl: sweep of %d nonces from %08x runs past 2^32", s.Count, s.Start)
 	}
-	pre := precompute(s.Unit)
-	top := s.Unit.Target.Top()
+	if err := d.loadUnits(units); err != nil {
+		return res, err
+	}
+	sh := sharedPre(units[0].Tail)
+	top := units[0].Target.Top()
 	for i := range d.bufs {
-		if err := d.setUnitArgs(d.bufs[i].kernel, pre, s.Unit, top); err != nil {
+		if err := d.setUnitArgs(d.bufs[i].kernelFor(nv), sh, top); err != nil {
 			return res, err
+		}
+	}
+	report := func(cs []candidate) {
+		for _, c := range cs {
+			// The single-version kernel writes index 0 by construction.
+			if s.FoundVersion != nil {
+				s.FoundVersion(int(c.version), c.nonce)
+			} else if s.Found != nil {
+				s.Found(c.nonce)
+			}
 		}
 	}
 
@@ -632,8 +878,8 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 				continue
 			}
 			log := d.batch.Load()
-			n := min(uint64(1)<<log, end-next)
-			if err := d.enqueue(b, uint32(next), n); err != nil {
+			n := min(max(uint64(1)<<log/uint64(nv), 1), end-next)
+			if err := d.enqueue(b, nv, uint32(next), n); err != nil {
 				return res, d.abort(err)
 			}
 			b.log = log
@@ -654,40 +900,32 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 
 		// resweep reuses b, so keep what it held.
 		base, n := b.base, b.n
-		count, nonces := d.results(b)
+		hashes := n * uint64(nv)
+		count, found := d.results(b)
 		if count > uint32(d.slots) {
 			// The buffer overflowed: the list is incomplete, so hash the range
 			// again in pieces small enough to hold everything.
 			var err error
-			nonces, err = d.resweep(b, base, n, count)
+			found, err = d.resweep(b, nv, base, n, count)
 			if err != nil {
 				// What the pieces found so far is reported; the rest of the
 				// overflow is counted, never silently dropped.
-				res.Lost += uint64(count) - min(uint64(count), uint64(len(nonces)))
-				d.report(s, nonces)
-				res.Hashes += n
+				res.Lost += uint64(count) - min(uint64(count), uint64(len(found)))
+				report(found)
+				res.Hashes += hashes
 				return res, d.abort(err)
 			}
 		}
-		d.report(s, nonces)
-		res.Hashes += n
+		report(found)
+		res.Hashes += hashes
 		if s.Progress != nil {
-			s.Progress(n)
+			s.Progress(hashes)
 		}
 	}
 	if next < end {
 		return res, ctx.Err()
 	}
 	return res, nil
-}
-
-func (d *Device) report(s gpu.Sweep, nonces []uint32) {
-	if s.Found == nil {
-		return
-	}
-	for _, n := range nonces {
-		s.Found(n)
-	}
 }
 
 // abort drains the queue after a failure so no batch still writes into the
@@ -699,9 +937,22 @@ func (d *Device) abort(err error) error {
 		if b.ev != nil {
 			C.w_clReleaseEvent(b.ev)
 		}
+		b.releaseKernelEvent()
 		b.ev, b.busy = nil, false
 	}
 	return err
+}
+
+// batchTime is a batch's kernel time: the profiling event's when the
+// runtime gave one, else what the host clocks say. The host's figure runs
+// from launch (or the previous batch's end) to when the waiting thread woke,
+// so a thread that woke late makes the batch look longer than it was and
+// the tuning halve it; the event's does not.
+func batchTime(kernelNS uint64, host time.Duration) time.Duration {
+	if kernelNS > 0 {
+		return time.Duration(kernelNS)
+	}
+	return host
 }
 
 // tuneBand is how far from KernelMS a batch time may be before the batch
@@ -714,11 +965,12 @@ const tuneBand = 1.5
 // device is busy from one completion to the next, so that interval is the
 // kernel time; for the first batch it is measured from its launch.
 func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
-	took := done.Sub(runStart(b.launched, lastDone))
-	if b.n >= 1<<minBatchLog {
-		d.psPerNonce = uint64(took.Nanoseconds()) * 1000 / b.n
+	took := batchTime(b.kernelNS, done.Sub(runStart(b.launched, lastDone)))
+	hashes := b.n * uint64(b.versions)
+	if hashes >= 1<<minBatchLog {
+		d.psPerHash = uint64(took.Nanoseconds()) * 1000 / hashes
 	}
-	if d.opts.Intensity != 0 || b.log != d.batch.Load() || b.n != uint64(1)<<b.log {
+	if d.opts.Intensity != 0 || b.log != d.batch.Load() || hashes != uint64(1)<<b.log {
 		return // a partial batch or one of a size already retuned says nothing
 	}
 	ms := float64(took.Microseconds()) / 1000
@@ -736,16 +988,16 @@ func (d *Device) tune(b *batchSlot, done, lastDone time.Time) {
 // other batch is queued behind b, so waking late by less than a batch
 // costs the device nothing; waking early only shortens the sleep.
 func (d *Device) sleepThrough(b *batchSlot, lastDone time.Time) {
-	if wait := time.Until(expectedWake(b.launched, lastDone, d.psPerNonce, b.n)); wait > time.Millisecond {
+	if wait := time.Until(expectedWake(b.launched, lastDone, d.psPerHash, b.n*uint64(b.versions))); wait > time.Millisecond {
 		time.Sleep(wait)
 	}
 }
 
 // expectedWake is when to stop sleeping for a batch of n nonces that takes
-// psPerNonce each: at 90% of its expected run, since kernel times vary a
+// hashes that take psPerHash each: at 90% of its expected run, since kernel times vary a
 // few percent from batch to batch.
-func expectedWake(launched, lastDone time.Time, psPerNonce, n uint64) time.Time {
-	return runStart(launched, lastDone).Add(time.Duration(psPerNonce * n / 1000 * 9 / 10))
+func expectedWake(launched, lastDone time.Time, psPerHash, hashes uint64) time.Time {
+	return runStart(launched, lastDone).Add(time.Duration(psPerHash * hashes / 1000 * 9 / 10))
 }
 
 // runStart is when a batch starts running on the device: at its launch, or,
@@ -758,30 +1010,31 @@ func runStart(launched, lastDone time.Time) time.Time {
 }
 
 // resweep hashes [base, base+n) again in pieces expected to hold at most
-// half the slots each, splitting further if one still overflows. A piece no
-// larger than the slots cannot overflow, so nothing is lost.
-func (d *Device) resweep(b *batchSlot, base uint32, n uint64, count uint32) ([]uint32, error) {
+// half the slots each, splitting further if one still overflows. A piece of
+// slots/versions nonces cannot overflow, so nothing is lost (slots is never
+// below 31, versions never above 4).
+func (d *Device) resweep(b *batchSlot, versions int, base uint32, n uint64, count uint32) ([]candidate, error) {
 	pieces := uint64(2)
 	for want := 2 * uint64(count) / uint64(d.slots); pieces < want; pieces *= 2 {
 	}
 	size := max((n+pieces-1)/pieces, 1)
-	var out []uint32
+	var out []candidate
 	for off := uint64(0); off < n; off += size {
 		m := min(size, n-off)
-		c, err := d.runSync(b, base+uint32(off), m)
+		c, err := d.runSync(b, versions, base+uint32(off), m)
 		if err != nil {
 			return out, err
 		}
 		if c > uint32(d.slots) {
-			more, err := d.resweep(b, base+uint32(off), m, c)
+			more, err := d.resweep(b, versions, base+uint32(off), m, c)
 			out = append(out, more...)
 			if err != nil {
 				return out, err
 			}
 			continue
 		}
-		_, nonces := d.results(b)
-		out = append(out, nonces...)
+		_, found := d.results(b)
+		out = append(out, found...)
 	}
 	return out, nil
 }

@@ -8,9 +8,15 @@
 // ErrNoPlatform). Every failing OpenCL call becomes an *Error naming the
 // function and the cl.h status, with the compiler log for build failures.
 //
-// A Device runs the kernels.SHA256d kernel with the device's preferred int
-// vector width, keeps two batches in flight, and retunes the batch size so a
-// batch takes about Options.KernelMS. Compiled programs are cached on disk,
+// A Device runs the kernels.SHA256d kernels with the device's preferred int
+// vector width (1 on GPUs), keeps two batches in flight, and retunes the
+// batch size so a batch takes about Options.KernelMS, timed by the queue's
+// profiling events. It builds two kernels: one version per nonce, and
+// Options.Versions rolled versions per nonce sharing one message schedule
+// (gpu.MultiVersion), for pools that roll versions: 4 by default on GPUs,
+// where it saves instructions, 1 (none) on CPU runtimes, where it measured
+// no faster. What no nonce changes is
+// computed on the host (precompute.go). Compiled programs are cached on disk,
 // keyed by the device, driver, build options and source. One Sweep runs at a
 // time per Device; concurrent calls wait for each other.
 package opencl

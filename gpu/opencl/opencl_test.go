@@ -277,7 +277,7 @@ func TestInfo(t *testing.T) {
 	require.Regexp(t, `^opencl:\d+:\d+$`, info.ID)
 	require.Equal(t, "opencl", info.Kind)
 	require.NotEmpty(t, info.Name)
-	require.Equal(t, "vector 8, batch 2^14, 50 ms", info.Detail)
+	require.Equal(t, "vector 8, versions 1, maj merge, batch 2^14 hashes, 50 ms", info.Detail, "CPU runtimes default to one version")
 }
 
 // The no-runtime and no-platform cases need a fresh process, since Load

@@ -24,10 +24,16 @@ type Options struct {
 	CPUPath string
 	// KernelMS is the OpenCL kernel-time target per batch (0: default).
 	KernelMS float64
-	// Intensity fixes OpenCL batches at 2^Intensity nonces (0: autotune).
+	// Intensity fixes OpenCL batches at 2^Intensity hashes (0: autotune).
 	Intensity int
 	// VectorWidth forces the OpenCL kernel's vector width (0: the device's).
 	VectorWidth int
+	// KernelVersions is how many rolled versions of each nonce the OpenCL
+	// multi-version kernel hashes when rolling is on (0: the default, 4 on
+	// GPUs and 1 on CPUs; 1: one at a time).
+	KernelVersions int
+	// KernelMaj forces the OpenCL kernel's Maj shape ("": by vendor).
+	KernelMaj string
 	// CacheDir holds compiled OpenCL programs ("": the user cache dir).
 	CacheDir string
 	// Log receives progress (kernel compile) and the warning when auto
@@ -49,9 +55,13 @@ func (o Options) Validate() error {
 	case o.KernelMS <= 0 || o.KernelMS > 10000:
 		return fmt.Errorf("--kernel-ms %v: must be more than 0 and at most 10000", o.KernelMS)
 	case o.Intensity != 0 && (o.Intensity < opencl.MinIntensity || o.Intensity > opencl.MaxIntensity):
-		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N nonces), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
+		return fmt.Errorf("--intensity %d: must be %d..%d (OpenCL batches of 2^N hashes), or 0 to autotune", o.Intensity, opencl.MinIntensity, opencl.MaxIntensity)
 	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
 		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
+	case o.KernelVersions != 0 && o.KernelVersions != 1 && o.KernelVersions != 2 && o.KernelVersions != 4:
+		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d on GPUs and 1 on CPUs)", o.KernelVersions, opencl.DefaultVersions)
+	case o.KernelMaj != "" && o.KernelMaj != opencl.MajLOP3 && o.KernelMaj != opencl.MajMerge:
+		return fmt.Errorf("--kernel-maj %q: must be %s or %s (empty: by the device's vendor)", o.KernelMaj, opencl.MajLOP3, opencl.MajMerge)
 	}
 	if o.CPUPath != "" && !slices.Contains(cpu.Paths(), o.CPUPath) {
 		return fmt.Errorf("--cpu-path %q: this CPU has %s", o.CPUPath, strings.Join(cpu.Paths(), ", "))
@@ -284,6 +294,7 @@ func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {
 	return opencl.Open(p, d, opencl.Options{
 		KernelMS: opts.KernelMS, Intensity: opts.Intensity,
 		VectorWidth: opts.VectorWidth, CacheDir: opts.CacheDir,
+		Versions: opts.KernelVersions, Maj: opts.KernelMaj,
 		OnCompile: func(ev opencl.CompileEvent) { logCompile(lg, ev) },
 	})
 }

@@ -14,6 +14,10 @@ import (
 type Assignment struct {
 	Job  *source.Job
 	Unit *work.Unit
+	// Units holds Unit and, when rolling is negotiated and the device asked
+	// for several, the next rolled versions of the same job, for a device
+	// that hashes them together. Each is a unit of the ledger as Unit is.
+	Units []*work.Unit
 	// Seq changes on every job; when it differs from the current one the
 	// device should move on at its next batch.
 	Seq uint64
@@ -109,6 +113,31 @@ func (d *Dispatcher) Idle() string {
 // Next returns fresh work, waiting for a job if there is none (or the
 // current one is exhausted or forgotten) until ctx ends.
 func (d *Dispatcher) Next(ctx context.Context) (*Assignment, error) {
+	return d.NextVersions(ctx, 1)
+}
+
+// NextVersions is Next for a device that hashes k versions at once: when the
+// job rolls versions, the assignment holds up to k units, the next rolls.
+// Fewer come when the job's work runs out; the first is waited for as Next
+// waits.
+func (d *Dispatcher) NextVersions(ctx context.Context, k int) (*Assignment, error) {
+	a, err := d.next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.Units = []*work.Unit{a.Unit}
+	for len(a.Units) < k && a.Job.RollingMask != 0 {
+		u, err := a.Job.Entry.Next(a.Job.Job, a.Job.RollingMask)
+		if err != nil {
+			// Exhausted or forgotten: the next call finds out and waits.
+			break
+		}
+		a.Units = append(a.Units, u)
+	}
+	return a, nil
+}
+
+func (d *Dispatcher) next(ctx context.Context) (*Assignment, error) {
 	for {
 		d.mu.Lock()
 		changed := d.changed

@@ -223,3 +223,49 @@ func TestAssignmentChangedIsItsOwn(t *testing.T) {
 		t.Fatal("the next SetJob did not signal the assignment")
 	}
 }
+
+func TestNextVersionsHandsOutRolledGroups(t *testing.T) {
+	d := New()
+	require.NoError(t, d.SetJob(job(t, ledger.New(0), testJob(t, "a", 4, 1, true), 0x1fffe000)))
+	seen := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		a, err := d.NextVersions(context.Background(), 4)
+		require.NoError(t, err)
+		require.Len(t, a.Units, 4)
+		require.Same(t, a.Unit, a.Units[0])
+		for _, u := range a.Units {
+			k := hex.EncodeToString(u.Extranonce2) + fmt.Sprintf("/%08x", u.Version)
+			require.False(t, seen[k], "unit %s handed out twice", k)
+			seen[k] = true
+			require.Equal(t, a.Unit.Tail, u.Tail, "the versions of a group share the second chunk")
+		}
+	}
+
+	// Without rolling a group is one unit.
+	require.NoError(t, d.SetJob(job(t, ledger.New(0), testJob(t, "b", 4, 2, true), 0)))
+	a, err := d.NextVersions(context.Background(), 4)
+	require.NoError(t, err)
+	require.Len(t, a.Units, 1)
+}
+
+func TestNextVersionsStopsAtExhaustion(t *testing.T) {
+	// 1-byte extranonce2 and a 2-bit mask: 256 x 4 units, then nothing.
+	d := New()
+	require.NoError(t, d.SetJob(job(t, ledger.New(0), testJob(t, "a", 1, 1, true), 0x18000000)))
+	seen := map[string]bool{}
+	for len(seen) < 1024 {
+		a, err := d.NextVersions(context.Background(), 3)
+		require.NoError(t, err)
+		require.NotEmpty(t, a.Units)
+		for _, u := range a.Units {
+			k := hex.EncodeToString(u.Extranonce2) + fmt.Sprintf("/%08x", u.Version)
+			require.False(t, seen[k], "unit %s handed out twice", k)
+			seen[k] = true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := d.NextVersions(ctx, 3)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "an exhausted job waits for the next")
+	require.Contains(t, d.Idle(), "exhausted")
+}

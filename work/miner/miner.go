@@ -252,8 +252,11 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 	info := dev.Info()
 	var lastSeq uint64
 	backoff := 100 * time.Millisecond
+	// A device that hashes several rolled versions of each nonce at once
+	// gets that many units per assignment when the job rolls versions.
+	versions := gpu.VersionsOf(dev)
 	for ctx.Err() == nil {
-		a, err := m.disp.Next(ctx)
+		a, err := m.disp.NextVersions(ctx, versions)
 		if err != nil {
 			return
 		}
@@ -279,13 +282,15 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 			}
 		}()
 		acct.setBusy(true)
-		res, err := gpu.SweepVerified(sweepCtx, dev, a.Unit, 0, 1<<32, gpu.Verdicts{
-			Progress: acct.meter.add,
-			Share:    func(c work.Check) { m.onShare(info.ID, acct, a, c) },
-			HWError:  func(nonce uint32) { m.onHWError(info.ID, acct, a, nonce) },
-			BelowTarget: func(c work.Check) {
-				m.record(info.ID, acct, ShareEvent{Outcome: BelowTarget, Nonce: work.FormatUint32Hex(c.Nonce), ShareDiff: c.Difficulty}, a)
-			},
+		res, err := gpu.SweepVerifiedVersions(sweepCtx, dev, a.Units, 0, 1<<32, func(u *work.Unit) gpu.Verdicts {
+			return gpu.Verdicts{
+				Progress: acct.meter.add,
+				Share:    func(c work.Check) { m.onShare(info.ID, acct, a, u, c) },
+				HWError:  func(nonce uint32) { m.onHWError(info.ID, acct, a, u, nonce) },
+				BelowTarget: func(c work.Check) {
+					m.record(info.ID, acct, ShareEvent{Outcome: BelowTarget, Nonce: work.FormatUint32Hex(c.Nonce), ShareDiff: c.Difficulty}, a)
+				},
+			}
 		})
 		close(stop)
 		cancel()
@@ -312,14 +317,15 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 	}
 }
 
-func (m *Miner) onHWError(device string, acct *deviceAcct, a *dispatch.Assignment, nonce uint32) {
-	h := a.Unit.Hash(nonce)
+func (m *Miner) onHWError(device string, acct *deviceAcct, a *dispatch.Assignment, u *work.Unit, nonce uint32) {
+	h := u.Hash(nonce)
 	m.log.Warn("device reported a wrong nonce", "event", "share.hw_error", "device", device, "nonce", work.FormatUint32Hex(nonce))
 	m.record(device, acct, ShareEvent{Outcome: HWError, Nonce: work.FormatUint32Hex(nonce), Hash: work.HashDisplay(h), ShareDiff: work.HashDifficulty(h)}, a)
 }
 
-// onShare takes a host-verified candidate to exactly one outcome.
-func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment, c work.Check) {
+// onShare takes a host-verified candidate of unit u (one of a.Units) to
+// exactly one outcome.
+func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment, u *work.Unit, c work.Check) {
 	j := a.Job
 	ev := ShareEvent{Nonce: work.FormatUint32Hex(c.Nonce), Hash: work.HashDisplay(c.Hash), ShareDiff: c.Difficulty, Block: c.MeetsNetwork}
 	if !j.Entry.Live() {
@@ -336,7 +342,7 @@ func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment,
 		m.record(device, acct, ev, a)
 		return
 	}
-	if !j.Entry.Claim(ledger.ShareKey(a.Unit, c.Nonce)) {
+	if !j.Entry.Claim(ledger.ShareKey(u, c.Nonce)) {
 		ev.Outcome, ev.Reason = Duplicate, "already submitted"
 		m.record(device, acct, ev, a)
 		return
@@ -347,7 +353,7 @@ func (m *Miner) onShare(device string, acct *deviceAcct, a *dispatch.Assignment,
 		m.log.Info("block found", "event", "block.found", "device", device, "hash", ev.Hash, "pool", j.PoolURL)
 	}
 	m.submits.Add(1)
-	m.src.Send(source.Share{Job: j, Unit: a.Unit, Nonce: c.Nonce, Device: device}, func(r source.Reply) {
+	m.src.Send(source.Share{Job: j, Unit: u, Nonce: c.Nonce, Device: device}, func(r source.Reply) {
 		defer m.submits.Done()
 		ev.Extranonce2, ev.NTime, ev.VersionBits, ev.RTT, ev.Reason = r.Extranonce2, r.NTime, r.VersionBits, r.RTT, r.Reason
 		switch r.Kind {

@@ -289,6 +289,27 @@ func TestVersionRollingSharesCarrySixthParam(t *testing.T) {
 	}
 }
 
+// A device hashing four rolled versions per nonce gets four units of the
+// ledger per assignment; each share goes out with its own version's bits and
+// the pool, which re-hashes it with them, accepts it.
+func TestMultiVersionDeviceSharesCarryTheirVersion(t *testing.T) {
+	pool := startPool(t, pooltest.Config{})
+	devs := []gpu.Device{&gputest.Device{ID: "k4", MultiVersions: 4}}
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, devs, stratum.Options{})
+	waitFor(t, 30*time.Second, "shares from three versions", func() bool {
+		seen := map[string]bool{}
+		for _, sh := range pool.Shares() {
+			seen[sh.VersionBits] = true
+		}
+		return len(seen) >= 3
+	})
+	require.NoError(t, r.shutdown(t))
+	st := pool.Stats()
+	assert.Zero(t, st.Rejected)
+	assert.Equal(t, uint64(st.Accepted), r.m.Snapshot().Shares.Accepted)
+	assert.Zero(t, r.m.Snapshot().Shares.HWErrors)
+}
+
 func TestShutdownAwaitsSharesInFlight(t *testing.T) {
 	pool := startPool(t, pooltest.Config{Behavior: pooltest.Behavior{ReplyDelay: map[string]time.Duration{"mining.submit": 700 * time.Millisecond}}})
 	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
