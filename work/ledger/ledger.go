@@ -197,6 +197,16 @@ func (l *Ledger) RaiseDifficulty(d float64) {
 	}
 }
 
+// SetTarget judges every live job at exactly t from now on: a Stratum V2
+// SetTarget applies to the whole channel at once, in both directions.
+func (l *Ledger) SetTarget(t work.Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.order {
+		e.target, e.diff = t, work.TargetDifficulty(t)
+	}
+}
+
 // Len is the number of live jobs.
 func (l *Ledger) Len() int {
 	l.mu.Lock()
