@@ -1,0 +1,56 @@
+package channel
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"clminer/stratum/v2/noise"
+	"clminer/stratum/v2/v2peer"
+	"clminer/work/source"
+)
+
+// Against the independent Node.js pool: the handshake, the framing and
+// the share encoding must agree with another implementation of the spec,
+// which re-hashes and checks every share it accepts.
+func TestIndependentPeer(t *testing.T) {
+	p := v2peer.Start(t, "--batch", "2")
+	s, sk := run(t, Config{URL: p.URL(), User: "acct.rig", VersionRolling: true}, Options{})
+	open := p.WaitEvent(t, "open", wait)
+	require.Equal(t, "acct.rig", open.User)
+	j := sk.job(t)
+	var replies []chan source.Reply
+	for range 6 {
+		replies = append(replies, send(s, share(t, j)))
+	}
+	for _, r := range replies {
+		got := reply(t, r)
+		require.Equal(t, source.Accepted, got.Kind, got.Reason)
+	}
+	acc, rej := p.Counts()
+	require.Equal(t, 6, acc)
+	require.Zero(t, rej)
+	// A share that misses the target is refused by the peer, by sequence.
+	bad := share(t, j)
+	for bad.Unit.Check(bad.Nonce).MeetsShare {
+		bad.Nonce++
+	}
+	got := reply(t, send(s, bad))
+	require.Equal(t, source.Rejected, got.Kind)
+	require.Equal(t, "difficulty-too-low", got.Reason)
+}
+
+func TestIndependentPeerRefused(t *testing.T) {
+	p := v2peer.Start(t)
+	other := v2peer.Start(t)
+	wrong := "stratum2+tcp://127.0.0.1:" + itoa(p.Port) + "/" + other.Key
+	_, sk := run(t, Config{URL: wrong, User: "u"}, Options{})
+	require.ErrorIs(t, sk.waitEvent(t, source.EventAuthFailed).Err, noise.ErrAuthority)
+
+	exp := v2peer.Start(t, "--cert-expired")
+	_, sk = run(t, Config{URL: exp.URL(), User: "u"}, Options{})
+	require.ErrorIs(t, sk.waitEvent(t, source.EventAuthFailed).Err, noise.ErrCertExpired)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
