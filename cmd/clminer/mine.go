@@ -10,6 +10,7 @@ import (
 
 	"clminer/gpu/registry"
 	"clminer/stratum"
+	"clminer/stratum/v2/channel"
 	"clminer/work/gbt"
 	"clminer/work/miner"
 )
@@ -103,6 +104,7 @@ type runSetup struct {
 	statusInterval time.Duration
 	drainTimeout   time.Duration
 	duration       time.Duration
+	rates          hashRateFeed // for V2 channels' UpdateChannel
 }
 
 // prepareRun checks every setting that is user input: each error is one
@@ -123,7 +125,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 		}
 	}
 	for i := range pools {
-		if gbt.IsNodeURL(pools[i].URL) {
+		if gbt.IsNodeURL(pools[i].URL) || channel.IsURL(pools[i].URL) {
 			continue
 		}
 		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
@@ -185,6 +187,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if err != nil {
 		return err
 	}
+	setup.rates.m.Store(m)
 	ctx := c.Context
 	if d := setup.duration; d > 0 {
 		var cancel func()
