@@ -17,7 +17,7 @@ import (
 
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
+		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY, or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
 		&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "worker name for the pool given by the -o in the same position", EnvVars: []string{"CLMINER_USER"}},
 		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x); commas and spaces are kept", EnvVars: []string{"CLMINER_PASS"}, KeepSpace: true},
 		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify TLS pools' certificates (logged at WARN)", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
