@@ -46,3 +46,39 @@ func NewHeaderJob(p HeaderParams) (*Job, error) {
 	j.Difficulty = TargetDifficulty(st)
 	return j, nil
 }
+
+// ExtendedParams are a V2 extended job's fields: the coinbase split around
+// the extranonce (prefix || extranonce_prefix || extranonce || suffix) and
+// the merkle path, which are V1's coinb1, extranonce1, extranonce2, coinb2
+// and merkle branch in the same byte order.
+type ExtendedParams struct {
+	ID               string
+	PrevHash         [32]byte // U256 prev_hash: header byte order
+	CoinbasePrefix   []byte
+	ExtranoncePrefix []byte
+	CoinbaseSuffix   []byte
+	MerklePath       [][32]byte
+	Version          uint32
+	NBits            uint32
+	NTime            uint32
+	ExtranonceSize   int
+	Target           [32]byte // the channel's share target
+}
+
+// NewExtendedJob builds the Job of an extended channel, reusing the V1
+// coinbase and merkle code; shares are judged at the channel's target.
+func NewExtendedJob(p ExtendedParams) (*Job, error) {
+	j, err := NewTemplateJob(TemplateParams{
+		ID: p.ID, PrevHash: p.PrevHash, Coinb1: p.CoinbasePrefix, Extranonce1: p.ExtranoncePrefix, Coinb2: p.CoinbaseSuffix,
+		Branch: p.MerklePath, Version: p.Version, NBits: p.NBits, NTime: p.NTime, Extranonce2Size: p.ExtranonceSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := TargetFromU256(p.Target)
+	if st.Big().Sign() == 0 {
+		return nil, fieldErr("target", "zero target: no hash can meet it")
+	}
+	j.ShareTarget, j.Difficulty = st, TargetDifficulty(st)
+	return j, nil
+}

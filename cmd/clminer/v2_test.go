@@ -15,25 +15,35 @@ import (
 const peerTarget = "00000fffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 
 // `clminer mine -o stratum2+tcp://127.0.0.1:PORT/KEY` against the
-// independent Node.js pool, which re-checks every share it accepts.
+// independent Node.js pool, which re-checks every share it accepts: a
+// standard channel, and an extended one when the pool requires it.
 func TestMineStratumV2(t *testing.T) {
-	p := v2peer.Start(t, "--target", peerTarget)
-	accepted := 0
-	lines, err := runMine(t, []string{"-o", p.URL(), "-u", "acct.rig1", "--device", "cpu", "--status-interval", "0"},
-		func(ev map[string]any, cancel func()) {
-			if ev["event"] == "share.accepted" && ev["pool"] == p.URL() {
-				if accepted++; accepted == 3 {
-					cancel()
-				}
+	for _, kind := range []string{"standard", "extended"} {
+		t.Run(kind, func(t *testing.T) {
+			args := []string{"--target", peerTarget}
+			if kind == "extended" {
+				args = append(args, "--extended")
 			}
+			p := v2peer.Start(t, args...)
+			accepted := 0
+			lines, err := runMine(t, []string{"-o", p.URL(), "-u", "acct.rig1", "--device", "cpu", "--status-interval", "0"},
+				func(ev map[string]any, cancel func()) {
+					if ev["event"] == "share.accepted" && ev["pool"] == p.URL() {
+						if accepted++; accepted == 3 {
+							cancel()
+						}
+					}
+				})
+			require.NoError(t, err)
+			acc, rej := p.Counts()
+			assert.GreaterOrEqual(t, acc, 3, "the peer accepted what the miner counted")
+			assert.Zero(t, rej)
+			log := strings.Join(lines, "\n")
+			assert.Contains(t, log, `"event":"pool.channel_open"`)
+			assert.Contains(t, log, `"kind":"`+kind+`"`)
+			assert.Contains(t, log, p.Key, "logs name the pinned key")
 		})
-	require.NoError(t, err)
-	acc, rej := p.Counts()
-	assert.GreaterOrEqual(t, acc, 3, "the peer accepted what the miner counted")
-	assert.Zero(t, rej)
-	log := strings.Join(lines, "\n")
-	assert.Contains(t, log, `"event":"pool.channel_open"`)
-	assert.Contains(t, log, p.Key, "logs name the pinned key")
+	}
 }
 
 // One list, two protocols: the miner fails over from a V2 pool to a V1

@@ -1,6 +1,9 @@
-// Package channel mines a Stratum V2 standard channel: one encrypted,
-// authenticated connection (package noise) to a pool whose authority key
-// the operator pinned in the URL, carrying header-only jobs. It is a
+// Package channel mines a Stratum V2 channel: one encrypted, authenticated
+// connection (package noise) to a pool whose authority key the operator
+// pinned in the URL, carrying header-only jobs on a standard channel, or
+// coinbase-carrying jobs on an extended channel when the pool requires one
+// (REQUIRES_EXTENDED_CHANNELS, or a SetupConnection.Error refusing
+// REQUIRES_STANDARD_JOBS). It is a
 // work/source.Source, so the miner core and work/failover treat it like
 // any other upstream, and a pool list may mix it with V1 pools and nodes.
 //
@@ -13,6 +16,9 @@
 //     sequence number up to last_sequence_number); errors name one. Every
 //     share ends in exactly one Reply: accepted, rejected, or no-reply when
 //     the connection ends or the verdict does not come within SubmitTimeout.
+//   - An extended job is V1's coinbase/merkle job in V2 framing
+//     (work.NewExtendedJob): the extranonce is rolled by the ledger like
+//     extranonce2 and sent back in SubmitSharesExtended.
 //   - A standard job's merkle root is fixed, so its work space is its
 //     rolled versions (work.NewHeaderJob, the ledger's header-only entry):
 //     exhausting it idles the devices until the next job rather than

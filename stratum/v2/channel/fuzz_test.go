@@ -42,7 +42,7 @@ func FuzzSessionSequence(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ss := &session{id: 1, channel: 7, futures: map[uint32]*codec.NewMiningJob{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}, space: "7/"}
+		ss := &session{id: 1, channel: 7, futures: map[uint32]spec{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}, space: "7/"}
 		ss.target[31] = 0x7f
 		answered := map[uint32]int{}
 		for seq := uint32(1); seq <= 4; seq++ {

@@ -54,3 +54,24 @@ func TestIndependentPeerRefused(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A pool that requires extended channels: the client opens one, rolls the
+// extranonce, and the peer rebuilds each coinbase and merkle root.
+func TestIndependentPeerExtended(t *testing.T) {
+	p := v2peer.Start(t, "--extended", "--batch", "3")
+	s, sk := run(t, Config{URL: p.URL(), User: "acct.rig", VersionRolling: true}, Options{})
+	j := sk.job(t)
+	require.Equal(t, 8, j.Job.Extranonce2Size)
+	var replies []chan source.Reply
+	for range 6 {
+		replies = append(replies, send(s, share(t, j)))
+	}
+	for _, r := range replies {
+		got := reply(t, r)
+		require.Equal(t, source.Accepted, got.Kind, got.Reason)
+		require.Len(t, got.Extranonce2, 16)
+	}
+	acc, rej := p.Counts()
+	require.Equal(t, 6, acc)
+	require.Zero(t, rej)
+}

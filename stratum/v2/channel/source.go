@@ -73,17 +73,20 @@ func (o *Options) defaults() {
 
 // Limits on what the pool may make the client hold.
 const (
+	// minExtranonce is the extranonce an extended channel asks for: 2^64
+	// coinbases per job is more than any rig can use.
+	minExtranonce = 8
+
 	maxFutureJobs = 64
 	maxJobs       = 64
 )
 
 // Errors a session ends with.
 var (
-	ErrExtendedRequired = errors.New("sv2: the pool requires extended channels (REQUIRES_EXTENDED_CHANNELS); clminer opens standard channels only")
-	ErrSetupRefused     = errors.New("sv2: the pool refused SetupConnection")
-	ErrChannelRefused   = errors.New("sv2: the pool refused to open a mining channel")
-	ErrChannelClosed    = errors.New("sv2: the pool closed the channel")
-	errReconnect        = errors.New("sv2: the pool asked to reconnect")
+	ErrSetupRefused   = errors.New("sv2: the pool refused SetupConnection")
+	ErrChannelRefused = errors.New("sv2: the pool refused to open a mining channel")
+	ErrChannelClosed  = errors.New("sv2: the pool closed the channel")
+	errReconnect      = errors.New("sv2: the pool asked to reconnect")
 )
 
 // Source mines one V2 pool.
@@ -100,6 +103,9 @@ type Source struct {
 	live     *session // the session shares may go to
 	st       source.UpstreamStatus
 	redirect string // host:port from the last Reconnect, tried next
+	// extendedOnly: the pool refused REQUIRES_STANDARD_JOBS; open extended
+	// channels from now on.
+	extendedOnly bool
 }
 
 // New validates cfg; it does not connect.
@@ -190,11 +196,19 @@ func isAuthErr(err error) bool {
 	return false
 }
 
+// spec is a job as the pool sent it: standard (a fixed merkle root) or
+// extended (a coinbase and path).
+type spec struct {
+	id      uint32
+	root    [32]byte
+	ver     uint32
+	rolling bool
+	ext     *codec.NewExtendedMiningJob
+}
+
 // job is one issued job of the channel.
 type job struct {
-	id     uint32
-	root   [32]byte
-	ver    uint32
+	spec
 	ntime  uint32
 	issued *work.Job
 	entry  *ledger.Entry
@@ -208,13 +222,17 @@ type session struct {
 	nc      net.Conn
 	channel uint32
 	mask    uint32
+	// an extended channel rolls an extranonce of en2size after prefix
+	extended bool
+	en2size  int
+	prefix   []byte
 
 	// owned by the run loop
 	prev     [32]byte
 	nbits    uint32
 	havePrev bool
 	target   work.Target
-	futures  map[uint32]*codec.NewMiningJob
+	futures  map[uint32]spec
 	jobs     map[uint32]*job
 	current  *job
 	space    string
@@ -268,7 +286,7 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 	if err != nil {
 		return false, err
 	}
-	ss := &session{conn: conn, nc: nc, futures: map[uint32]*codec.NewMiningJob{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}}
+	ss := &session{conn: conn, nc: nc, futures: map[uint32]spec{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}}
 	s.mu.Lock()
 	s.session++
 	ss.id = s.session
@@ -348,7 +366,13 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 func (s *Source) setup(ss *session, addr string) error {
 	host, portS, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portS)
-	flags := uint32(codec.FlagRequiresStandardJobs)
+	s.mu.Lock()
+	extendedOnly := s.extendedOnly
+	s.mu.Unlock()
+	flags := uint32(0)
+	if !extendedOnly {
+		flags |= codec.FlagRequiresStandardJobs
+	}
 	if s.cfg.VersionRolling {
 		flags |= codec.FlagRequiresVersionRolling
 	}
@@ -367,13 +391,18 @@ func (s *Source) setup(ss *session, addr string) error {
 		if r.UsedVersion != 2 {
 			return fmt.Errorf("sv2: the pool chose protocol version %d, clminer speaks 2", r.UsedVersion)
 		}
-		if r.Flags&codec.FlagRequiresExtendedChannels != 0 {
-			return ErrExtendedRequired
-		}
+		ss.extended = r.Flags&codec.FlagRequiresExtendedChannels != 0
 		if s.cfg.VersionRolling && r.Flags&codec.FlagRequiresFixedVersion == 0 {
 			ss.mask = work.BIP320Mask
 		}
 	case *codec.SetupConnectionError:
+		if r.Flags&codec.FlagRequiresStandardJobs != 0 && !extendedOnly {
+			// The pool serves extended jobs only: say so next time and
+			// open an extended channel.
+			s.mu.Lock()
+			s.extendedOnly = true
+			s.mu.Unlock()
+		}
 		return fmt.Errorf("%w: %s (flags %#x)", ErrSetupRefused, r.ErrorCode, r.Flags)
 	default:
 		return fmt.Errorf("sv2: %s before SetupConnection.Success", m.Name())
@@ -383,7 +412,13 @@ func (s *Source) setup(ss *session, addr string) error {
 	for i := range max {
 		max[i] = 0xff
 	}
-	if err := ss.conn.WriteMessage(&codec.OpenStandardMiningChannel{RequestID: 1, UserIdentity: s.cfg.User, NominalHashRate: float32(ss.rate), MaxTarget: max}); err != nil {
+	open := codec.OpenStandardMiningChannel{RequestID: 1, UserIdentity: s.cfg.User, NominalHashRate: float32(ss.rate), MaxTarget: max}
+	var om codec.Message = &open
+	if ss.extended || extendedOnly {
+		ss.extended = true
+		om = &codec.OpenExtendedMiningChannel{OpenStandardMiningChannel: open, MinExtranonceSize: minExtranonce}
+	}
+	if err := ss.conn.WriteMessage(om); err != nil {
 		return err
 	}
 	if m, err = s.readSetup(ss); err != nil {
@@ -396,9 +431,25 @@ func (s *Source) setup(ss *session, addr string) error {
 		}
 		ss.channel = r.ChannelID
 		ss.target = work.TargetFromU256(r.Target)
+		if ss.extended {
+			return fmt.Errorf("sv2: unexpected %s", m.Name())
+		}
 		ss.space = fmt.Sprintf("%d/%x", r.ChannelID, r.ExtranoncePrefix)
-		s.log.Info("stratum2 channel open", "event", "pool.channel_open", "pool", s.st.URL, "channel", r.ChannelID,
+		s.log.Info("stratum2 channel open", "event", "pool.channel_open", "pool", s.st.URL, "channel", r.ChannelID, "kind", "standard",
 			"difficulty", work.TargetDifficulty(ss.target), "rolling_mask", work.FormatUint32Hex(ss.mask))
+	case *codec.OpenExtendedMiningChannelSuccess:
+		if !ss.extended || r.RequestID != 1 {
+			return fmt.Errorf("sv2: unexpected %s", m.Name())
+		}
+		size := int(r.ExtranonceSize)
+		if size < work.MinExtranonce2Size || size > work.MaxExtranonce2Size {
+			return fmt.Errorf("sv2: extended channel with a %d-byte extranonce; clminer rolls %d..%d bytes", size, work.MinExtranonce2Size, work.MaxExtranonce2Size)
+		}
+		ss.channel, ss.en2size, ss.prefix = r.ChannelID, size, r.ExtranoncePrefix
+		ss.target = work.TargetFromU256(r.Target)
+		ss.space = fmt.Sprintf("%d/%x", r.ChannelID, r.ExtranoncePrefix)
+		s.log.Info("stratum2 channel open", "event", "pool.channel_open", "pool", s.st.URL, "channel", r.ChannelID, "kind", "extended",
+			"extranonce_size", size, "difficulty", work.TargetDifficulty(ss.target), "rolling_mask", work.FormatUint32Hex(ss.mask))
 	case *codec.OpenMiningChannelError:
 		return fmt.Errorf("%w: %s", ErrChannelRefused, r.ErrorCode)
 	default:
@@ -425,33 +476,28 @@ func (s *Source) readSetup(ss *session) (codec.Message, error) {
 func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, error) {
 	switch m := m.(type) {
 	case *codec.NewMiningJob:
-		if m.ChannelID != ss.channel {
-			return false, fmt.Errorf("sv2: NewMiningJob for channel %d, ours is %d", m.ChannelID, ss.channel)
+		if m.ChannelID != ss.channel || ss.extended {
+			return false, fmt.Errorf("sv2: NewMiningJob for channel %d, ours is %d (%s)", m.ChannelID, ss.channel, ss.kind())
 		}
-		if m.MinNTime == nil {
-			if len(ss.futures) >= maxFutureJobs {
-				return false, fmt.Errorf("sv2: over %d future jobs without a SetNewPrevHash", maxFutureJobs)
-			}
-			ss.futures[m.JobID] = m
-			return false, nil
+		return s.newJob(ss, sink, spec{id: m.JobID, root: m.MerkleRoot, ver: m.Version, rolling: true}, m.MinNTime)
+	case *codec.NewExtendedMiningJob:
+		if m.ChannelID != ss.channel || !ss.extended {
+			return false, fmt.Errorf("sv2: NewExtendedMiningJob for channel %d, ours is %d (%s)", m.ChannelID, ss.channel, ss.kind())
 		}
-		if !ss.havePrev {
-			return false, errors.New("sv2: an active NewMiningJob before any SetNewPrevHash")
-		}
-		return true, s.publish(ss, sink, m.JobID, m.MerkleRoot, m.Version, *m.MinNTime, false)
+		return s.newJob(ss, sink, spec{id: m.JobID, ver: m.Version, rolling: m.VersionRollingAllowed, ext: m}, m.MinNTime)
 	case *codec.SetNewPrevHash:
 		if m.ChannelID != ss.channel {
 			return false, fmt.Errorf("sv2: SetNewPrevHash for channel %d, ours is %d", m.ChannelID, ss.channel)
 		}
-		f := ss.futures[m.JobID]
-		if f == nil {
+		f, ok := ss.futures[m.JobID]
+		if !ok {
 			return false, fmt.Errorf("sv2: SetNewPrevHash names job %d, which was not sent as a future job", m.JobID)
 		}
 		ss.prev, ss.nbits, ss.havePrev = m.PrevHash, m.NBits, true
 		clear(ss.futures)
 		clear(ss.jobs)
 		s.ldgr.Reset()
-		return true, s.publish(ss, sink, f.JobID, f.MerkleRoot, f.Version, m.MinNTime, true)
+		return true, s.publish(ss, sink, f, m.MinNTime, true)
 	case *codec.SetTarget:
 		if m.ChannelID != ss.channel {
 			return false, nil
@@ -467,7 +513,7 @@ func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, e
 		s.mu.Unlock()
 		s.log.Info("stratum2 target set", "event", "pool.difficulty", "pool", s.st.URL, "channel", ss.channel, "difficulty", work.TargetDifficulty(t))
 		if c := ss.current; c != nil {
-			return true, s.publish(ss, sink, c.id, c.root, c.ver, c.ntime, false)
+			return true, s.publish(ss, sink, c.spec, c.ntime, false)
 		}
 		return false, nil
 	case *codec.SubmitSharesSuccess:
@@ -509,21 +555,59 @@ func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, e
 	}
 }
 
+func (ss *session) kind() string {
+	if ss.extended {
+		return "extended"
+	}
+	return "standard"
+}
+
+// newJob keeps a future job for its SetNewPrevHash, or mines an active one
+// on the current prevhash.
+func (s *Source) newJob(ss *session, sink source.Sink, sp spec, minNTime *uint32) (bool, error) {
+	if minNTime == nil {
+		if _, ok := ss.futures[sp.id]; !ok && len(ss.futures) >= maxFutureJobs {
+			return false, fmt.Errorf("sv2: over %d future jobs without a SetNewPrevHash", maxFutureJobs)
+		}
+		ss.futures[sp.id] = sp
+		return false, nil
+	}
+	if !ss.havePrev {
+		return false, errors.New("sv2: an active job before any SetNewPrevHash")
+	}
+	return true, s.publish(ss, sink, sp, *minNTime, false)
+}
+
 // publish hands the miner one job of the channel.
-func (s *Source) publish(ss *session, sink source.Sink, id uint32, root [32]byte, ver, ntime uint32, clean bool) error {
+func (s *Source) publish(ss *session, sink source.Sink, sp spec, ntime uint32, clean bool) error {
+	id := sp.id
 	sid := strconv.FormatUint(uint64(id), 10)
-	j, err := work.NewHeaderJob(work.HeaderParams{
-		ID: sid, PrevHash: ss.prev, MerkleRoot: root, Version: ver, NBits: ss.nbits, NTime: ntime,
-		Target: work.U256FromTarget(ss.target),
-	})
+	var j *work.Job
+	var err error
+	if sp.ext != nil {
+		j, err = work.NewExtendedJob(work.ExtendedParams{
+			ID: sid, PrevHash: ss.prev, CoinbasePrefix: sp.ext.CoinbaseTxPrefix, ExtranoncePrefix: ss.prefix,
+			CoinbaseSuffix: sp.ext.CoinbaseTxSuffix, MerklePath: sp.ext.MerklePath, Version: sp.ver, NBits: ss.nbits,
+			NTime: ntime, ExtranonceSize: ss.en2size, Target: work.U256FromTarget(ss.target),
+		})
+	} else {
+		j, err = work.NewHeaderJob(work.HeaderParams{
+			ID: sid, PrevHash: ss.prev, MerkleRoot: sp.root, Version: sp.ver, NBits: ss.nbits, NTime: ntime,
+			Target: work.U256FromTarget(ss.target),
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("sv2 job %d: %w", id, err)
 	}
-	entry, err := s.ldgr.JobAtTarget(ss.space, sid, 0, ss.target)
+	entry, err := s.ldgr.JobAtTarget(ss.space, sid, ss.en2size, ss.target)
 	if err != nil {
 		return err
 	}
-	jb := &job{id: id, root: root, ver: ver, ntime: ntime, issued: j, entry: entry}
+	mask := ss.mask
+	if !sp.rolling {
+		mask = 0
+	}
+	jb := &job{spec: sp, ntime: ntime, issued: j, entry: entry}
 	if _, ok := ss.jobs[id]; !ok && len(ss.jobs) >= maxJobs {
 		clear(ss.jobs) // the ledger forgets the oldest on its own; this map only finds ids
 	}
@@ -537,7 +621,7 @@ func (s *Source) publish(ss *session, sink source.Sink, id uint32, root [32]byte
 		s.log.Info("stratum2 new block", "event", "pool.new_block", "pool", url, "channel", ss.channel, "job", id, "nbits", work.FormatUint32Hex(ss.nbits))
 	}
 	sink.Job(&source.Job{
-		Job: j, Entry: entry, RollingMask: ss.mask, Clean: clean, Received: time.Now(),
+		Job: j, Entry: entry, RollingMask: mask, Clean: clean, Received: time.Now(),
 		Pool: 0, PoolURL: url, Session: ss.id, Worker: s.cfg.User,
 	})
 	return nil
@@ -549,7 +633,7 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 		done(source.Reply{Kind: source.NotSent, Reason: "no job"})
 		return
 	}
-	reply := source.Reply{NTime: work.FormatUint32Hex(sh.Unit.NTime)}
+	reply := source.Reply{NTime: work.FormatUint32Hex(sh.Unit.NTime), Extranonce2: hex.EncodeToString(sh.Unit.Extranonce2)}
 	if sh.Job.RollingMask != 0 {
 		reply.VersionBits = work.FormatUint32Hex(work.VersionBits(sh.Unit.Version, sh.Job.RollingMask))
 	}
@@ -582,8 +666,12 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	seq := ss.seq
 	ss.pending[seq] = &pending{done: done, reply: reply, sent: time.Now()}
 	ss.pmu.Unlock()
-	msg := &codec.SubmitSharesStandard{ChannelID: ss.channel, SequenceNumber: seq, JobID: uint32(id),
+	std := codec.SubmitSharesStandard{ChannelID: ss.channel, SequenceNumber: seq, JobID: uint32(id),
 		Nonce: sh.Nonce, NTime: sh.Unit.NTime, Version: sh.Unit.Version}
+	var msg codec.Message = &std
+	if ss.extended {
+		msg = &codec.SubmitSharesExtended{SubmitSharesStandard: std, Extranonce: sh.Unit.Extranonce2}
+	}
 	_ = ss.nc.SetWriteDeadline(time.Now().Add(s.opt.SetupTimeout))
 	if err := ss.conn.WriteMessage(msg); err != nil {
 		s.finish(ss, seq, source.NoReply, "send failed: "+err.Error())

@@ -2,7 +2,6 @@ package channel
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -271,10 +270,6 @@ func TestHandshakeRefusals(t *testing.T) {
 	require.ErrorIs(t, e.Err, ErrChannelRefused)
 	require.ErrorContains(t, e.Err, "unknown-user")
 
-	ext := v2test.Start(t, v2test.Config{SetupFlags: codec.FlagRequiresExtendedChannels})
-	_, sk = run(t, Config{URL: ext.URL(), User: "u"}, Options{})
-	e = sk.waitEvent(t, source.EventDisconnected)
-	require.True(t, errors.Is(e.Err, ErrExtendedRequired), "%v", e.Err)
 }
 
 // Reconnect moves to another server of the same pool; a server of another

@@ -99,6 +99,35 @@ func (r *reader) u64(f string) uint64 {
 
 func (r *reader) f32(f string) float32 { return math.Float32frombits(r.u32(f)) }
 
+func (r *reader) boolean(f string) bool { return r.u8(f)&1 == 1 }
+
+// bytes16 reads a B0_64K.
+func (r *reader) bytes16(f string) []byte {
+	n := int(r.u16(f))
+	return append([]byte(nil), r.take(f, n)...)
+}
+
+// seqU256 reads a SEQ0_255[U256] of at most max elements.
+func (r *reader) seqU256(f string, max int) [][32]byte {
+	n := int(r.u8(f))
+	if r.err == nil && n > max {
+		r.err = fmt.Errorf("sv2 %s.%s: %d elements is over %d", r.msg, f, n, max)
+		return nil
+	}
+	if r.err != nil {
+		return nil
+	}
+	out := make([][32]byte, 0, n)
+	for range n {
+		v := r.u256(f)
+		if r.err != nil {
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 func (r *reader) u256(f string) (v [32]byte) {
 	if b := r.take(f, 32); b != nil {
 		copy(v[:], b)
@@ -160,6 +189,38 @@ func (w *writer) f32(v float32) {
 	w.u32(math.Float32bits(v))
 }
 func (w *writer) u256(v [32]byte) { w.b = append(w.b, v[:]...) }
+
+func (w *writer) boolean(v bool) {
+	if v {
+		w.u8(1)
+	} else {
+		w.u8(0)
+	}
+}
+
+func (w *writer) bytes16(f string, v []byte) {
+	if len(v) > 0xffff {
+		if w.err == nil {
+			w.err = fmt.Errorf("sv2 %s.%s: %d bytes is over 65535", w.msg, f, len(v))
+		}
+		return
+	}
+	w.u16(uint16(len(v)))
+	w.b = append(w.b, v...)
+}
+
+func (w *writer) seqU256(f string, v [][32]byte, max int) {
+	if len(v) > max {
+		if w.err == nil {
+			w.err = fmt.Errorf("sv2 %s.%s: %d elements is over %d", w.msg, f, len(v), max)
+		}
+		return
+	}
+	w.u8(uint8(len(v)))
+	for _, x := range v {
+		w.u256(x)
+	}
+}
 
 func (w *writer) bytes8(f string, v []byte, max int) {
 	if len(v) > max {

@@ -14,14 +14,18 @@ const (
 	TypeOpenStandardMiningChannel        = 0x10
 	TypeOpenStandardMiningChannelSuccess = 0x11
 	TypeOpenMiningChannelError           = 0x12
+	TypeOpenExtendedMiningChannel        = 0x13
+	TypeOpenExtendedMiningChannelSuccess = 0x14
 	TypeNewMiningJob                     = 0x15
 	TypeUpdateChannel                    = 0x16
 	TypeUpdateChannelError               = 0x17
 	TypeCloseChannel                     = 0x18
 	TypeSetExtranoncePrefix              = 0x19
 	TypeSubmitSharesStandard             = 0x1a
+	TypeSubmitSharesExtended             = 0x1b
 	TypeSubmitSharesSuccess              = 0x1c
 	TypeSubmitSharesError                = 0x1d
+	TypeNewExtendedMiningJob             = 0x1f
 	TypeSetNewPrevHash                   = 0x20
 	TypeSetTarget                        = 0x21
 )
@@ -42,6 +46,10 @@ const (
 // MaxExtranoncePrefix is B0_32's bound.
 const MaxExtranoncePrefix = 32
 
+// MaxMerklePath bounds a merkle path: SEQ0_255 allows 255, a block needs
+// about 14, and clminer's job limit is work.MaxMerkleBranches.
+const MaxMerklePath = 32
+
 // Message is one typed Stratum V2 message.
 type Message interface {
 	// MsgType is the frame's msg_type.
@@ -57,6 +65,7 @@ var channelMsg = map[uint8]bool{
 	TypeNewMiningJob: true, TypeUpdateChannel: true, TypeUpdateChannelError: true, TypeCloseChannel: true,
 	TypeSetExtranoncePrefix: true, TypeSubmitSharesStandard: true, TypeSubmitSharesSuccess: true,
 	TypeSubmitSharesError: true, TypeSetNewPrevHash: true, TypeSetTarget: true,
+	TypeSubmitSharesExtended: true, TypeNewExtendedMiningJob: true,
 }
 
 var constructors = map[uint8]func() Message{
@@ -77,6 +86,10 @@ var constructors = map[uint8]func() Message{
 	TypeSubmitSharesError:                func() Message { return new(SubmitSharesError) },
 	TypeSetNewPrevHash:                   func() Message { return new(SetNewPrevHash) },
 	TypeSetTarget:                        func() Message { return new(SetTarget) },
+	TypeOpenExtendedMiningChannel:        func() Message { return new(OpenExtendedMiningChannel) },
+	TypeOpenExtendedMiningChannelSuccess: func() Message { return new(OpenExtendedMiningChannelSuccess) },
+	TypeNewExtendedMiningJob:             func() Message { return new(NewExtendedMiningJob) },
+	TypeSubmitSharesExtended:             func() Message { return new(SubmitSharesExtended) },
 }
 
 // Encode serialises m and returns its frame header and payload.
@@ -488,4 +501,106 @@ func (m *SetTarget) encode(w *writer) {
 func (m *SetTarget) decode(r *reader) {
 	m.ChannelID = r.u32("channel_id")
 	m.MaximumTarget = r.u256("maximum_target")
+}
+
+// OpenExtendedMiningChannel asks for a channel whose jobs carry the
+// coinbase, so the miner rolls an extranonce (§5.3.4).
+type OpenExtendedMiningChannel struct {
+	OpenStandardMiningChannel
+	MinExtranonceSize uint16
+}
+
+func (*OpenExtendedMiningChannel) MsgType() uint8 { return TypeOpenExtendedMiningChannel }
+func (*OpenExtendedMiningChannel) Name() string   { return "OpenExtendedMiningChannel" }
+func (m *OpenExtendedMiningChannel) encode(w *writer) {
+	m.OpenStandardMiningChannel.encode(w)
+	w.u16(m.MinExtranonceSize)
+}
+func (m *OpenExtendedMiningChannel) decode(r *reader) {
+	m.OpenStandardMiningChannel.decode(r)
+	m.MinExtranonceSize = r.u16("min_extranonce_size")
+}
+
+// OpenExtendedMiningChannelSuccess opens it (§5.3.5).
+type OpenExtendedMiningChannelSuccess struct {
+	RequestID        uint32
+	ChannelID        uint32
+	Target           [32]byte
+	ExtranonceSize   uint16
+	ExtranoncePrefix []byte
+	GroupChannelID   uint32
+}
+
+func (*OpenExtendedMiningChannelSuccess) MsgType() uint8 { return TypeOpenExtendedMiningChannelSuccess }
+func (*OpenExtendedMiningChannelSuccess) Name() string   { return "OpenExtendedMiningChannel.Success" }
+func (m *OpenExtendedMiningChannelSuccess) encode(w *writer) {
+	w.u32(m.RequestID)
+	w.u32(m.ChannelID)
+	w.u256(m.Target)
+	w.u16(m.ExtranonceSize)
+	w.bytes8("extranonce_prefix", m.ExtranoncePrefix, MaxExtranoncePrefix)
+	w.u32(m.GroupChannelID)
+}
+func (m *OpenExtendedMiningChannelSuccess) decode(r *reader) {
+	m.RequestID = r.u32("request_id")
+	m.ChannelID = r.u32("channel_id")
+	m.Target = r.u256("target")
+	m.ExtranonceSize = r.u16("extranonce_size")
+	m.ExtranoncePrefix = r.bytes8("extranonce_prefix", MaxExtranoncePrefix)
+	m.GroupChannelID = r.u32("group_channel_id")
+}
+
+// NewExtendedMiningJob is a job with its coinbase split around the
+// extranonce (prefix || extranonce_prefix || extranonce || suffix) and the
+// merkle path from the coinbase up (§5.3.16).
+type NewExtendedMiningJob struct {
+	ChannelID             uint32
+	JobID                 uint32
+	MinNTime              *uint32
+	Version               uint32
+	VersionRollingAllowed bool
+	MerklePath            [][32]byte
+	CoinbaseTxPrefix      []byte
+	CoinbaseTxSuffix      []byte
+}
+
+func (*NewExtendedMiningJob) MsgType() uint8 { return TypeNewExtendedMiningJob }
+func (*NewExtendedMiningJob) Name() string   { return "NewExtendedMiningJob" }
+func (m *NewExtendedMiningJob) encode(w *writer) {
+	w.u32(m.ChannelID)
+	w.u32(m.JobID)
+	w.optU32(m.MinNTime)
+	w.u32(m.Version)
+	w.boolean(m.VersionRollingAllowed)
+	w.seqU256("merkle_path", m.MerklePath, MaxMerklePath)
+	w.bytes16("coinbase_tx_prefix", m.CoinbaseTxPrefix)
+	w.bytes16("coinbase_tx_suffix", m.CoinbaseTxSuffix)
+}
+func (m *NewExtendedMiningJob) decode(r *reader) {
+	m.ChannelID = r.u32("channel_id")
+	m.JobID = r.u32("job_id")
+	m.MinNTime = r.optU32("min_ntime")
+	m.Version = r.u32("version")
+	m.VersionRollingAllowed = r.boolean("version_rolling_allowed")
+	m.MerklePath = r.seqU256("merkle_path", MaxMerklePath)
+	m.CoinbaseTxPrefix = r.bytes16("coinbase_tx_prefix")
+	m.CoinbaseTxSuffix = r.bytes16("coinbase_tx_suffix")
+}
+
+// SubmitSharesExtended is SubmitSharesStandard plus the extranonce the
+// miner rolled (§5.3.12).
+type SubmitSharesExtended struct {
+	SubmitSharesStandard
+	Extranonce []byte
+}
+
+func (*SubmitSharesExtended) MsgType() uint8 { return TypeSubmitSharesExtended }
+func (*SubmitSharesExtended) Name() string   { return "SubmitSharesExtended" }
+func (m *SubmitSharesExtended) encode(w *writer) {
+	m.SubmitSharesStandard.encode(w)
+	w.bytes8("extranonce", m.Extranonce, MaxExtranoncePrefix)
+}
+func (m *SubmitSharesExtended) decode(r *reader) {
+	m.SubmitSharesStandard.decode(r)
+	m.Extranonce = r.bytes8("extranonce", MaxExtranoncePrefix)
 }

@@ -7,7 +7,10 @@
 // version bits and the time, and no share is accepted twice.
 //
 // Usage: node peer.mjs [--port N] [--target HEX_BE] [--batch N]
-//   [--cert-expired] [--job-interval-ms N]
+//   [--cert-expired] [--job-interval-ms N] [--extended]
+// With --extended it requires extended channels (REQUIRES_EXTENDED_CHANNELS)
+// and sends coinbase-carrying jobs; shares are checked by rebuilding the
+// coinbase with the miner's extranonce and folding the merkle path.
 // It prints one JSON line per event on stdout; the first is
 // {"event":"listening","port":..,"key":"<base58check authority key>"}.
 
@@ -124,6 +127,8 @@ const batch = Number(opt('batch', '1'));
 const NBITS = 0x207fffff;
 const BIP320 = 0x1fffe000;
 const seen = new Set();
+const extended = flag('extended');
+const EXTRANONCE_SIZE = 8;
 let connections = 0;
 
 const leU256 = (b) => BigInt('0x' + hex(Uint8Array.from(b).reverse()));
@@ -139,6 +144,32 @@ function serve(sock) {
   let unacked = 0;
   const prefix = randomBytes(4);
   const write = (type, payload) => sock.write(frame(send, type, payload));
+  const txids = [randomBytes(32), randomBytes(32), randomBytes(32)]; // the block's other transactions
+
+  // An extended job: a coinbase whose script holds the channel's prefix and
+  // the miner's extranonce, in a block of four transactions.
+  const coinbaseParts = () => {
+    const script = 3 + 1 + prefix.length + EXTRANONCE_SIZE;
+    const pre = concat(u32(2), new Uint8Array([1]), new Uint8Array(32), u32(0xffffffff), new Uint8Array([script, 2]), u16(++extranonce));
+    const suf = concat(u32(0xffffffff), new Uint8Array([1]), u64(5000000000), new Uint8Array([1, 0x51]), u32(0));
+    return { pre, suf };
+  };
+  // The merkle path of the coinbase (leftmost leaf) among txids.
+  const merklePath = () => {
+    const h2 = (a, b) => sha256d(concat(a, b));
+    return [txids[0], h2(txids[1], txids[2])];
+  };
+  const extRoot = (j, en) => {
+    let root = sha256d(concat(j.pre, prefix, en, j.suf));
+    for (const p of j.path) root = sha256d(concat(root, p));
+    return root;
+  };
+  const sendExtJob = (jid, j, active) => {
+    const path = concat(new Uint8Array([j.path.length]), ...j.path);
+    const b16 = (b) => concat(u16(b.length), b);
+    write(0x1f, concat(u32(channel), u32(jid), active ? concat(new Uint8Array([1]), u32(minNTime)) : new Uint8Array([0]),
+      u32(j.version), new Uint8Array([1]), path, b16(j.pre), b16(j.suf)));
+  };
 
   // A one-transaction block: the merkle root is the coinbase's txid, and
   // the coinbase carries the channel's extranonce prefix and a counter.
@@ -149,33 +180,39 @@ function serve(sock) {
   };
   const newBlock = () => {
     const jid = nextJob++;
-    const j = { root: newRoot(), version: 0x20000000 };
+    const j = extended ? { ...coinbaseParts(), path: merklePath(), version: 0x20000000 } : { root: newRoot(), version: 0x20000000 };
     jobs = new Map([[jid, j]]);
     prev = randomBytes(32);
     minNTime = Math.floor(Date.now() / 1000);
     j.prev = prev;
-    write(0x15, concat(u32(channel), u32(jid), new Uint8Array([0]), u32(j.version), j.root));
+    if (extended) sendExtJob(jid, j, false);
+    else write(0x15, concat(u32(channel), u32(jid), new Uint8Array([0]), u32(j.version), j.root));
     write(0x20, concat(u32(channel), u32(jid), prev, u32(minNTime), u32(NBITS)));
     emit({ event: 'block', conn: id, job: jid });
   };
   const newJob = () => {
     const jid = nextJob++;
-    const j = { root: newRoot(), version: 0x20000000, prev };
+    const j = extended ? { ...coinbaseParts(), path: merklePath(), version: 0x20000000, prev } : { root: newRoot(), version: 0x20000000, prev };
     jobs.set(jid, j);
+    if (extended) { sendExtJob(jid, j, true); emit({ event: 'job', conn: id, job: jid }); return; }
     write(0x15, concat(u32(channel), u32(jid), new Uint8Array([1]), u32(minNTime), u32(j.version), j.root));
     emit({ event: 'job', conn: id, job: jid });
   };
 
-  const judge = (r) => {
+  const judge = (r, isExt) => {
     const [ch, seq, jid, nonce, ntime, version] = [r.u32(), r.u32(), r.u32(), r.u32(), r.u32(), r.u32()];
+    const en = isExt ? r.take(r.u8()) : null;
     r.done();
     const j = jobs.get(jid);
     let reason = '';
     let hash = null;
     if (ch !== channel) reason = 'invalid-channel-id';
+    else if (isExt !== extended) reason = 'wrong-channel-kind';
     else if (!j) reason = 'invalid-job-id';
+    else if (isExt && en.length !== EXTRANONCE_SIZE) reason = 'invalid-extranonce-size';
     else {
-      const header = concat(u32(version), j.prev, j.root, u32(ntime), u32(NBITS), u32(nonce));
+      const root = isExt ? extRoot(j, en) : j.root;
+      const header = concat(u32(version), j.prev, root, u32(ntime), u32(NBITS), u32(nonce));
       hash = sha256d(header);
       if (((version ^ j.version) & ~BIP320) !== 0) reason = 'invalid-version';
       else if (ntime < minNTime || ntime > Math.floor(Date.now() / 1000) + 7200) reason = 'invalid-timestamp';
@@ -206,15 +243,24 @@ function serve(sock) {
           return;
         }
         emit({ event: 'setup', conn: id, flags });
-        write(0x01, concat(u16(2), u32(0)));
+        write(0x01, concat(u16(2), u32(extended ? 2 : 0)));
         break;
       }
-      case 0x10: { // OpenStandardMiningChannel
+      case 0x10: case 0x13: { // OpenStandardMiningChannel, OpenExtendedMiningChannel
         const req = r.u32(), user = r.str(), rate = r.f32();
-        r.take(32); r.done();
+        r.take(32);
+        const minSize = type === 0x13 ? r.u16() : 0;
+        r.done();
+        if ((type === 0x13) !== extended || minSize > EXTRANONCE_SIZE) {
+          write(0x12, concat(u32(req), str(extended ? 'extended-channels-only' : 'standard-channels-only')));
+          emit({ event: 'refused', conn: id, type });
+          return;
+        }
         channel = id;
-        emit({ event: 'open', conn: id, user, hashrate: rate });
-        write(0x11, concat(u32(req), u32(channel), target, concat(new Uint8Array([prefix.length]), prefix), u32(0)));
+        emit({ event: 'open', conn: id, user, hashrate: rate, kind: extended ? 'extended' : 'standard' });
+        const pfx = concat(new Uint8Array([prefix.length]), prefix);
+        if (extended) write(0x14, concat(u32(req), u32(channel), target, u16(EXTRANONCE_SIZE), pfx, u32(0)));
+        else write(0x11, concat(u32(req), u32(channel), target, pfx, u32(0)));
         newBlock();
         const ms = Number(opt('job-interval-ms', '0'));
         if (ms > 0) {
@@ -223,7 +269,8 @@ function serve(sock) {
         }
         break;
       }
-      case 0x1a: judge(r); break;
+      case 0x1a: judge(r, false); break;
+      case 0x1b: judge(r, true); break;
       case 0x16: emit({ event: 'update', conn: id, hashrate: (r.u32(), r.f32()) }); break;
       default: emit({ event: 'ignored', conn: id, type });
     }
