@@ -37,13 +37,22 @@ func FuzzSessionSequence(f *testing.F) {
 	))
 	f.Add(enc(&codec.SetNewPrevHash{ChannelID: 7, JobID: 9}))
 	f.Add(enc(&codec.Reconnect{NewHost: "h", NewPort: 1}))
+	f.Add(append([]byte{0x80, 0, 0, 0, 0, 0}, enc(
+		&codec.NewExtendedMiningJob{ChannelID: 7, JobID: 1, Version: 0x20000000, CoinbaseTxPrefix: []byte{1}, CoinbaseTxSuffix: []byte{2}},
+		&codec.SetNewPrevHash{ChannelID: 7, JobID: 1, MinNTime: nt, NBits: 0x207fffff},
+		&codec.SetExtranoncePrefix{ChannelID: 7, ExtranoncePrefix: []byte{3}},
+		&codec.NewExtendedMiningJob{ChannelID: 7, JobID: 2, MinNTime: &nt, Version: 0x20000000, MerklePath: [][32]byte{{1}}},
+	)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := New(Config{URL: "stratum2+tcp://127.0.0.1:1/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh"}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ss := &session{id: 1, channel: 7, futures: map[uint32]spec{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}, space: "7/"}
+		ss := &session{id: 1, channel: 7, futures: map[uint32]spec{}, pending: map[uint32]*pending{}, space: "7/"}
 		ss.target[31] = 0x7f
+		if len(b) > 0 && b[0]&0x80 != 0 { // the top bit of the first byte picks an extended channel
+			ss.extended, ss.en2size, ss.prefix = true, 4, []byte{1, 2}
+		}
 		answered := map[uint32]int{}
 		for seq := uint32(1); seq <= 4; seq++ {
 			seq := seq
@@ -64,8 +73,8 @@ func FuzzSessionSequence(f *testing.F) {
 			if _, err := s.handle(ss, sk, m); err != nil {
 				break
 			}
-			if len(ss.futures) > maxFutureJobs || len(ss.jobs) > maxJobs {
-				t.Fatalf("bounds: %d futures, %d jobs", len(ss.futures), len(ss.jobs))
+			if len(ss.futures) > maxFutureJobs || s.ldgr.Len() > maxJobs {
+				t.Fatalf("bounds: %d futures, %d jobs", len(ss.futures), s.ldgr.Len())
 			}
 			for len(sk.jobs) > 0 {
 				j := <-sk.jobs

@@ -233,7 +233,6 @@ type session struct {
 	havePrev bool
 	target   work.Target
 	futures  map[uint32]spec
-	jobs     map[uint32]*job
 	current  *job
 	space    string
 	rate     float64
@@ -286,7 +285,7 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 	if err != nil {
 		return false, err
 	}
-	ss := &session{conn: conn, nc: nc, futures: map[uint32]spec{}, jobs: map[uint32]*job{}, pending: map[uint32]*pending{}}
+	ss := &session{conn: conn, nc: nc, futures: map[uint32]spec{}, pending: map[uint32]*pending{}}
 	s.mu.Lock()
 	s.session++
 	ss.id = s.session
@@ -495,7 +494,6 @@ func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, e
 		}
 		ss.prev, ss.nbits, ss.havePrev = m.PrevHash, m.NBits, true
 		clear(ss.futures)
-		clear(ss.jobs)
 		s.ldgr.Reset()
 		return true, s.publish(ss, sink, f, m.MinNTime, true)
 	case *codec.SetTarget:
@@ -523,8 +521,17 @@ func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, e
 		s.reject(ss, m)
 		return false, nil
 	case *codec.SetExtranoncePrefix:
-		// A standard channel's later jobs carry roots built with it; jobs
-		// already sent stay valid.
+		// A standard channel's later jobs carry roots built with it, so
+		// nothing changes here. An extended channel builds its coinbases
+		// with it from the next job on; that job's new share space makes
+		// the ledger forget the older jobs, so no share mixes the two.
+		if m.ChannelID != ss.channel || len(m.ExtranoncePrefix)+ss.en2size > codec.MaxExtranoncePrefix {
+			return false, fmt.Errorf("sv2: SetExtranoncePrefix of %d bytes for channel %d (ours %d, extranonce %d bytes)", len(m.ExtranoncePrefix), m.ChannelID, ss.channel, ss.en2size)
+		}
+		if ss.extended {
+			ss.prefix = m.ExtranoncePrefix
+			ss.space = fmt.Sprintf("%d/%x", ss.channel, m.ExtranoncePrefix)
+		}
 		s.log.Info("stratum2 extranonce prefix set", "event", "pool.extranonce", "pool", s.st.URL, "channel", m.ChannelID, "prefix", hex.EncodeToString(m.ExtranoncePrefix))
 		return false, nil
 	case *codec.UpdateChannelError:
@@ -608,10 +615,6 @@ func (s *Source) publish(ss *session, sink source.Sink, sp spec, ntime uint32, c
 		mask = 0
 	}
 	jb := &job{spec: sp, ntime: ntime, issued: j, entry: entry}
-	if _, ok := ss.jobs[id]; !ok && len(ss.jobs) >= maxJobs {
-		clear(ss.jobs) // the ledger forgets the oldest on its own; this map only finds ids
-	}
-	ss.jobs[id] = jb
 	ss.current = jb
 	s.mu.Lock()
 	s.st.Failures, s.st.LastError = 0, ""
