@@ -20,12 +20,7 @@ func TestIndependentPeer(t *testing.T) {
 	open := p.WaitEvent(t, "open", wait)
 	require.Equal(t, "acct.rig", open.User)
 	j := sk.job(t)
-	var replies []chan source.Reply
-	for range 6 {
-		replies = append(replies, send(s, share(t, j)))
-	}
-	for _, r := range replies {
-		got := reply(t, r)
+	for _, got := range sendAll(t, s, j, 6) {
 		require.Equal(t, source.Accepted, got.Kind, got.Reason)
 	}
 	acc, rej := p.Counts()
@@ -62,16 +57,26 @@ func TestIndependentPeerExtended(t *testing.T) {
 	s, sk := run(t, Config{URL: p.URL(), User: "acct.rig", VersionRolling: true}, Options{})
 	j := sk.job(t)
 	require.Equal(t, 8, j.Job.Extranonce2Size)
-	var replies []chan source.Reply
-	for range 6 {
-		replies = append(replies, send(s, share(t, j)))
-	}
-	for _, r := range replies {
-		got := reply(t, r)
+	for _, got := range sendAll(t, s, j, 6) {
 		require.Equal(t, source.Accepted, got.Kind, got.Reason)
 		require.Len(t, got.Extranonce2, 16)
 	}
 	acc, rej := p.Counts()
 	require.Equal(t, 6, acc)
 	require.Zero(t, rej)
+}
+
+// sendAll submits n shares of j at once (so acknowledgements batch) and
+// returns their replies in order.
+func sendAll(t *testing.T, s *Source, j *source.Job, n int) []source.Reply {
+	t.Helper()
+	var chs []chan source.Reply
+	for range n {
+		chs = append(chs, send(s, share(t, j)))
+	}
+	out := make([]source.Reply, n)
+	for i, ch := range chs {
+		out[i] = reply(t, ch)
+	}
+	return out
 }
