@@ -172,12 +172,11 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			kind = source.EventAuthFailed
 		}
 		sink.Event(s.event(kind, err))
+		// A redirect is not counted as a failure, but it backs off like one
+		// unless the session mined: a pool answering every connect with
+		// Reconnect must not make a reconnect storm.
 		wait := backoff
-		if errors.Is(err, errReconnect) {
-			wait = first // a redirect is not a failure, but never a tight loop
-		} else {
-			backoff = min(2*backoff, s.opt.MaxBackoff)
-		}
+		backoff = min(2*backoff, s.opt.MaxBackoff)
 		s.log.Warn("stratum2 pool connection ended; reconnecting", "event", "pool.down", "pool", s.st.URL, "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
@@ -675,10 +674,21 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	if ss.extended {
 		msg = &codec.SubmitSharesExtended{SubmitSharesStandard: std, Extranonce: sh.Unit.Extranonce2}
 	}
-	_ = ss.nc.SetWriteDeadline(time.Now().Add(s.opt.SetupTimeout))
-	if err := ss.conn.WriteMessage(msg); err != nil {
+	if err := s.write(ss, msg); err != nil {
 		s.finish(ss, seq, source.NoReply, "send failed: "+err.Error())
 	}
+}
+
+// write sends m with a deadline. A failed write may have sent part of a
+// frame, after which the stream is out of step: the connection is closed,
+// which ends the session.
+func (s *Source) write(ss *session, m codec.Message) error {
+	_ = ss.nc.SetWriteDeadline(time.Now().Add(s.opt.SetupTimeout))
+	err := ss.conn.WriteMessage(m)
+	if err != nil {
+		ss.nc.Close()
+	}
+	return err
 }
 
 // finish ends one pending share with kind, once.
@@ -762,7 +772,7 @@ func (s *Source) maybeUpdate(ss *session) {
 		max[i] = 0xff
 	}
 	ss.rate = r
-	if err := ss.conn.WriteMessage(&codec.UpdateChannel{ChannelID: ss.channel, NominalHashRate: float32(r), MaximumTarget: max}); err != nil {
+	if err := s.write(ss, &codec.UpdateChannel{ChannelID: ss.channel, NominalHashRate: float32(r), MaximumTarget: max}); err != nil {
 		s.log.Debug("UpdateChannel not sent", "event", "pool.update_failed", "pool", s.st.URL, "err", err)
 		return
 	}
