@@ -302,7 +302,9 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 	s.live = ss
 	s.st.State = source.StateActive
 	s.st.RollingMask = ss.mask
-	s.st.Extranonce1 = ss.space
+	s.st.Extranonce1 = hex.EncodeToString(ss.prefix)
+	s.st.Extranonce2Size = ss.en2size
+	s.st.Channel = fmt.Sprintf("%s %d", ss.kind(), ss.channel)
 	s.mu.Unlock()
 	defer s.endSession(ss)
 	sink.Event(s.event(source.EventAuthorized, nil))
@@ -427,7 +429,7 @@ func (s *Source) setup(ss *session, addr string) error {
 		if r.RequestID != 1 {
 			return fmt.Errorf("sv2: channel opened for request %d, asked 1", r.RequestID)
 		}
-		ss.channel = r.ChannelID
+		ss.channel, ss.prefix = r.ChannelID, r.ExtranoncePrefix
 		ss.target = work.TargetFromU256(r.Target)
 		if ss.extended {
 			return fmt.Errorf("sv2: unexpected %s", m.Name())

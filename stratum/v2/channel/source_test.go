@@ -168,6 +168,8 @@ func TestMineAccepted(t *testing.T) {
 	require.False(t, j2.Entry.Live())
 	st := s.Upstreams()[0]
 	require.Equal(t, "stratum2", st.Protocol)
+	require.Equal(t, "standard 7", st.Channel)
+	require.Equal(t, "aabb", st.Extranonce1)
 	require.EqualValues(t, 4, st.Accepted)
 	for _, sh := range p.Shares() {
 		require.True(t, sh.Accepted, sh.Reason)
