@@ -47,6 +47,7 @@ type Peer struct {
 	stdin  io.WriteCloser
 	Events chan Event // every event after "listening" (buffered; extra ones dropped)
 
+	stopOnce sync.Once
 	mu       sync.Mutex
 	accepted int
 	rejected int
@@ -148,20 +149,19 @@ func (p *Peer) Counts() (accepted, rejected int) {
 	return p.accepted, p.rejected
 }
 
-// Stop ends the peer (closing its stdin) and waits for it.
+// Stop ends the peer (closing its stdin) and waits for it. Safe to call
+// more than once and from any goroutine.
 func (p *Peer) Stop() {
-	if p.stdin == nil {
-		return
-	}
-	p.stdin.Close()
-	p.stdin = nil
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	_ = p.cmd.Wait()
+	p.stopOnce.Do(func() {
+		p.stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		_ = p.cmd.Wait()
+	})
 }
 
 // WaitEvent waits for an event of the given kind.
