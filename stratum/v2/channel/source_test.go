@@ -218,6 +218,7 @@ func TestSetTargetRejudgesLiveJobs(t *testing.T) {
 	_, sk := run(t, Config{URL: p.URL(), User: "u"}, Options{})
 	c := p.Next(wait)
 	j := sk.job(t)
+	d0 := j.Entry.Difficulty()
 	hard := v2test.EasyTarget()
 	hard[31] = 0x00
 	hard[30] = 0x0f
@@ -225,7 +226,8 @@ func TestSetTargetRejudgesLiveJobs(t *testing.T) {
 	j2 := sk.job(t)
 	require.Equal(t, j.Job.ID, j2.Job.ID, "the current job is re-issued")
 	require.Same(t, j.Entry, j2.Entry, "and continues where it stopped")
-	require.Less(t, j.Entry.Difficulty()*10, j2.Job.Difficulty*1.01+j.Entry.Difficulty()*10)
+	require.InDelta(t, 256, j2.Job.Difficulty/d0, 1, "the target is 256 times harder")
+	require.InDelta(t, j2.Job.Difficulty, j.Entry.Difficulty(), 1e-9, "and the live entry is judged at it")
 	var h [32]byte
 	h[31] = 0x01 // meets the easy target, not the hard one
 	ok, _ := j.Entry.Judge(h)
