@@ -70,6 +70,19 @@ func TestBIP324SharedSecret(t *testing.T) {
 	}
 }
 
+// BIP 324's decoding vectors: every 64-byte string is a key (the server's
+// static key is decoded this way for its certificate), including the
+// u = 0, t = 0 and overflow edge cases.
+func TestBIP324EllSwiftDecode(t *testing.T) {
+	rows := readCSV(t, "bip324/ellswift_decode_test_vectors.csv")
+	require.Greater(t, len(rows), 50)
+	for _, r := range rows {
+		x, err := XOnly(to64(t, r["ellswift"]))
+		require.NoError(t, err, r["comment"])
+		require.Equal(t, r["x"], hex.EncodeToString(x[:]), r["comment"])
+	}
+}
+
 // BIP 340's vectors: certificate signatures are made and checked with the
 // same schnorr calls.
 func TestBIP340(t *testing.T) {
