@@ -5,7 +5,8 @@
 // spec, not against clminer's own.
 //
 // Tests skip when node or the npm packages are missing, unless
-// CLMINER_REQUIRE_V2PEER=1 (set in CI, which runs npm ci here).
+// CLMINER_REQUIRE_V2PEER=1 (set in CI, which runs npm ci here). The peer's own
+// ElligatorSwift and ECDH are checked against BIP 324's vectors (vectors.mjs).
 package v2peer
 
 import (
