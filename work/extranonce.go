@@ -26,6 +26,11 @@ func NewExtranonce2Counter(size int) (*Extranonce2Counter, error) {
 	return &Extranonce2Counter{size: size}, nil
 }
 
+// NewHeaderOnlyCounter is the counter of a header-only job (a Stratum V2
+// standard channel: the merkle root is fixed): one empty extranonce2, then
+// exhausted, so the job's space is its rolled versions and nothing repeats.
+func NewHeaderOnlyCounter() *Extranonce2Counter { return &Extranonce2Counter{} }
+
 // Size is the byte length of the values handed out.
 func (c *Extranonce2Counter) Size() int { return c.size }
 

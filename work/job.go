@@ -53,6 +53,10 @@ type Job struct {
 	Difficulty      float64
 	ShareTarget     Target
 	NetworkTarget   Target
+	// Root is set for a header-only job (a Stratum V2 standard channel):
+	// the upstream fixed the merkle root, there is no coinbase and no
+	// extranonce2 (Extranonce2Size 0).
+	Root *[32]byte
 }
 
 // NewJob validates every field and builds a Job. Errors name the field.
@@ -119,6 +123,9 @@ var ErrExtranonce2Size = errors.New("extranonce2 has the wrong size")
 
 // Coinbase returns coinb1 || extranonce1 || extranonce2 || coinb2.
 func (j *Job) Coinbase(extranonce2 []byte) ([]byte, error) {
+	if j.Root != nil {
+		return nil, errors.New("a header-only job has no coinbase")
+	}
 	if len(extranonce2) != j.Extranonce2Size {
 		return nil, fmt.Errorf("%w: %d bytes, pool wants %d", ErrExtranonce2Size, len(extranonce2), j.Extranonce2Size)
 	}
@@ -132,6 +139,12 @@ func (j *Job) Coinbase(extranonce2 []byte) ([]byte, error) {
 // MerkleRoot folds the branch over the coinbase txid. The coinbase is always
 // the leftmost leaf, so each step hashes (root || branch).
 func (j *Job) MerkleRoot(extranonce2 []byte) ([32]byte, error) {
+	if j.Root != nil {
+		if len(extranonce2) != 0 {
+			return [32]byte{}, fmt.Errorf("%w: a header-only job takes none", ErrExtranonce2Size)
+		}
+		return *j.Root, nil
+	}
 	cb, err := j.Coinbase(extranonce2)
 	if err != nil {
 		return [32]byte{}, err

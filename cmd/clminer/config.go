@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"clminer/stratum"
+	"clminer/stratum/v2/channel"
 	"clminer/work/gbt"
 )
 
@@ -236,6 +237,12 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 				return nil, fmt.Errorf("%s: tls-fingerprint and tls-insecure are for stratum+tls:// pools, not a node URL", name)
 			}
 			continue // checked with its solo settings in nodeSettings
+		}
+		if channel.IsURL(pc.URL) {
+			if err := checkV2Pool(name, *pc, ownInsecure[i]); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		u, err := stratum.ParsePoolURL(pc.URL)
 		if err != nil {

@@ -12,13 +12,14 @@ import (
 	"clminer/gpu"
 	"clminer/gpu/registry"
 	"clminer/stratum"
+	"clminer/stratum/v2/channel"
 	"clminer/work/gbt"
 	"clminer/work/miner"
 )
 
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
+		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY, or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
 		&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "worker name for the pool given by the -o in the same position", EnvVars: []string{"CLMINER_USER"}},
 		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x); commas and spaces are kept", EnvVars: []string{"CLMINER_PASS"}, KeepSpace: true},
 		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify TLS pools' certificates (logged at WARN)", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
@@ -125,6 +126,7 @@ type runSetup struct {
 	// workerNames (device id -> name after "USER.") from the config file.
 	workerPerDevice bool
 	workerNames     map[string]string
+	rates           hashRateFeed // for V2 channels' UpdateChannel
 }
 
 // prepareRun checks every setting that is user input: each error is one
@@ -145,7 +147,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 		}
 	}
 	for i := range pools {
-		if gbt.IsNodeURL(pools[i].URL) {
+		if gbt.IsNodeURL(pools[i].URL) || channel.IsURL(pools[i].URL) {
 			continue
 		}
 		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
@@ -225,6 +227,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if err != nil {
 		return err
 	}
+	setup.rates.m.Store(m)
 	ctx := c.Context
 	if d := setup.duration; d > 0 {
 		var cancel func()

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"clminer/stratum"
+	"clminer/stratum/v2/channel"
 	"clminer/work/failover"
 	"clminer/work/gbt"
 	"clminer/work/source"
@@ -70,7 +71,8 @@ func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum
 
 // buildSource makes the work source for the whole upstream list: runs of
 // Stratum pools share one client (its own failover, health and backoff), each
-// node is a source of its own, and a mixed list is chained in order.
+// node and each Stratum V2 pool is a source of its own, and a mixed list is
+// chained in order.
 func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) {
 	var srcs []source.Source
 	var run []stratum.PoolConfig
@@ -87,6 +89,17 @@ func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) 
 		return nil
 	}
 	for i, p := range setup.pools {
+		if channel.IsURL(p.URL) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			s, err := newV2Source(setup, p, i)
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, s)
+			continue
+		}
 		o, isNode := setup.nodes[i]
 		if !isNode {
 			run = append(run, p)

@@ -124,9 +124,14 @@ func (l *Ledger) job(space, id string, en2size int, diff float64, exact *work.Ta
 		}
 		return e, nil
 	}
-	en2, err := work.NewExtranonce2Counter(en2size)
-	if err != nil {
-		return nil, err
+	var en2 *work.Extranonce2Counter
+	if en2size == 0 {
+		en2 = work.NewHeaderOnlyCounter()
+	} else {
+		var err error
+		if en2, err = work.NewExtranonce2Counter(en2size); err != nil {
+			return nil, err
+		}
 	}
 	e := &Entry{l: l, id: id, live: true, en2size: en2size, en2: en2, submitted: map[Key]struct{}{}}
 	if exact != nil {
@@ -189,6 +194,16 @@ func (l *Ledger) RaiseDifficulty(d float64) {
 		if d > e.diff {
 			_ = e.setDiffLocked(d)
 		}
+	}
+}
+
+// SetTarget judges every live job at exactly t from now on: a Stratum V2
+// SetTarget applies to the whole channel at once, in both directions.
+func (l *Ledger) SetTarget(t work.Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.order {
+		e.target, e.diff = t, work.TargetDifficulty(t)
 	}
 }
 
@@ -352,6 +367,9 @@ func (e *Entry) Next(j *work.Job, mask uint32) (*work.Unit, error) {
 // unit of b (only the target may differ).
 func sameHeaderFields(a, b *work.Job) bool {
 	if a == nil || b == nil {
+		return false
+	}
+	if (a.Root == nil) != (b.Root == nil) || (a.Root != nil && *a.Root != *b.Root) {
 		return false
 	}
 	return a.PrevHash == b.PrevHash && a.Version == b.Version && a.NTime == b.NTime && a.NBits == b.NBits &&

@@ -46,9 +46,12 @@ type PoolStats struct {
 	SickReason string `json:"sick_reason,omitempty"`
 	InFlight   int    `json:"shares_in_flight"`
 	Throttled  uint64 `json:"throttled"`
-	// Protocol: stratum, or getblocktemplate for a node mined solo.
-	Protocol string     `json:"protocol"`
-	Node     *NodeStats `json:"node,omitempty"`
+	// Protocol: stratum, stratum2 (V2), or getblocktemplate for a node
+	// mined solo.
+	Protocol string `json:"protocol"`
+	// Channel is a V2 pool's channel kind and id.
+	Channel string     `json:"channel,omitempty"`
+	Node    *NodeStats `json:"node,omitempty"`
 	// Workers are the per-device (sub-)workers on the live pool.
 	Workers []source.WorkerStatus `json:"workers,omitempty"`
 }
@@ -76,7 +79,7 @@ type NodeStats struct {
 func NewPoolStats(p source.UpstreamStatus) PoolStats {
 	ps := PoolStats{Index: p.Index, URL: p.URL, State: p.State.String(), Connects: p.Connects, Failovers: p.Failovers,
 		LastError: p.LastError, Difficulty: p.Difficulty, Extranonce1: p.Extranonce1, Accepted: p.Accepted, Rejected: p.Rejected,
-		SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled, Workers: p.Workers, Protocol: p.Protocol}
+		SickReason: p.SickReason, InFlight: p.InFlight, Throttled: p.Throttled, Workers: p.Workers, Protocol: p.Protocol, Channel: p.Channel}
 	if n := p.Node; n != nil {
 		ps.Node = &NodeStats{Chain: n.Chain, Height: n.Height, Transactions: n.Transactions, NetworkDifficulty: n.NetworkDifficulty,
 			BlocksSubmitted: n.BlocksSubmitted, BlocksAccepted: n.BlocksAccepted, BlocksRejected: n.BlocksRejected,

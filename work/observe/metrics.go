@@ -74,6 +74,7 @@ var (
 	descBlocks       = prometheus.NewDesc("clminer_blocks_found_total", "Shares that met the network target.", nil, nil)
 	descEffective    = prometheus.NewDesc("clminer_effective_hashrate", "Hashrate credited by accepted shares (difficulty x 2^32 / uptime).", nil, nil)
 	descPoolUp       = prometheus.NewDesc("clminer_pool_up", "1 for the pool being mined on, else 0.", []string{"pool", "url"}, nil)
+	descPoolInfo     = prometheus.NewDesc("clminer_pool_info", "Always 1: how each pool is spoken to (stratum, stratum2, getblocktemplate) and, for Stratum V2, the channel.", []string{"pool", "url", "protocol", "channel"}, nil)
 	descPoolState    = prometheus.NewDesc("clminer_pool_state", "Connection state of each pool (1 for its current state).", []string{"pool", "url", "state"}, nil)
 	descConnects     = prometheus.NewDesc("clminer_pool_connects_total", "Successful connections to the pool.", []string{"pool", "url"}, nil)
 	descFailovers    = prometheus.NewDesc("clminer_pool_failovers_total", "Times the miner left this pool for another.", []string{"pool", "url"}, nil)
@@ -96,7 +97,7 @@ type snapshotCollector struct{ m *Metrics }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHashes, descRate, descShares, descHW, descReasons, descBest, descBlocks,
-		descEffective, descPoolUp, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descWorker, descWorkerOK, descIdle, descUptime,
+		descEffective, descPoolUp, descPoolInfo, descPoolState, descConnects, descFailovers, descPoolDiff, descInFlight, descSick, descWorker, descWorkerOK, descIdle, descUptime,
 		descNodeHeight, descTemplateAge, descNodeBlocks, descBlockRejects} {
 		ch <- d
 	}
@@ -137,6 +138,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(descPoolUp, up, idx, p.URL)
+		gauge(descPoolInfo, 1, idx, p.URL, p.Protocol, p.Channel)
 		for _, st := range poolStates {
 			v := 0.0
 			if st == p.State {

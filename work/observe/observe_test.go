@@ -125,6 +125,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	assert.GreaterOrEqual(t, first, 2.0)
 	assert.Contains(t, body, `clminer_build_info{commit="abc123"`)
 	assert.Contains(t, body, `clminer_pool_up{pool="0",url="`+r.pool.URL()+`"} 1`)
+	assert.Contains(t, body, `clminer_pool_info{channel="",pool="0",protocol="stratum",url="`+r.pool.URL()+`"} 1`)
 	assert.Contains(t, body, "clminer_submit_rtt_seconds_bucket")
 	assert.Contains(t, body, "clminer_notify_to_work_seconds_bucket")
 	assert.Positive(t, metricValue(t, body, `clminer_device_hashes_total{device="test"}`))

@@ -158,7 +158,8 @@ func (s State) String() string {
 type UpstreamStatus struct {
 	Index int
 	URL   string
-	// Protocol is how the upstream is spoken to: stratum, getblocktemplate.
+	// Protocol is how the upstream is spoken to: stratum, stratum2,
+	// getblocktemplate.
 	Protocol        string
 	State           State
 	Connects        uint64 // successful connects
@@ -174,6 +175,8 @@ type UpstreamStatus struct {
 	Rejected        uint64
 	InFlight        int    // shares awaiting a verdict
 	Throttled       uint64 // shares not sent because InFlight was at its bound
+	// Channel names a Stratum V2 channel: its kind and id ("standard 7").
+	Channel string
 	// Node is set for a node mined solo.
 	Node *NodeStatus
 	// Workers are the sub-accounts shares are credited to on this
