@@ -45,7 +45,7 @@ func ParsePoolURL(s string) (PoolURL, error) {
 	}
 	pu, err := url.Parse(s)
 	if err != nil {
-		return u, fmt.Errorf("pool URL %q is malformed: want stratum+tcp://host:port", s)
+		return u, fmt.Errorf("pool URL %q is malformed: want stratum+tcp://host:port", redactProxy(s))
 	}
 	switch strings.ToLower(pu.Scheme) {
 	case "stratum+tcp", "stratum":
@@ -113,7 +113,7 @@ func dial(ctx context.Context, d Dialer, timeout time.Duration, u PoolURL, addr 
 	defer cancel()
 	if p.Proxy != "" {
 		var err error
-		if d, err = viaProxy(d, p.Proxy); err != nil {
+		if d, err = ViaProxy(d, p.Proxy); err != nil {
 			return nil, err
 		}
 	}
@@ -233,10 +233,10 @@ func (f forward) DialContext(ctx context.Context, network, addr string) (net.Con
 	return f.d(ctx, network, addr)
 }
 
-// viaProxy returns a Dialer that reaches addr through the SOCKS5 proxy at
+// ViaProxy returns a Dialer that reaches addr through the SOCKS5 proxy at
 // raw, reaching the proxy itself with d. The pool's host name is sent to
-// the proxy unresolved.
-func viaProxy(d Dialer, raw string) (Dialer, error) {
+// the proxy unresolved. Every upstream kind (pools, nodes, V2) dials with it.
+func ViaProxy(d Dialer, raw string) (Dialer, error) {
 	u, err := ParseProxyURL(raw)
 	if err != nil {
 		return nil, err

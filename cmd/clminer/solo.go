@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -56,17 +60,34 @@ func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		o.address = strings.TrimSpace(o.address)
+		if o.cookie != "" {
+			if _, err := os.ReadFile(o.cookie); err != nil {
+				return nil, fmt.Errorf("%s: --rpc-cookie: %v (the node writes it at start; point at its datadir's .cookie)", name, err)
+			}
+		}
 		if o.cookie == "" && p.User == "" {
 			return nil, fmt.Errorf("%s: give the node's RPC user and password with -u/-p, or --rpc-cookie PATH", name)
 		}
 		nodes[i] = o
 	}
 	if len(nodes) == 0 {
-		if c.String("coinbase-addr") != "" {
-			return nil, fmt.Errorf("--coinbase-addr is for solo mining: give a node URL (-o http://127.0.0.1:8332) with it, or drop it")
+		for _, f := range []string{"coinbase-addr", "rpc-cookie"} {
+			if c.String(f) != "" {
+				return nil, fmt.Errorf("--%s is for solo mining: give a node URL (-o http://127.0.0.1:8332) with it, or drop it", f)
+			}
 		}
 	}
 	return nodes, nil
+}
+
+// upstreamDialer is the pool's SOCKS5 dialer, or nil for a direct
+// connection: nodes and V2 pools go through --proxy as Stratum pools do.
+func upstreamDialer(p stratum.PoolConfig) (stratum.Dialer, error) {
+	if p.Proxy == "" {
+		return nil, nil
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return stratum.ViaProxy(d.DialContext, p.Proxy)
 }
 
 // buildSource makes the work source for the whole upstream list: runs of
@@ -108,12 +129,19 @@ func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) 
 		if err := flush(); err != nil {
 			return nil, err
 		}
+		opt := gbt.Options{Logger: setup.log}
+		dial, err := upstreamDialer(p)
+		if err != nil {
+			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+		}
+		if dial != nil {
+			opt.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}}
+		}
 		s, err := gbt.New(gbt.Config{
 			Endpoint:       gbt.Endpoint{URL: p.URL, User: p.User, Pass: p.Pass, Cookie: o.cookie},
 			Address:        o.address,
 			VersionRolling: p.VersionRolling,
-			Index:          i,
-		}, gbt.Options{Logger: setup.log})
+		}, opt)
 		if err != nil {
 			return nil, fmt.Errorf("pool %d: %w", i+1, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -221,14 +223,16 @@ func TestSoloSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[int]nodeOpts{1: {address: regtestAddr}}, r.setup.nodes)
 
-	r, err = runApp(t, "mine", "-o", "http://127.0.0.1:18443", "--rpc-cookie", "/tmp/x/.cookie", "--coinbase-addr", regtestAddr)
+	cookie := filepath.Join(t.TempDir(), ".cookie")
+	require.NoError(t, os.WriteFile(cookie, []byte("__cookie__:abc"), 0o600))
+	r, err = runApp(t, "mine", "-o", "http://127.0.0.1:18443", "--rpc-cookie", cookie, "--coinbase-addr", regtestAddr)
 	require.NoError(t, err, "a node with a cookie needs no -u")
-	assert.Equal(t, "/tmp/x/.cookie", r.setup.nodes[0].cookie)
+	assert.Equal(t, cookie, r.setup.nodes[0].cookie)
 
-	cfg := writeConfig(t, "pools:\n  - url: stratum+tcp://pool:3333\n    user: w\n  - url: http://127.0.0.1:18443\n    rpc-cookie: /c\n    coinbase-addr: "+regtestAddr+"\n")
+	cfg := writeConfig(t, "pools:\n  - url: stratum+tcp://pool:3333\n    user: w\n  - url: http://127.0.0.1:18443\n    rpc-cookie: "+cookie+"\n    coinbase-addr: "+regtestAddr+"\n")
 	r, err = runApp(t, "mine", "--config", cfg)
 	require.NoError(t, err)
-	assert.Equal(t, map[int]nodeOpts{1: {address: regtestAddr, cookie: "/c"}}, r.setup.nodes)
+	assert.Equal(t, map[int]nodeOpts{1: {address: regtestAddr, cookie: cookie}}, r.setup.nodes)
 
 	for _, tc := range []struct {
 		args []string
@@ -239,6 +243,9 @@ func TestSoloSettings(t *testing.T) {
 		{[]string{"-o", "http://rpc:secret@127.0.0.1:18443", "-u", "rpc", "--coinbase-addr", regtestAddr}, "not in the URL"},
 		{[]string{"-o", "stratum+tcp://pool:3333", "-u", "w", "--coinbase-addr", regtestAddr}, "--coinbase-addr is for solo mining"},
 		{[]string{"-o", "http://127.0.0.1:18443", "-u", "", "--coinbase-addr", regtestAddr}, "RPC user and password"},
+		{[]string{"-o", "http://127.0.0.1:18443", "--rpc-cookie", "/nonexistent/.cookie", "--coinbase-addr", regtestAddr}, "--rpc-cookie"},
+		{[]string{"-o", "stratum+tcp://pool:3333", "-u", "w", "--rpc-cookie", "/c"}, "--rpc-cookie is for solo mining"},
+		{[]string{"-o", "http://u:secret@127.0.0.1:x/", "-u", "rpc", "--coinbase-addr", regtestAddr}, "node URL"},
 	} {
 		_, err := runApp(t, append([]string{"mine"}, tc.args...)...)
 		require.Error(t, err, "%v", tc.args)

@@ -607,6 +607,13 @@ func (c *conn) onSubmit(m *stratum.Message) {
 		}
 		version = j.Version&^mask | bits
 	}
+	// The miner's sizes are its current ones; the job's extranonce space
+	// may be another pool's (a failover the miner has not been told of
+	// yet), and a share that does not fit it is stale, never a panic.
+	if len(prefix)+len(en2) > sp.size {
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the pool changed its extranonce space")
+		return
+	}
 	full := make([]byte, 0, sp.size)
 	full = append(full, prefix...)
 	full = append(full, en2...)

@@ -110,8 +110,13 @@ func (c *Chain) handOverLocked(from, to int, idle string) {
 		return
 	}
 	if from >= 0 && from != to {
-		c.sink.Event(source.Event{Kind: source.EventFailover, Pool: c.kids[to].offset, URL: c.kids[to].job.PoolURL,
-			From: c.kids[from].offset, To: c.kids[to].offset, Time: time.Now()})
+		// The pools that really fed the miner, not their sources' first.
+		fromPool, toPool := c.kids[from].offset, c.kids[to].job.Pool
+		if j := c.kids[from].job; j != nil {
+			fromPool = j.Pool
+		}
+		c.sink.Event(source.Event{Kind: source.EventFailover, Pool: toPool, URL: c.kids[to].job.PoolURL,
+			From: fromPool, To: toPool, Time: time.Now()})
 	}
 	c.sink.Job(c.kids[to].job)
 }

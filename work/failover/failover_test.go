@@ -113,6 +113,15 @@ func TestPriorityAndRouting(t *testing.T) {
 	}
 	r.mu.Unlock()
 	assert.Equal(t, 2, failovers, "node->pool and pool->node")
+	var moves [][2]int
+	r.mu.Lock()
+	for _, e := range r.events {
+		if e.Kind == source.EventFailover {
+			moves = append(moves, [2]int{e.From, e.To})
+		}
+	}
+	r.mu.Unlock()
+	assert.Equal(t, [][2]int{{2, 1}, {1, 2}}, moves, "the pools that fed the miner: a's second pool (1) and the node (2)")
 	cancel()
 	<-done
 }

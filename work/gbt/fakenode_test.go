@@ -27,6 +27,9 @@ type fakeNode struct {
 	submitted []string
 	submitRes any
 	best      string
+	// busySubmits: answer this many submitblock calls with HTTP 503 (Bitcoin
+	// Core's full work queue) before reading one.
+	busySubmits int
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +48,12 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if req.Method == "submitblock" && f.busySubmits > 0 {
+		f.busySubmits--
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	var result any
 	var rerr *RPCError
 	switch req.Method {

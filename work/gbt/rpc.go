@@ -33,7 +33,12 @@ const (
 	codeInInitialDownload  = -10
 	codeClientNotConnected = -9
 	codeMethodNotFound     = -32601
+	codeWarmingUp          = -28
 )
+
+// errBusy is Bitcoin Core's "work queue depth exceeded" (HTTP 503): the
+// request was refused before it was read.
+var errBusy = errors.New("the node's RPC work queue is full (HTTP 503): raise rpcworkqueue")
 
 // ErrAuth is a refused login: wrong -u/-p or a stale cookie.
 var ErrAuth = errors.New("the node refused the RPC credentials (HTTP 401): check -u/-p, or --rpc-cookie for a node that writes .cookie")
@@ -103,6 +108,9 @@ func (c *rpcClient) call(ctx context.Context, method string, params []any, resul
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
 		return ErrAuth
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return fmt.Errorf("%s: %w", method, errBusy)
 	}
 	if resp.StatusCode == http.StatusForbidden {
 		return fmt.Errorf("%s: the node refused this address (HTTP 403): allow it with rpcallowip", method)

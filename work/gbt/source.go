@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +31,6 @@ type Config struct {
 	// VersionRolling lets devices roll the BIP 320 bits the template does
 	// not signal on.
 	VersionRolling bool
-	// Index is the node's position in the upstream list, for logs.
-	Index int
 }
 
 // Options tune the source; zero values get the defaults in brackets.
@@ -68,9 +68,10 @@ func (o *Options) defaults() {
 // ParseNodeURL checks a node URL: http or https, a host, no credentials
 // (they go in -u/-p or --rpc-cookie, never in a URL that gets logged).
 func ParseNodeURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("node URL %q: %v", s, err)
+		// Not the URL itself: it may carry a password.
+		return nil, errors.New("node URL: not a valid URL; want http://host:port")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("node URL %q: want http://host:port (a node's RPC) or a stratum+tcp:// pool", s)
@@ -89,10 +90,11 @@ func ParseNodeURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// IsNodeURL tells a node URL from a pool URL by its scheme.
+// IsNodeURL tells a node URL from a pool URL by its scheme, even when the
+// rest does not parse (ParseNodeURL then says what is wrong).
 func IsNodeURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
+	s = strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
 // Source mines on one node.
@@ -118,6 +120,7 @@ type Source struct {
 	submitted map[[32]byte]bool // block hashes sent, never sent again (bounded)
 	jobSeq    uint64
 	tip       [32]byte
+	closed    bool // Run has returned: no submit may start
 	st        source.UpstreamStatus
 	node      source.NodeStatus
 }
@@ -128,7 +131,13 @@ type issued struct {
 	job *work.Job
 }
 
-const maxIssued = 64
+// maxIssued bounds the ledger's jobs; maxTemplates the templates kept for
+// candidates still in flight (each holds up to 4 MB of transactions, and
+// only the newest is hashed).
+const (
+	maxIssued    = 64
+	maxTemplates = 8
+)
 
 // New validates cfg; it does not connect.
 func New(cfg Config, opt Options) (*Source, error) {
@@ -175,7 +184,12 @@ func (s *Source) Upstreams() []source.UpstreamStatus {
 // Run mines until ctx ends: connect, template, wait for a new tip or a
 // refresh, again; a failure idles the devices and is retried with backoff.
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
-	defer s.wg.Wait()
+	defer func() {
+		s.mu.Lock()
+		s.closed = true // wg.Add happens under s.mu, so none follows the Wait
+		s.mu.Unlock()
+		s.wg.Wait()
+	}()
 	first := min(time.Second, s.opt.MaxBackoff)
 	backoff := first
 	for {
@@ -305,7 +319,11 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 			case err := <-werr:
 				return worked, err
 			case <-s.pause:
-				sink.NoWork("block submitted; waiting for the node's next template")
+				// Taken late (after the verdict and a new job), a pause
+				// must not idle that job.
+				if s.blockInHand(s.currentTip()) {
+					sink.NoWork("block submitted; waiting for the node's next template")
+				}
 			case <-s.refetch:
 				break wait
 			case nt := <-tips:
@@ -332,6 +350,9 @@ func (s *Source) watch(ctx context.Context, rules []string, first *template, tip
 			}
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				continue // a quiet chain: the longpoll timed out; ask again
 			}
 			s.log.Debug("longpoll failed; polling the best block instead", "event", "node.longpoll_failed", "pool", s.st.URL, "err", err)
 			lpid = ""
@@ -428,25 +449,33 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	if err != nil {
 		return fmt.Errorf("template at height %d: %w", t.height, err)
 	}
+	mask := uint32(0)
+	if s.cfg.VersionRolling {
+		mask = t.rollMask
+	}
+	// From the in-hand check to the registration is one critical section
+	// (the ledger's lock nests inside s.mu, as in Send): a block handed in
+	// meanwhile cannot kill this job's fresh entry, nor see half a tip.
+	s.mu.Lock()
+	if s.inHand && s.blockTip == t.prev {
+		s.mu.Unlock()
+		return nil
+	}
 	if clean {
 		s.ldgr.Reset()
 	}
 	entry, err := s.ldgr.JobAtTarget(hex.EncodeToString(s.en1), id, extranonce2Size, t.target)
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
-	mask := uint32(0)
-	if s.cfg.VersionRolling {
-		mask = t.rollMask
-	}
-	s.mu.Lock()
 	if clean {
 		clear(s.templates)
 		s.order = s.order[:0]
 	}
 	s.templates[id] = &issued{t: t, job: job}
 	s.order = append(s.order, id)
-	for len(s.order) > maxIssued {
+	for len(s.order) > maxTemplates {
 		delete(s.templates, s.order[0])
 		s.order = s.order[1:]
 	}
@@ -469,6 +498,12 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 		Pool: 0, PoolURL: url, Session: sess, Worker: s.cfg.Address,
 	})
 	return nil
+}
+
+func (s *Source) currentTip() [32]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tip
 }
 
 // blockInHand reports whether a block on tip prev was handed in and has no
@@ -497,7 +532,7 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	s.mu.Lock()
 	is := s.templates[sh.Job.ID]
 	switch {
-	case is == nil || sh.Job.Session != s.session:
+	case is == nil || s.closed:
 		s.mu.Unlock()
 		reply.Kind, reply.Reason = source.NotSent, "template no longer current"
 		done(reply)
@@ -514,6 +549,11 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 		return
 	}
 	s.inHand, s.blockTip = true, is.t.prev
+	if s.tip == is.t.prev {
+		// Everything else found on this tip is a competing block of our
+		// own: its work stops at once.
+		s.ldgr.Reset()
+	}
 	if len(s.submitted) >= maxSubmitted {
 		clear(s.submitted)
 	}
@@ -522,12 +562,10 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	s.st.InFlight++
 	t := is.t
 	url := s.st.URL
+	s.wg.Add(1)
 	s.mu.Unlock()
-	// Everything else found on this tip is a competing block of our own.
-	s.ldgr.Reset()
 	poke(s.pause)
 
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		start := time.Now()
@@ -582,7 +620,21 @@ func (s *Source) submitBlock(t *template, header [80]byte, sh source.Share) (sou
 	ctx, cancel := context.WithTimeout(context.Background(), s.opt.SubmitTimeout)
 	defer cancel()
 	var res *string
-	err = s.rpc.call(ctx, "submitblock", []any{hex.EncodeToString(raw)}, &res)
+	hexBlock := hex.EncodeToString(raw)
+	for {
+		err = s.rpc.call(ctx, "submitblock", []any{hexBlock}, &res)
+		// Sent again only when the node provably did not take it in: no
+		// connection, its RPC queue full (HTTP 503), or still warming up
+		// (-28). Any other failure may have reached it.
+		if !notReceived(err) || ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("the node did not take the block in; trying again", "event", "block.retry", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 	if err == nil {
 		if res == nil || *res == "" {
 			return source.Accepted, ""
@@ -600,6 +652,19 @@ func (s *Source) submitBlock(t *template, header [80]byte, sh source.Share) (sou
 		return source.Accepted, ""
 	}
 	return source.NoReply, err.Error()
+}
+
+// notReceived reports whether a submitblock call certainly did not reach
+// the node's validation.
+func notReceived(err error) bool {
+	if err == nil {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, errBusy) || isCode(err, codeWarmingUp)
 }
 
 // clipReason keeps reject reasons short enough for a label and a log line.

@@ -151,6 +151,10 @@ func TestBadNodesAndTemplates(t *testing.T) {
 		{"not a transaction", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) {
 			m["transactions"] = []any{map[string]any{"data": "0100"}}
 		})}, regtestP2WPKH, "not a transaction"},
+		{"bytes after a transaction", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) {
+			raw, _, _ := testTx(1, false)
+			m["transactions"] = []any{map[string]any{"data": hex.EncodeToString(raw) + "dead"}}
+		})}, regtestP2WPKH, "bytes after the transaction"},
 		{"huge transaction list", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: huge}, regtestP2WPKH, "over the limit"},
 		{"bad prevhash", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { m["previousblockhash"] = "00" })}, regtestP2WPKH, "previousblockhash"},
 		{"target disagrees with bits", &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: edit(func(m map[string]any) { m["target"] = strings.Repeat("0", 63) + "1" })}, regtestP2WPKH, "disagrees"},

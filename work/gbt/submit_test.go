@@ -184,3 +184,19 @@ func TestNewTipFromElsewhere(t *testing.T) {
 	assert.False(t, j1.Entry.Live(), "the old tip's work is stale")
 	assert.True(t, j2.Entry.Live())
 }
+
+// A node whose RPC queue is full (HTTP 503) never read the block: it is
+// sent again, and counted once.
+func TestBusyNodeGetsTheBlockAgain(t *testing.T) {
+	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(1, true) }, busySubmits: 2}
+	s, sink := startSource(t, f, regtestP2WPKH, Options{})
+	j := sink.waitJob(t)
+	u, err := j.Entry.Next(j.Job, j.RollingMask)
+	require.NoError(t, err)
+	r := wait(t, send(s, j, u, blockNonces(u, 1)[0]))
+	assert.Equal(t, source.Accepted, r.Kind, r.Reason)
+	f.mu.Lock()
+	assert.Len(t, f.submitted, 1, "the refused attempts were never read")
+	f.mu.Unlock()
+	assert.Equal(t, uint64(1), s.Upstreams()[0].Node.BlocksSubmitted)
+}

@@ -137,8 +137,14 @@ func parseTemplate(raw json.RawMessage) (*template, error) {
 			return nil, fmt.Errorf("template: transactions are over %d bytes", MaxTemplateBytes)
 		}
 		var m wire.MsgTx
-		if err := m.Deserialize(bytes.NewReader(b)); err != nil {
+		rd := bytes.NewReader(b)
+		if err := m.Deserialize(rd); err != nil {
 			return nil, fmt.Errorf("template transactions[%d]: not a transaction: %v", i, err)
+		}
+		if rd.Len() != 0 {
+			// The block carries these bytes as given: trailing ones would
+			// make every block on this template invalid.
+			return nil, fmt.Errorf("template transactions[%d]: %d bytes after the transaction", i, rd.Len())
 		}
 		if m.HasWitness() {
 			hasWitness = true

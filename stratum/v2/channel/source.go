@@ -39,14 +39,16 @@ type Config struct {
 
 // Options tune the source; zero values get the defaults in brackets.
 type Options struct {
-	Logger         *log.Logger      // [discard]
-	Now            func() time.Time // certificate clock [time.Now]
-	DialTimeout    time.Duration    // TCP connect [10 s]
-	SetupTimeout   time.Duration    // handshake, setup, open channel [15 s]
-	SubmitTimeout  time.Duration    // a share's verdict; acks come in batches [5 min]
-	UpdateInterval time.Duration    // how often the hashrate is compared for UpdateChannel [1 min]
-	MaxBackoff     time.Duration    // between failed connects [60 s]
-	MaxInFlight    int              // shares awaiting a verdict [1024]
+	Logger      *log.Logger      // [discard]
+	Now         func() time.Time // certificate clock [time.Now]
+	DialTimeout time.Duration    // TCP connect [10 s]
+	// Dial reaches the pool (a SOCKS5 proxy's dialer); nil: direct TCP.
+	Dial           func(ctx context.Context, network, addr string) (net.Conn, error)
+	SetupTimeout   time.Duration // handshake, setup, open channel [15 s]
+	SubmitTimeout  time.Duration // a share's verdict; acks come in batches [5 min]
+	UpdateInterval time.Duration // how often the hashrate is compared for UpdateChannel [1 min]
+	MaxBackoff     time.Duration // between failed connects [60 s]
+	MaxInFlight    int           // shares awaiting a verdict [1024]
 }
 
 func (o *Options) defaults() {
@@ -271,8 +273,14 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 		addr, s.redirect = s.redirect, ""
 	}
 	s.mu.Unlock()
-	d := net.Dialer{Timeout: s.opt.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	dial := s.opt.Dial
+	if dial == nil {
+		d := net.Dialer{Timeout: s.opt.DialTimeout}
+		dial = d.DialContext
+	}
+	dctx, dcancel := context.WithTimeout(ctx, s.opt.DialTimeout)
+	nc, err := dial(dctx, "tcp", addr)
+	dcancel()
 	if err != nil {
 		return false, fmt.Errorf("connect %s: %w", addr, err)
 	}
