@@ -121,6 +121,12 @@ func fuzzServer(t testing.TB) (*Server, *fuzzUpstream) {
 }
 
 var fuzzSeeds = []string{
+	// A share for the failover pool's first job, sized for the old space
+	// (the miner has not been told yet): it crashed the proxy once.
+	`{"id":2,"method":"mining.subscribe","params":["x"]}
+{"id":3,"method":"mining.authorize","params":["w","x"]}
+!space
+{"id":4,"method":"mining.submit","params":["w","2","000001","%NTIME%","00000000"]}`,
 	`{"id":1,"method":"mining.configure","params":[["version-rolling","minimum-difficulty"],{"version-rolling.mask":"ffffffff"}]}
 {"id":2,"method":"mining.subscribe","params":["cgminer/4.11"]}
 {"id":3,"method":"mining.authorize","params":["wallet.rig1","x"]}
