@@ -239,6 +239,8 @@ type session struct {
 	rate     float64
 
 	pmu     sync.Mutex
+	// noVerdict counts shares expired since the last verdict (guarded by pmu).
+	noVerdict int
 	seq     uint32
 	pending map[uint32]*pending
 	closed  bool
@@ -360,7 +362,9 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 				return worked, err
 			}
 		case now := <-tick.C:
-			s.expire(ss, now)
+			if err := s.expire(ss, now); err != nil {
+				return worked, err
+			}
 			if now.Sub(lastUpdate) >= s.opt.UpdateInterval {
 				lastUpdate = now
 				s.maybeUpdate(ss)
@@ -706,6 +710,9 @@ func (s *Source) finish(ss *session, seq uint32, kind source.ReplyKind, reason s
 	ss.pmu.Lock()
 	p := ss.pending[seq]
 	delete(ss.pending, seq)
+	if p != nil && (kind == source.Accepted || kind == source.Rejected) {
+		ss.noVerdict = 0
+	}
 	ss.pmu.Unlock()
 	if p == nil {
 		return
@@ -757,7 +764,7 @@ func (s *Source) reject(ss *session, m *codec.SubmitSharesError) {
 }
 
 // expire gives up on shares whose verdict is overdue.
-func (s *Source) expire(ss *session, now time.Time) {
+func (s *Source) expire(ss *session, now time.Time) error {
 	ss.pmu.Lock()
 	var late []uint32
 	for seq, p := range ss.pending {
@@ -769,7 +776,21 @@ func (s *Source) expire(ss *session, now time.Time) {
 	for _, seq := range late {
 		s.finish(ss, seq, source.NoReply, "no verdict within "+s.opt.SubmitTimeout.String())
 	}
+	ss.pmu.Lock()
+	ss.noVerdict += len(late)
+	n := ss.noVerdict
+	ss.pmu.Unlock()
+	if n >= UnansweredStreak {
+		return fmt.Errorf("the pool left %d shares in a row without a verdict: leaving it", n)
+	}
+	return nil
 }
+
+// UnansweredStreak is how many shares in a row may go without a verdict
+// before the session is dropped, so a pool that holds the connection open
+// but stopped answering is left for the next upstream (as the V1 client's
+// sick rule does).
+const UnansweredStreak = 5
 
 // maybeUpdate tells the pool of a hashrate that moved by a fifth or more.
 func (s *Source) maybeUpdate(ss *session) {

@@ -360,3 +360,21 @@ func splitAddr(t *testing.T, addr string) (string, uint16) {
 	require.NoError(t, err)
 	return e.Host, e.Port
 }
+
+// A pool that keeps the connection but stops giving verdicts is left after
+// UnansweredStreak shares in a row expire, so failover can move on.
+func TestSilentPoolIsLeft(t *testing.T) {
+	p := v2test.Start(t, v2test.Config{BatchSize: 1000}) // never acknowledges
+	s, sk := run(t, Config{URL: p.URL(), User: "u"}, Options{SubmitTimeout: 50 * time.Millisecond})
+	p.Next(wait)
+	j := sk.job(t)
+	var rs []chan source.Reply
+	for range UnansweredStreak {
+		rs = append(rs, send(s, share(t, j)))
+	}
+	for _, r := range rs {
+		require.Equal(t, source.NoReply, reply(t, r).Kind)
+	}
+	e := sk.waitEvent(t, source.EventDisconnected)
+	require.ErrorContains(t, e.Err, "without a verdict")
+}
