@@ -180,6 +180,12 @@ func (f *fleet) bind(devs []gpu.Device) ([]gpu.Device, error) {
 		infos = append(infos, d.Info())
 	}
 	f.mon = thermal.NewMonitor(f.nv, infos, f.cfg.limits, 2*time.Second, f.status, f.log)
+	if err := f.mon.Ambiguous(); err != nil {
+		if f.cfg.limits.Active() {
+			return nil, fmt.Errorf("--temp-target/--temp-cutoff: %v", err)
+		}
+		f.log.Warn("GPU telemetry may name the wrong card", "event", "gpu.telemetry_ambiguous", "err", err)
+	}
 	bound := f.mon.Bound()
 	if len(bound) == 0 {
 		if f.cfg.limits.Active() {

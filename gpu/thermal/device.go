@@ -36,6 +36,10 @@ func Wrap(d gpu.Device, t *Throttle) *Device {
 	return &Device{Device: d, t: t, slice: 200 * time.Millisecond, maxPause: time.Second, now: time.Now, sleep: sleepCtx}
 }
 
+// Versions passes the wrapped device's multi-version width through: a
+// throttled GPU keeps its shared-schedule kernel.
+func (d *Device) Versions() int { return gpu.VersionsOf(d.Device) }
+
 // Throttle is the device's throttle.
 func (d *Device) Throttle() *Throttle { return d.t }
 
@@ -78,7 +82,8 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 			if s2, idle2, _ := d.t.State(); s2 == 1 && !idle2 {
 				slice *= 10
 			}
-			rate := float64(r.Hashes) / took.Seconds()
+			// Hashes count every version hashed; slices are in nonces.
+			rate := float64(r.Hashes) / float64(max(len(s.Units), 1)) / took.Seconds()
 			next = uint64(min(max(rate*slice.Seconds(), 1<<16), 1<<32))
 		}
 		// The pause follows the last slice too: a miner that hands out

@@ -3,6 +3,7 @@ package thermal
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,8 @@ type Monitor struct {
 	mu       sync.Mutex
 	last     map[string]nvml.Reading
 	noSensor map[string]bool
+	// ambiguous: name-and-order matching may pick the wrong card.
+	ambiguous error
 }
 
 // NewMonitor binds each OpenCL device to an NVML GPU. NVML numbers GPUs in
@@ -54,6 +57,7 @@ func NewMonitor(lib nvml.Library, devices []gpu.Info, lim Limits, interval, stat
 	m := &Monitor{lib: lib, lim: lim, interval: interval, status: status, log: logger, last: map[string]nvml.Reading{}, noSensor: map[string]bool{}}
 	used := map[int]bool{}
 	gpus := lib.GPUs()
+	m.ambiguous = ambiguity(gpus, devices)
 	for _, d := range devices {
 		if d.Kind != "opencl" {
 			continue
@@ -73,6 +77,38 @@ func NewMonitor(lib nvml.Library, devices []gpu.Info, lim Limits, interval, stat
 	}
 	return m
 }
+
+// ambiguity explains why name-and-order matching cannot be trusted: some
+// GPUs of one model are not opened (a --device subset), or
+// CUDA_VISIBLE_DEVICES reorders CUDA's numbering, which NVML ignores. Then a
+// device could be steered by another card's temperature.
+func ambiguity(gpus []nvml.GPU, devices []gpu.Info) error {
+	byName := map[string]int{}
+	for _, g := range gpus {
+		byName[strings.ToLower(strings.TrimSpace(g.Name))]++
+	}
+	opened := map[string]int{}
+	for _, d := range devices {
+		if d.Kind == "opencl" {
+			opened[strings.ToLower(strings.TrimSpace(d.Name))]++
+		}
+	}
+	for name, n := range opened {
+		if byName[name] < 2 {
+			continue
+		}
+		if os.Getenv("CUDA_VISIBLE_DEVICES") != "" {
+			return fmt.Errorf("%d GPUs are %s and CUDA_VISIBLE_DEVICES is set: which card an OpenCL device is cannot be told from NVML, so temperature limits could act on the wrong one (unset it, or run without --temp-target/--temp-cutoff)", byName[name], name)
+		}
+		if n != byName[name] {
+			return fmt.Errorf("%d GPUs are %s but %d of them are mined: which card a device is cannot be told from NVML, so temperature limits could act on the wrong one (mine on all of them, or run without --temp-target/--temp-cutoff)", byName[name], name, n)
+		}
+	}
+	return nil
+}
+
+// Ambiguous is why device-to-GPU matching cannot be trusted, or nil.
+func (m *Monitor) Ambiguous() error { return m.ambiguous }
 
 func sameName(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
 

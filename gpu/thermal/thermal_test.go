@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/gpu"
+	"clminer/gpu/gputest"
 	"clminer/gpu/nvml"
 )
 
@@ -238,4 +239,25 @@ func TestUnthrottledSlicesAreLong(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(dev.ranges), 2)
 	assert.Equal(t, uint64(2_000_000), dev.ranges[1][1], "2 s at 1 MH/s")
+}
+
+// Two cards of one model with only the second mined: name-and-order
+// matching would steer it by the first card's temperature, so it is called
+// ambiguous (fleet refuses temperature limits then); all of them mined is not.
+func TestAmbiguousMatching(t *testing.T) {
+	fake := nvml.NewFake("NVIDIA A", "NVIDIA A", "NVIDIA B")
+	one := []gpu.Info{{ID: "opencl:0:1", Kind: "opencl", Name: "NVIDIA A"}, {ID: "opencl:0:2", Kind: "opencl", Name: "NVIDIA B"}}
+	m := NewMonitor(fake, one, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard))
+	require.Error(t, m.Ambiguous())
+	assert.Contains(t, m.Ambiguous().Error(), "2 GPUs are nvidia a but 1 of them are mined")
+	all := append([]gpu.Info{{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA A"}}, one...)
+	assert.NoError(t, NewMonitor(fake, all, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard)).Ambiguous())
+	t.Setenv("CUDA_VISIBLE_DEVICES", "1,0")
+	assert.ErrorContains(t, NewMonitor(fake, all, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard)).Ambiguous(), "CUDA_VISIBLE_DEVICES")
+}
+
+// A throttled multi-version GPU keeps its shared-schedule kernel.
+func TestWrappedDeviceKeepsItsVersions(t *testing.T) {
+	d := Wrap(&gputest.Device{MultiVersions: 4}, NewThrottle(Limits{Target: 70}))
+	assert.Equal(t, 4, gpu.VersionsOf(d))
 }
