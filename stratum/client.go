@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -253,8 +255,9 @@ func NewClient(pools []PoolConfig, opts Options) (*Client, error) {
 		}
 		c.pools = append(c.pools, &poolRec{cfg: p, url: u, diff: 1, ledger: ledger.New(0)})
 	}
-	for _, key := range opts.DeviceWorkers {
-		if err := c.AddWorker(key); err != nil {
+	// In device order, so the status lists workers the same way each run.
+	for _, dev := range slices.Sorted(maps.Keys(opts.DeviceWorkers)) {
+		if err := c.AddWorker(opts.DeviceWorkers[dev]); err != nil {
 			return nil, err
 		}
 	}
