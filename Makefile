@@ -26,12 +26,22 @@ unit:
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 # Every fuzz target, briefly: seconds, so that a parser regression on the
-# committed corpus or a shallow new crash fails CI.
+# committed corpus or a shallow new crash fails CI. A bare "context deadline
+# exceeded" with no failing input is Go 1.26's coordinator racing its own
+# -fuzztime (go.dev/issue/75804, fixed in 1.27): that target runs once more;
+# any failing input, panic or second failure fails the build.
 fuzz-short:
 	@$(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read pkg dir; do \
 	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    for try in 1 2; do \
+	      out=$$($(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) && { echo "$$out" | tail -1; break; }; \
+	      if [ $$try = 1 ] && echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q -e 'Failing input written' -e 'panic:'; then \
+	        echo "  go1.26's fuzz coordinator raced its own -fuzztime deadline (go.dev/issue/75804; no input failed): once more"; \
+	        continue; \
+	      fi; \
+	      echo "$$out"; exit 1; \
+	    done; \
 	  done; \
 	done
 
