@@ -238,12 +238,12 @@ type session struct {
 	space    string
 	rate     float64
 
-	pmu     sync.Mutex
+	pmu sync.Mutex
 	// noVerdict counts shares expired since the last verdict (guarded by pmu).
 	noVerdict int
-	seq     uint32
-	pending map[uint32]*pending
-	closed  bool
+	seq       uint32
+	pending   map[uint32]*pending
+	closed    bool
 }
 
 type pending struct {
