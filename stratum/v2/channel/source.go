@@ -467,6 +467,13 @@ func (s *Source) setup(ss *session, addr string) error {
 	default:
 		return fmt.Errorf("sv2: %s before the channel opened", m.Name())
 	}
+	if ss.target.Big().Sign() == 0 {
+		// No hash meets a zero target: hashing would find nothing to send.
+		return errors.New("sv2: the channel opened with a zero target")
+	}
+	if len(ss.prefix)+ss.en2size > 32 {
+		return fmt.Errorf("sv2: extranonce prefix of %d bytes plus %d to roll is over the 32 the spec allows", len(ss.prefix), ss.en2size)
+	}
 	s.ldgr.Reset()
 	s.mu.Lock()
 	s.st.Difficulty = work.TargetDifficulty(ss.target)
