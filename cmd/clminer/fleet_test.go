@@ -345,7 +345,15 @@ func TestNotifyAndBestShareLive(t *testing.T) {
 			Expect  float64 `json:"expected_time_to_block_s"`
 		} `json:"luck"`
 	}
-	require.NoError(t, json.Unmarshal(httpGet(t, "http://"+api+"/api/v1/status"), &st))
+	// The expected time needs a measured rate: read until there is one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		require.NoError(t, json.Unmarshal(httpGet(t, "http://"+api+"/api/v1/status"), &st))
+		if st.Luck.Expect > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an HTTP API: there is no event to wait on
+	}
 	assert.GreaterOrEqual(t, st.Luck.AllTime, ev["share_difficulty"].(float64))
 	assert.Equal(t, st.Luck.Session, st.Luck.AllTime, "a first run: the session best is the all-time best")
 	assert.InDelta(t, 1.0, st.Luck.NetDiff, 1e-9, "the demo pool's nbits 1d00ffff")
