@@ -1,7 +1,5 @@
 package work
 
-import "encoding/hex"
-
 // A node's getblocktemplate writes hashes the way block explorers print
 // them: the 32 bytes reversed relative to the header and the merkle tree.
 // This file is the one place those are turned into header byte order, as
@@ -20,9 +18,6 @@ func DisplayHashToInternal(field, s string) ([32]byte, error) {
 	}
 	return out, nil
 }
-
-// InternalToDisplay is the inverse of DisplayHashToInternal.
-func InternalToDisplay(h [32]byte) string { return HashDisplay(h) }
 
 // TemplateParams are the parts of a block a solo source has already built:
 // the coinbase split around its extranonce, the merkle branch of the
@@ -84,6 +79,15 @@ func NewTemplateJob(p TemplateParams) (*Job, error) {
 // TargetDifficulty is diff1 / target, for reporting (network difficulty,
 // expected time to a block); decisions compare targets.
 func TargetDifficulty(t Target) float64 { return HashDifficulty(t) }
+
+// ExpectedSeconds is the mean time to a hash of difficulty d at rate
+// hashes per second (d x 2^32 / rate), or 0 while the rate is unknown.
+func ExpectedSeconds(d, rate float64) float64 {
+	if rate <= 0 {
+		return 0
+	}
+	return d * (1 << 32) / rate
+}
 
 // MerkleBranch returns the branch that folds a coinbase txid (the leftmost
 // leaf) into the root of a tree whose other leaves are txids, in order: what
@@ -154,6 +158,3 @@ func ParseTarget(field, s string) (Target, error) {
 func HexBytes(field, s string, maxLen int) ([]byte, error) {
 	return decodeHex(field, s, -1, maxLen)
 }
-
-// FormatBytes is hex without surprises, for the few callers outside work/.
-func FormatBytes(b []byte) string { return hex.EncodeToString(b) }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"clminer/work"
 	"clminer/work/source"
 )
 
@@ -130,8 +131,8 @@ func (m *Miner) Snapshot() Snapshot {
 	}
 	for _, p := range m.src.Upstreams() {
 		ps := NewPoolStats(p)
-		if ps.Node != nil && s.Rate60s > 0 {
-			ps.Node.ExpectedBlockS = ps.Node.NetworkDifficulty * (1 << 32) / s.Rate60s
+		if ps.Node != nil {
+			ps.Node.ExpectedBlockS = work.ExpectedSeconds(ps.Node.NetworkDifficulty, s.Rate60s)
 		}
 		s.Pools = append(s.Pools, ps)
 	}

@@ -170,9 +170,7 @@ func (t *Tracker) Luck(s miner.Snapshot) Luck {
 	if d, ok := NetworkDifficulty(s.Job.NBits); ok {
 		l.NetworkDifficulty = d
 		l.BestVsNetwork = l.BestShareAllTime / d
-		if s.Rate60s > 0 {
-			l.ExpectedBlockS = d * (1 << 32) / s.Rate60s
-		}
+		l.ExpectedBlockS = work.ExpectedSeconds(d, s.Rate60s)
 	}
 	return l
 }
