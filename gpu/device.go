@@ -2,6 +2,8 @@ package gpu
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"clminer/work"
 )
@@ -43,6 +45,31 @@ type Sweep struct {
 	// Progress, when set, receives the number of hashes done since its last
 	// call, at least once per batch, so hashrate stays live during long sweeps.
 	Progress func(hashes uint64)
+}
+
+// VersionUnits returns the units s hashes on a device whose multi-version
+// kernel takes versions units: Unit alone, or Units when it holds exactly
+// that many rolled versions of one header (the same second chunk and
+// target, which the shared schedule and the shared target test assume).
+func (s Sweep) VersionUnits(versions int) ([]*work.Unit, error) {
+	units := s.Units
+	switch {
+	case len(units) == 0 && s.Unit != nil:
+		return []*work.Unit{s.Unit}, nil
+	case len(units) == 0:
+		return nil, errors.New("sweep without a unit")
+	case len(units) > 1 && len(units) != versions:
+		return nil, fmt.Errorf("sweep of %d versions; the kernel hashes 1 or %d", len(units), versions)
+	}
+	for _, u := range units {
+		if u == nil {
+			return nil, errors.New("sweep without a unit")
+		}
+		if u.Tail != units[0].Tail || u.Target != units[0].Target {
+			return nil, errors.New("the versions of a sweep must share their second chunk and target")
+		}
+	}
+	return units, nil
 }
 
 // Result is what a finished (or cancelled) sweep did.

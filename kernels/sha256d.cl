@@ -108,21 +108,23 @@ __constant uint K[64] = {
 #define MAJ(a, b, c) ((b) ^ (((a) ^ (b)) & ((b) ^ (c))))
 #endif
 
-/* One round; hkw is h + K[i] + W[i]. The moves are free: the compiler
- * renames registers instead of copying. */
-#define RNDX(hkw)                                                   \
+/* One round of the state a##n..h##n (n may be empty); hkw is
+ * h + K[i] + W[i]. The moves are free: the compiler renames registers
+ * instead of copying. */
+#define RNDN(n, hkw)                                                \
     {                                                               \
-        u t1 = (hkw) + BSIG1(e) + CH(e, f, g);                      \
-        u t2 = BSIG0(a) + MAJ(a, b, c);                             \
-        h = g;                                                      \
-        g = f;                                                      \
-        f = e;                                                      \
-        e = d + t1;                                                 \
-        d = c;                                                      \
-        c = b;                                                      \
-        b = a;                                                      \
-        a = t1 + t2;                                                \
+        u t1 = (hkw) + BSIG1(e##n) + CH(e##n, f##n, g##n);          \
+        u t2 = BSIG0(a##n) + MAJ(a##n, b##n, c##n);                 \
+        h##n = g##n;                                                \
+        g##n = f##n;                                                \
+        f##n = e##n;                                                \
+        e##n = d##n + t1;                                           \
+        d##n = c##n;                                                \
+        c##n = b##n;                                                \
+        b##n = a##n;                                                \
+        a##n = t1 + t2;                                             \
     }
+#define RNDX(hkw) RNDN(, hkw)
 #define RND(k, w) RNDX(h + ((k) + (w)))
 
 /* Byte swap with two masks and two rotations: vector-friendly, no shuffles. */
@@ -143,10 +145,10 @@ __constant uint K[64] = {
 #define PV_H5 17   /* f2 + K[5] */
 #define PV_H6 18   /* e2 + K[6] */
 
-/* Word i of the first hash's message schedule in w: a 16-word ring when
- * one version reads it (so its live ranges are the ring's, which CPU
- * runtimes allocate with fewer register copies), all 64 words when later
- * versions read it again. */
+/* Word i of the first hash's message schedule in w: a 16-word ring where
+ * the rounds are unrolled (so each word is live for 16 rounds only, which
+ * CPU runtimes allocate with fewer register copies), all 64 words where a
+ * loop indexes it at run time. */
 #define W(i) w[ring ? ((i) & 15) : (i)]
 
 /* Word i (18..63) of the first hash's message schedule. Words 4..15 are
@@ -170,31 +172,36 @@ static inline __attribute__((always_inline)) u schedule(
     return W(i - 16) + SSIG0(W(i - 15)) + W(i - 7) + SSIG1(W(i - 2));
 }
 
-/* Rounds 3..63 of the first hash and the second hash for version v, whose
- * host data is p; reports the lanes that meet top. Version 0 extends the
- * message schedule as its rounds go, the way a single-version kernel would
- * (so each word is live for 16 rounds only, which keeps CPU runtimes out of
- * spills); later versions read the words it left in w. Every index is a
- * compile-time constant once inlined and unrolled, so on GPUs w lives in
- * registers. */
-static inline __attribute__((always_inline)) void version(
-    uint v, __constant uint *p, u *w, const bool ring, uint w18p, uint w19p, uint w31p, uint w32p,
+/* Reports the lanes of version v whose second hash, with e after round 60,
+ * meets top. */
+static inline __attribute__((always_inline)) void report(
+    uint v, u e, uint first, uint base, uint count, uint top, __global uint *out, uint slots)
+{
+    /* Difficulty >= 1 (top == 0, nearly every real pool) needs H7 == 0,
+     * i.e. e == -IV7: one compare instead of a byte swap per lane. */
+    u h7 = e + (u)0x5be0cd19u;
+    if (top == 0 ? ANY(h7 == (u)0) : ANY(BSWAP(h7) <= (u)top)) {
+        u top_le = BSWAP(h7);
+        uint lanes[VECSIZE];
+        STORE(top_le, lanes);
+        for (uint i = 0; i < VECSIZE; i++) {
+            if (lanes[i] <= top && first + i < count) {
+                uint idx = atomic_inc(&out[0]);
+                if (idx < slots) {
+                    out[1 + 2 * idx] = base + first + i;
+                    out[2 + 2 * idx] = v;
+                }
+            }
+        }
+    }
+}
+
+/* The second hash of version v, whose first digest is the state a..h plus
+ * the midstate in p; reports the lanes that meet top. */
+static inline __attribute__((always_inline)) void second(
+    uint v, __constant uint *p, u a, u b, u c, u d, u e, u f, u g, u h,
     uint first, uint base, uint count, uint top, __global uint *out, uint slots)
 {
-    /* Round 3 is the first to read the nonce: its other terms are the
-     * host's, and so are the nonce-free sums of rounds 4..6. */
-    u a = (u)p[PV_A3] + W(3), b = (u)p[PV_A2], c = (u)p[PV_B2], d = (u)p[PV_C2];
-    u e = (u)p[PV_E3] + W(3), f = (u)p[PV_E2], g = (u)p[PV_F2], h = (u)p[PV_G2];
-    RNDX((u)p[PV_H4])
-    RNDX((u)p[PV_H5])
-    RNDX((u)p[PV_H6])
-#pragma unroll
-    for (int i = 7; i < 64; i++) {
-        if (v == 0 && i >= 18)
-            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);
-        RND(K[i], W(i))
-    }
-
     /* Second hash: the 32-byte first digest, padding, bit length 256. */
     u x[61];
     x[0] = a + (u)p[PV_MID + 0];
@@ -228,24 +235,113 @@ static inline __attribute__((always_inline)) void version(
         RND(K[i], x[i])
     }
 
-    /* Difficulty >= 1 (top == 0, nearly every real pool) needs H7 == 0,
-     * i.e. e == -IV7: one compare instead of a byte swap per lane. */
-    u h7 = e + (u)0x5be0cd19u;
-    if (top == 0 ? ANY(h7 == (u)0) : ANY(BSWAP(h7) <= (u)top)) {
-        u top_le = BSWAP(h7);
-        uint lanes[VECSIZE];
-        STORE(top_le, lanes);
-        for (uint i = 0; i < VECSIZE; i++) {
-            if (lanes[i] <= top && first + i < count) {
-                uint idx = atomic_inc(&out[0]);
-                if (idx < slots) {
-                    out[1 + 2 * idx] = base + first + i;
-                    out[2 + 2 * idx] = v;
-                }
-            }
-        }
-    }
+    report(v, e, first, base, count, top, out, slots);
 }
+
+/* Version n's state after round 3, from its host data p##n: round 3 is
+ * the first to read the nonce, and its other terms are the host's, as are
+ * the nonce-free sums of rounds 4..6 (R456). */
+#define DECLN(n)                                                                       \
+    __constant uint *p##n = pv + (n) * VREC;                                           \
+    u a##n = (u)p##n[PV_A3] + W(3), b##n = (u)p##n[PV_A2], c##n = (u)p##n[PV_B2],       \
+      d##n = (u)p##n[PV_C2];                                                           \
+    u e##n = (u)p##n[PV_E3] + W(3), f##n = (u)p##n[PV_E2], g##n = (u)p##n[PV_F2],       \
+      h##n = (u)p##n[PV_G2];
+#define R456(n) RNDN(n, (u)p##n[PV_H4]) RNDN(n, (u)p##n[PV_H5]) RNDN(n, (u)p##n[PV_H6])
+#define RI(n) RNDN(n, h##n + (K[i] + W(i)))
+#define SECN(n) second(n, p##n, a##n, b##n, c##n, d##n, e##n, f##n, g##n, h##n, first, base, count, top, out, slots);
+
+/* EACH1 and EACHV apply M to every version of the single- and the
+ * multi-version kernel. */
+#define EACH1(M) M(0)
+#if NVER == 2
+#define EACHV(M) M(0) M(1)
+#else
+#define EACHV(M) M(0) M(1) M(2) M(3)
+#endif
+
+/* The versions run interleaved: round i of every version next to the
+ * others, reading the schedule word just computed, so the first hash's
+ * schedule is computed once per nonce and kept in a 16-word ring, and the
+ * versions' rounds are independent chains side by side. Every index is a
+ * compile-time constant once unrolled, so on GPUs the ring and the states
+ * live in registers. Then each version's second hash. */
+#define UNROLLED_BODY(EACH)                                         \
+    EACH(DECLN)                                                     \
+    EACH(R456)                                                      \
+    _Pragma("unroll")                                               \
+    for (int i = 7; i < 64; i++) {                                  \
+        if (i >= 18)                                                \
+            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);    \
+        EACH(RI)                                                    \
+    }                                                               \
+    EACH(SECN)
+
+#ifdef LOOP_ROUNDS
+/* CPU runtimes (LOOP_ROUNDS, set by the host): the same, but rounds 32 on
+ * of both hashes run as loops of 8 rounds over whole 64-word schedules,
+ * and the versions' second hashes run interleaved too. Fully unrolled,
+ * several versions' code outgrows a CPU core's instruction caches; GPUs
+ * must not take this form, as their arrays indexed at run time go to
+ * memory. */
+#define X2SET(n)                                                              \
+    u x##n[64];                                                               \
+    x##n[0] = a##n + (u)p##n[PV_MID + 0];                                     \
+    x##n[1] = b##n + (u)p##n[PV_MID + 1];                                     \
+    x##n[2] = c##n + (u)p##n[PV_MID + 2];                                     \
+    x##n[3] = d##n + (u)p##n[PV_MID + 3];                                     \
+    x##n[4] = e##n + (u)p##n[PV_MID + 4];                                     \
+    x##n[5] = f##n + (u)p##n[PV_MID + 5];                                     \
+    x##n[6] = g##n + (u)p##n[PV_MID + 6];                                     \
+    x##n[7] = h##n + (u)p##n[PV_MID + 7];                                     \
+    x##n[8] = (u)0x80000000u;                                                 \
+    x##n[9] = x##n[10] = x##n[11] = x##n[12] = x##n[13] = x##n[14] = (u)0;     \
+    x##n[15] = (u)256;                                                        \
+    a##n = (u)0x6a09e667u;                                                    \
+    b##n = (u)0xbb67ae85u;                                                    \
+    c##n = (u)0x3c6ef372u;                                                    \
+    d##n = (u)0xa54ff53au;                                                    \
+    e##n = (u)0x510e527fu;                                                    \
+    f##n = (u)0x9b05688cu;                                                    \
+    g##n = (u)0x1f83d9abu;                                                    \
+    h##n = (u)0x5be0cd19u;
+#define X2S(n) x##n[i] = x##n[i - 16] + SSIG0(x##n[i - 15]) + x##n[i - 7] + SSIG1(x##n[i - 2]);
+#define X2R(n) RNDN(n, h##n + (K[i] + x##n[i]))
+#define REPN(n) report(n, e##n, first, base, count, top, out, slots);
+#define LOOPED_BODY(EACH)                                                 \
+    EACH(DECLN)                                                           \
+    EACH(R456)                                                            \
+    _Pragma("unroll")                                                     \
+    for (int i = 7; i < 32; i++) {                                        \
+        if (i >= 18)                                                      \
+            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);          \
+        EACH(RI)                                                          \
+    }                                                                     \
+    _Pragma("unroll 8")                                                   \
+    for (int i = 32; i < 64; i++) {                                       \
+        W(i) = W(i - 16) + SSIG0(W(i - 15)) + W(i - 7) + SSIG1(W(i - 2)); \
+        EACH(RI)                                                          \
+    }                                                                     \
+    EACH(X2SET)                                                           \
+    _Pragma("unroll")                                                     \
+    for (int i = 0; i < 32; i++) {                                        \
+        if (i >= 16) {                                                    \
+            EACH(X2S)                                                     \
+        }                                                                 \
+        EACH(X2R)                                                         \
+    }                                                                     \
+    _Pragma("unroll 8")                                                   \
+    for (int i = 32; i < 56; i++) {                                       \
+        EACH(X2S)                                                         \
+        EACH(X2R)                                                         \
+    }                                                                     \
+    _Pragma("unroll")                                                     \
+    for (int i = 56; i < 61; i++) {                                       \
+        EACH(X2S)                                                         \
+        EACH(X2R)                                                         \
+    }                                                                     \
+    EACH(REPN)
+#endif
 
 /* The arguments of both kernels, in this order (device.go's arg* indexes). */
 #define SEARCH_ARGS                                                              \
@@ -257,9 +353,10 @@ static inline __attribute__((always_inline)) void version(
     uint top,   /* the target's most significant 32 bits */                      \
     __global uint *out, uint slots
 
-/* The versions are written out, not looped over: LLVM unrolls a loop this
- * large only partly, and a partly unrolled loop is what ptx-ops would count. */
-#define SEARCH_BODY(RING, VERSIONS)                                              \
+/* The kernels' common start: the nonce words of this work-item and the
+ * schedule words every version shares. RING picks the 16-word ring for w
+ * (see W) over the whole 64 words the loops index. */
+#define SEARCH_BODY(RING, BODY)                                                  \
     const bool ring = RING;                                                      \
     uint first = (uint)get_global_id(0) * VECSIZE;                               \
     u w[64];                                                                     \
@@ -271,27 +368,24 @@ static inline __attribute__((always_inline)) void version(
     W(15) = (u)640;                                                              \
     W(16) = (u)w16;                                                              \
     W(17) = (u)w17;                                                              \
-    VERSIONS
-
-#define V(i) version(i, pv + (i) * VREC, w, ring, w18p, w19p, w31p, w32p, first, base, count, top, out, slots);
+    BODY
 
 /* MULTI_ONLY leaves the single-version kernel out, so that ptx-ops, which
  * counts a whole program, counts the multi-version kernel alone. */
 #ifndef MULTI_ONLY
 __kernel void sha256d_search(SEARCH_ARGS)
 {
-    SEARCH_BODY(true, V(0))
+    SEARCH_BODY(true, UNROLLED_BODY(EACH1))
 }
 #endif
 
-#if NVER == 2
+#if NVER != 1
 __kernel void sha256d_search_multi(SEARCH_ARGS)
 {
-    SEARCH_BODY(false, V(0) V(1))
-}
-#elif NVER == 4
-__kernel void sha256d_search_multi(SEARCH_ARGS)
-{
-    SEARCH_BODY(false, V(0) V(1) V(2) V(3))
+#ifdef LOOP_ROUNDS
+    SEARCH_BODY(false, LOOPED_BODY(EACHV))
+#else
+    SEARCH_BODY(true, UNROLLED_BODY(EACHV))
+#endif
 }
 #endif

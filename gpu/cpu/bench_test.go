@@ -46,3 +46,30 @@ func BenchmarkSweep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSweepVersions runs each multi-version kernel on one goroutine
+// over the same 4096 nonces per op as BenchmarkSweep, counting every
+// version hashed, as a pool that rolls versions has the device do.
+func BenchmarkSweepVersions(b *testing.B) {
+	const batch = 4096
+	for _, pa := range paths() {
+		if pa.versions == 0 {
+			continue
+		}
+		b.Run(pa.name, func(b *testing.B) {
+			units := gputest.RolledVersions(gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0), pa.versions)
+			var ps [zVersions]*params
+			for i, u := range units {
+				ps[i] = newParams(u)
+			}
+			found := func(int, uint32) {}
+			b.ReportAllocs()
+			var nonce uint32
+			for b.Loop() {
+				pa.scanVersions(&ps, nonce, batch, found)
+				nonce += batch
+			}
+			b.ReportMetric(float64(b.N)*batch*float64(pa.versions)/b.Elapsed().Seconds()/1e6, "MH/s")
+		})
+	}
+}

@@ -208,3 +208,117 @@ func TestOptions(t *testing.T) {
 	require.Error(t, err)
 	require.NoError(t, d.Close())
 }
+
+// TestVersionsMatchPortable runs every multi-version kernel of this CPU
+// against portable on each version, with targets loose enough for many
+// hits and uneven counts for the SIMD tails.
+func TestVersionsMatchPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tested := false
+	for _, pa := range paths() {
+		if pa.versions == 0 {
+			continue
+		}
+		tested = true
+		t.Run(pa.name, func(t *testing.T) {
+			for _, top := range []uint32{0, 0x00ffffff, 0x0fffffff, 0x7fffffff, 0xffffffff} {
+				units := gputest.RolledVersions(gputest.RandomUnit(r, top), pa.versions)
+				var ps [zVersions]*params
+				for i, u := range units {
+					ps[i] = newParams(u)
+				}
+				start := r.Uint32() &^ 0xff
+				for _, n := range []uint32{1, 3, 17, 4099} {
+					got := make([][]uint32, pa.versions)
+					pa.scanVersions(&ps, start+5, n, func(v int, nonce uint32) { got[v] = append(got[v], nonce) })
+					for v := range units {
+						want := collect(t, scanPortable, ps[v], start+5, n)
+						require.Equal(t, want, got[v], "top %#x n %d version %d", top, n, v)
+						if top >= 0x0fffffff && n > 1000 {
+							require.NotEmpty(t, want)
+						}
+					}
+				}
+			}
+		})
+	}
+	if BestPath() == PathAVX512 {
+		require.True(t, tested, "the avx512 path has a multi-version kernel")
+	}
+}
+
+// TestDeviceSweepsVersions: a sweep of rolled versions reports each
+// candidate with its version's index, counts every version's hashes, and
+// the same device still sweeps one version; units that are not versions of
+// one header are refused.
+func TestDeviceSweepsVersions(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dev, err := New(Options{Threads: 2})
+	require.NoError(t, err)
+	defer dev.Close()
+	k := dev.Versions()
+	if k == 1 {
+		t.Skipf("path %s has no multi-version kernel", dev.Path())
+	}
+	require.Contains(t, dev.Info().Detail, "2 versions")
+	const top = 0x00ffffff
+	r := rand.New(rand.NewPCG(7, 8))
+	units := gputest.RolledVersions(gputest.RandomUnit(r, top), k)
+	start := r.Uint32()&0x7fffffff | 1
+	count := uint64(3*fastChunk + 17)
+	var mu sync.Mutex
+	got := make([][]uint32, k)
+	var progress uint64
+	res, err := dev.Sweep(context.Background(), gpu.Sweep{
+		Units: units, Start: start, Count: count,
+		FoundVersion: func(v int, n uint32) {
+			mu.Lock()
+			got[v] = append(got[v], n)
+			mu.Unlock()
+		},
+		Progress: func(h uint64) { progress += h },
+	})
+	require.NoError(t, err)
+	require.Equal(t, count*uint64(k), res.Hashes, "hashes count every version")
+	require.Equal(t, res.Hashes, progress)
+	for v, u := range units {
+		want := collect(t, scanPortable, newParams(u), start, uint32(count))
+		require.NotEmpty(t, want)
+		slices.Sort(got[v])
+		require.Equal(t, want, got[v], "version %d", v)
+	}
+
+	var one []uint32
+	res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: 4099, Found: func(n uint32) {
+		mu.Lock()
+		one = append(one, n)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	require.Equal(t, uint64(4099), res.Hashes)
+	slices.Sort(one)
+	require.Equal(t, collect(t, scanPortable, newParams(units[1]), start, 4099), one)
+
+	other := gputest.RandomUnit(r, top)
+	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{units[0], other}, Count: 64})
+	require.ErrorContains(t, err, "second chunk")
+	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{units[0], units[1], units[0]}, Count: 64})
+	require.ErrorContains(t, err, "3 versions")
+
+	off, err := New(Options{Threads: 1, Versions: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, off.Versions())
+}
+
+// The real blocks, found at the index their version holds in a unit of
+// rolled versions, whichever index that is.
+func TestVersionsFindRealBlocks(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dev, err := New(Options{Threads: 2})
+	require.NoError(t, err)
+	defer dev.Close()
+	if dev.Versions() == 1 {
+		t.Skipf("path %s has no multi-version kernel", dev.Path())
+	}
+	gputest.RealBlocksAtTheirIndex(t, dev, dev.Versions(), dev.Path())
+}

@@ -33,12 +33,20 @@ const (
 // candidate. n never makes the range wrap past 0xffffffff.
 type kernel func(p *params, start, n uint32, found func(uint32))
 
+// versionsKernel tests nonces [start, start+n) of zVersions rolled versions
+// of one header, whose params are ps, and calls found for each candidate.
+type versionsKernel func(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32))
+
 type path struct {
 	name  string
 	lanes int // nonces hashed side by side, for Info
 	scan  kernel
 	ok    func() bool
 	chunk uint64
+	// versions is how many rolled versions scanVersions hashes at once
+	// (0: the path has no multi-version kernel).
+	versions     int
+	scanVersions versionsKernel
 }
 
 // paths returns the paths this CPU can run, fastest first; portable is
@@ -71,23 +79,32 @@ type Options struct {
 	Threads int
 	// Path forces a kernel by name ("" picks the fastest the CPU supports).
 	Path string
+	// Versions is how many rolled versions of each nonce a sweep hashes
+	// together when the pool rolls versions: 0 picks the path's own (2 on
+	// avx512, whose versions share the first hash's message schedule; 1
+	// elsewhere), 1 turns it off, and more asks for the path's.
+	Versions int
 }
 
 // Device is the CPU mining device. It holds no per-sweep state, so
 // concurrent Sweeps are safe.
 type Device struct {
-	threads int
-	path    path
-	name    string
-	closed  atomic.Bool
+	threads  int
+	path     path
+	versions int
+	name     string
+	closed   atomic.Bool
 }
 
-var _ gpu.Device = (*Device)(nil)
+var _ gpu.MultiVersion = (*Device)(nil)
 
 // New returns a CPU device.
 func New(opts Options) (*Device, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("cpu: threads %d: must be 0 (all CPUs) or more", opts.Threads)
+	}
+	if opts.Versions < 0 {
+		return nil, fmt.Errorf("cpu: versions %d: must be 0 (the path's own), 1 or more", opts.Versions)
 	}
 	threads := opts.Threads
 	if threads == 0 {
@@ -120,8 +137,16 @@ func New(opts Options) (*Device, error) {
 	if runtime.GOMAXPROCS(0) <= threads {
 		runtime.GOMAXPROCS(threads + 1)
 	}
-	return &Device{threads: threads, path: chosen, name: modelName()}, nil
+	versions := max(chosen.versions, 1)
+	if opts.Versions == 1 {
+		versions = 1
+	}
+	return &Device{threads: threads, path: chosen, versions: versions, name: modelName()}, nil
 }
+
+// Versions is how many rolled versions of each nonce a sweep of Units
+// hashes (gpu.MultiVersion); 1 when the path has no multi-version kernel.
+func (d *Device) Versions() int { return d.versions }
 
 // Info describes the device.
 func (d *Device) Info() gpu.Info {
@@ -129,7 +154,7 @@ func (d *Device) Info() gpu.Info {
 		ID:     "cpu",
 		Kind:   "cpu",
 		Name:   d.name,
-		Detail: fmt.Sprintf("%s (%d lanes), %d threads", d.path.name, d.path.lanes, d.threads),
+		Detail: fmt.Sprintf("%s (%d lanes, %d versions), %d threads", d.path.name, d.path.lanes, d.versions, d.threads),
 	}
 }
 
@@ -153,8 +178,9 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if d.closed.Load() {
 		return gpu.Result{}, ErrClosed
 	}
-	if s.Unit == nil {
-		return gpu.Result{}, errors.New("cpu: sweep has no unit")
+	units, err := s.VersionUnits(d.versions)
+	if err != nil {
+		return gpu.Result{}, fmt.Errorf("cpu: %w", err)
 	}
 	end := uint64(s.Start) + s.Count
 	if s.Count == 0 || end > 1<<32 {
@@ -163,10 +189,25 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return gpu.Result{}, err
 	}
-	p := newParams(s.Unit)
-	found := s.Found
-	if found == nil {
-		found = func(uint32) {}
+	nv := uint64(len(units))
+	var scan func(start, n uint32)
+	if nv == 1 {
+		p := newParams(units[0])
+		found := s.Found
+		if found == nil {
+			found = func(uint32) {}
+		}
+		scan = func(start, n uint32) { d.path.scan(p, start, n, found) }
+	} else {
+		var ps [zVersions]*params
+		for i, u := range units {
+			ps[i] = newParams(u)
+		}
+		found := s.FoundVersion
+		if found == nil {
+			found = func(int, uint32) {}
+		}
+		scan = func(start, n uint32) { d.path.scanVersions(&ps, start, n, found) }
 	}
 	chunk := d.path.chunk
 	workers := uint64(d.threads)
@@ -189,11 +230,11 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 					return
 				}
 				n := min(end-lo, chunk)
-				d.path.scan(p, uint32(lo), uint32(n), found)
-				hashes.Add(n)
+				scan(uint32(lo), uint32(n))
+				hashes.Add(n * nv)
 				if s.Progress != nil {
 					progressMu.Lock()
-					s.Progress(n)
+					s.Progress(n * nv)
 					progressMu.Unlock()
 				}
 			}
@@ -201,7 +242,7 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	}
 	wg.Wait()
 	res := gpu.Result{Hashes: hashes.Load()}
-	if res.Hashes < s.Count {
+	if res.Hashes < s.Count*nv {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}

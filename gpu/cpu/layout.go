@@ -13,7 +13,7 @@ const (
 	offC2    = 216
 	offTop   = 280
 	offH7Add = 281
-	offPad0  = 282
+	offW1617 = 282
 	offIota  = 284
 	offShuf  = 300
 	offK     = 316
@@ -32,3 +32,6 @@ const niStreams = 4
 
 // zLanes is how many nonces one avx512Scan call hashes.
 const zLanes = 16
+
+// zVersions is how many rolled versions one avx512Scan2 call hashes.
+const zVersions = 2

@@ -98,6 +98,7 @@ func newParams(u *work.Unit) *params {
 	}
 	copy(p[offR3:], st[:])
 	copy(p[offMid:], mid[:])
+	p[offW1617], p[offW1617+1] = w1[16], w1[17]
 
 	var w2 [64]uint32
 	w2[8], w2[15] = 0x80000000, 256

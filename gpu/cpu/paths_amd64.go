@@ -14,6 +14,12 @@ import (
 //go:noescape
 func avx512Scan(p *params, nonce uint32) uint32
 
+// avx512Scan2 hashes zVersions rolled versions of 16 nonces: ps holds
+// each version's params (the same tail, so the same shared tables).
+//
+//go:noescape
+func avx512Scan2(ps *[zVersions]*params, nonce uint32) uint64
+
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
 
@@ -37,7 +43,7 @@ func hasSHANI() bool {
 // (see the package benchmarks).
 func archPaths() []path {
 	return []path{
-		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, ok: func() bool {
+		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, versions: zVersions, scanVersions: scanAVX512Versions, ok: func() bool {
 			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
 			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 		}},
@@ -58,6 +64,24 @@ func scanAVX512(p *params, start, n uint32, found func(uint32)) {
 		}
 		for ; m != 0; m &= m - 1 {
 			found(start + i + uint32(bits.TrailingZeros32(m)))
+		}
+	}
+}
+
+// scanAVX512Versions tests nonces [start, start+n) of every version in ps.
+func scanAVX512Versions(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32)) {
+	for i := uint32(0); i < n; i += zLanes {
+		m := avx512Scan2(ps, start+i)
+		if m == 0 {
+			continue
+		}
+		if left := n - i; left < zLanes {
+			keep := uint64(1)<<left - 1
+			m &= keep | keep<<16
+		}
+		for ; m != 0; m &= m - 1 {
+			b := uint32(bits.TrailingZeros64(m))
+			found(int(b/16), start+i+b%16)
 		}
 	}
 }

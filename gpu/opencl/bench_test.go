@@ -45,7 +45,7 @@ func benchSweep(b *testing.B, opts Options, versions ...int) {
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(9, 9)), 0)
 	s := gpu.Sweep{Unit: u}
 	if len(versions) > 0 && versions[0] > 1 {
-		s.Units = randomVersions(u, versions[0])
+		s.Units = gputest.RolledVersions(u, versions[0])
 		s.FoundVersion = func(int, uint32) {}
 	}
 	// Let the sweep-time tuning settle (and POCL's first-launch compile of

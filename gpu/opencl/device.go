@@ -66,11 +66,15 @@ type Options struct {
 	VectorWidth int
 	// Versions is how many rolled versions of each nonce the multi-version
 	// kernel hashes (1, 2 or 4); 0 means DefaultVersions on GPUs and
-	// accelerators and 1 on CPUs. 1 leaves only the single-version kernel.
+	// accelerators and DefaultCPUVersions on CPUs. 1 leaves only the
+	// single-version kernel.
 	Versions int
 	// Maj picks the kernel's Maj shape: MajLOP3, MajMerge, or "" for the
 	// device vendor's (LOP3 on NVIDIA, the masked merge elsewhere).
 	Maj string
+	// gpuForm builds the kernel a GPU gets on any device, so that tests on
+	// a CPU runtime check the multi-version kernel's unrolled form too.
+	gpuForm bool
 	// CacheDir holds compiled programs; "" means os.UserCacheDir()/clminer/kernels
 	// and "-" turns the cache off.
 	CacheDir string
@@ -91,11 +95,14 @@ type Options struct {
 // DefaultVersions is the multi-version kernel's width on GPUs when
 // Options.Versions is 0: the most the kernel supports, since each extra
 // version saves a further share of the message schedule (12% of the
-// instructions per hash at 4 on NVIDIA, BENCHMARKS.md). CPU runtimes get 1:
-// on POCL the shared schedule measured no faster per CPU-second (a 16-lane
-// SHA-256 block is bound by its rounds' dependency chain, not by
-// instruction count) and 4 versions slower, from register pressure.
+// instructions per hash at 4 on NVIDIA, BENCHMARKS.md).
 const DefaultVersions = 4
+
+// DefaultCPUVersions is the width on CPU runtimes (POCL): with the
+// versions' rounds interleaved and the rounds from 32 on looped, 2 versions
+// measured about 6% above 1 per CPU-second, and 4 about 9% below it (the
+// four states no longer fit the 32 vector registers and spill).
+const DefaultCPUVersions = 2
 
 // Maj shapes; see sha256d.cl.
 const (
@@ -212,7 +219,7 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	case 0:
 		d.nver = DefaultVersions
 		if d.info.Type == "CPU" {
-			d.nver = 1
+			d.nver = DefaultCPUVersions
 		}
 	case 1, 2, 4:
 		d.nver = opts.Versions
@@ -250,7 +257,7 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 	if src == "" {
 		src = kernels.SHA256d
 	}
-	if err = d.buildProgram(src, buildOptions(d.vec, d.nver, d.maj)); err != nil {
+	if err = d.buildProgram(src, buildOptions(d.vec, d.nver, d.maj, d.info.Type == "CPU" && !opts.gpuForm)); err != nil {
 		return d, err
 	}
 	name := C.CString(kernels.SHA256dEntry)
@@ -305,11 +312,16 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 // (nonce, version index) pair per slot.
 func outWords(slots int) int { return 1 + 2*slots }
 
-// buildOptions are the kernel's build defines; they are part of the cache key.
-func buildOptions(vec, nver int, maj string) string {
+// buildOptions are the kernel's build defines; they are part of the cache
+// key. CPU runtimes get the multi-version kernel's looped form (see
+// LOOP_ROUNDS in sha256d.cl).
+func buildOptions(vec, nver int, maj string, cpu bool) string {
 	o := fmt.Sprintf("-D VECSIZE=%d -D NVER=%d", vec, nver)
 	if maj == MajLOP3 {
 		o += " -D MAJ_LOP3"
+	}
+	if cpu {
+		o += " -D LOOP_ROUNDS"
 	}
 	return o
 }
@@ -822,24 +834,9 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if d.queue == nil {
 		return res, errors.New("opencl: device is closed")
 	}
-	units := s.Units
-	if len(units) <= 1 {
-		if s.Unit == nil && len(units) == 0 {
-			return res, errors.New("opencl: sweep without a unit")
-		}
-		if len(units) == 0 {
-			units = []*work.Unit{s.Unit}
-		}
-	} else if len(units) != d.nver {
-		return res, fmt.Errorf("opencl: sweep of %d versions; the kernel hashes 1 or %d", len(units), d.nver)
-	}
-	for _, u := range units {
-		if u == nil {
-			return res, errors.New("opencl: sweep without a unit")
-		}
-		if u.Tail != units[0].Tail || u.Target != units[0].Target {
-			return res, errors.New("opencl: the versions of a sweep must share their second chunk and target")
-		}
+	units, err := s.VersionUnits(d.nver)
+	if err != nil {
+		return res, fmt.Errorf("opencl: %w", err)
 	}
 	nv := len(units)
 	end := uint64(s.Start) + s.Count

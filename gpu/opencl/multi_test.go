@@ -2,7 +2,6 @@ package opencl
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -12,25 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/bench/selftest"
 	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
 )
-
-// randomVersions returns k versions of a random unit (which has no job to
-// roll from): u with other values in the header's version field.
-func randomVersions(u *work.Unit, k int) []*work.Unit {
-	units := []*work.Unit{u}
-	for i := 1; i < k; i++ {
-		c := *u
-		v := binary.LittleEndian.Uint32(u.Header[0:]) ^ uint32(i)<<13
-		binary.LittleEndian.PutUint32(c.Header[0:], v)
-		c.Version, c.Midstate = v, work.Midstate(&c.Header)
-		units = append(units, &c)
-	}
-	return units
-}
 
 // versionCollector gathers FoundVersion pairs.
 type versionCollector struct {
@@ -68,37 +52,39 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 	const top = 0x00ffffff // about one nonce in 256
 	for _, k := range []int{2, 4} {
 		for _, maj := range []string{MajMerge, MajLOP3} {
-			t.Run(fmt.Sprintf("K%d-%s", k, maj), func(t *testing.T) {
-				dev := openTest(t, Options{Versions: k, Maj: maj, Intensity: 14})
-				require.Equal(t, k, dev.Versions())
-				require.Equal(t, maj, dev.Maj())
-				r := rand.New(rand.NewPCG(uint64(k), 99))
-				base := gputest.RandomUnit(r, top)
-				units := randomVersions(base, k)
-				start := r.Uint32() | 1
-				count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
-				col := &versionCollector{}
-				var progress uint64
-				res, err := dev.Sweep(context.Background(), gpu.Sweep{
-					Unit: units[0], Units: units, Start: start, Count: count,
-					FoundVersion: col.found, Progress: func(h uint64) { progress += h },
+			for _, gpuForm := range []bool{false, true} {
+				t.Run(fmt.Sprintf("K%d-%s-gpu%v", k, maj, gpuForm), func(t *testing.T) {
+					dev := openTest(t, Options{Versions: k, Maj: maj, Intensity: 14, gpuForm: gpuForm})
+					require.Equal(t, k, dev.Versions())
+					require.Equal(t, maj, dev.Maj())
+					r := rand.New(rand.NewPCG(uint64(k), 99))
+					base := gputest.RandomUnit(r, top)
+					units := gputest.RolledVersions(base, k)
+					start := r.Uint32() | 1
+					count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
+					col := &versionCollector{}
+					var progress uint64
+					res, err := dev.Sweep(context.Background(), gpu.Sweep{
+						Unit: units[0], Units: units, Start: start, Count: count,
+						FoundVersion: col.found, Progress: func(h uint64) { progress += h },
+					})
+					require.NoError(t, err)
+					require.Equal(t, count*uint64(k), res.Hashes, "hashes count every version")
+					require.Equal(t, count*uint64(k), progress)
+					got := col.perVersion(t, k)
+					for i, u := range units {
+						want := hostCandidates(u, start, count, top)
+						require.NotEmpty(t, want)
+						require.Equalf(t, want, got[i], "version %d (%08x)", i, u.Version)
+					}
+					// The single-version kernel of the same program still works.
+					one := newCollector()
+					res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: count, Found: one.found})
+					require.NoError(t, err)
+					require.Equal(t, count, res.Hashes)
+					require.Equal(t, hostCandidates(units[1], start, count, top), one.set(t))
 				})
-				require.NoError(t, err)
-				require.Equal(t, count*uint64(k), res.Hashes, "hashes count every version")
-				require.Equal(t, count*uint64(k), progress)
-				got := col.perVersion(t, k)
-				for i, u := range units {
-					want := hostCandidates(u, start, count, top)
-					require.NotEmpty(t, want)
-					require.Equalf(t, want, got[i], "version %d (%08x)", i, u.Version)
-				}
-				// The single-version kernel of the same program still works.
-				one := newCollector()
-				res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: count, Found: one.found})
-				require.NoError(t, err)
-				require.Equal(t, count, res.Hashes)
-				require.Equal(t, hostCandidates(units[1], start, count, top), one.set(t))
-			})
+			}
 		}
 	}
 }
@@ -109,43 +95,8 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 func TestMultiVersionFindsRealBlocksAtTheirIndex(t *testing.T) {
 	for _, k := range []int{2, 4} {
 		for _, maj := range []string{MajMerge, MajLOP3} {
-			testRealBlocksAtTheirIndex(t, openTest(t, Options{Versions: k, Maj: maj}), k)
-		}
-	}
-}
-
-func testRealBlocksAtTheirIndex(t *testing.T, dev *Device, k int) {
-	for name, sol := range gputest.SolvedVectors(t) {
-		for at := 0; at < k; at++ {
-			t.Run(fmt.Sprintf("K%d-%s-%s-at%d", k, dev.Maj(), name, at), func(t *testing.T) {
-				units, err := selftest.VersionGroup(sol.Unit, k, at)
-				require.NoError(t, err)
-				const window = 1 << 14
-				start := uint64(sol.Nonce) &^ (window - 1)
-				var mu sync.Mutex
-				blocks := map[int][]uint32{}
-				res, err := gpu.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
-					func(u *work.Unit) gpu.Verdicts {
-						idx := -1
-						for i := range units {
-							if units[i] == u {
-								idx = i
-							}
-						}
-						return gpu.Verdicts{Share: func(c work.Check) {
-							if c.MeetsNetwork {
-								mu.Lock()
-								blocks[idx] = append(blocks[idx], c.Nonce)
-								mu.Unlock()
-							}
-						}}
-					})
-				require.NoError(t, err)
-				require.Equal(t, uint64(window*k), res.Hashes)
-				require.Zero(t, res.HWErrors)
-				require.Zero(t, res.Lost)
-				require.Equal(t, map[int][]uint32{at: {sol.Nonce}}, blocks)
-			})
+			dev := openTest(t, Options{Versions: k, Maj: maj})
+			gputest.RealBlocksAtTheirIndex(t, dev, k, dev.Maj())
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -277,7 +278,8 @@ func TestInfo(t *testing.T) {
 	require.Regexp(t, `^opencl:\d+:\d+$`, info.ID)
 	require.Equal(t, "opencl", info.Kind)
 	require.NotEmpty(t, info.Name)
-	require.Equal(t, "vector 8, versions 1, maj merge, batch 2^14 hashes, 50 ms", info.Detail, "CPU runtimes default to one version")
+	require.Equal(t, fmt.Sprintf("vector 8, versions %d, maj merge, batch 2^14 hashes, 50 ms", DefaultCPUVersions), info.Detail,
+		"CPU runtimes default to DefaultCPUVersions")
 }
 
 // The no-runtime and no-platform cases need a fresh process, since Load

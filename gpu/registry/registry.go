@@ -28,9 +28,10 @@ type Options struct {
 	Intensity int
 	// VectorWidth forces the OpenCL kernel's vector width (0: the device's).
 	VectorWidth int
-	// KernelVersions is how many rolled versions of each nonce the OpenCL
-	// multi-version kernel hashes when rolling is on (0: the default, 4 on
-	// GPUs and 1 on CPUs; 1: one at a time).
+	// KernelVersions is how many rolled versions of each nonce the
+	// multi-version kernels hash when rolling is on (0: each device's
+	// default; 1: one at a time). The CPU device's avx512 path hashes 2
+	// for any value above 1.
 	KernelVersions int
 	// KernelMaj forces the OpenCL kernel's Maj shape ("": by vendor).
 	KernelMaj string
@@ -59,7 +60,7 @@ func (o Options) Validate() error {
 	case o.VectorWidth != 0 && !slices.Contains(VectorWidths, o.VectorWidth):
 		return fmt.Errorf("--vector-width %d: must be 1, 2, 4, 8 or 16 (0: the device's preferred)", o.VectorWidth)
 	case o.KernelVersions != 0 && o.KernelVersions != 1 && o.KernelVersions != 2 && o.KernelVersions != 4:
-		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d on GPUs and 1 on CPUs)", o.KernelVersions, opencl.DefaultVersions)
+		return fmt.Errorf("--kernel-versions %d: must be 1, 2 or 4 (0: the default, %d on GPUs and %d on CPU runtimes)", o.KernelVersions, opencl.DefaultVersions, opencl.DefaultCPUVersions)
 	case o.KernelMaj != "" && o.KernelMaj != opencl.MajLOP3 && o.KernelMaj != opencl.MajMerge:
 		return fmt.Errorf("--kernel-maj %q: must be %s or %s (empty: by the device's vendor)", o.KernelMaj, opencl.MajLOP3, opencl.MajMerge)
 	}
@@ -285,7 +286,9 @@ func wantsAuto(spec string) bool {
 
 func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {
 	if id == "cpu" {
-		return cpu.New(cpu.Options{Threads: opts.Threads, Path: opts.CPUPath})
+		// The CPU device's paths hash 1 or 2 versions; any wider request
+		// gets the path's own.
+		return cpu.New(cpu.Options{Threads: opts.Threads, Path: opts.CPUPath, Versions: opts.KernelVersions})
 	}
 	var p, d int
 	if _, err := fmt.Sscanf(id, "opencl:%d:%d", &p, &d); err != nil {
