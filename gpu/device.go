@@ -25,11 +25,12 @@ type Info struct {
 // every unit in Units.
 type Sweep struct {
 	Unit *work.Unit
-	// Units, when it holds more than one unit, replaces Unit: rolled
+	// Units, when set, replaces Unit. More than one unit are rolled
 	// versions of one unit (the same Tail and Target, only the version and
-	// so the midstate differ), each hashed over the whole range. Only a
-	// MultiVersion device with Versions() == len(Units) gets such a sweep;
-	// it reports candidates to FoundVersion.
+	// so the midstate differ), each hashed over the whole range; only a
+	// MultiVersion device with Versions() == len(Units) gets such a sweep,
+	// and it reports candidates to FoundVersion. One unit is a
+	// single-version sweep.
 	Units []*work.Unit
 	Start uint32
 	// Count is 1..2^32-Start.
@@ -40,7 +41,9 @@ type Sweep struct {
 	// concurrently, and must not block for long.
 	Found func(nonce uint32)
 	// FoundVersion receives the candidates of a multi-version sweep: the
-	// index into Units and the nonce. The same rules as Found apply.
+	// index into Units and the nonce. When set, it also receives those of
+	// a single-version sweep, at index 0, in place of Found. The same rules
+	// as Found apply.
 	FoundVersion func(version int, nonce uint32)
 	// Progress, when set, receives the number of hashes done since its last
 	// call, at least once per batch, so hashrate stays live during long sweeps.

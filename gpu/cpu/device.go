@@ -150,11 +150,15 @@ func (d *Device) Versions() int { return d.versions }
 
 // Info describes the device.
 func (d *Device) Info() gpu.Info {
+	versions := ""
+	if d.versions > 1 {
+		versions = fmt.Sprintf(", %d versions", d.versions)
+	}
 	return gpu.Info{
 		ID:     "cpu",
 		Kind:   "cpu",
 		Name:   d.name,
-		Detail: fmt.Sprintf("%s (%d lanes, %d versions), %d threads", d.path.name, d.path.lanes, d.versions, d.threads),
+		Detail: fmt.Sprintf("%s (%d lanes%s), %d threads", d.path.name, d.path.lanes, versions, d.threads),
 	}
 }
 
@@ -194,6 +198,9 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	if nv == 1 {
 		p := newParams(units[0])
 		found := s.Found
+		if s.FoundVersion != nil {
+			found = func(n uint32) { s.FoundVersion(0, n) }
+		}
 		if found == nil {
 			found = func(uint32) {}
 		}

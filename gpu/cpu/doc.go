@@ -13,18 +13,19 @@
 // host re-verifies every candidate with work.Unit.Check, so a kernel bug can
 // cost shares but never submit a bad one.
 //
-// When the pool rolls versions (BIP 310), the AVX-512 path hashes two
-// versions of each 16 nonces in one pass (the device is a gpu.MultiVersion
-// of 2): the versions' second chunks are the same message, so the first
-// hash's message schedule is computed once for both, and their rounds run
-// side by side as two independent chains. On the Zen 5 it was written on
-// that is about 1.45 times the single-version rate per thread; see
-// BENCHMARKS.md.
+// The AVX-512 path runs two 16-lane chains side by side, so the core has
+// two independent dependency chains to overlap: 32 consecutive nonces of a
+// unit, or, when the pool rolls versions (BIP 310), two rolled versions of
+// the same 16 nonces (the device is then a gpu.MultiVersion of 2). Those
+// versions' second chunks are the same message, so the first hash's
+// message schedule is computed once for both. On the Zen 5 this was
+// written on, that is about 1.35 and 1.4 times the one-chain rate per
+// thread; see BENCHMARKS.md.
 //
-// The assembly is generated (see internal/gen) because the kernels are fully
-// unrolled and track, per message word, whether it is zero, fixed for the
-// unit or different per nonce; that bookkeeping belongs in a loop, not in
-// thousands of hand-edited lines.
+// The assembly is generated (see internal/gen) because the kernels are
+// unrolled (fully, or in loops of 8 rounds) and track, per message word,
+// whether it is zero, fixed for the unit or different per nonce; that
+// bookkeeping belongs in a loop, not in thousands of hand-edited lines.
 package cpu
 
 //go:generate go run ./internal/gen -dir .

@@ -30,7 +30,7 @@ const (
 // niStreams is how many nonces one shaniScan call hashes.
 const niStreams = 4
 
-// zLanes is how many nonces one avx512Scan call hashes.
+// zLanes is how many nonces one avx512Scan2 call hashes per version.
 const zLanes = 16
 
 // zVersions is how many rolled versions one avx512Scan2 call hashes.

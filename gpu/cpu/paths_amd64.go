@@ -11,14 +11,17 @@ import (
 
 // Implemented in sha256_amd64.s (generated) and cpuid_amd64.s.
 //
-//go:noescape
-func avx512Scan(p *params, nonce uint32) uint32
-
 // avx512Scan2 hashes zVersions rolled versions of 16 nonces: ps holds
 // each version's params (the same tail, so the same shared tables).
 //
 //go:noescape
 func avx512Scan2(ps *[zVersions]*params, nonce uint32) uint64
+
+// avx512Scan32 hashes 32 consecutive nonces of one unit as two
+// interleaved 16-lane chains.
+//
+//go:noescape
+func avx512Scan32(p *params, nonce uint32) uint32
 
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
@@ -43,28 +46,12 @@ func hasSHANI() bool {
 // (see the package benchmarks).
 func archPaths() []path {
 	return []path{
-		{name: PathAVX512, lanes: zLanes, scan: scanAVX512, chunk: fastChunk, versions: zVersions, scanVersions: scanAVX512Versions, ok: func() bool {
+		{name: PathAVX512, lanes: 32, scan: scanAVX512x2, chunk: fastChunk, versions: zVersions, scanVersions: scanAVX512Versions, ok: func() bool {
 			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
 			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 		}},
 		{name: PathSHANI, lanes: niStreams, scan: scanSHANI, chunk: fastChunk, ok: hasSHANI},
 		{name: PathAVX2, lanes: 8, scan: scanAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 }},
-	}
-}
-
-func scanAVX512(p *params, start, n uint32, found func(uint32)) {
-	for i := uint32(0); i < n; i += zLanes {
-		m := avx512Scan(p, start+i)
-		if m == 0 {
-			continue
-		}
-		if left := n - i; left < zLanes {
-			// Lanes past the end may have wrapped; they were never asked for.
-			m &= 1<<left - 1
-		}
-		for ; m != 0; m &= m - 1 {
-			found(start + i + uint32(bits.TrailingZeros32(m)))
-		}
 	}
 }
 
@@ -77,11 +64,31 @@ func scanAVX512Versions(ps *[zVersions]*params, start, n uint32, found func(v in
 		}
 		if left := n - i; left < zLanes {
 			keep := uint64(1)<<left - 1
-			m &= keep | keep<<16
+			var all uint64
+			for v := range zVersions {
+				all |= keep << (16 * v)
+			}
+			m &= all
 		}
 		for ; m != 0; m &= m - 1 {
 			b := uint32(bits.TrailingZeros64(m))
 			found(int(b/16), start+i+b%16)
+		}
+	}
+}
+
+func scanAVX512x2(p *params, start, n uint32, found func(uint32)) {
+	for i := uint32(0); i < n; i += 32 {
+		m := avx512Scan32(p, start+i)
+		if m == 0 {
+			continue
+		}
+		if left := n - i; left < 32 {
+			// Lanes past the end may have wrapped; they were never asked for.
+			m &= 1<<left - 1
+		}
+		for ; m != 0; m &= m - 1 {
+			found(start + i + uint32(bits.TrailingZeros32(m)))
 		}
 	}
 }

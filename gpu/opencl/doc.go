@@ -13,9 +13,11 @@
 // batch size so a batch takes about Options.KernelMS, timed by the queue's
 // profiling events. It builds two kernels: one version per nonce, and
 // Options.Versions rolled versions per nonce sharing one message schedule
-// (gpu.MultiVersion), for pools that roll versions: 4 by default on GPUs,
-// where it saves instructions, 1 (none) on CPU runtimes, where it measured
-// no faster. What no nonce changes is
+// (gpu.MultiVersion), for pools that roll versions, with the versions'
+// rounds interleaved: 4 by default on GPUs, where it saves instructions,
+// and 2 on CPU runtimes, which get a looped form of it (fully unrolled,
+// several versions outgrow a CPU's instruction caches) and where more
+// versions spill. What no nonce changes is
 // computed on the host (precompute.go). Compiled programs are cached on disk,
 // keyed by the device, driver, build options and source. One Sweep runs at a
 // time per Device; concurrent calls wait for each other.

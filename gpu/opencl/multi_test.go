@@ -54,7 +54,12 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 		for _, maj := range []string{MajMerge, MajLOP3} {
 			for _, gpuForm := range []bool{false, true} {
 				t.Run(fmt.Sprintf("K%d-%s-gpu%v", k, maj, gpuForm), func(t *testing.T) {
-					dev := openTest(t, Options{Versions: k, Maj: maj, Intensity: 14, gpuForm: gpuForm})
+					// The GPU form at vector width 1 is what NVIDIA builds.
+					vw := 0
+					if gpuForm {
+						vw = 1
+					}
+					dev := openTest(t, Options{Versions: k, Maj: maj, Intensity: 14, gpuForm: gpuForm, VectorWidth: vw})
 					require.Equal(t, k, dev.Versions())
 					require.Equal(t, maj, dev.Maj())
 					r := rand.New(rand.NewPCG(uint64(k), 99))

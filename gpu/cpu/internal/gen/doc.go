@@ -1,7 +1,7 @@
 // Command gen writes the amd64 assembly of package cpu (sha256_amd64.s) and
 // the params layout both sides share (layout.go). The kernels are generated
-// rather than hand-written because they are fully unrolled with per-round
-// register renaming and per-word knowledge of which message words are zero,
+// rather than hand-written because they are unrolled (fully, or in loops of
+// 8 rounds) with per-round register renaming and per-word knowledge of which message words are zero,
 // per-unit constants or per-nonce vectors; a generator keeps that bookkeeping
 // in one loop instead of thousands of hand-edited lines.
 //

@@ -109,19 +109,9 @@ var pbase = "DI"
 
 func mem(name string, i int) string { return fmt.Sprintf("%d(%s)", 4*(off[name]+i), pbase) }
 
-// ---- AVX-512: 16 nonces per block, one per dword lane ----
+// ---- AVX-512: 16 nonces per chain, one per dword lane ----
 
-// zBlocks independent 16-lane blocks can be interleaved round by round to
-// hide the latency of the e chain. On the Zen 5 this was tuned on, 2 blocks
-// were about 20% slower than 1 (the unrolled code no longer fits the
-// instruction caches), so 1 it is; the schedule lives in a 64-byte aligned
-// stack ring either way, which measured as fast as keeping it in registers.
-// Two blocks with the rounds from 32 on looped, as the multi-version kernel
-// below has them, fit the caches and still measured level with one (42-45
-// MH/s per thread): what makes that kernel faster is the shared schedule,
-// not the second chain by itself.
-const zBlocks = 1
-
+// zblock is one chain of SHA-256 states, 16 nonces wide.
 type zblock struct {
 	s   [8]string // a..h register names
 	tmp [8]string
@@ -130,7 +120,6 @@ type zblock struct {
 	w func(i int) string
 }
 
-func wmem(b, i int) string { return fmt.Sprintf("%d(R8)", (b*16+i%16)*64) }
 
 // zsched computes vector message word i of block z into z.tmp[0] and the
 // stack ring.
@@ -216,18 +205,21 @@ func zround(z *zblock, k *[64]int, kwname string, i int, w string, withA bool) {
 
 func zreg(n int) string { return fmt.Sprintf("Z%d", n) }
 
-// ---- AVX-512, several rolled versions of 16 nonces ----
+// ---- AVX-512 kernels: two chains side by side ----
 
-// mChains versions of one header share the first hash's message schedule
-// (their second chunks are the same message); each has its own rounds and
-// second hash. Chain 0 computes each schedule word and the other chain's
-// round reads it from the register it was computed in; the versions'
-// rounds are emitted side by side. Two chains fill the 32 ZMM registers (8
-// state and 8 temporaries each). The generic rounds (see loop1From) run in
-// loops of 8, so the code (3,123 instructions, 22 KB) is smaller than the
-// single-version kernel's, not twice it (two fully unrolled chains, zBlocks
-// = 2, measured 20% slower than one). On the Zen 5 this was written on it
-// hashes about 1.4 times the single-version rate per thread.
+// Both AVX-512 kernels run mChains independent 16-lane chains with their
+// rounds emitted side by side, which gives the out-of-order core two
+// dependency chains to overlap where one chain's rounds are serial. Two
+// chains fill the 32 ZMM registers (8 state and 8 temporaries each). The
+// generic rounds (see loop1From) run in loops of 8, so the code (22-24 KB)
+// stays within a 32 KB instruction cache; fully unrolled, two chains
+// measured 20% slower than one, and that is why the first AVX-512 kernel
+// ran one fully unrolled chain (43-45 MH/s per thread on the Zen 5 this
+// was written on). Looped, two chains hash 59-61 MH/s of one version
+// (avx512Scan32), and 60-64 when they are two rolled versions of the same
+// nonces (avx512Scan2): those share the first hash's message schedule,
+// which chain 0 computes and chain 1's round reads from the register it
+// was computed in.
 const mChains = 2
 
 // loop1From and loop2From are the first rounds of the first and second
@@ -247,8 +239,8 @@ const (
 // loads of one would wait on the stores of the other).
 const mStride = 64*64 + 5*64
 
-// marr is the frame offset of message word i of array a (0: the shared
-// first hash, 1+c: chain c's second hash) from base, R8 or, in a loop, R9.
+// marr is the frame offset of message word i of array a (the first hash's,
+// then each chain's second hash's) from base, R8 or, in a loop, R9.
 func marr(a, i int, base string) string { return fmt.Sprintf("%d(%s)", a*mStride+i*64, base) }
 
 // mloop emits the rounds [from, to) of every chain as a loop over a body of
@@ -270,18 +262,45 @@ func mloop(label string, from, to int, body func(i int, base string)) {
 	p("JNE %s", label)
 }
 
-// genAVX512Versions writes avx512Scan2: mChains rolled versions of 16
-// nonces. (Four versions as two such pairs, the second reading the first's
-// stored schedule, measured no faster than one version: that code is twice
-// the size, and the second pair's rounds waited on their loads.)
-func genAVX512Versions() {
-	n := mChains
-	frame := (1+mChains)*mStride + 64
-	fmt.Fprintf(&buf, "\n// func avx512Scan%d(ps *[zVersions]*params, nonce uint32) uint64\n", n)
-	fmt.Fprintf(&buf, "// ps[0..%d] are the versions' params. Returns the mask of lanes passing the\n", n-1)
-	fmt.Fprintf(&buf, "// top-word test, 16 bits per version: bit 16*v+j is version v, nonce+j.\n")
-	fmt.Fprintf(&buf, "TEXT ·avx512Scan%d(SB), $%d-24\n", n, frame)
-	p("MOVQ ps+0(FP), AX")
+// genAVX512Pair writes a kernel of mChains interleaved 16-lane chains.
+// With blocks false it is avx512Scan2: rolled versions of the same 16
+// nonces, sharing the first hash's schedule (ps holds each version's
+// params). With blocks true it is avx512Scan32: 32 consecutive nonces of
+// one unit, each chain with its own schedule. (Four versions as two pairs,
+// the second reading the first's stored schedule, measured no faster than
+// one version: that code is twice the size.)
+func genAVX512Pair(blocks bool) {
+	if (64-loop1From)%8 != 0 || (56-loop2From)%8 != 0 || (loop1From != 16 && loop1From != 32) || loop2From != 16 && loop2From < 32 {
+		log.Fatalf("loops from rounds %d and %d: the prologue stores only what loops from 16 or 32 read", loop1From, loop2From)
+	}
+	nW1 := 1
+	if blocks {
+		nW1 = mChains
+	}
+	w1 := func(c int) int {
+		if blocks {
+			return c
+		}
+		return 0
+	}
+	w2 := func(c int) int { return nW1 + c }
+	frame := (nW1+mChains)*mStride + 64
+	// AX points at the chains' params pointers: ps, or the argument slot
+	// of p, which every chain reads (pv is the offset from AX).
+	pv := func(c int) int { return 8 * c }
+	if blocks {
+		pv = func(int) int { return 0 }
+		fmt.Fprintf(&buf, "\n// func avx512Scan32(p *params, nonce uint32) uint32\n")
+		fmt.Fprintf(&buf, "// Returns the mask of lanes nonce+0..31 whose H7 passes the top-word test.\n")
+		fmt.Fprintf(&buf, "TEXT ·avx512Scan32(SB), $%d-20\n", frame)
+		p("LEAQ p+0(FP), AX")
+	} else {
+		fmt.Fprintf(&buf, "\n// func avx512Scan2(ps *[zVersions]*params, nonce uint32) uint64\n")
+		fmt.Fprintf(&buf, "// Returns the mask of lanes passing the top-word test, 16 bits per version:\n")
+		fmt.Fprintf(&buf, "// bit 16*v+j is version v, nonce+j.\n")
+		fmt.Fprintf(&buf, "TEXT ·avx512Scan2(SB), $%d-24\n", frame)
+		p("MOVQ ps+0(FP), AX")
+	}
 	p("MOVQ 0(AX), DI") // version 0's params, which hold every shared table
 	p("LEAQ 63(SP), R8")
 	p("ANDQ $~63, R8")
@@ -301,56 +320,67 @@ func genAVX512Versions() {
 	k2 := kinds(false)
 
 	// W3 = bswap(nonce + lane), and W16, W17 as vectors for the loop.
-	w3 := zs[0].tmp[0]
-	p("MOVL nonce+8(FP), BX")
-	p("VPBROADCASTD BX, %s", w3)
-	p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
-	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
-	p("VMOVDQU32 %s, %s", w3, marr(0, 3, "R8"))
+	for c := 0; c < nW1; c++ {
+		w3 := zs[c].tmp[0]
+		p("MOVL nonce+8(FP), BX")
+		if c > 0 {
+			p("ADDL $%d, BX", 16*c)
+		}
+		p("VPBROADCASTD BX, %s", w3)
+		p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
+		p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
+		p("VMOVDQU32 %s, %s", w3, marr(c, 3, "R8"))
+	}
 	// The loops read every word they index from the arrays, so the
 	// unit's fixed words go there too.
 	t := zs[0].tmp[1]
-	if loop1From == 16 {
-		for i := 0; i < 16; i++ {
-			if i != 3 {
-				p("VPBROADCASTD %s, %s", mem("NIQ", i), t)
-				p("VMOVDQU32 %s, %s", t, marr(0, i, "R8"))
+	for a := 0; a < nW1; a++ {
+		if loop1From == 16 {
+			for i := 0; i < 16; i++ {
+				if i != 3 {
+					p("VPBROADCASTD %s, %s", mem("NIQ", i), t)
+					p("VMOVDQU32 %s, %s", t, marr(a, i, "R8"))
+				}
 			}
-		}
-	} else {
-		for i := 0; i < 2; i++ {
-			p("VPBROADCASTD %s, %s", mem("W1617", i), t)
-			p("VMOVDQU32 %s, %s", t, marr(0, 16+i, "R8"))
+		} else {
+			for i := 0; i < 2; i++ {
+				p("VPBROADCASTD %s, %s", mem("W1617", i), t)
+				p("VMOVDQU32 %s, %s", t, marr(a, 16+i, "R8"))
+			}
 		}
 	}
 	if loop2From == 16 {
 		for i := 8; i < 16; i++ {
 			p("VPBROADCASTD %s, %s", mem("NIQ2", i), t)
 			for c := range zs {
-				p("VMOVDQU32 %s, %s", t, marr(1+c, i, "R8"))
+				p("VMOVDQU32 %s, %s", t, marr(w2(c), i, "R8"))
 			}
 		}
 	}
 	for c, z := range zs {
-		p("MOVQ %d(AX), SI", 8*c)
+		p("MOVQ %d(AX), SI", pv(c))
 		for i := 0; i < 8; i++ {
 			z.s[i] = zreg(8*c + i)
 			p("VPBROADCASTD %d(SI), %s", 4*(off["R3"]+i), z.s[i])
 		}
+		w3 := zs[w1(c)].tmp[0]
 		p("VPADDD %s, %s, %s", w3, z.s[0], z.s[0])
 		p("VPADDD %s, %s, %s", w3, z.s[4], z.s[4])
 	}
-	// First hash: chain 0 extends the schedule and its partners read
-	// the word from the register it was computed in.
+	// First hash: each block extends its own schedule; rolled versions
+	// share chain 0's, reading each word from the register it was
+	// computed in.
 	first := func(k *[64]int, kw string) func(i int, base string) {
 		return func(i int, base string) {
-			z := zs[0]
-			z.w = func(j int) string { return marr(0, j, base) }
-			w := z.w(i)
-			if i >= 16 && k[i] == vec {
-				w = zsched(z, k, "C1", i)
-			}
-			for _, z := range zs {
+			var w string
+			for c, z := range zs {
+				if c == 0 || blocks {
+					z.w = func(j int) string { return marr(w1(c), j, base) }
+					w = z.w(i)
+					if i >= 16 && k[i] == vec {
+						w = zsched(z, k, "C1", i)
+					}
+				}
 				zround(z, k, kw, i, w, true)
 			}
 		}
@@ -362,10 +392,10 @@ func genAVX512Versions() {
 
 	// Feed-forward: each chain's digest is its second hash's W0..7.
 	for c, z := range zs {
-		p("MOVQ %d(AX), SI", 8*c)
+		p("MOVQ %d(AX), SI", pv(c))
 		for i := 0; i < 8; i++ {
 			p("VPADDD.BCST %d(SI), %s, %s", 4*(off["Mid"]+i), z.s[i], z.s[i])
-			p("VMOVDQU32 %s, %s", z.s[i], marr(1+c, i, "R8"))
+			p("VMOVDQU32 %s, %s", z.s[i], marr(w2(c), i, "R8"))
 		}
 		p("VMOVDQA32 %s, %s", z.s[0], z.tmp[0])
 		for i := 0; i < 8; i++ {
@@ -378,7 +408,7 @@ func genAVX512Versions() {
 	second := func(k *[64]int, kw string) func(i int, base string) {
 		return func(i int, base string) {
 			for c, z := range zs {
-				z.w = func(j int) string { return marr(1+c, j, base) }
+				z.w = func(j int) string { return marr(w2(c), j, base) }
 				w := z.w(i)
 				if i >= 16 && k[i] == vec {
 					w = zsched(z, k, "C2", i)
@@ -401,105 +431,20 @@ func genAVX512Versions() {
 		p("VPCMPUD.BCST $2, %s, %s, K%d", mem("Top", 0), e, 1+c) // e <= top
 	}
 	p("KMOVW K1, AX")
-	for v := 1; v < n; v++ {
-		p("KMOVW K%d, BX", 1+v)
-		p("SHLQ $%d, BX", 16*v)
+	for c := 1; c < mChains; c++ {
+		p("KMOVW K%d, BX", 1+c)
+		p("SHLQ $%d, BX", 16*c)
 		p("ORQ BX, AX")
 	}
 	p("VZEROUPPER")
-	p("MOVQ AX, ret+16(FP)")
+	if blocks {
+		p("MOVL AX, ret+16(FP)")
+	} else {
+		p("MOVQ AX, ret+16(FP)")
+	}
 	p("RET")
 }
 
-func genAVX512() {
-	lanes := 16 * zBlocks
-	frame := zBlocks*16*64 + 64
-	fmt.Fprintf(&buf, "\n// func avx512Scan(p *params, nonce uint32) uint32\n")
-	fmt.Fprintf(&buf, "// Returns the mask of lanes nonce+0..%d whose H7 passes the top-word test.\n", lanes-1)
-	fmt.Fprintf(&buf, "TEXT ·avx512Scan(SB), $%d-20\n", frame)
-	p("MOVQ p+0(FP), DI")
-	p("LEAQ 63(SP), R8")
-	p("ANDQ $~63, R8")
-	zs := make([]*zblock, zBlocks)
-	for b := range zs {
-		z := &zblock{b: b}
-		z.w = func(i int) string { return wmem(z.b, i) }
-		for i := 0; i < 8; i++ {
-			z.s[i] = zreg(8*b + i)
-			z.tmp[i] = zreg(8*zBlocks + 8*b + i)
-		}
-		zs[b] = z
-	}
-	k1 := kinds(true)
-	k2 := kinds(false)
-	for _, z := range zs {
-		// W3 = bswap(nonce + lane)
-		t := z.tmp[0]
-		p("MOVL nonce+8(FP), AX")
-		if z.b > 0 {
-			p("ADDL $%d, AX", 16*z.b)
-		}
-		p("VPBROADCASTD AX, %s", t)
-		p("VPADDD %s, %s, %s", mem("Iota", 0), t, t)
-		p("VPSHUFB %s, %s, %s", mem("Shuf", 0), t, t)
-		p("VMOVDQU32 %s, %s", t, wmem(z.b, 3))
-		for i := 0; i < 8; i++ {
-			p("VPBROADCASTD %s, %s", mem("R3", i), z.s[i])
-		}
-		p("VPADDD %s, %s, %s", t, z.s[0], z.s[0])
-		p("VPADDD %s, %s, %s", t, z.s[4], z.s[4])
-	}
-	for i := 4; i < 64; i++ {
-		for _, z := range zs {
-			w := wmem(z.b, i)
-			if i >= 16 && k1[i] == vec {
-				w = zsched(z, &k1, "C1", i)
-			}
-			zround(z, &k1, "KW1", i, w, true)
-		}
-	}
-	// Feed-forward: the digest is the second hash's W0..7.
-	for _, z := range zs {
-		for i := 0; i < 8; i++ {
-			p("VPADDD.BCST %s, %s, %s", mem("Mid", i), z.s[i], z.s[i])
-			p("VMOVDQU32 %s, %s", z.s[i], wmem(z.b, i))
-		}
-		p("VMOVDQA32 %s, %s", z.s[0], z.tmp[0])
-		z.s = [8]string{}
-		for i := 0; i < 8; i++ {
-			z.s[i] = zreg(8*z.b + i)
-			p("VPBROADCASTD %s, %s", mem("R1", i), z.s[i])
-		}
-		p("VPADDD %s, %s, %s", z.tmp[0], z.s[0], z.s[0])
-		p("VPADDD %s, %s, %s", z.tmp[0], z.s[4], z.s[4])
-	}
-	// h at the end is e after round 60, so rounds 61..63 are never run and
-	// the a of rounds 57..59 is never read.
-	for i := 1; i <= 60; i++ {
-		for _, z := range zs {
-			w := wmem(z.b, i)
-			if i >= 16 && k2[i] == vec {
-				w = zsched(z, &k2, "C2", i)
-			}
-			zround(z, &k2, "KW2", i, w, i < 57)
-		}
-	}
-	for _, z := range zs {
-		e := z.s[4]
-		p("VPADDD.BCST %s, %s, %s", mem("H7Add", 0), e, e)
-		p("VPSHUFB %s, %s, %s", mem("Shuf", 0), e, e)
-		p("VPCMPUD.BCST $2, %s, %s, K%d", mem("Top", 0), e, 1+z.b) // e <= top
-	}
-	p("KMOVW K1, AX")
-	for b := 1; b < zBlocks; b++ {
-		p("KMOVW K%d, BX", 1+b)
-		p("SHLL $%d, BX", 16*b)
-		p("ORL BX, AX")
-	}
-	p("VZEROUPPER")
-	p("MOVL AX, ret+16(FP)")
-	p("RET")
-}
 
 // ---- AVX2: 8 nonces, one per dword lane ----
 //
@@ -803,8 +748,8 @@ func main() {
 	flag.Parse()
 
 	buf.WriteString("// Code generated by internal/gen; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\n#include \"textflag.h\"\n")
-	genAVX512()
-	genAVX512Versions()
+	genAVX512Pair(false)
+	genAVX512Pair(true)
 	genAVX2()
 	genSHANI()
 	if err := os.WriteFile(*dir+"/sha256_amd64.s", buf.Bytes(), 0o644); err != nil {
@@ -822,8 +767,8 @@ func main() {
 	}
 	buf.WriteString(")\n\n// niStreams is how many nonces one shaniScan call hashes.\n")
 	fmt.Fprintf(&buf, "const niStreams = %d\n", niStreams)
-	buf.WriteString("\n// zLanes is how many nonces one avx512Scan call hashes.\n")
-	fmt.Fprintf(&buf, "const zLanes = %d\n", 16*zBlocks)
+	buf.WriteString("\n// zLanes is how many nonces one avx512Scan2 call hashes per version.\n")
+	fmt.Fprintf(&buf, "const zLanes = %d\n", 16)
 	buf.WriteString("\n// zVersions is how many rolled versions one avx512Scan2 call hashes.\n")
 	fmt.Fprintf(&buf, "const zVersions = %d\n", mChains)
 	src, err := format.Source(buf.Bytes())
