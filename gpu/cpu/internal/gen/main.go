@@ -120,7 +120,6 @@ type zblock struct {
 	w func(i int) string
 }
 
-
 // zsched computes vector message word i of block z into z.tmp[0] and the
 // stack ring.
 func zsched(z *zblock, k *[64]int, cname string, i int) string {
@@ -444,7 +443,6 @@ func genAVX512Pair(blocks bool) {
 	}
 	p("RET")
 }
-
 
 // ---- AVX2: 8 nonces, one per dword lane ----
 //
