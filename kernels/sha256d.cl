@@ -266,22 +266,23 @@ static inline __attribute__((always_inline)) void second(
 #define EACHV(M) M(0) M(1) M(2) M(3)
 #endif
 
-/* The versions run interleaved: round i of every version next to the
- * others, reading the schedule word just computed, so the first hash's
- * schedule is computed once per nonce and kept in a 16-word ring, and the
- * versions' rounds are independent chains side by side. Every index is a
- * compile-time constant once unrolled, so on GPUs the ring and the states
- * live in registers. Then each version's second hash. */
-#define UNROLLED_BODY(EACH)                                         \
+/* FIRST_ROUNDS runs rounds 3..END-1 of the first hash. The versions run
+ * interleaved: round i of every version next to the others, reading the
+ * schedule word just computed, so the first hash's schedule is computed
+ * once per nonce and kept in a 16-word ring, and the versions' rounds are
+ * independent chains side by side. Every index is a compile-time constant
+ * once unrolled, so on GPUs the ring and the states live in registers.
+ * UNROLLED_BODY then runs each version's second hash. */
+#define FIRST_ROUNDS(EACH, END)                                     \
     EACH(DECLN)                                                     \
     EACH(R456)                                                      \
     _Pragma("unroll")                                               \
-    for (int i = 7; i < 64; i++) {                                  \
+    for (int i = 7; i < (END); i++) {                               \
         if (i >= 18)                                                \
             W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);    \
         EACH(RI)                                                    \
-    }                                                               \
-    EACH(SECN)
+    }
+#define UNROLLED_BODY(EACH) FIRST_ROUNDS(EACH, 64) EACH(SECN)
 
 #ifdef LOOP_ROUNDS
 /* CPU runtimes (LOOP_ROUNDS, set by the host): the same, but rounds 32 on
@@ -315,14 +316,7 @@ static inline __attribute__((always_inline)) void second(
 #define X2R(n) RNDN(n, h##n + (K[i] + x##n[i]))
 #define REPN(n) report(n, e##n, first, base, count, top, out, slots);
 #define LOOPED_BODY(EACH)                                                 \
-    EACH(DECLN)                                                           \
-    EACH(R456)                                                            \
-    _Pragma("unroll")                                                     \
-    for (int i = 7; i < 32; i++) {                                        \
-        if (i >= 18)                                                      \
-            W(i) = schedule(w, ring, i, w18p, w19p, w31p, w32p);          \
-        EACH(RI)                                                          \
-    }                                                                     \
+    FIRST_ROUNDS(EACH, 32)                                                \
     _Pragma("unroll 8")                                                   \
     for (int i = 32; i < 64; i++) {                                       \
         W(i) = W(i - 16) + SSIG0(W(i - 15)) + W(i - 7) + SSIG1(W(i - 2)); \

@@ -57,53 +57,41 @@ func archPaths() []path {
 
 // scanAVX512Versions tests nonces [start, start+n) of every version in ps.
 func scanAVX512Versions(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32)) {
-	for i := uint32(0); i < n; i += zLanes {
-		m := avx512Scan2(ps, start+i)
+	eachCandidate(start, n, zLanes, zVersions, func(nonce uint32) uint64 { return avx512Scan2(ps, nonce) }, found)
+}
+
+func scanAVX512x2(p *params, start, n uint32, found func(uint32)) {
+	eachCandidate(start, n, 32, 1, func(nonce uint32) uint64 { return uint64(avx512Scan32(p, nonce)) },
+		func(_ int, nonce uint32) { found(nonce) })
+}
+
+func scanAVX2(p *params, start, n uint32, found func(uint32)) {
+	eachCandidate(start, n, 8, 1, func(nonce uint32) uint64 { return uint64(avx2Scan(p, nonce)) },
+		func(_ int, nonce uint32) { found(nonce) })
+}
+
+// eachCandidate walks [start, start+n) in blocks of width nonces. scan
+// hashes the block from its first nonce and returns a mask of width bits
+// per version (version v's lanes from bit v*width); found gets every set
+// bit of a lane that was asked for. Lanes past the end may have wrapped
+// past 2^32 and are dropped.
+func eachCandidate(start, n, width uint32, versions int, scan func(nonce uint32) uint64, found func(v int, nonce uint32)) {
+	for i := uint32(0); i < n; i += width {
+		m := scan(start + i)
 		if m == 0 {
 			continue
 		}
-		if left := n - i; left < zLanes {
+		if left := n - i; left < width {
 			keep := uint64(1)<<left - 1
 			var all uint64
-			for v := range zVersions {
-				all |= keep << (16 * v)
+			for v := range versions {
+				all |= keep << (width * uint32(v))
 			}
 			m &= all
 		}
 		for ; m != 0; m &= m - 1 {
 			b := uint32(bits.TrailingZeros64(m))
-			found(int(b/16), start+i+b%16)
-		}
-	}
-}
-
-func scanAVX512x2(p *params, start, n uint32, found func(uint32)) {
-	for i := uint32(0); i < n; i += 32 {
-		m := avx512Scan32(p, start+i)
-		if m == 0 {
-			continue
-		}
-		if left := n - i; left < 32 {
-			// Lanes past the end may have wrapped; they were never asked for.
-			m &= 1<<left - 1
-		}
-		for ; m != 0; m &= m - 1 {
-			found(start + i + uint32(bits.TrailingZeros32(m)))
-		}
-	}
-}
-
-func scanAVX2(p *params, start, n uint32, found func(uint32)) {
-	for i := uint32(0); i < n; i += 8 {
-		m := avx2Scan(p, start+i)
-		if m == 0 {
-			continue
-		}
-		if left := n - i; left < 8 {
-			m &= 1<<left - 1
-		}
-		for ; m != 0; m &= m - 1 {
-			found(start + i + uint32(bits.TrailingZeros32(m)))
+			found(int(b/width), start+i+b%width)
 		}
 	}
 }
