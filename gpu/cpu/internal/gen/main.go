@@ -121,7 +121,7 @@ type zblock struct {
 }
 
 // zsched computes vector message word i of block z into z.tmp[0] and the
-// stack ring.
+// chain's array (z.w).
 func zsched(z *zblock, k *[64]int, cname string, i int) string {
 	dst := z.tmp[0]
 	t1, t2, t3 := z.tmp[1], z.tmp[2], z.tmp[3]
