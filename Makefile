@@ -14,10 +14,31 @@ export CGO_ENABLED = 1
 # of warnings that would bury a real one.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet unit fuzz-short fuzz selftest bench demo clean hiveos hiveos-check
+# The portable build: on x86-64 glibc, bin/clminer runs on glibc 2.27 and
+# later (Ubuntu 18.04, the Hive OS images), whatever glibc builds it, and
+# keeps cgo for the OpenCL and NVML bindings (both dlopen their libraries).
+# cmd/clminer/glibc/compat.h says how. netgo and osusergo keep the resolver
+# and user lookups in Go (no libresolv, no NSS). PORTABLE=0 builds against
+# the build machine's glibc as plain `go build` does.
+PORTABLE ?= $(shell [ "$$(uname -sm)" = "Linux x86_64" ] && getconf GNU_LIBC_VERSION >/dev/null 2>&1 && echo 1 || echo 0)
+GLIBC_MAX := 2.27
+BUILD_TAGS := netgo osusergo
+ifeq ($(PORTABLE),1)
+BUILD_TAGS += glibc_compat
+BUILD_ENV := CGO_CFLAGS='$(CGO_CFLAGS) -include $(CURDIR)/cmd/clminer/glibc/compat.h' \
+	CGO_LDFLAGS='-Wl,--wrap=__libc_start_main -Wl,--no-as-needed -l:libpthread.so.0 -l:libdl.so.2 -Wl,--as-needed'
+endif
+
+.PHONY: build glibc-check test vet unit fuzz-short fuzz selftest bench demo clean hiveos hiveos-check
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/clminer
+	$(BUILD_ENV) $(GO) build -trimpath -tags '$(BUILD_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/clminer
+
+# The binary asks for no glibc symbol version newer than GLIBC_MAX and, with
+# OLD_GLIBC set to an unpacked older libc6 (.ci/run fetches Debian bullseye's),
+# starts and mines under that older loader.
+glibc-check: build
+	@PORTABLE=$(PORTABLE) GLIBC_MAX=$(GLIBC_MAX) OLD_GLIBC='$(OLD_GLIBC)' cmd/clminer/glibc/check.sh $(BIN)
 
 vet:
 	$(GO) vet ./...
@@ -53,7 +74,7 @@ fuzz:
 selftest: build
 	$(BIN) selftest --device all --kernel-versions 4 --vectors ../shared/vectors
 
-test: vet unit fuzz-short selftest hiveos-check
+test: vet unit fuzz-short selftest hiveos-check glibc-check
 
 # Hive OS custom-miner archive: clminer/ with the binary and the h-*.sh
 # scripts of deploy/hiveos (see its README).
