@@ -10,12 +10,6 @@ import (
 	"clminer/stratum"
 )
 
-// Set by the Makefile with -ldflags.
-var (
-	version = "dev"
-	commit  = "unknown"
-)
-
 func main() {
 	// Once, here: commands run concurrently in tests (a proxy and two
 	// miners in one process), and the user agent is process-wide.
