@@ -196,8 +196,14 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer fl.stop()
-	devs, err := registry.Open(setup.spec, setup.devices)
+	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
 	if err != nil {
+		if c.Context.Err() != nil {
+			// A stop asked for during start-up is a clean exit, as one
+			// during mining is: nothing was mined, nothing is lost.
+			logger.Info("stopped before mining started", "event", "miner.stopped_at_start")
+			return nil
+		}
 		return err
 	}
 	defer registry.CloseAll(devs)

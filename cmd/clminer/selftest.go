@@ -41,7 +41,7 @@ func selftestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			devs, err := registry.Open(c.String("device"), opts)
+			devs, err := registry.Open(c.Context, c.String("device"), opts)
 			if err != nil {
 				return err
 			}
