@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -234,6 +236,55 @@ func NoGPUReason(entries []Entry, clErr error) string {
 	default:
 		return "no OpenCL device is a GPU: " + strings.Join(others, ", ")
 	}
+}
+
+// OpenCLProblem says why OpenCL offers no device, and whether that is a
+// broken installation rather than an absent one. Broken: a driver is
+// declared (an ICD file in the vendors directory, or $OCL_ICD_FILENAMES) yet
+// OpenCL lists no device, or an OpenCL call failed; an operator with a
+// failing GPU driver must not read success. Absent: no runtime library and no
+// driver declared, a machine meant to run on its CPU. Both are empty/false
+// when OpenCL lists a device.
+func OpenCLProblem(entries []Entry, clErr error) (why string, broken bool) {
+	for _, e := range entries {
+		if e.Kind == "opencl" {
+			return "", false
+		}
+	}
+	why = "OpenCL lists no device"
+	if clErr != nil {
+		why = clErr.Error()
+	}
+	absent := clErr == nil || errors.Is(clErr, opencl.ErrNoRuntime) || errors.Is(clErr, opencl.ErrNoPlatform)
+	if icds := declaredDrivers(); len(icds) > 0 {
+		return fmt.Sprintf("OpenCL drivers are installed (%s) but not working: %s", strings.Join(icds, ", "), why), true
+	}
+	if !absent {
+		return why, true
+	}
+	return why, false
+}
+
+// declaredDrivers lists the OpenCL drivers the ICD loader is told about:
+// $OCL_ICD_FILENAMES, then the *.icd files of $OCL_ICD_VENDORS (a directory
+// or one file) or /etc/OpenCL/vendors, as ocl-icd and the Khronos loader
+// read them.
+func declaredDrivers() []string {
+	var out []string
+	for _, f := range filepath.SplitList(os.Getenv("OCL_ICD_FILENAMES")) {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	dir := "/etc/OpenCL/vendors"
+	if v := os.Getenv("OCL_ICD_VENDORS"); v != "" {
+		if st, err := os.Stat(v); err == nil && !st.IsDir() {
+			return append(out, v)
+		}
+		dir = v
+	}
+	icds, _ := filepath.Glob(filepath.Join(dir, "*.icd"))
+	return append(out, icds...)
 }
 
 // Open resolves spec and opens each device. On error, devices already

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/charmbracelet/log"
@@ -13,6 +16,7 @@ import (
 
 	"clminer/gpu"
 	"clminer/gpu/gputest"
+	"clminer/gpu/opencl"
 )
 
 var rig = []Entry{
@@ -151,4 +155,46 @@ func TestOpenAfterStopOpensNothing(t *testing.T) {
 	cancel()
 	_, err := Open(ctx, "cpu", Options{KernelMS: 50})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// No OpenCL at all is a machine meant for the CPU; a declared driver that
+// yields no device, or a failing OpenCL call, is a broken installation.
+func TestOpenCLProblem(t *testing.T) {
+	empty := t.TempDir()
+	t.Setenv("OCL_ICD_FILENAMES", "")
+	t.Setenv("OCL_ICD_VENDORS", empty)
+	noRuntime := fmt.Errorf("%w: libOpenCL.so.1: cannot open shared object file", opencl.ErrNoRuntime)
+	noPlatform := fmt.Errorf("%w: the ICD loader found no installed platform", opencl.ErrNoPlatform)
+
+	why, broken := OpenCLProblem(rig, nil)
+	assert.Equal(t, "", why)
+	assert.False(t, broken)
+	why, broken = OpenCLProblem(laptop, noRuntime)
+	assert.Contains(t, why, "libOpenCL.so.1")
+	assert.False(t, broken, "no runtime and no driver: absent")
+	why, broken = OpenCLProblem(laptop, noPlatform)
+	assert.Contains(t, why, "no installed platform")
+	assert.False(t, broken)
+	_, broken = OpenCLProblem(laptop, nil)
+	assert.False(t, broken)
+	why, broken = OpenCLProblem(laptop, &opencl.Error{Func: "clGetPlatformIDs", Code: -1001})
+	assert.Contains(t, why, "clGetPlatformIDs")
+	assert.True(t, broken, "a failing OpenCL call")
+
+	vendors := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(vendors, "nvidia.icd"), []byte("libnvidia-opencl.so.1\n"), 0o644))
+	t.Setenv("OCL_ICD_VENDORS", vendors)
+	for _, err := range []error{noPlatform, noRuntime, nil} {
+		why, broken = OpenCLProblem(laptop, err)
+		assert.True(t, broken, "%v", err)
+		assert.Contains(t, why, "OpenCL drivers are installed ("+filepath.Join(vendors, "nvidia.icd")+") but not working: ")
+	}
+	_, broken = OpenCLProblem(rig, nil)
+	assert.False(t, broken, "a device listed: nothing to report")
+
+	t.Setenv("OCL_ICD_VENDORS", empty)
+	t.Setenv("OCL_ICD_FILENAMES", "/opt/amd/libamdocl64.so")
+	why, broken = OpenCLProblem(laptop, noPlatform)
+	assert.True(t, broken)
+	assert.Contains(t, why, "/opt/amd/libamdocl64.so")
 }
