@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,8 +21,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := newApp().RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "clminer:", err)
+	app := newApp()
+	if err := app.RunContext(ctx, os.Args); err != nil {
+		reportError(app, os.Stderr, err)
 		os.Exit(1)
 	}
 }
