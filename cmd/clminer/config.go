@@ -102,7 +102,8 @@ func decodePools(n *yaml.Node) ([]filePool, error) {
 	pools := make([]filePool, 0, len(n.Content))
 	for i, item := range n.Content {
 		var p filePool
-		if err := decodePool(&p, poolFields(&p), resolveAlias(item), i+1, 0); err != nil {
+		budget := maxPoolMerges
+		if err := decodePool(&p, poolFields(&p), resolveAlias(item), i+1, &budget); err != nil {
 			return nil, err
 		}
 		pools = append(pools, p)
@@ -110,11 +111,15 @@ func decodePools(n *yaml.Node) ([]filePool, error) {
 	return pools, nil
 }
 
+// maxPoolMerges bounds the merge keys one pools: entry may pull in, nested
+// ones included, so that aliases cannot multiply the work.
+const maxPoolMerges = 16
+
 // decodePool sets p's fields from one pools: entry. YAML merge keys
-// (`<<: *defaults`) apply first, so the entry's own keys win, as YAML
-// defines; depth bounds nested merges.
-func decodePool(p *filePool, fields map[string]reflect.Value, item *yaml.Node, index, depth int) error {
-	if item.Kind != yaml.MappingNode || depth > 8 {
+// (`<<: *defaults`, `<<: [*a, *b]`) apply first, so the entry's own keys
+// win, and of several merged mappings the first wins, as YAML defines.
+func decodePool(p *filePool, fields map[string]reflect.Value, item *yaml.Node, index int, budget *int) error {
+	if item.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: pools: pool %d: want keys (url: ..., user: ...), not %s", item.Line, index, describeNode(item))
 	}
 	for pass := 0; pass < 2; pass++ {
@@ -127,8 +132,11 @@ func decodePool(p *filePool, fields map[string]reflect.Value, item *yaml.Node, i
 				if v.Kind == yaml.SequenceNode {
 					from = v.Content
 				}
-				for _, m := range from {
-					if err := decodePool(p, fields, resolveAlias(m), index, depth+1); err != nil {
+				for m := len(from) - 1; m >= 0; m-- { // the last applied wins
+					if *budget--; *budget < 0 {
+						return fmt.Errorf("line %d: pools: pool %d: more than %d merged mappings", k.Line, index, maxPoolMerges)
+					}
+					if err := decodePool(p, fields, resolveAlias(from[m]), index, budget); err != nil {
 						return err
 					}
 				}

@@ -212,6 +212,31 @@ pools:
 	assert.False(t, pools[0].VersionRolling)
 	assert.Equal(t, "hunter2", pools[0].Pass)
 
+	// Of several merged mappings the first wins; merges cannot multiply.
+	pools, _, err = parseMine(t, "--config", writeConfig(t, `
+pools:
+  - &a
+    url: stratum+tcp://a:1
+    user: from-a
+  - &b
+    url: stratum+tcp://b:1
+    user: from-b
+    pass: pass-b
+  - <<: [*a, *b]
+`))
+	require.NoError(t, err)
+	require.Len(t, pools, 3)
+	assert.Equal(t, "from-a", pools[2].User)
+	assert.Equal(t, "pass-b", pools[2].Pass)
+	_, _, err = parseMine(t, "--config", writeConfig(t, `
+pools:
+  - &a {url: "stratum+tcp://a:1", user: u}
+  - &b {<<: [*a, *a, *a, *a, *a, *a, *a, *a]}
+  - &c {<<: [*b, *b, *b, *b, *b, *b, *b, *b]}
+  - {<<: [*c, *c, *c, *c, *c, *c, *c, *c]}
+`))
+	require.ErrorContains(t, err, "pools: pool 3: more than 16 merged mappings")
+
 	// Empty values still mean "inherit the global setting".
 	pools, _, err = parseMine(t, "--config", writeConfig(t, "pools:\n  - url: stratum+tcp://a:1\n    user: u\n    pass:\n"))
 	require.NoError(t, err)
