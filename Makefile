@@ -69,10 +69,12 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(FUZZLONG)
 
-# --kernel-versions 4: OpenCL devices also prove the multi-version kernel,
-# finding each real block at its version's index (CPU runtimes default to 1).
+# The vectors built into the binary (work/vectors/builtin): nothing outside
+# the checkout. --kernel-versions 4: OpenCL devices also prove the
+# multi-version kernel, finding each real block at its version's index (CPU
+# runtimes default to 1).
 selftest: build
-	$(BIN) selftest --device all --kernel-versions 4 --vectors ../shared/vectors
+	$(BIN) selftest --device all --kernel-versions 4
 
 test: vet unit fuzz-short selftest hiveos-check glibc-check
 

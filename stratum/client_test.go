@@ -120,13 +120,9 @@ func indexOf(s []string, v string) int {
 
 // Real vectors served by pooltest and the vector's own submit accepted.
 func TestVectorsEndToEnd(t *testing.T) {
-	files := []string{"block_100000.json", "block_000170.json", "block_000001.json", "stratum_sessions.json"}
-	for _, f := range files {
-		vs, err := pooltest.LoadVectors("../../shared/vectors/" + f)
-		if err != nil {
-			t.Skipf("vectors not available: %v", err)
-		}
-		v := vs[0]
+	for _, label := range []string{"block_100000", "block_000170", "block_000001", "slush_doc_realworld_testnet3"} {
+		v, err := pooltest.BuiltinVector(label)
+		require.NoError(t, err)
 		t.Run(v.Name, func(t *testing.T) {
 			n := v.Notify
 			srv := startServer(t, pooltest.Config{Job: &n, Extranonce1: v.Extranonce1, Extranonce2Size: v.Extranonce2Size, Difficulty: v.Difficulty})

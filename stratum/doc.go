@@ -63,6 +63,6 @@
 //
 // Fuzz targets FuzzDecodeLine, FuzzNotifyToJob and FuzzSessionSequence (a real
 // client session fed sequences of pool messages) keep their seed corpus in
-// testdata/fuzz, built from the real session lines in shared/vectors plus
+// testdata/fuzz, built from the real session lines in work/vectors/builtin plus
 // malformed ones.
 package stratum

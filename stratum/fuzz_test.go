@@ -129,7 +129,7 @@ const (
 	seqConnWait  = 2 * time.Second
 )
 
-// seqTemplate is the slush documentation's job (shared/vectors
+// seqTemplate is the slush documentation's job (work/vectors/builtin/
 // stratum_sessions.json), the base of @notify and the handshake's job.
 var seqTemplate = work.JobParams{
 	PrevHash: "4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000",

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// block100000 is the notify of mainnet block 100000 (shared/vectors).
+// block100000 is the notify of mainnet block 100000 (work/vectors/builtin).
 func block100000() JobParams {
 	return JobParams{
 		JobID:    "b100k",

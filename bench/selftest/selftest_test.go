@@ -13,14 +13,14 @@ import (
 	"clminer/work/vectors"
 )
 
-func sharedVectors(t *testing.T) []vectors.Vector {
-	vs, err := vectors.LoadDir("../../../shared/vectors")
+func builtinVectors(t *testing.T) []vectors.Vector {
+	vs, err := vectors.Builtin()
 	require.NoError(t, err)
 	return vs
 }
 
 func TestSelftestPassesOnReferenceDevice(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{}}, sharedVectors(t), 1<<12)
+	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{}}, builtinVectors(t), 1<<12)
 	require.Len(t, res, 7)
 	swept := 0
 	for _, r := range res {
@@ -34,7 +34,7 @@ func TestSelftestPassesOnReferenceDevice(t *testing.T) {
 }
 
 func TestSelftestFailsOnWrongDevice(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{WrongEvery: 512}}, sharedVectors(t)[:1], 1<<12)
+	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{WrongEvery: 512}}, builtinVectors(t)[:1], 1<<12)
 	require.Len(t, res, 1)
 	assert.False(t, res[0].Pass)
 	assert.Contains(t, res[0].String(), "FAIL")
@@ -49,7 +49,7 @@ func (d *blindDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error
 }
 
 func TestSelftestFailsWhenNonceMissed(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&blindDevice{}}, sharedVectors(t)[:1], 1<<10)
+	res := selftest.Run(context.Background(), []gpu.Device{&blindDevice{}}, builtinVectors(t)[:1], 1<<10)
 	assert.False(t, res[0].Pass)
 	assert.Contains(t, res[0].String(), "want exactly")
 }
@@ -57,7 +57,7 @@ func TestSelftestFailsWhenNonceMissed(t *testing.T) {
 // RunEach hands over each result as soon as it is known: the callback for
 // one vector runs before the next vector is swept.
 func TestRunEachReportsAsItGoes(t *testing.T) {
-	vs := sharedVectors(t)[:3]
+	vs := builtinVectors(t)[:3]
 	dev := &gputest.Device{}
 	var got []string
 	selftest.RunEach(context.Background(), []gpu.Device{dev}, vs, 1<<12, func(r selftest.Result) {
@@ -73,7 +73,7 @@ func TestRunEachReportsAsItGoes(t *testing.T) {
 
 func TestSelftestMultiVersionFindsBlockAtEachIndex(t *testing.T) {
 	dev := &gputest.Device{MultiVersions: 2}
-	res := selftest.Run(context.Background(), []gpu.Device{dev}, sharedVectors(t), 1<<10)
+	res := selftest.Run(context.Background(), []gpu.Device{dev}, builtinVectors(t), 1<<10)
 	require.Len(t, res, 7+6*2, "one single-version result per vector, then one per index for each solved vector")
 	at := map[int]int{}
 	for _, r := range res {
@@ -100,7 +100,7 @@ func (d *swappedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, err
 
 func TestSelftestFailsOnWrongVersionIndex(t *testing.T) {
 	dev := &swappedDevice{gputest.Device{MultiVersions: 2}}
-	res := selftest.Run(context.Background(), []gpu.Device{dev}, sharedVectors(t)[1:2], 1<<10)
+	res := selftest.Run(context.Background(), []gpu.Device{dev}, builtinVectors(t)[1:2], 1<<10)
 	require.Len(t, res, 3)
 	assert.True(t, res[0].Pass, "the single-version check does not use the index")
 	for _, r := range res[1:] {
@@ -109,7 +109,7 @@ func TestSelftestFailsOnWrongVersionIndex(t *testing.T) {
 }
 
 func TestVersionGroupPutsTheUnitAtItsIndex(t *testing.T) {
-	sol, err := sharedVectors(t)[1].Solution()
+	sol, err := builtinVectors(t)[1].Solution()
 	require.NoError(t, err)
 	for k := 1; k <= 4; k++ {
 		for at := 0; at < k; at++ {

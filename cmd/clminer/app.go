@@ -35,9 +35,83 @@ func newApp() *cli.App {
 		// it on commas, on the command line or in CLMINER_* variables.
 		DisableSliceFlagSeparator: true,
 		OnUsageError:              usageError,
-		ExitErrHandler:            func(*cli.Context, error) {}, // main prints the error once
+		Before:                    refuseUnknownCommand,
+		// main prints the error once (reportError), in the log format
+		// the failing command resolved, noted here where it is known.
+		ExitErrHandler: func(c *cli.Context, err error) {
+			if err != nil && c != nil {
+				noteLogFormat(c, true)
+			}
+		},
+		Metadata: map[string]any{},
 	}
 	return app
+}
+
+// logFormatKey is where the app's Metadata keeps the log format of the
+// command that failed, for reportError.
+const logFormatKey = "log-format"
+
+// noteLogFormat records, once per run, the log format in force where the
+// run failed. A context whose own flags failed to parse (parsed false) has
+// none: its parent's is used (the flags before the command and
+// CLMINER_LOG_FORMAT), or, when the top-level flags failed, the variable.
+func noteLogFormat(c *cli.Context, parsed bool) {
+	if _, done := c.App.Metadata[logFormatKey]; done {
+		return
+	}
+	var lineage []*cli.Context
+	for _, x := range c.Lineage() {
+		if x.App != nil {
+			lineage = append(lineage, x)
+		}
+	}
+	var f string
+	switch {
+	case parsed:
+		f = globalString(c, "log-format")
+	case len(lineage) > 1:
+		f = globalString(lineage[1], "log-format")
+	default:
+		f = os.Getenv("CLMINER_LOG_FORMAT")
+	}
+	c.App.Metadata[logFormatKey] = strings.ToLower(f)
+}
+
+// reportError prints the error that ended the run: one line of text, or
+// under --log-format json one JSON log object (event startup.error), so a
+// log pipeline that reads JSON sees why the miner did not start.
+func reportError(app *cli.App, w io.Writer, err error) {
+	if f, _ := app.Metadata[logFormatKey].(string); f == "json" {
+		l, lerr := formatLogger(w, log.ErrorLevel, "json")
+		if lerr == nil {
+			l.Error(err.Error(), "event", "startup.error")
+			return
+		}
+	}
+	fmt.Fprintln(w, "clminer:", err)
+}
+
+// refuseUnknownCommand turns a first argument that names no command
+// (`clminer mien`, `clminer help mien`) into one line naming it, with the
+// likely command, instead of urfave/cli's "No help topic" text.
+func refuseUnknownCommand(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) > 1 && (args[0] == "help" || args[0] == "h") {
+		args = args[1:]
+	}
+	if len(args) == 0 || c.App.Command(args[0]) != nil {
+		return nil
+	}
+	var names []string
+	for _, cmd := range c.App.VisibleCommands() {
+		names = append(names, cmd.Name)
+	}
+	hint := ""
+	if s := suggest(args[0], names); s != "" {
+		hint = fmt.Sprintf("did you mean %q? ", s)
+	}
+	return fmt.Errorf("unknown command %q (%scommands: %s; see `clminer --help`)", args[0], hint, strings.Join(names, ", "))
 }
 
 // globalFlags are accepted before the command (`clminer --log-format json
@@ -134,6 +208,7 @@ var (
 // usageError turns a flag parse error into one line saying what to fix,
 // instead of the parse error and the whole help text.
 func usageError(c *cli.Context, err error, _ bool) error {
+	noteLogFormat(c, false)
 	msg := err.Error()
 	cmd := "clminer"
 	if c.Command != nil && c.Command.Name != "" && !c.Command.HasName(c.App.Name) {
@@ -237,8 +312,13 @@ func newLogger(c *cli.Context, w io.Writer) (*log.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
+	return formatLogger(w, lvl, globalString(c, "log-format"))
+}
+
+// formatLogger is the one place that sets up a log format.
+func formatLogger(w io.Writer, lvl log.Level, format string) (*log.Logger, error) {
 	l := log.NewWithOptions(w, log.Options{Level: lvl, ReportTimestamp: true, TimeFormat: time.DateTime})
-	switch format := globalString(c, "log-format"); strings.ToLower(format) {
+	switch strings.ToLower(format) {
 	case "text", "":
 	case "json":
 		l.SetFormatter(log.JSONFormatter)

@@ -39,7 +39,7 @@ func benchCommand() *cli.Command {
 				return fmt.Errorf("--duration %v / --intervals %d: need intervals of at least 100ms and a non-negative --warmup", cfg.Duration, cfg.Intervals)
 			}
 			interval := cfg.Duration / time.Duration(cfg.Intervals)
-			devs, err := registry.Open(c.String("device"), opts)
+			devs, err := registry.Open(c.Context, c.String("device"), opts)
 			if err != nil {
 				return err
 			}

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -62,10 +63,8 @@ func loadConfigFile(path string) (*fileConfig, error) {
 	fc := &fileConfig{Settings: map[string]any{}}
 	for key, node := range raw {
 		if key == "pools" {
-			dec := yaml.NewDecoder(bytes.NewReader(mustMarshal(&node)))
-			dec.KnownFields(true)
-			if err := dec.Decode(&fc.Pools); err != nil && !errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("config %s: pools: %v (each pool takes %s)", path, oneLine(err), poolKeys)
+			if fc.Pools, err = decodePools(&node); err != nil {
+				return nil, fmt.Errorf("config %s: %w", path, err)
 			}
 			continue
 		}
@@ -89,9 +88,130 @@ func loadConfigFile(path string) (*fileConfig, error) {
 	return fc, nil
 }
 
-func mustMarshal(n *yaml.Node) []byte {
-	b, _ := yaml.Marshal(n)
-	return b
+// decodePools reads the pools list from the file's own nodes, key by key,
+// so that a mistake is reported on its line in the file and in the file's
+// terms (the key, the value, what it takes), never as a decoder's message
+// about Go types.
+func decodePools(n *yaml.Node) ([]filePool, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: pools: want a list of pools, each a mapping such as `- url: stratum+tcp://host:3333` with `user: ...` below it", n.Line)
+	}
+	pools := make([]filePool, 0, len(n.Content))
+	for i, item := range n.Content {
+		var p filePool
+		budget := maxPoolMerges
+		if err := decodePool(&p, poolFields(&p), resolveAlias(item), i+1, &budget); err != nil {
+			return nil, err
+		}
+		pools = append(pools, p)
+	}
+	return pools, nil
+}
+
+// maxPoolMerges bounds the merge keys one pools: entry may pull in, nested
+// ones included, so that aliases cannot multiply the work.
+const maxPoolMerges = 16
+
+// decodePool sets p's fields from one pools: entry. YAML merge keys
+// (`<<: *defaults`, `<<: [*a, *b]`) apply first, so the entry's own keys
+// win, and of several merged mappings the first wins, as YAML defines.
+func decodePool(p *filePool, fields map[string]reflect.Value, item *yaml.Node, index int, budget *int) error {
+	if item.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: pools: pool %d: want keys (url: ..., user: ...), not %s", item.Line, index, describeNode(item))
+	}
+	for pass := 0; pass < 2; pass++ {
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			k, v := item.Content[j], resolveAlias(item.Content[j+1])
+			if merge := k.Tag == "!!merge" || k.Value == "<<"; merge != (pass == 0) {
+				continue
+			} else if merge {
+				from := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					from = v.Content
+				}
+				for m := len(from) - 1; m >= 0; m-- { // the last applied wins
+					if *budget--; *budget < 0 {
+						return fmt.Errorf("line %d: pools: pool %d: more than %d merged mappings", k.Line, index, maxPoolMerges)
+					}
+					if err := decodePool(p, fields, resolveAlias(from[m]), index, budget); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			dst, ok := fields[k.Value]
+			if !ok {
+				hint := ""
+				if s := suggest(k.Value, poolKeyNames()); s != "" {
+					hint = fmt.Sprintf("did you mean %q? ", s)
+				}
+				return fmt.Errorf("line %d: pools: pool %d: unknown key %q (%seach pool takes %s)", k.Line, index, k.Value, hint, poolKeys)
+			}
+			if v.Kind != yaml.ScalarNode || v.Decode(dst.Interface()) != nil {
+				return fmt.Errorf("line %d: pools: pool %d: %s: %s is not %s", v.Line, index, k.Value, describeNode(v), wantOf(dst.Elem().Type()))
+			}
+		}
+	}
+	return nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// poolFields maps each pools: key to a pointer to its field in p, from the
+// yaml tags of filePool (the one list of keys).
+func poolFields(p *filePool) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	v := reflect.ValueOf(p).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if tag := v.Type().Field(i).Tag.Get("yaml"); tag != "" {
+			out[tag] = v.Field(i).Addr()
+		}
+	}
+	return out
+}
+
+func poolKeyNames() []string {
+	names := slices.Collect(maps.Keys(poolFields(&filePool{})))
+	slices.Sort(names)
+	return names
+}
+
+// wantOf says in the file's terms what a pool key of type t takes.
+func wantOf(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float64:
+		return "a number"
+	default:
+		return "a single value (text)"
+	}
+}
+
+// describeNode names a YAML value for an error message: the scalar itself,
+// or what kind of structure stands where a value was wanted.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	default:
+		return "an alias"
+	}
 }
 
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

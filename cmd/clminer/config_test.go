@@ -162,6 +162,88 @@ func TestBadConfigFiles(t *testing.T) {
 	require.ErrorContains(t, err, "config file")
 }
 
+// A mistake inside the pools: list is reported on its own line of the file,
+// by its key and value, never as a decoder's message about Go types.
+func TestBadPoolEntriesNameTheirLine(t *testing.T) {
+	const head = "device: cpu\nthreads: 1\npools:\n  - url: stratum+tcp://a:1\n    user: u\n" // pool 1 on lines 4-5
+	tests := []struct {
+		text string
+		want string
+	}{
+		{head + "  - url: stratum+tcp://b:1\n    usr: u\n",
+			`line 7: pools: pool 2: unknown key "usr" (did you mean "user"? each pool takes url, user, pass,`},
+		{head + "  - url: stratum+tcp://b:1\n    user: u\n    version-rolling: maybe\n",
+			`line 8: pools: pool 2: version-rolling: "maybe" is not true or false`},
+		{head + "  - url: stratum+tcp://b:1\n    user: u\n    suggest-difficulty: high\n",
+			`line 8: pools: pool 2: suggest-difficulty: "high" is not a number`},
+		{head + "  - url: stratum+tcp://b:1\n    user: [u, v]\n",
+			`line 7: pools: pool 2: user: a list is not a single value (text)`},
+		{head + "  - stratum+tcp://b:1\n",
+			`line 6: pools: pool 2: want keys (url: ..., user: ...), not "stratum+tcp://b:1"`},
+		{"pools: stratum+tcp://a:1\n", "line 1: pools: want a list of pools"},
+		{"pools:\n  - url: stratum+tcp://a:1\n    frobnicate: 1\n", `line 3: pools: pool 1: unknown key "frobnicate" (each pool takes url,`},
+	}
+	for _, tc := range tests {
+		_, _, err := parseMine(t, "--config", writeConfig(t, tc.text))
+		require.Error(t, err, tc.text)
+		assert.Contains(t, err.Error(), tc.want, tc.text)
+		assert.NotContains(t, err.Error(), "main.", "no Go type names")
+		assert.NotContains(t, err.Error(), "unmarshal", "no decoder messages")
+		assert.NotContains(t, err.Error(), "\n", "one line")
+	}
+	// YAML's anchors and merge keys work as before; the entry's own keys win.
+	pools, _, err := parseMine(t, "--config", writeConfig(t, `
+pools:
+  - &first
+    url: stratum+tcp://a:1
+    user: wallet.rig1
+    pass: hunter2
+    version-rolling: false
+  - <<: *first
+    url: stratum+tcp://b:1
+    pass: other
+    version-rolling: true
+`))
+	require.NoError(t, err)
+	require.Len(t, pools, 2)
+	assert.Equal(t, "wallet.rig1", pools[1].User)
+	assert.Equal(t, "other", pools[1].Pass)
+	assert.True(t, pools[1].VersionRolling)
+	assert.False(t, pools[0].VersionRolling)
+	assert.Equal(t, "hunter2", pools[0].Pass)
+
+	// Of several merged mappings the first wins; merges cannot multiply.
+	pools, _, err = parseMine(t, "--config", writeConfig(t, `
+pools:
+  - &a
+    url: stratum+tcp://a:1
+    user: from-a
+  - &b
+    url: stratum+tcp://b:1
+    user: from-b
+    pass: pass-b
+  - <<: [*a, *b]
+`))
+	require.NoError(t, err)
+	require.Len(t, pools, 3)
+	assert.Equal(t, "from-a", pools[2].User)
+	assert.Equal(t, "pass-b", pools[2].Pass)
+	_, _, err = parseMine(t, "--config", writeConfig(t, `
+pools:
+  - &a {url: "stratum+tcp://a:1", user: u}
+  - &b {<<: [*a, *a, *a, *a, *a, *a, *a, *a]}
+  - &c {<<: [*b, *b, *b, *b, *b, *b, *b, *b]}
+  - {<<: [*c, *c, *c, *c, *c, *c, *c, *c]}
+`))
+	require.ErrorContains(t, err, "pools: pool 3: more than 16 merged mappings")
+
+	// Empty values still mean "inherit the global setting".
+	pools, _, err = parseMine(t, "--config", writeConfig(t, "pools:\n  - url: stratum+tcp://a:1\n    user: u\n    pass:\n"))
+	require.NoError(t, err)
+	require.Len(t, pools, 1)
+	assert.Equal(t, "x", pools[0].Pass)
+}
+
 func TestUserOrPassWithoutURLRefused(t *testing.T) {
 	path := writeConfig(t, "pools:\n  - url: stratum+tcp://a:1\n    user: u\n")
 	for _, args := range [][]string{{"-p", "secret"}, {"-u", "w"}} {

@@ -36,8 +36,12 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	groups, closeAll, err := demoDeviceGroups(setup)
+	groups, closeAll, err := demoDeviceGroups(c.Context, setup)
 	if err != nil {
+		if c.Context.Err() != nil {
+			logger.Info("stopped before mining started", "event", "miner.stopped_at_start")
+			return nil
+		}
 		return err
 	}
 	defer closeAll()
@@ -96,9 +100,9 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 
 // demoDeviceGroups splits the chosen devices between the two miners; with
 // one device, the second miner gets a one-thread CPU device of its own.
-func demoDeviceGroups(setup *runSetup) ([][]gpu.Device, func(), error) {
+func demoDeviceGroups(ctx context.Context, setup *runSetup) ([][]gpu.Device, func(), error) {
 	opts := setup.devices
-	devs, err := registry.Open(setup.spec, opts)
+	devs, err := registry.Open(ctx, setup.spec, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,13 +114,13 @@ func demoDeviceGroups(setup *runSetup) ([][]gpu.Device, func(), error) {
 		// Two CPU miners: give the first all cores but one.
 		registry.CloseAll(devs)
 		opts.Threads = runtime.NumCPU() - 1
-		if devs, err = registry.Open("cpu", opts); err != nil {
+		if devs, err = registry.Open(ctx, "cpu", opts); err != nil {
 			return nil, nil, err
 		}
 	}
 	one := setup.devices
 	one.Threads = 1
-	second, err := registry.Open("cpu", one)
+	second, err := registry.Open(ctx, "cpu", one)
 	if err != nil {
 		registry.CloseAll(devs)
 		return nil, nil, err

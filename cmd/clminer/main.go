@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"clminer/stratum"
-)
-
-// Set by the Makefile with -ldflags.
-var (
-	version = "dev"
-	commit  = "unknown"
 )
 
 func main() {
@@ -28,8 +21,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := newApp().RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "clminer:", err)
+	app := newApp()
+	if err := app.RunContext(ctx, os.Args); err != nil {
+		reportError(app, os.Stderr, err)
 		os.Exit(1)
 	}
 }

@@ -17,9 +17,16 @@ import (
 	"clminer/work/miner"
 )
 
-func poolFlags() []cli.Flag {
+// Usage texts of -o: `mine` takes every upstream kind, the farm proxy
+// Stratum v1 pools only (prepareProxy refuses the others).
+const (
+	mineURLUsage  = "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY, or a node's RPC http://host:port for solo mining; repeat for backups, in priority order"
+	proxyURLUsage = "Stratum v1 pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://); repeat for backups, in priority order"
+)
+
+func poolFlags(urlUsage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY, or a node's RPC http://host:port for solo mining; repeat for backups, in priority order", EnvVars: []string{"CLMINER_URL"}},
+		&cli.StringSliceFlag{Name: "url", Aliases: []string{"o"}, Usage: urlUsage, EnvVars: []string{"CLMINER_URL"}},
 		&cli.StringSliceFlag{Name: "user", Aliases: []string{"u"}, Usage: "worker name for the pool given by the -o in the same position", EnvVars: []string{"CLMINER_USER"}},
 		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "password for the pool in the same position (default x); commas and spaces are kept", EnvVars: []string{"CLMINER_PASS"}, KeepSpace: true},
 		&cli.BoolFlag{Name: "tls-insecure", Usage: "do not verify TLS pools' certificates (logged at WARN)", EnvVars: []string{"CLMINER_TLS_INSECURE"}},
@@ -46,7 +53,7 @@ func workerFlags() []cli.Flag {
 }
 
 func mineCommand() *cli.Command {
-	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags()...)
+	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags(mineURLUsage)...)
 	flags = append(flags, soloFlags()...)
 	flags = append(flags, deviceFlags("auto")...)
 	flags = append(flags, runFlags()...)
@@ -196,8 +203,14 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer fl.stop()
-	devs, err := registry.Open(setup.spec, setup.devices)
+	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
 	if err != nil {
+		if c.Context.Err() != nil {
+			// A stop asked for during start-up is a clean exit, as one
+			// during mining is: nothing was mined, nothing is lost.
+			logger.Info("stopped before mining started", "event", "miner.stopped_at_start")
+			return nil
+		}
 		return err
 	}
 	defer registry.CloseAll(devs)

@@ -16,6 +16,8 @@ import (
 
 	"clminer/stratum"
 	"clminer/stratum/proxy"
+	"clminer/stratum/v2/channel"
+	"clminer/work/gbt"
 	"clminer/work/miner"
 	"clminer/work/observe"
 )
@@ -28,7 +30,7 @@ func proxyFlags() []cli.Flag {
 		&cli.IntFlag{Name: "extranonce-prefix-size", Usage: "bytes of the pool's extranonce2 each miner's unique prefix takes (1..4; 0: 1 below 6 bytes, else 2)", EnvVars: []string{"CLMINER_PROXY_EXTRANONCE_PREFIX_SIZE"}},
 		&cli.Float64Flag{Name: "miner-rate", Value: 200, Usage: "messages per second one miner may send (bursts of twice that); beyond it the proxy reads it slower", EnvVars: []string{"CLMINER_PROXY_MINER_RATE"}},
 	}
-	flags = append(flags, poolFlags()...)
+	flags = append(flags, poolFlags(proxyURLUsage)...)
 	for _, f := range apiFlags() {
 		if f.Names()[0] != "share-log" {
 			flags = append(flags, f)
@@ -76,6 +78,11 @@ func prepareProxy(c *cli.Context) (*proxySetup, error) {
 		return nil, err
 	}
 	for i := range pools {
+		if u := pools[i].URL; gbt.IsNodeURL(u) || channel.IsURL(u) {
+			// The scheme only: a node URL may carry RPC credentials.
+			scheme, _, _ := strings.Cut(strings.TrimSpace(u), "://")
+			return nil, fmt.Errorf("pool %d: %s:// is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://); mine Stratum V2 pools and nodes with `clminer mine`", i+1, strings.ToLower(scheme))
+		}
 		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
 			return nil, fmt.Errorf("pool %d: %w", i+1, err)
 		}

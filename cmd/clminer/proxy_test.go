@@ -161,6 +161,35 @@ func TestProxyFlagErrors(t *testing.T) {
 	assertOneLine(t, r, err, "-o", "no pool")
 }
 
+// The proxy's help offers the upstreams it serves, and an upstream it does
+// not serve is refused in one line saying what it takes (without echoing a
+// node URL's credentials).
+func TestProxyTakesStratumV1Upstreams(t *testing.T) {
+	r, err := runApp(t, "proxy", "--help")
+	require.NoError(t, err)
+	var url string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "--url value, -o value") {
+			url = line
+		}
+	}
+	require.NotEmpty(t, url, r.stdout)
+	assert.Contains(t, url, "stratum+tcp://")
+	assert.NotContains(t, url, "stratum2+tcp", "the proxy refuses Stratum V2 upstreams")
+	assert.NotContains(t, url, "http://", "the proxy refuses nodes")
+	for _, u := range []string{"stratum2+tcp://pool.example:3336/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh", "http://rpcuser:s3cret@127.0.0.1:8332"} {
+		r, err := runApp(t, "proxy", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "-o", u, "-u", "farm")
+		assertOneLine(t, r, err, "pool 2: ", u)
+		assert.Contains(t, err.Error(), "is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://)")
+		assert.NotContains(t, err.Error(), "s3cret")
+	}
+	// `mine` takes all three kinds.
+	r, err = runApp(t, "mine", "--help")
+	require.NoError(t, err)
+	assert.Contains(t, r.stdout, "stratum2+tcp://host:port/AUTHORITY_KEY")
+	assert.Contains(t, r.stdout, "http://host:port for solo mining")
+}
+
 // README's "Farm proxy" flag table lists exactly the flags `clminer proxy
 // --help` shows.
 func TestREADMEProxyFlagTableMatchesHelp(t *testing.T) {

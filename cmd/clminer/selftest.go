@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,7 +42,15 @@ func selftestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			devs, err := registry.Open(c.String("device"), opts)
+			spec := c.String("device")
+			untested, err := openCLUntested(spec)
+			if err != nil {
+				return err
+			}
+			if untested != "" {
+				logger.Warn("OpenCL not tested: "+untested, "event", "selftest.opencl_untested", "reason", untested)
+			}
+			devs, err := registry.Open(c.Context, spec, opts)
 			if err != nil {
 				return err
 			}
@@ -69,7 +78,11 @@ func selftestCommand() *cli.Command {
 				return writeErr
 			}
 			if !c.Bool("json") {
-				fmt.Fprintf(c.App.Writer, "selftest: %d passed, %d failed\n", total-failed, failed)
+				summary := fmt.Sprintf("selftest: %d passed, %d failed", total-failed, failed)
+				if untested != "" {
+					summary += "; OpenCL not tested: " + untested
+				}
+				fmt.Fprintln(c.App.Writer, summary)
 			}
 			if failed > 0 {
 				return fmt.Errorf("selftest: %d failures", failed)
@@ -77,4 +90,26 @@ func selftestCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// openCLUntested decides what a selftest over every device ("all") does
+// when OpenCL offers none: a broken installation (a driver declared but
+// failing) fails the selftest, since an operator must not read success; no
+// OpenCL at all is reported (a WARN line and the summary) and the other
+// devices are tested. It returns why OpenCL goes untested, "" when it is
+// tested or was not asked for. --device gpu and opencl already fail when
+// OpenCL offers nothing.
+func openCLUntested(spec string) (string, error) {
+	all := false
+	for _, part := range strings.Split(spec, ",") {
+		all = all || strings.EqualFold(strings.TrimSpace(part), "all")
+	}
+	if !all {
+		return "", nil
+	}
+	why, broken := registry.OpenCLProblem(registry.List())
+	if broken {
+		return "", fmt.Errorf("selftest --device %s: OpenCL not tested: %s; fix the driver (`clminer devices` shows what OpenCL offers), or test the CPU alone with --device cpu", spec, why)
+	}
+	return why, nil
 }

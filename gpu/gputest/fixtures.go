@@ -9,10 +9,6 @@ import (
 	"clminer/work/vectors"
 )
 
-// SharedVectorsDir is ../shared/vectors as seen from a package two levels
-// below the repository root (gpu/cpu, gpu/opencl, bench/selftest).
-const SharedVectorsDir = "../../../shared/vectors"
-
 // RandomUnit builds a unit from a random header with the given target top
 // word (the little-endian top 32 bits of the target), so a device test can
 // choose how many candidates a sweep yields. No job is needed for hashing.
@@ -30,13 +26,13 @@ func RandomUnit(r *rand.Rand, top uint32) *work.Unit {
 }
 
 // SolvedVectors returns the real solutions (unit and nonce, with the rolled
-// version applied) of every shared vector that carries one. A missing
-// shared directory fails the test: device tests must run on real blocks.
+// version applied) of every built-in vector that carries one: device tests
+// run on real blocks, from the repository alone.
 func SolvedVectors(tb testing.TB) map[string]*vectors.Solution {
 	tb.Helper()
-	vs, err := vectors.LoadDir(SharedVectorsDir)
+	vs, err := vectors.Builtin()
 	if err != nil {
-		tb.Fatalf("the shared vectors must be beside the repository: %v", err)
+		tb.Fatalf("built-in vectors: %v", err)
 	}
 	out := map[string]*vectors.Solution{}
 	for i := range vs {
@@ -51,7 +47,7 @@ func SolvedVectors(tb testing.TB) map[string]*vectors.Solution {
 		out[v.File+"/"+v.Name] = sol
 	}
 	if len(out) == 0 {
-		tb.Fatalf("no solved vectors in %s", SharedVectorsDir)
+		tb.Fatalf("no solved built-in vectors")
 	}
 	return out
 }

@@ -1,9 +1,12 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -235,11 +238,63 @@ func NoGPUReason(entries []Entry, clErr error) string {
 	}
 }
 
+// OpenCLProblem says why OpenCL offers no device, and whether that is a
+// broken installation rather than an absent one. Broken: a driver is
+// declared (an ICD file in the vendors directory, or $OCL_ICD_FILENAMES) yet
+// OpenCL lists no device, or an OpenCL call failed; an operator with a
+// failing GPU driver must not read success. Absent: no runtime library and no
+// driver declared, a machine meant to run on its CPU. Both are empty/false
+// when OpenCL lists a device.
+func OpenCLProblem(entries []Entry, clErr error) (why string, broken bool) {
+	for _, e := range entries {
+		if e.Kind == "opencl" {
+			return "", false
+		}
+	}
+	why = "OpenCL lists no device"
+	if clErr != nil {
+		why = clErr.Error()
+	}
+	absent := clErr == nil || errors.Is(clErr, opencl.ErrNoRuntime) || errors.Is(clErr, opencl.ErrNoPlatform)
+	if icds := declaredDrivers(); len(icds) > 0 {
+		return fmt.Sprintf("OpenCL drivers are installed (%s) but not working: %s", strings.Join(icds, ", "), why), true
+	}
+	if !absent {
+		return why, true
+	}
+	return why, false
+}
+
+// declaredDrivers lists the OpenCL drivers the ICD loader is told about:
+// $OCL_ICD_FILENAMES, then the *.icd files of $OCL_ICD_VENDORS (a directory
+// or one file) or /etc/OpenCL/vendors, as ocl-icd and the Khronos loader
+// read them.
+func declaredDrivers() []string {
+	var out []string
+	for _, f := range filepath.SplitList(os.Getenv("OCL_ICD_FILENAMES")) {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	dir := "/etc/OpenCL/vendors"
+	if v := os.Getenv("OCL_ICD_VENDORS"); v != "" {
+		if st, err := os.Stat(v); err == nil && !st.IsDir() {
+			return append(out, v)
+		}
+		dir = v
+	}
+	icds, _ := filepath.Glob(filepath.Join(dir, "*.icd"))
+	return append(out, icds...)
+}
+
 // Open resolves spec and opens each device. On error, devices already
 // opened are closed. When "auto" finds no OpenCL GPU it logs at WARN what it
 // looked for, what failed, and that it falls back to the CPU; "gpu" and
-// "opencl" fail with that reason instead.
-func Open(spec string, opts Options) ([]gpu.Device, error) {
+// "opencl" fail with that reason instead. When ctx ends while a device is
+// still opening (an OpenCL kernel build takes 10-20 s the first time and
+// cannot be interrupted), Open says so at once and returns ctx's error
+// without waiting; the device is closed when its open returns.
+func Open(ctx context.Context, spec string, opts Options) ([]gpu.Device, error) {
 	lg := opts.logger()
 	entries, clErr := List()
 	ids, err := Resolve(spec, entries)
@@ -260,7 +315,7 @@ func Open(spec string, opts Options) ([]gpu.Device, error) {
 	}
 	var devs []gpu.Device
 	for _, id := range ids {
-		d, err := openOne(id, opts, lg)
+		d, err := openAbandonable(ctx, id, opts, lg)
 		if err != nil {
 			for _, o := range devs {
 				_ = o.Close()
@@ -282,6 +337,41 @@ func wantsAuto(spec string) bool {
 		}
 	}
 	return false
+}
+
+// openDevice opens one device by id; tests replace it.
+var openDevice = openOne
+
+// openAbandonable runs openDevice so that the caller can stop waiting: a
+// clBuildProgram call blocks its thread until the compiler is done, and an
+// operator's Ctrl-C must not be ignored for that long. The abandoned open
+// runs to its end in the background and closes what it opened.
+func openAbandonable(ctx context.Context, id string, opts Options, lg *log.Logger) (gpu.Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type opened struct {
+		d   gpu.Device
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		d, err := openDevice(id, opts, lg)
+		ch <- opened{d, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.d, o.err
+	case <-ctx.Done():
+	}
+	lg.Warn("stopping: not waiting for the device to finish opening (an OpenCL kernel build cannot be interrupted; it is left to finish in the background)",
+		"event", "device.open_abandoned", "device", id)
+	go func() {
+		if o := <-ch; o.d != nil {
+			_ = o.d.Close()
+		}
+	}()
+	return nil, fmt.Errorf("stopped before the device was ready: %w", context.Cause(ctx))
 }
 
 func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {

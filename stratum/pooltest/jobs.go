@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
+
+	"clminer/work/vectors"
 )
 
 // NotifyParams are the nine mining.notify params as a pool sends them.
@@ -48,7 +49,7 @@ func ParseNotifyParams(raw json.RawMessage) (NotifyParams, error) {
 	return p, nil
 }
 
-// Vector is a shared/vectors block file (or one case of
+// Vector is a work/vectors block file (or one case of
 // stratum_sessions.json) reduced to what a pool and a miner need.
 type Vector struct {
 	Name            string
@@ -59,55 +60,42 @@ type Vector struct {
 	Submit          []string // worker, job_id, extranonce2, ntime, nonce
 }
 
-type vectorFile struct {
-	Name            string `json:"name"`
-	SubscribeResult struct {
-		Extranonce1     string `json:"extranonce1"`
-		Extranonce2Size int    `json:"extranonce2_size"`
-	} `json:"subscribe_result"`
-	SetDifficulty float64         `json:"set_difficulty"`
-	NotifyParams  json.RawMessage `json:"notify_params"`
-	SubmitParams  []string        `json:"submit_params"`
-	Cases         []vectorFile    `json:"cases"`
-}
-
-// LoadVectors reads a vector file; a sessions file yields one Vector per case.
-func LoadVectors(path string) ([]Vector, error) {
-	b, err := os.ReadFile(path)
+// FromVector is what a pool sends for v (vectors reads the files, so there
+// is one reader of their format).
+func FromVector(v vectors.Vector) (Vector, error) {
+	raw, err := json.Marshal(v.NotifyParams)
 	if err != nil {
-		return nil, err
+		return Vector{}, fmt.Errorf("%s: %w", v.Name, err)
 	}
-	var f vectorFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	n, err := ParseNotifyParams(raw)
+	if err != nil {
+		return Vector{}, fmt.Errorf("%s: %w", v.Name, err)
 	}
-	files := f.Cases
-	if len(files) == 0 {
-		files = []vectorFile{f}
+	d := v.SetDifficulty
+	if d == 0 {
+		d = 1
 	}
-	var out []Vector
-	for _, vf := range files {
-		n, err := ParseNotifyParams(vf.NotifyParams)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", path, vf.Name, err)
-		}
-		d := vf.SetDifficulty
-		if d == 0 {
-			d = 1
-		}
-		out = append(out, Vector{Name: vf.Name, Notify: n, Extranonce1: vf.SubscribeResult.Extranonce1,
-			Extranonce2Size: vf.SubscribeResult.Extranonce2Size, Difficulty: d, Submit: vf.SubmitParams})
+	sub := make([]string, len(v.SubmitParams))
+	for i, x := range v.SubmitParams {
+		sub[i], _ = x.(string) // the worker may be null
 	}
-	return out, nil
+	return Vector{Name: v.Name, Notify: n, Extranonce1: v.SubscribeResult.Extranonce1,
+		Extranonce2Size: v.SubscribeResult.Extranonce2Size, Difficulty: d, Submit: sub}, nil
 }
 
-// LoadVector reads the first vector of a file.
-func LoadVector(path string) (Vector, error) {
-	v, err := LoadVectors(path)
+// BuiltinVector is the first built-in vector whose label (file name without
+// .json, or the session case's name) is label.
+func BuiltinVector(label string) (Vector, error) {
+	vs, err := vectors.Builtin()
 	if err != nil {
 		return Vector{}, err
 	}
-	return v[0], nil
+	for _, v := range vs {
+		if v.Label() == label {
+			return FromVector(v)
+		}
+	}
+	return Vector{}, fmt.Errorf("no built-in vector %q", label)
 }
 
 func randHex(n int) string {

@@ -220,18 +220,18 @@ func TestServerScriptedBehaviour(t *testing.T) {
 }
 
 func TestServerTLSAndVectors(t *testing.T) {
-	v, err := LoadVector("../../../shared/vectors/block_100000.json")
-	if err != nil {
-		t.Skip(err)
-	}
+	v, err := BuiltinVector("block_100000")
+	require.NoError(t, err)
 	s := New(Config{TLS: true, Job: &v.Notify, Extranonce1: v.Extranonce1, Extranonce2Size: v.Extranonce2Size})
 	require.NoError(t, s.Start())
 	defer s.Close()
 	assert.Len(t, s.Fingerprint(), 64)
 	assert.Contains(t, s.URL(), "stratum+tls://")
-	vs, err := LoadVectors("../../../shared/vectors/stratum_sessions.json")
+	sess, err := BuiltinVector("esp_miner_slush_notify_790246_midstate")
 	require.NoError(t, err)
-	assert.Len(t, vs, 2)
+	assert.Equal(t, "1f9a56282c", sess.Notify.JobID)
+	_, err = BuiltinVector("no_such_vector")
+	require.Error(t, err)
 	g := GenerateJob("1", 4, 8, true)
 	_, err = work.NewJob(work.JobParams{JobID: g.JobID, PrevHash: g.PrevHash, Coinb1: g.Coinb1, Coinb2: g.Coinb2,
 		MerkleBranch: g.MerkleBranch, Version: g.Version, NBits: g.NBits, NTime: g.NTime, Extranonce1: "00000000", Extranonce2Size: 8})

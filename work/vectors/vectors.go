@@ -14,6 +14,9 @@ import (
 	"clminer/work"
 )
 
+// The whole vector set lives in the repository and the binary: tests,
+// `make selftest` and `clminer selftest` need nothing beside the checkout.
+//
 //go:embed builtin/*.json
 var builtinFS embed.FS
 
@@ -68,6 +71,16 @@ type file struct {
 
 // Builtin returns the vectors compiled into the binary.
 func Builtin() ([]Vector, error) { return load(builtinFS, "builtin") }
+
+// BuiltinFiles is the built-in vector files themselves (*.json at its
+// root), for tests that hand them to something reading the file format.
+func BuiltinFiles() fs.FS {
+	sub, err := fs.Sub(builtinFS, "builtin")
+	if err != nil {
+		panic(err) // a constant, valid path into the embedded tree
+	}
+	return sub
+}
 
 // LoadDir reads every *.json vector file in dir.
 func LoadDir(dir string) ([]Vector, error) {
