@@ -79,22 +79,34 @@ selftest: build
 test: vet unit fuzz-short selftest hiveos-check glibc-check
 
 # Hive OS custom-miner archive: clminer/ with the binary and the h-*.sh
-# scripts of deploy/hiveos (see its README).
+# scripts of deploy/hiveos (see its README). Hive's installer takes the
+# archive name's last "-"-separated field as the version and the rest as the
+# miner's name, so the version (git describe: v1.0.0-3-gabc1234-dirty) is
+# written with "_" for "-" and anything else outside [A-Za-z0-9._].
 HIVE_OUT := bin/hiveos
+hive_version = $(shell printf '%s' '$(1)' | tr -c 'A-Za-z0-9._' '_')
+HIVE_VERSION := $(call hive_version,$(VERSION))
 hiveos: build
 	rm -rf $(HIVE_OUT) && mkdir -p $(HIVE_OUT)/clminer
 	cp $(BIN) $(HIVE_OUT)/clminer/clminer
 	cp deploy/hiveos/h-config.sh deploy/hiveos/h-run.sh deploy/hiveos/h-stats.sh deploy/hiveos/README.md $(HIVE_OUT)/clminer/
-	sed 's/@VERSION@/$(VERSION)/' deploy/hiveos/h-manifest.conf > $(HIVE_OUT)/clminer/h-manifest.conf
-	tar -C $(HIVE_OUT) -czf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer
-	@echo "$(HIVE_OUT)/clminer-$(VERSION).tar.gz"
+	sed 's/@VERSION@/$(HIVE_VERSION)/' deploy/hiveos/h-manifest.conf > $(HIVE_OUT)/clminer/h-manifest.conf
+	tar -C $(HIVE_OUT) -czf $(HIVE_OUT)/clminer-$(HIVE_VERSION).tar.gz clminer
+	@echo "$(HIVE_OUT)/clminer-$(HIVE_VERSION).tar.gz"
 
-# The archive holds what Hive runs, executable, with the version filled in.
+# The archive holds what Hive runs, executable, with the version filled in,
+# and Hive's installer reads its name as miner "clminer" (checked also for a
+# version git describe writes with dashes). The scripts themselves are
+# tested as Hive runs them in cmd/clminer/hiveos_test.go.
 hiveos-check: hiveos
 	@for f in clminer h-config.sh h-run.sh h-stats.sh; do \
-	  tar -tvzf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer/$$f | grep -q '^-rwx' || { echo "hiveos: clminer/$$f missing or not executable"; exit 1; }; \
+	  tar -tvzf $(HIVE_OUT)/clminer-$(HIVE_VERSION).tar.gz clminer/$$f | grep -q '^-rwx' || { echo "hiveos: clminer/$$f missing or not executable"; exit 1; }; \
 	done
-	@tar -xOzf $(HIVE_OUT)/clminer-$(VERSION).tar.gz clminer/h-manifest.conf | grep -qx 'CUSTOM_VERSION=$(VERSION)' || { echo "hiveos: version not in h-manifest.conf"; exit 1; }
+	@tar -xOzf $(HIVE_OUT)/clminer-$(HIVE_VERSION).tar.gz clminer/h-manifest.conf | grep -qx 'CUSTOM_VERSION=$(HIVE_VERSION)' || { echo "hiveos: version not in h-manifest.conf"; exit 1; }
+	@for archive in $(HIVE_OUT)/clminer-$(HIVE_VERSION).tar.gz clminer-$(call hive_version,v1.2.3-4-gabcdef0-dirty).tar.gz; do \
+	  base=$$(basename -s .tar.gz "$$archive"); ver=$$(echo "$$base" | awk -F- '{ print $$NF }'); name=$$(echo "$$base" | sed "s/-$$ver\$$//"); \
+	  [ "$$name" = clminer ] || { echo "hiveos: Hive's installer reads $$base as miner \"$$name\", not clminer"; exit 1; }; \
+	done
 	@echo "hiveos archive ok"
 
 bench: build

@@ -19,6 +19,10 @@ type Info struct {
 	// Detail says how the device hashes, e.g. "avx512 16 lanes, 2 threads"
 	// or "vector width 1, 50 ms batches".
 	Detail string
+	// PCIBusID is the device's PCI address, 0000:0a:00.0, when the driver
+	// reports one ("" for the CPU): what ties it to a slot for rig managers
+	// that number GPUs by bus.
+	PCIBusID string
 }
 
 // Sweep asks a device to hash nonces [Start, Start+Count) of Unit, or of

@@ -13,8 +13,7 @@ import (
 
 func demoCommand() *cli.Command {
 	flags := append(deviceFlags("auto"), runFlags()...)
-	flags = append(flags, apiFlags()...)
-	flags = append(flags, fleetFlags()...)
+	flags = append(flags, demoRecordFlags(append(apiFlags(), fleetFlags()...))...)
 	flags = append(flags,
 		&cli.Float64Flag{Name: "difficulty", Usage: "share difficulty of the built-in pool (0: 0.01 for CPUs, 4 for GPUs)"},
 		&cli.DurationFlag{Name: "job-interval", Value: 30 * time.Second, Usage: "how often the built-in pool sends a new block (clean job)"},
@@ -32,6 +31,7 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			defer setup.close()
 			if c.Float64("difficulty") < 0 {
 				return fmt.Errorf("--difficulty %v: must be positive (or 0 to pick one)", c.Float64("difficulty"))
 			}
@@ -74,6 +74,30 @@ func demoCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// demoRecordFlags keeps the demo's records apart from real mining's: the
+// flags that name where records go (the best share and blocks found, the
+// share log, the webhook) come from demo's command line only, never from
+// the CLMINER_* variables a rig mines with, and the best share has its own
+// default file (demo-best-share.json).
+func demoRecordFlags(flags []cli.Flag) []cli.Flag {
+	for i, f := range flags {
+		sf, ok := f.(*cli.StringFlag)
+		if !ok {
+			continue
+		}
+		switch sf.Name {
+		case "best-share-file", "share-log", "notify-url":
+			cp := *sf
+			cp.EnvVars = nil
+			if cp.Name == "best-share-file" {
+				cp.Usage = "where the demo's all-time best share is kept (default: clminer/demo-best-share.json in the user cache dir, apart from mine's; '-' keeps it in memory)"
+			}
+			flags[i] = &cp
+		}
+	}
+	return flags
 }
 
 // demoDifficulty picks a difficulty giving a few shares a second: GPUs hash

@@ -45,6 +45,7 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 		return err
 	}
 	defer closeAll()
+	defer reopenOnHangup(logger, setup.logFile, nil)()
 
 	ctx := c.Context
 	if d := setup.duration; d > 0 {

@@ -222,3 +222,135 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// unitFile is a systemd unit: section -> key -> values, in order.
+type unitFile map[string]map[string][]string
+
+func parseUnit(t *testing.T, path string) unitFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	u := unitFile{}
+	section := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+			u[section] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			require.True(t, ok, "unit line %q", line)
+			u[section][k] = append(u[section][k], v)
+		}
+	}
+	return u
+}
+
+func (u unitFile) get(section, key string) string {
+	vs := u[section][key]
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
+}
+
+const (
+	unitPath          = deployDir + "/systemd/clminer.service"
+	exampleConfigPath = deployDir + "/clminer.example.yaml"
+)
+
+// The shipped unit and example config work together: the unit hands the
+// config (root's, mode 0600) to the service as a credential and mine
+// accepts it; every file the config writes lies in a directory the unit
+// gives the service; the stop timeout outlasts the drain; SIGHUP reloads;
+// the GPU device nodes stay reachable.
+func TestSystemdUnitAndExampleConfig(t *testing.T) {
+	u := parseUnit(t, unitPath)
+	svc := func(k string) string { return u.get("Service", k) }
+
+	cred, src, ok := strings.Cut(svc("LoadCredential"), ":")
+	require.True(t, ok, "LoadCredential=%s", svc("LoadCredential"))
+	assert.Equal(t, "/etc/clminer/clminer.yaml", src)
+	execStart := strings.Fields(svc("ExecStart"))
+	require.NotEmpty(t, execStart)
+	assert.Equal(t, "/usr/local/bin/clminer", execStart[0])
+	assert.Contains(t, svc("ExecStart"), "mine --config ${CREDENTIALS_DIRECTORY}/"+cred)
+	assert.Contains(t, svc("ExecStart"), "--log-format json", "one JSON object per line in the journal")
+	assert.Equal(t, "/bin/kill -HUP $MAINPID", svc("ExecReload"))
+
+	r, err := runApp(t, "mine", "--config", exampleConfigPath)
+	require.NoError(t, err, "the example config passes mine's checks")
+	require.NotEmpty(t, r.setup.pools)
+	dirs := map[string]string{
+		"StateDirectory": "/var/lib/", "CacheDirectory": "/var/cache/", "LogsDirectory": "/var/log/",
+	}
+	for k, base := range dirs {
+		require.NotEmpty(t, svc(k), k)
+		dirs[k] = base + svc(k)
+	}
+	within := func(what, path, dir string) {
+		t.Helper()
+		rel, err := filepath.Rel(dir, path)
+		assert.True(t, err == nil && !strings.HasPrefix(rel, ".."), "%s %s is not in %s, which the unit gives the service", what, path, dir)
+	}
+	within("best-share-file", r.setup.fleet.bestFile, dirs["StateDirectory"])
+	within("kernel-cache", r.setup.devices.CacheDir, dirs["CacheDirectory"])
+	within("share-log", r.setup.api.shareLog, dirs["LogsDirectory"])
+	assert.Equal(t, "", r.c.String("log-file"), "under systemd the journal keeps the log")
+	stop, err := time.ParseDuration(strings.TrimSuffix(svc("TimeoutStopSec"), "s") + "s")
+	require.NoError(t, err, "TimeoutStopSec=%s", svc("TimeoutStopSec"))
+	assert.Greater(t, stop, r.setup.drainTimeout+5*time.Second, "systemd must not SIGKILL the miner mid-drain")
+
+	groups := strings.Fields(svc("SupplementaryGroups"))
+	assert.Contains(t, groups, "render", "AMD's /dev/kfd and /dev/dri/renderD*")
+	assert.Contains(t, groups, "video", "/dev/dri/card*")
+	assert.NotEqual(t, "yes", svc("PrivateDevices"), "hides /dev/dri, /dev/kfd and /dev/nvidia*")
+	assert.NotEqual(t, "yes", svc("ProtectClock"), "implies a DeviceAllow= list without the GPUs")
+	assert.Empty(t, svc("DeviceAllow"), "an allow list would have to name every GPU node")
+	assert.NotEqual(t, "pid", svc("ProcSubset"), "NVML reads /proc/driver/nvidia")
+	assert.NotEqual(t, "yes", svc("MemoryDenyWriteExecute"), "OpenCL compilers write code")
+
+	// The README installs what is shipped, where the unit looks.
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(readme)
+	start := strings.Index(section, "### systemd")
+	require.GreaterOrEqual(t, start, 0)
+	section = section[start:]
+	if end := strings.Index(section[4:], "\n### "); end >= 0 {
+		section = section[:end+4]
+	}
+	for _, s := range []string{"deploy/systemd/clminer.service", "deploy/clminer.example.yaml", "/etc/clminer/clminer.yaml", "/usr/local/bin/clminer", "systemctl reload clminer"} {
+		assert.Contains(t, section, s)
+	}
+	assert.NotContains(t, section, "[Service]", "the README points at the shipped unit rather than a copy of it")
+}
+
+// systemd's own checks: `systemd-analyze verify` finds nothing to say
+// about the unit (run on a copy whose ExecStart= names a binary that exists
+// here), and the README states the exposure `systemd-analyze security`
+// gives it.
+func TestSystemdAnalyze(t *testing.T) {
+	sa := requireTool(t, "systemd-analyze")
+	b, err := os.ReadFile(unitPath)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "ExecStart=/usr/local/bin/clminer ")
+	copyPath := filepath.Join(t.TempDir(), "clminer.service")
+	require.NoError(t, os.WriteFile(copyPath, []byte(strings.Replace(string(b), "ExecStart=/usr/local/bin/clminer ", "ExecStart="+clminerExe(t)+" ", 1)), 0o644))
+	out, err := exec.Command(sa, "verify", copyPath).CombinedOutput()
+	require.NoError(t, err, "systemd-analyze verify:\n%s", out)
+	assert.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify has warnings")
+
+	out, err = exec.Command(sa, "security", "--offline=true", copyPath).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "offline") {
+		t.Skipf("this systemd-analyze has no --offline (systemd 250+): %s", out)
+	}
+	require.NoError(t, err, "%s", out)
+	m := regexp.MustCompile(`Overall exposure level for clminer\.service: ([0-9.]+) (\w+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, "%s", out)
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), fmt.Sprintf("exposure %s (%s)", m[1], m[2]), "the README's systemd-analyze security figure")
+}

@@ -57,7 +57,9 @@ type fleetConfig struct {
 	bestDefault bool
 }
 
-func fleetOptions(c *cli.Context) (fleetConfig, error) {
+// fleetOptions reads the fleet flags; bestName is the best-share file's
+// name in the user cache dir when --best-share-file is not given.
+func fleetOptions(c *cli.Context, bestName string) (fleetConfig, error) {
 	var fc fleetConfig
 	fc.cgAPI = strings.TrimSpace(c.String("cgminer-api"))
 	for _, s := range c.StringSlice("cgminer-api-allow") {
@@ -98,7 +100,7 @@ func fleetOptions(c *cli.Context) (fleetConfig, error) {
 	case "-":
 	case "":
 		if dir, err := os.UserCacheDir(); err == nil {
-			fc.bestFile, fc.bestDefault = filepath.Join(dir, "clminer", "best-share.json"), true
+			fc.bestFile, fc.bestDefault = filepath.Join(dir, "clminer", bestName), true
 		}
 	default:
 		fc.bestFile = f

@@ -375,3 +375,69 @@ func TestNotifyAndBestShareLive(t *testing.T) {
 		assert.NotContains(t, l, "t0ken", "the webhook's path is not logged")
 	}
 }
+
+// demo's shares, and the "blocks" its easy built-in pool lets it find, are
+// no record of real mining: its best share goes to demo-best-share.json, not
+// the best-share.json mine keeps, and it takes no record file (best share,
+// share log) nor webhook from the CLMINER_* variables a rig mines with.
+func TestDemoKeepsItsRecordsApart(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	rig := t.TempDir()
+	rigBest, rigShares := filepath.Join(rig, "best-share.json"), filepath.Join(rig, "shares.jsonl")
+	t.Setenv("CLMINER_BEST_SHARE_FILE", rigBest)
+	t.Setenv("CLMINER_SHARE_LOG", rigShares)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("demo posted to the rig's webhook: %s", r.URL)
+	}))
+	defer hook.Close()
+	t.Setenv("CLMINER_NOTIFY_URL", hook.URL)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	accepted := 0
+	var mu sync.Mutex
+	w := &logWatch{on: func(ev map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev["event"] == "share.accepted" {
+			if accepted++; accepted == 3 {
+				cancel()
+			}
+		}
+	}}
+	app := newApp()
+	app.Writer, app.ErrWriter = io.Discard, w
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunContext(ctx, []string{"clminer", "--log-format", "json", "demo", "--device", "cpu", "--threads", "1",
+			"--difficulty", "0.0002", "--status-interval", "0", "--drain-timeout", "1s"})
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("no 3 accepted shares in 60 s; log:\n%s", strings.Join(w.all(), "\n"))
+	}
+
+	b, err := os.ReadFile(filepath.Join(cache, "clminer", "demo-best-share.json"))
+	require.NoError(t, err, "the demo keeps its own best share")
+	var rec struct {
+		BestShare float64 `json:"best_share_difficulty"`
+	}
+	require.NoError(t, json.Unmarshal(b, &rec), "%s", b)
+	assert.Positive(t, rec.BestShare)
+	assert.NoFileExists(t, filepath.Join(cache, "clminer", "best-share.json"), "mine's all-time record is untouched")
+	assert.NoFileExists(t, rigBest)
+	assert.NoFileExists(t, rigShares)
+
+	// mine still keeps best-share.json, and reads the variables.
+	r, err := runApp(t, "mine", "-o", "stratum+tcp://pool.example:3333", "-u", "w")
+	require.NoError(t, err)
+	assert.Equal(t, rigBest, r.setup.fleet.bestFile)
+	t.Setenv("CLMINER_BEST_SHARE_FILE", "")
+	r, err = runApp(t, "mine", "-o", "stratum+tcp://pool.example:3333", "-u", "w")
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(cache, "clminer", "best-share.json"), r.setup.fleet.bestFile)
+}

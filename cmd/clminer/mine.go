@@ -43,6 +43,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "status-interval", Value: 10 * time.Second, Usage: "status line period (0: none)", EnvVars: []string{"CLMINER_STATUS_INTERVAL"}},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 5 * time.Second, Usage: "on shutdown, wait this long for verdicts on shares already sent", EnvVars: []string{"CLMINER_DRAIN_TIMEOUT"}},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: run until SIGINT/SIGTERM)", EnvVars: []string{"CLMINER_DURATION"}},
+		logFileFlag(),
 	}
 }
 
@@ -75,6 +76,7 @@ func mineCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			defer setup.close()
 			setup.nodes = nodes
 			if fc != nil && len(fc.Workers) > 0 && !setup.workerPerDevice {
 				return errors.New("the config file names workers: but --worker-per-device is off: set worker-per-device: true (or drop workers:)")
@@ -120,6 +122,7 @@ func minePools(c *cli.Context) ([]stratum.PoolConfig, *fileConfig, map[int]nodeO
 // device is opened or any kernel compiled.
 type runSetup struct {
 	log            *log.Logger
+	logFile        *logFile // --log-file, or nil
 	pools          []stratum.PoolConfig
 	nodes          map[int]nodeOpts // pools entries that are nodes, mined solo
 	spec           string
@@ -136,10 +139,30 @@ type runSetup struct {
 	rates           hashRateFeed // for V2 channels' UpdateChannel
 }
 
+// close releases what prepareRun opened.
+func (s *runSetup) close() {
+	if s.logFile != nil {
+		_ = s.logFile.Close()
+	}
+}
+
 // prepareRun checks every setting that is user input: each error is one
-// line saying what to fix.
-func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
-	logger, err := newLogger(c, errWriter(c))
+// line saying what to fix. The log file it opens is the caller's to close
+// (runSetup.close).
+func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (_ *runSetup, err error) {
+	keepRunningOnBrokenPipe()
+	out, lf, err := logOutput(c)
+	if err != nil {
+		return nil, err
+	}
+	if lf != nil {
+		defer func() {
+			if err != nil {
+				_ = lf.Close()
+			}
+		}()
+	}
+	logger, err := newLogger(c, out)
 	if err != nil {
 		return nil, err
 	}
@@ -170,12 +193,17 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (*runSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl, err := fleetOptions(c)
+	// demo's shares are no record of real mining: its own best share.
+	bestName := "best-share.json"
+	if c.Command.Name == "demo" {
+		bestName = "demo-best-share.json"
+	}
+	fl, err := fleetOptions(c, bestName)
 	if err != nil {
 		return nil, err
 	}
 	return &runSetup{
-		log: logger, pools: pools, spec: c.String("device"), devices: opts, api: api, fleet: fl,
+		log: logger, logFile: lf, pools: pools, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
 		workerPerDevice: c.Bool("worker-per-device"),
 	}, nil
@@ -198,6 +226,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer api.stop()
+	defer reopenOnHangup(logger, setup.logFile, api.shareLog)()
 	fl, err := newFleet(setup.fleet, logger, setup.statusInterval)
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ func proxyFlags() []cli.Flag {
 	return append(flags,
 		&cli.DurationFlag{Name: "status-interval", Value: 30 * time.Second, Usage: "status line period (0: none)", EnvVars: []string{"CLMINER_STATUS_INTERVAL"}},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (0: run until SIGINT/SIGTERM)", EnvVars: []string{"CLMINER_DURATION"}},
+		logFileFlag(),
 	)
 }
 
@@ -53,6 +54,9 @@ func proxyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if ps.logFile != nil {
+				defer ps.logFile.Close()
+			}
 			return runProxy(c.Context, ps)
 		},
 	}
@@ -61,6 +65,7 @@ func proxyCommand() *cli.Command {
 // proxySetup is a proxy run's settings, all checked before anything binds.
 type proxySetup struct {
 	log            *log.Logger
+	logFile        *logFile // --log-file, or nil
 	pools          []stratum.PoolConfig
 	cfg            proxy.Config
 	api            apiConfig
@@ -68,8 +73,20 @@ type proxySetup struct {
 	duration       time.Duration
 }
 
-func prepareProxy(c *cli.Context) (*proxySetup, error) {
-	logger, err := newLogger(c, errWriter(c))
+func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
+	keepRunningOnBrokenPipe()
+	out, lf, err := logOutput(c)
+	if err != nil {
+		return nil, err
+	}
+	if lf != nil {
+		defer func() {
+			if err != nil {
+				_ = lf.Close()
+			}
+		}()
+	}
+	logger, err := newLogger(c, out)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +137,7 @@ func prepareProxy(c *cli.Context) (*proxySetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxySetup{log: logger, pools: pools, cfg: cfg, api: api, statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
+	return &proxySetup{log: logger, logFile: lf, pools: pools, cfg: cfg, api: api, statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
 }
 
 // loadMinerUsers reads user:password lines ('#' comments and blank lines
@@ -172,6 +189,7 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	defer reopenOnHangup(ps.log, ps.logFile, nil)()
 	if ps.api.listen != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(srv.Collector())

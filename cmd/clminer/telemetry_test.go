@@ -167,7 +167,7 @@ func TestThermalLimitsWithFakeNVML(t *testing.T) {
 	assert.Equal(t, 0.0, list[0]["GPU"])
 
 	if _, err := exec.LookPath("jq"); err == nil {
-		_, hive := hiveStats(t, api)
+		_, hive := hiveStats(t, writeConfig(t, "api-listen: "+api+"\n"))
 		assert.Equal(t, []any{95.0}, hive["temp"], "h-stats.sh reports NVML's temperature")
 		assert.Equal(t, []any{77.0}, hive["fan"])
 	}

@@ -558,10 +558,11 @@ func (d *Device) calibrate() error {
 // Info implements gpu.Device.
 func (d *Device) Info() gpu.Info {
 	return gpu.Info{
-		ID:     d.id,
-		Kind:   "opencl",
-		Name:   d.info.Name,
-		Detail: fmt.Sprintf("vector %d, versions %d, maj %s, batch 2^%d hashes, %g ms", d.vec, d.nver, d.maj, d.batch.Load(), d.opts.KernelMS),
+		ID:       d.id,
+		Kind:     "opencl",
+		Name:     d.info.Name,
+		PCIBusID: d.info.PCIBusID,
+		Detail:   fmt.Sprintf("vector %d, versions %d, maj %s, batch 2^%d hashes, %g ms", d.vec, d.nver, d.maj, d.batch.Load(), d.opts.KernelMS),
 	}
 }
 

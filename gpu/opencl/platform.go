@@ -35,6 +35,10 @@ type DeviceInfo struct {
 	// Open uses when Options.VectorWidth is 0.
 	PreferredVectorWidthInt int
 	MaxWorkGroupSize        int
+	// PCIBusID is where the device sits on the PCI bus, 0000:0a:00.0, from
+	// cl_khr_pci_bus_info or NVIDIA's or AMD's attribute queries; "" when
+	// the runtime does not say (CPU devices).
+	PCIBusID string
 }
 
 // ErrNoPlatform means the runtime loaded but offers no platform or device.
@@ -159,6 +163,9 @@ func describeDevice(index int, d C.cl_device_id) (DeviceInfo, error) {
 	info.GlobalMem = num(clDeviceGlobalMemSize)
 	info.PreferredVectorWidthInt = int(num(clDevicePreferredVectorWidthInt))
 	info.MaxWorkGroupSize = int(num(clDeviceMaxWorkGroupSize))
+	if exts := str(clDeviceExtensions); err == nil {
+		info.PCIBusID = devicePCI(d, exts)
+	}
 	switch {
 	case t&clDeviceTypeGPU != 0:
 		info.Type = "GPU"

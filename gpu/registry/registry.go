@@ -93,6 +93,8 @@ type Entry struct {
 	GlobalMemMiB uint64 `json:"global_mem_mib,omitempty"`
 	VectorWidth  int    `json:"preferred_vector_width,omitempty"`
 	Detail       string `json:"detail,omitempty"`
+	// PCIBusID is the PCI address the driver reports, 0000:0a:00.0.
+	PCIBusID string `json:"pci_bus_id,omitempty"`
 }
 
 // List returns every device: the OpenCL ones, then the CPU device. The error
@@ -107,7 +109,7 @@ func List() ([]Entry, error) {
 				ID: openclID(p.Index, d.Index), Kind: "opencl", Type: d.Type, Name: d.Name,
 				Vendor: d.Vendor, Platform: p.Name, Driver: d.DriverVersion,
 				ComputeUnits: d.ComputeUnits, GlobalMemMiB: d.GlobalMem >> 20,
-				VectorWidth: d.PreferredVectorWidthInt,
+				VectorWidth: d.PreferredVectorWidthInt, PCIBusID: d.PCIBusID,
 			})
 		}
 	}

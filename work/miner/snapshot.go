@@ -111,7 +111,7 @@ func (m *Miner) Snapshot() Snapshot {
 	for i, d := range m.devs {
 		info := m.cfg.Devices[i].Info()
 		d.mu.Lock()
-		ds := DeviceStats{ID: info.ID, Name: info.Name, Detail: info.Detail, Counts: d.c.clone(), LastErr: d.err, Sweeping: d.busy}
+		ds := DeviceStats{ID: info.ID, Name: info.Name, Detail: info.Detail, PCIBusID: info.PCIBusID, Counts: d.c.clone(), LastErr: d.err, Sweeping: d.busy}
 		d.mu.Unlock()
 		ds.Hashes = d.meter.total.Load()
 		ds.Rate5s = d.meter.rate(now, 5*time.Second)

@@ -114,9 +114,12 @@ func (c Counts) clone() Counts {
 
 // DeviceStats is one device's accounting.
 type DeviceStats struct {
-	ID       string  `json:"id"`
-	Name     string  `json:"name"`
-	Detail   string  `json:"detail"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+	// PCIBusID is where the device sits on the PCI bus (absent for the
+	// CPU), for tools that number GPUs by bus.
+	PCIBusID string  `json:"pci_bus_id,omitempty"`
 	Hashes   uint64  `json:"hashes"`
 	Rate5s   float64 `json:"hashrate_5s"`
 	Rate60s  float64 `json:"hashrate_60s"`

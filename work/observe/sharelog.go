@@ -14,9 +14,10 @@ import (
 // ShareLog appends one JSON line per candidate outcome to a file, for
 // operators who audit shares or feed them to other tools.
 type ShareLog struct {
-	mu  sync.Mutex
-	f   *os.File
-	enc *json.Encoder
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	enc  *json.Encoder
 }
 
 // OpenShareLog opens path for appending, creating it if needed.
@@ -25,7 +26,25 @@ func OpenShareLog(path string) (*ShareLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--share-log: %w", err)
 	}
-	return &ShareLog{f: f, enc: json.NewEncoder(f)}, nil
+	return &ShareLog{path: path, f: f, enc: json.NewEncoder(f)}, nil
+}
+
+// Path is the file's name.
+func (l *ShareLog) Path() string { return l.path }
+
+// Reopen opens the path afresh and then closes the old file, so that a
+// log rotation that moved the file away needs no copytruncate (SIGHUP). On
+// failure the old file stays in use.
+func (l *ShareLog) Reopen() error {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f, l.enc = f, json.NewEncoder(f)
+	l.mu.Unlock()
+	return old.Close()
 }
 
 // Share implements miner.Observer.
