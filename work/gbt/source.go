@@ -20,6 +20,7 @@ import (
 
 	"clminer/work"
 	"clminer/work/ledger"
+	"clminer/work/safetext"
 	"clminer/work/source"
 )
 
@@ -639,11 +640,11 @@ func (s *Source) submitBlock(t *template, header [80]byte, sh source.Share) (sou
 		if res == nil || *res == "" {
 			return source.Accepted, ""
 		}
-		return source.Rejected, clipReason(*res)
+		return source.Rejected, safetext.Label(*res)
 	}
 	var re *RPCError
 	if errors.As(err, &re) {
-		return source.Rejected, clipReason(re.Message)
+		return source.Rejected, safetext.Label(re.Message)
 	}
 	var best string
 	hctx, hcancel := context.WithTimeout(context.Background(), s.opt.CallTimeout)
@@ -665,14 +666,6 @@ func notReceived(err error) bool {
 		return true
 	}
 	return errors.Is(err, errBusy) || isCode(err, codeWarmingUp)
-}
-
-// clipReason keeps reject reasons short enough for a label and a log line.
-func clipReason(r string) string {
-	if len(r) > 80 {
-		return r[:80]
-	}
-	return r
 }
 
 func poke(ch chan struct{}) {
