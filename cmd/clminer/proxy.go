@@ -71,13 +71,13 @@ func prepareProxy(c *cli.Context) (*proxySetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	pools, err := poolsFromFlags(c, nil)
+	pools, ups, err := poolsFromFlags(c, nil)
 	if err != nil {
 		return nil, err
 	}
-	for i := range pools {
-		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
-			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+	for i, u := range ups {
+		if u.kind != kindPool {
+			return nil, fmt.Errorf("pool %d (%s) is %s: the farm proxy's pools are Stratum v1 (stratum+tcp://, stratum+tls://)", i+1, u, u.kind)
 		}
 	}
 	listen := strings.TrimSpace(c.String("listen"))

@@ -69,23 +69,26 @@ func (o *Options) defaults() {
 // ParseNodeURL checks a node URL: http or https, a host, no credentials
 // (they go in -u/-p or --rpc-cookie, never in a URL that gets logged).
 func ParseNodeURL(s string) (*url.URL, error) {
+	// Messages quote the URL through safetext.URL: it may carry
+	// user:password@ in any shape, parsable or not.
+	q := safetext.URL(s)
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		// Not the URL itself: it may carry a password.
-		return nil, errors.New("node URL: not a valid URL; want http://host:port")
+		// Not url.Parse's error: it quotes the URL whole.
+		return nil, fmt.Errorf("node URL %q: not a valid URL; want http://host:port", q)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("node URL %q: want http://host:port (a node's RPC) or a stratum+tcp:// pool", s)
+		return nil, fmt.Errorf("node URL %q: want http://host:port (a node's RPC) or a stratum+tcp:// pool", q)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("node URL %s: put the RPC user and password in -u/-p or --rpc-cookie, not in the URL", u.Redacted())
+		return nil, fmt.Errorf("node URL %q: put the RPC user and password in -u/-p or --rpc-cookie, not in the URL", q)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("node URL %q: no host", s)
+		return nil, fmt.Errorf("node URL %q: no host", q)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("node URL %q: bad port", s)
+			return nil, fmt.Errorf("node URL %q: bad port", q)
 		}
 	}
 	return u, nil
