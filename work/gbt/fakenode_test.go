@@ -39,6 +39,9 @@ type fakeNode struct {
 	// acceptMoves: templates build on best (when set), and an accepted
 	// block becomes best, as on a real node.
 	acceptMoves bool
+	// hang: every request is read and never answered (a node process
+	// that hangs behind a listener that still accepts).
+	hang bool
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +60,11 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if f.hang {
+		f.mu.Unlock()
+		<-r.Context().Done()
+		return
+	}
 	if req.Method == "submitblock" && f.busySubmits > 0 {
 		f.busySubmits--
 		f.mu.Unlock()

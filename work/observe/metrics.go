@@ -111,7 +111,10 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 // guard, and peer text is clipped to safetext.LabelMax with the series that
 // then share a label summed (two reasons that differ only in bytes that are
 // not UTF-8 would otherwise be a duplicate series, which fails the scrape
-// too).
+// too). Reasons stay the peer's own words rather than a fixed vocabulary:
+// pools word the same reject differently and an operator diagnoses by the
+// wording, while the count of distinct ones is already bounded (32 per
+// miner and per node, the rest "other").
 func validLabels(labels []string) []string {
 	for i, l := range labels {
 		labels[i] = safetext.Clip(l, maxLabel)
