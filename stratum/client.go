@@ -54,7 +54,7 @@ func (p PoolConfig) String() string {
 type Options struct {
 	Dialer           Dialer        // [net.Dialer with DialTimeout and TCP keepalive]
 	Logger           *log.Logger   // [discard]
-	ReadTimeout      time.Duration // no line for this long => connection dead [120 s]
+	ReadTimeout      time.Duration // no line for this long => the pool is silent: left as failed (see doc.go) [90 s]
 	DialTimeout      time.Duration // TCP connect plus TLS handshake [10 s]
 	CallTimeout      time.Duration // optional calls (configure, extranonce.subscribe, ...) [5 s]
 	HandshakeTimeout time.Duration // subscribe and authorize replies [30 s]
@@ -96,7 +96,7 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
-	def(&o.ReadTimeout, 120*time.Second)
+	def(&o.ReadTimeout, 90*time.Second)
 	def(&o.DialTimeout, 10*time.Second)
 	def(&o.CallTimeout, 5*time.Second)
 	def(&o.HandshakeTimeout, 30*time.Second)
@@ -533,6 +533,15 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		c.sickLocked(p, sick.Reason)
 	case rc != nil:
 		c.applyReconnectLocked(p, s, rc, healthy)
+	case errors.Is(err, ErrSilent):
+		// A pool that stops sending while its connection stays open is
+		// hung, and its listener most likely is too: no immediate retry
+		// (which waited out a subscribe it never answered), but the next
+		// pool now, while this one backs off and is probed.
+		if healthy {
+			p.fails, p.sickCount = 0, 0
+		}
+		c.failLocked(p, err)
 	default:
 		if healthy {
 			// One immediate retry after a session that worked for a while.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"clminer/work"
+	"clminer/work/safetext"
 )
 
 // Method names of Stratum v1 as deployed.
@@ -209,7 +210,7 @@ func ParseError(raw json.RawMessage, rejectReason string) *RPCError {
 		if e.Message == "" {
 			e.Message = rejectReason
 		} else if !strings.Contains(e.Message, rejectReason) {
-			e.Message = rejectReason + ": " + e.Message
+			e.Message = clip(rejectReason + ": " + e.Message)
 		}
 	}
 	return e
@@ -253,7 +254,7 @@ func parseErrorValue(raw json.RawMessage) *RPCError {
 			e.Message = clip(string(raw))
 		}
 	case string:
-		e.Message = t
+		e.Message = clip(t)
 	case bool:
 		e.Message = fmt.Sprintf("error: %v", t)
 	default:
@@ -315,14 +316,9 @@ func rawText(raw json.RawMessage) string {
 	return clip(string(raw))
 }
 
-// clip keeps pool text short enough for a log line.
-func clip(s string) string {
-	const max = 200
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}
+// clip keeps pool text short enough for a log line, and valid UTF-8 (a
+// reason becomes a metric label): package safetext's one rule.
+func clip(s string) string { return safetext.Clip(s, 200) }
 
 // IsTrue reports whether a result is the JSON literal true.
 func IsTrue(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "true" }

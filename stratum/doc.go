@@ -39,6 +39,37 @@
 //     run subscribe and authorize (not just a TCP connect) pass for the
 //     hold-down, so a pool that refuses the worker does not drag the miner
 //     back. Failover is ordered with per-pool exponential backoff plus jitter.
+//   - A pool that hangs is left within 150 s of its last line; a slow but
+//     live one is kept. The rule is silence: no line at all for ReadTimeout
+//     (90 s, the figure cgminer and the ASIC firmware built on it drop a
+//     pool at, so pools keep connections busier than that; a job every 30
+//     to 60 s is usual, and one every 50 s is kept) ends the session and
+//     counts as the pool failing. The next pool is then used at once, not
+//     the same one again: a hung pool's listener (the daemon itself, or a
+//     load balancer in front of a dead backend) usually still accepts and
+//     never answers, and the one immediate retry that a session which
+//     worked gets after a close waited out a subscribe it would never
+//     answer. The hung pool backs off and, being higher in the list, is
+//     returned to only after its subscribe+authorize probes pass for
+//     HoldDown. A subscribe unanswered for HandshakeTimeout (30 s) is a
+//     failure too, and is not repeated without the session id: that second
+//     subscribe is for a pool that answered and refused the resume. The
+//     worst case is a close at the end of a silence, then that retry's dial
+//     and one unanswered subscribe: 90 + 10 + 30 s.
+//     No probe request is sent to a quiet pool: Stratum v1 has no call every
+//     pool answers and none must (mining.ping goes from pool to miner;
+//     unknown methods get an error from some pools, nothing from others and
+//     a disconnect from a few), so its silence would tell no more than the
+//     line's. The same rule elsewhere: a Stratum V2 pool's handshake,
+//     SetupConnection and OpenChannel share one SetupTimeout (15 s), so a
+//     V2 listener that never answers is left as fast; an open V2 channel
+//     has no liveness message, pools may acknowledge shares in batches and
+//     send jobs only when the template changes (rarely, on a quiet chain),
+//     so silence there does not tell hung from idle, and a V2 pool is left
+//     by its rule on shares without a verdict. A node mined solo is asked
+//     for a template at least every RefreshInterval (30 s) with CallTimeout
+//     (15 s), a longpoll notwithstanding, so a hung node idles the devices
+//     within 45 s.
 //   - client.reconnect is obeyed only on an authorized session and within
 //     the same domain (cgminer's rule) unless the pool allows more, since
 //     plain TCP lets a man in the middle redirect hashrate. The target is used

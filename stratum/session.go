@@ -38,7 +38,10 @@ var (
 	ErrThrottled = errors.New("stratum: too many shares awaiting a verdict")
 	// ErrSick: the pool stops answering submits or rejects host-verified
 	// shares in a streak; the client leaves it (SickError says which).
-	ErrSick            = errors.New("stratum: pool is sick")
+	ErrSick = errors.New("stratum: pool is sick")
+	// ErrSilent: no line came from the pool for ReadTimeout; the client
+	// counts it as the pool failing and tries the next one.
+	ErrSilent          = errors.New("stratum: the pool went silent")
 	errReturnToPrimary = errors.New("stratum: returning to a higher-priority pool")
 )
 
@@ -204,7 +207,7 @@ func (s *session) readLoop() {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				err = fmt.Errorf("no line from the pool for %v: %w", s.c.opts.ReadTimeout, err)
+				err = fmt.Errorf("%w: no line for %v", ErrSilent, s.c.opts.ReadTimeout)
 			}
 			s.close(err)
 			return
@@ -864,7 +867,10 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 		cfgSent = time.Now()
 	}
 	sub, err := s.subscribe(ctx, resumeID)
-	if err != nil && resumeID != "" && !errors.Is(err, ErrSessionClosed) && ctx.Err() == nil {
+	// Subscribing again without the id is for a pool that answered and
+	// refused the resume; one that did not answer at all is failing, and
+	// waiting for it twice kept the miner off the next pool.
+	if err != nil && resumeID != "" && !errors.Is(err, ErrSessionClosed) && !errors.Is(err, ErrTimeout) && ctx.Err() == nil {
 		s.log.Info("session resume refused; subscribing afresh", "event", "pool.resume_refused", "err", err)
 		sub, err = s.subscribe(ctx, "")
 	}

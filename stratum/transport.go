@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
+
+	"clminer/work/safetext"
 )
 
 // PoolURL is a parsed pool address.
@@ -37,15 +39,18 @@ func (u PoolURL) String() string { return u.Scheme + "://" + u.Addr() }
 func ParsePoolURL(s string) (PoolURL, error) {
 	var u PoolURL
 	s = strings.TrimSpace(s)
+	// Every message quotes the URL through safetext.URL: a URL may carry
+	// user:password@ in any shape, parsable or not.
+	q := safetext.URL(s)
 	if s == "" {
 		return u, errors.New("pool URL is empty: want stratum+tcp://host:port")
 	}
 	if !strings.Contains(s, "://") {
-		return u, fmt.Errorf("pool URL %q has no scheme: write stratum+tcp://%s (or stratum+tls://)", s, s)
+		return u, fmt.Errorf("pool URL %q has no scheme: write stratum+tcp://%s (or stratum+tls://)", q, q)
 	}
 	pu, err := url.Parse(s)
 	if err != nil {
-		return u, fmt.Errorf("pool URL %q is malformed: want stratum+tcp://host:port", redactProxy(s))
+		return u, fmt.Errorf("pool URL %q is malformed: want stratum+tcp://host:port", q)
 	}
 	switch strings.ToLower(pu.Scheme) {
 	case "stratum+tcp", "stratum":
@@ -54,32 +59,26 @@ func ParsePoolURL(s string) (PoolURL, error) {
 		u.Scheme = strings.ToLower(pu.Scheme)
 		u.TLS = true
 	default:
-		return u, fmt.Errorf("pool URL %q: unknown scheme %q, use stratum+tcp, stratum+tls or stratum+ssl", s, pu.Scheme)
+		return u, fmt.Errorf("pool URL %q: unknown scheme %q, use stratum+tcp, stratum+tls or stratum+ssl", q, pu.Scheme)
 	}
 	if pu.User != nil {
-		return u, fmt.Errorf("pool URL %q: put the worker and password in the pool's user/pass settings, not in the URL", redactURL(pu))
+		return u, fmt.Errorf("pool URL %q: put the worker and password in the pool's user/pass settings, not in the URL", q)
 	}
 	if pu.Path != "" && pu.Path != "/" || pu.RawQuery != "" {
-		return u, fmt.Errorf("pool URL %q: remove the path or query, want stratum+tcp://host:port", s)
+		return u, fmt.Errorf("pool URL %q: remove the path or query, want stratum+tcp://host:port", q)
 	}
 	u.Host = pu.Hostname()
 	u.Port = pu.Port()
 	if u.Host == "" {
-		return u, fmt.Errorf("pool URL %q has no host: want %s://host:port", s, u.Scheme)
+		return u, fmt.Errorf("pool URL %q has no host: want %s://host:port", q, u.Scheme)
 	}
 	if u.Port == "" {
-		return u, fmt.Errorf("pool URL %q has no port: add one, e.g. %s://%s:3333", s, u.Scheme, u.Host)
+		return u, fmt.Errorf("pool URL %q has no port: add one, e.g. %s://%s:3333", q, u.Scheme, u.Host)
 	}
 	if p, err := strconv.Atoi(u.Port); err != nil || p <= 0 || p > 65535 {
-		return u, fmt.Errorf("pool URL %q: port %q must be a number in 1..65535", s, u.Port)
+		return u, fmt.Errorf("pool URL %q: port %q must be a number in 1..65535", q, u.Port)
 	}
 	return u, nil
-}
-
-func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
 }
 
 // ParseFingerprint reads a SHA-256 certificate fingerprint, hex with or
@@ -194,32 +193,21 @@ func colonHex(h string) string {
 func ParseProxyURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("proxy %q: want socks5h://host:port (or socks5://, optionally user:pass@)", redactProxy(s))
+		return nil, fmt.Errorf("proxy %q: want socks5h://host:port (or socks5://, optionally user:pass@)", safetext.URL(s))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "socks5", "socks5h":
 	default:
-		return nil, fmt.Errorf("proxy %q: scheme %q is not supported: use socks5h://host:port", redactURL(u), u.Scheme)
+		return nil, fmt.Errorf("proxy %q: scheme %q is not supported: use socks5h://host:port", safetext.URL(u.String()), u.Scheme)
 	}
 	if u.Port() == "" {
-		return nil, fmt.Errorf("proxy %q has no port: add one, e.g. socks5h://%s:1080", redactURL(u), u.Hostname())
+		return nil, fmt.Errorf("proxy %q has no port: add one, e.g. socks5h://%s:1080", safetext.URL(u.String()), u.Hostname())
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		return nil, fmt.Errorf("proxy %q: remove the path or query, want socks5h://host:port", redactURL(u))
+		return nil, fmt.Errorf("proxy %q: remove the path or query, want socks5h://host:port", safetext.URL(u.String()))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	return u, nil
-}
-
-// redactProxy drops user:pass@ from an unparsable proxy string.
-func redactProxy(s string) string {
-	if at := strings.LastIndex(s, "@"); at >= 0 {
-		if i := strings.Index(s, "://"); i >= 0 && i < at {
-			return s[:i+3] + "<redacted>@" + s[at+1:]
-		}
-		return "<redacted>@" + s[at+1:]
-	}
-	return s
 }
 
 // forward adapts a Dialer to what x/net/proxy dials the proxy itself with.
@@ -243,11 +231,11 @@ func ViaProxy(d Dialer, raw string) (Dialer, error) {
 	}
 	pd, err := proxy.FromURL(u, forward{d})
 	if err != nil {
-		return nil, fmt.Errorf("proxy %q: %w", redactURL(u), err)
+		return nil, fmt.Errorf("proxy %q: %w", safetext.URL(u.String()), err)
 	}
 	cd, ok := pd.(proxy.ContextDialer)
 	if !ok {
-		return nil, fmt.Errorf("proxy %q: dialer cannot be cancelled", redactURL(u))
+		return nil, fmt.Errorf("proxy %q: dialer cannot be cancelled", safetext.URL(u.String()))
 	}
 	return cd.DialContext, nil
 }

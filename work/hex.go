@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+
+	"clminer/work/safetext"
 )
 
 // FieldError names the Stratum field that failed validation so that a log
@@ -86,9 +88,4 @@ func prevHashToStratum(h [32]byte) string {
 // header layout.
 func putHeaderUint32(dst []byte, v uint32) { binary.LittleEndian.PutUint32(dst, v) }
 
-func clip(s string) string {
-	if len(s) > 24 {
-		return s[:24] + "..."
-	}
-	return s
-}
+func clip(s string) string { return safetext.Clip(s, 27) }

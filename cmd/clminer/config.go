@@ -14,8 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"clminer/stratum"
-	"clminer/stratum/v2/channel"
 	"clminer/work/gbt"
+	"clminer/work/safetext"
 )
 
 // filePool is one entry of the config file's pools list. Its keys are the
@@ -270,11 +270,12 @@ func globalPool(c *cli.Context) stratum.PoolConfig {
 
 // poolsFromFlags returns the pools in priority order: the -o list, each
 // with the -u and -p in the same position as cgminer does, or else the
-// config file's pools: list. Every pool inherits the global pool settings
-// unless its file entry overrides them. --tls-fingerprint values go, in
-// order, to the TLS pools that do not set their own. Every error is one
-// line, found before any device is opened.
-func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error) {
+// config file's pools: list, and beside each its URL parsed (parseUpstream,
+// once). Every pool inherits the global pool settings unless its file entry
+// overrides them. --tls-fingerprint values go, in order, to the TLS pools
+// that do not set their own. Every error is one line, found before any
+// device is opened, and quotes a URL only without its credentials.
+func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, []upstream, error) {
 	urls, users, passes := c.StringSlice("url"), c.StringSlice("user"), c.StringSlice("pass")
 	base := globalPool(c)
 	var pools []stratum.PoolConfig
@@ -283,12 +284,12 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 	fromFile := len(urls) == 0 && fc != nil && len(fc.Pools) > 0
 	if fromFile {
 		if len(users) > 0 || len(passes) > 0 {
-			return nil, errors.New("-u/-p given without -o: they pair with the -o in the same position; the config file's pools take user: and pass: in each entry")
+			return nil, nil, errors.New("-u/-p given without -o: they pair with the -o in the same position; the config file's pools take user: and pass: in each entry")
 		}
 		for i, p := range fc.Pools {
 			cookie := p.RPCCookie != nil && *p.RPCCookie != "" || c.String("rpc-cookie") != ""
 			if p.URL == "" || p.User == "" && !(gbt.IsNodeURL(p.URL) && cookie) {
-				return nil, fmt.Errorf("config: pool %d needs a url and a user (a node's RPC user, unless it has an rpc-cookie)", i+1)
+				return nil, nil, fmt.Errorf("config: pool %d needs a url and a user (a node's RPC user, unless it has an rpc-cookie)", i+1)
 			}
 			pc := base
 			pc.URL, pc.User = p.URL, p.User
@@ -322,16 +323,16 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 		}
 	} else {
 		if len(urls) == 0 {
-			return nil, errors.New("no pool: give -o stratum+tcp://host:port -u user [-p pass] (repeat for backups), or a config file with a pools: list")
+			return nil, nil, errors.New("no pool: give -o stratum+tcp://host:port -u user [-p pass] (repeat for backups), or a config file with a pools: list")
 		}
 		if len(users) == 0 && c.String("rpc-cookie") != "" && !slices.ContainsFunc(urls, func(u string) bool { return !gbt.IsNodeURL(u) }) {
 			users = make([]string, len(urls)) // nodes that log in with the cookie
 		}
 		if len(users) != len(urls) {
-			return nil, fmt.Errorf("%d pools (-o) but %d users (-u): give one -u after each -o", len(urls), len(users))
+			return nil, nil, fmt.Errorf("%d pools (-o) but %d users (-u): give one -u after each -o", len(urls), len(users))
 		}
 		if len(passes) > len(urls) {
-			return nil, fmt.Errorf("%d passwords (-p) for %d pools (-o): give at most one -p after each -o", len(passes), len(urls))
+			return nil, nil, fmt.Errorf("%d passwords (-p) for %d pools (-o): give at most one -p after each -o", len(passes), len(urls))
 		}
 		for i, u := range urls {
 			pc := base
@@ -346,43 +347,48 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 	}
 
 	var tlsPools []int // TLS pools that take a --tls-fingerprint value
+	ups := make([]upstream, len(pools))
 	for i := range pools {
 		pc := &pools[i]
 		name := fmt.Sprintf("pool %d", i+1)
 		if strings.Contains(pc.URL, ",") {
-			return nil, fmt.Errorf("%s: URL %q holds a comma: give one URL per -o (CLMINER_URL holds one pool; list several in a config file's pools:)", name, pc.URL)
+			return nil, nil, fmt.Errorf("%s: URL %q holds a comma: give one URL per -o (CLMINER_URL holds one pool; list several in a config file's pools:)", name, safetext.URL(pc.URL))
 		}
-		if gbt.IsNodeURL(pc.URL) {
+		up, err := parseUpstream(pc.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ups[i] = up
+		name = fmt.Sprintf("pool %d (%s)", i+1, up)
+		// Every kind dials through the proxy (nodes and V2 pools too), so
+		// every kind's is checked here, before a device opens.
+		if pc.Proxy != "" {
+			if _, err := stratum.ParseProxyURL(pc.Proxy); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		switch up.kind {
+		case kindNode:
 			if pc.Fingerprint != "" || ownInsecure[i] {
-				return nil, fmt.Errorf("%s: tls-fingerprint and tls-insecure are for stratum+tls:// pools, not a node URL", name)
+				return nil, nil, fmt.Errorf("%s: tls-fingerprint and tls-insecure are for stratum+tls:// pools, not a node URL", name)
 			}
 			continue // checked with its solo settings in nodeSettings
-		}
-		if channel.IsURL(pc.URL) {
+		case kindV2:
 			if err := checkV2Pool(name, *pc, ownInsecure[i]); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
-		u, err := stratum.ParsePoolURL(pc.URL)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		name = fmt.Sprintf("pool %d (%s)", i+1, u)
+		u := up.pool
 		if strings.TrimSpace(pc.User) == "" {
-			return nil, fmt.Errorf("%s: the user (worker name) is empty", name)
-		}
-		if pc.Proxy != "" {
-			if _, err := stratum.ParseProxyURL(pc.Proxy); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
+			return nil, nil, fmt.Errorf("%s: the user (worker name) is empty", name)
 		}
 		if !u.TLS {
 			if pc.Fingerprint != "" {
-				return nil, fmt.Errorf("%s: tls-fingerprint is set but the pool is not TLS: use stratum+tls:// (or remove the fingerprint)", name)
+				return nil, nil, fmt.Errorf("%s: tls-fingerprint is set but the pool is not TLS: use stratum+tls:// (or remove the fingerprint)", name)
 			}
 			if ownInsecure[i] {
-				return nil, fmt.Errorf("%s: tls-insecure is set but the pool is not TLS: use stratum+tls:// (or remove tls-insecure)", name)
+				return nil, nil, fmt.Errorf("%s: tls-insecure is set but the pool is not TLS: use stratum+tls:// (or remove tls-insecure)", name)
 			}
 			pc.TLSInsecure = false // the global flag applies to TLS pools only
 			continue
@@ -397,14 +403,14 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 			if fromFile {
 				what = "no TLS pool is left without its own tls-fingerprint"
 			}
-			return nil, fmt.Errorf("%d --tls-fingerprint values but %s: a fingerprint pins a TLS pool's certificate", len(fps), what)
+			return nil, nil, fmt.Errorf("%d --tls-fingerprint values but %s: a fingerprint pins a TLS pool's certificate", len(fps), what)
 		}
 		if len(fps) != len(tlsPools) {
 			var names []string
 			for _, i := range tlsPools {
-				names = append(names, pools[i].URL)
+				names = append(names, ups[i].String())
 			}
-			return nil, fmt.Errorf("%d --tls-fingerprint values for %d TLS pools (%s): give one per TLS pool, in pool order ('' leaves one unpinned)",
+			return nil, nil, fmt.Errorf("%d --tls-fingerprint values for %d TLS pools (%s): give one per TLS pool, in pool order ('' leaves one unpinned)",
 				len(fps), len(tlsPools), strings.Join(names, ", "))
 		}
 		for k, i := range tlsPools {
@@ -416,8 +422,8 @@ func poolsFromFlags(c *cli.Context, fc *fileConfig) ([]stratum.PoolConfig, error
 			continue
 		}
 		if _, err := stratum.ParseFingerprint(pc.Fingerprint); err != nil {
-			return nil, fmt.Errorf("pool %d (%s): %w", i+1, pc.URL, err)
+			return nil, nil, fmt.Errorf("pool %d (%s): %w", i+1, ups[i], err)
 		}
 	}
-	return pools, nil
+	return pools, ups, nil
 }

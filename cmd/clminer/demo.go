@@ -27,7 +27,7 @@ func demoCommand() *cli.Command {
 			// The built-in pool's address is known once it starts; the
 			// placeholder only lets the settings be checked first.
 			pools := []stratum.PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "demo.rig", Pass: "x", VersionRolling: true}}
-			setup, err := prepareRun(c, pools)
+			setup, err := prepareRun(c, pools, []upstream{{kind: kindPool}})
 			if err != nil {
 				return err
 			}
@@ -63,6 +63,9 @@ func demoCommand() *cli.Command {
 				}
 			}()
 			setup.pools[0].URL = pool.URL()
+			if setup.ups[0], err = parseUpstream(pool.URL()); err != nil {
+				return err
+			}
 			if c.Bool("proxy") {
 				err = runProxyDemo(c, setup, pool)
 			} else {

@@ -308,7 +308,7 @@ func TestProxySettings(t *testing.T) {
 	assert.Equal(t, "", pools[2].Proxy)
 
 	r, err := runApp(t, "mine", "-o", "stratum+tcp://a:1", "-u", "w", "--proxy", "http://u:hunter2@proxy:3128")
-	assertOneLine(t, r, err, `pool 1 (stratum+tcp://a:1): proxy "http://proxy:3128": scheme "http" is not supported`)
+	assertOneLine(t, r, err, `pool 1 (stratum+tcp://a:1): proxy "http://<redacted>@proxy:3128": scheme "http" is not supported`)
 	assert.NotContains(t, err.Error(), "hunter2")
 	r, err = runApp(t, "mine", "-o", "stratum+tcp://a:1", "-u", "w", "--proxy", "socks5h://proxy")
 	assertOneLine(t, r, err, "has no port")

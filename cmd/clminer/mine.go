@@ -12,8 +12,6 @@ import (
 	"clminer/gpu"
 	"clminer/gpu/registry"
 	"clminer/stratum"
-	"clminer/stratum/v2/channel"
-	"clminer/work/gbt"
 	"clminer/work/miner"
 )
 
@@ -68,11 +66,11 @@ func mineCommand() *cli.Command {
 		UsageText: "clminer mine -o stratum+tcp://pool:3333 -u wallet.rig1 -p x [-o stratum+tls://backup:443 -u wallet.rig1] [options]\n   clminer mine -o http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --coinbase-addr ADDR [options]",
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			pools, fc, nodes, err := minePools(c)
+			pools, ups, fc, nodes, err := minePools(c)
 			if err != nil {
 				return err
 			}
-			setup, err := prepareRun(c, pools)
+			setup, err := prepareRun(c, pools, ups)
 			if err != nil {
 				return err
 			}
@@ -94,28 +92,29 @@ func mineCommand() *cli.Command {
 var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
-// environment, and returns the pool list in priority order.
-func minePools(c *cli.Context) ([]stratum.PoolConfig, *fileConfig, map[int]nodeOpts, error) {
+// environment, and returns the pool list in priority order with each URL
+// parsed.
+func minePools(c *cli.Context) ([]stratum.PoolConfig, []upstream, *fileConfig, map[int]nodeOpts, error) {
 	var fc *fileConfig
 	if path := c.String("config"); path != "" {
 		var err error
 		if fc, err = loadConfigFile(path); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if err := applyConfigFile(c, fc, path); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	pools, err := poolsFromFlags(c, fc)
+	pools, ups, err := poolsFromFlags(c, fc)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	fromFile := len(c.StringSlice("url")) == 0 && fc != nil && len(fc.Pools) > 0
-	nodes, err := nodeSettings(c, fc, fromFile, pools)
+	nodes, err := nodeSettings(c, fc, fromFile, pools, ups)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return pools, fc, nodes, nil
+	return pools, ups, fc, nodes, nil
 }
 
 // runSetup is everything a mining run needs, read and validated before any
@@ -124,6 +123,7 @@ type runSetup struct {
 	log            *log.Logger
 	logFile        *logFile // --log-file, or nil
 	pools          []stratum.PoolConfig
+	ups            []upstream       // pools[i]'s URL, parsed
 	nodes          map[int]nodeOpts // pools entries that are nodes, mined solo
 	spec           string
 	devices        registry.Options
@@ -146,10 +146,10 @@ func (s *runSetup) close() {
 	}
 }
 
-// prepareRun checks every setting that is user input: each error is one
-// line saying what to fix. The log file it opens is the caller's to close
+// prepareRun checks every setting that is user input (the pools are
+// checked by poolsFromFlags): each error is one line saying what to fix. The log file it opens is the caller's to close
 // (runSetup.close).
-func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (_ *runSetup, err error) {
+func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
 	keepRunningOnBrokenPipe()
 	out, lf, err := logOutput(c)
 	if err != nil {
@@ -176,19 +176,6 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (_ *runSetup, err er
 			return nil, fmt.Errorf("--%s %v: must not be negative", d, c.Duration(d))
 		}
 	}
-	for i := range pools {
-		if gbt.IsNodeURL(pools[i].URL) || channel.IsURL(pools[i].URL) {
-			continue
-		}
-		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
-			return nil, fmt.Errorf("pool %d: %w", i+1, err)
-		}
-		if fp := pools[i].Fingerprint; fp != "" {
-			if _, err := stratum.ParseFingerprint(fp); err != nil {
-				return nil, fmt.Errorf("pool %d (%s): %w", i+1, pools[i].URL, err)
-			}
-		}
-	}
 	api, err := apiOptions(c)
 	if err != nil {
 		return nil, err
@@ -203,7 +190,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (_ *runSetup, err er
 		return nil, err
 	}
 	return &runSetup{
-		log: logger, logFile: lf, pools: pools, spec: c.String("device"), devices: opts, api: api, fleet: fl,
+		log: logger, logFile: lf, pools: pools, ups: ups, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
 		workerPerDevice: c.Bool("worker-per-device"),
 	}, nil
@@ -213,8 +200,8 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig) (_ *runSetup, err er
 // context ends.
 func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	logger := setup.log
-	for _, p := range setup.pools {
-		if u, err := stratum.ParsePoolURL(p.URL); err == nil && u.TLS && p.TLSInsecure && p.Fingerprint == "" {
+	for i, p := range setup.pools {
+		if u := setup.ups[i]; u.kind == kindPool && u.pool.TLS && p.TLSInsecure && p.Fingerprint == "" {
 			logger.Warn("TLS certificate verification is off for this pool (--tls-insecure): anyone on the path can pose as it; pin it with --tls-fingerprint instead",
 				"event", "pool.tls_insecure", "pool", u.String())
 		}

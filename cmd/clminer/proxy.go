@@ -16,8 +16,6 @@ import (
 
 	"clminer/stratum"
 	"clminer/stratum/proxy"
-	"clminer/stratum/v2/channel"
-	"clminer/work/gbt"
 	"clminer/work/miner"
 	"clminer/work/observe"
 )
@@ -90,18 +88,13 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pools, err := poolsFromFlags(c, nil)
+	pools, ups, err := poolsFromFlags(c, nil)
 	if err != nil {
 		return nil, err
 	}
-	for i := range pools {
-		if u := pools[i].URL; gbt.IsNodeURL(u) || channel.IsURL(u) {
-			// The scheme only: a node URL may carry RPC credentials.
-			scheme, _, _ := strings.Cut(strings.TrimSpace(u), "://")
-			return nil, fmt.Errorf("pool %d: %s:// is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://); mine Stratum V2 pools and nodes with `clminer mine`", i+1, strings.ToLower(scheme))
-		}
-		if _, err := stratum.ParsePoolURL(pools[i].URL); err != nil {
-			return nil, fmt.Errorf("pool %d: %w", i+1, err)
+	for i, u := range ups {
+		if u.kind != kindPool {
+			return nil, fmt.Errorf("pool %d: %s (%s) is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://); mine Stratum V2 pools and nodes with `clminer mine`", i+1, u, u.kind)
 		}
 	}
 	listen := strings.TrimSpace(c.String("listen"))

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"clminer/stratum"
-	"clminer/stratum/v2/channel"
 	"clminer/work/failover"
 	"clminer/work/gbt"
 	"clminer/work/source"
@@ -36,10 +35,10 @@ type nodeOpts struct {
 // nodeSettings returns the node options of every node URL in pools, by
 // position, from the flags and each file entry's coinbase-addr/rpc-cookie,
 // and checks them: every error is one line, before any device opens.
-func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum.PoolConfig) (map[int]nodeOpts, error) {
+func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum.PoolConfig, ups []upstream) (map[int]nodeOpts, error) {
 	nodes := map[int]nodeOpts{}
 	for i, p := range pools {
-		if !gbt.IsNodeURL(p.URL) {
+		if ups[i].kind != kindNode {
 			continue
 		}
 		o := nodeOpts{address: c.String("coinbase-addr"), cookie: c.String("rpc-cookie")}
@@ -51,11 +50,7 @@ func nodeSettings(c *cli.Context, fc *fileConfig, fromFile bool, pools []stratum
 				o.cookie = *fp.RPCCookie
 			}
 		}
-		u, err := gbt.ParseNodeURL(p.URL)
-		if err != nil {
-			return nil, fmt.Errorf("pool %d: %w", i+1, err)
-		}
-		name := fmt.Sprintf("pool %d (node %s)", i+1, u.Redacted())
+		name := fmt.Sprintf("pool %d (node %s)", i+1, ups[i])
 		if err := gbt.CheckAddress(strings.TrimSpace(o.address)); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -110,7 +105,7 @@ func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) 
 		return nil
 	}
 	for i, p := range setup.pools {
-		if channel.IsURL(p.URL) {
+		if setup.ups[i].kind == kindV2 {
 			if err := flush(); err != nil {
 				return nil, err
 			}

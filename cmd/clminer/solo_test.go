@@ -245,7 +245,8 @@ func TestSoloSettings(t *testing.T) {
 		{[]string{"-o", "http://127.0.0.1:18443", "-u", "", "--coinbase-addr", regtestAddr}, "RPC user and password"},
 		{[]string{"-o", "http://127.0.0.1:18443", "--rpc-cookie", "/nonexistent/.cookie", "--coinbase-addr", regtestAddr}, "--rpc-cookie"},
 		{[]string{"-o", "stratum+tcp://pool:3333", "-u", "w", "--rpc-cookie", "/c"}, "--rpc-cookie is for solo mining"},
-		{[]string{"-o", "http://u:secret@127.0.0.1:x/", "-u", "rpc", "--coinbase-addr", regtestAddr}, "node URL"},
+		{[]string{"-o", "http://u:secret@127.0.0.1:x/", "-u", "rpc", "--coinbase-addr", regtestAddr}, "not in the URL"},
+		{[]string{"-o", "http://127.0.0.1:x/", "-u", "rpc", "--coinbase-addr", regtestAddr}, "node URL"},
 	} {
 		_, err := runApp(t, append([]string{"mine"}, tc.args...)...)
 		require.Error(t, err, "%v", tc.args)

@@ -24,18 +24,14 @@ func (f *hashRateFeed) rate() float64 {
 	return 0
 }
 
-// checkV2Pool is the config check of a V2 entry: one line, before any
-// device opens.
+// checkV2Pool is the config check of a V2 entry (its URL already parsed,
+// name "pool N (URL)"): one line, before any device opens.
 func checkV2Pool(name string, pc stratum.PoolConfig, insecure bool) error {
-	e, err := channel.ParseURL(pc.URL)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	if pc.Fingerprint != "" || insecure {
-		return fmt.Errorf("%s (%s): tls-fingerprint and tls-insecure are for stratum+tls:// pools; a V2 pool is authenticated by the key in its URL", name, e)
+		return fmt.Errorf("%s: tls-fingerprint and tls-insecure are for stratum+tls:// pools; a V2 pool is authenticated by the key in its URL", name)
 	}
 	if pc.User == "" {
-		return fmt.Errorf("%s (%s): the user (worker name) is empty", name, e)
+		return fmt.Errorf("%s: the user (worker name) is empty", name)
 	}
 	return nil
 }

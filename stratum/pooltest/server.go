@@ -47,9 +47,14 @@ type Behavior struct {
 	NeverReply                 []string                 // methods never answered (NOMP style)
 	ReplyDelay                 map[string]time.Duration // methods answered late
 	RejectAll                  bool                     // every valid share is rejected too ("forced reject")
-	ErrorFormat                ErrorFormat              // format of share rejects
-	RejectResume               bool                     // subscribe with a session id gets an error
-	SubscribeShape             string                   // "" (list of pairs), "single" (p2pool), "notify-only", "none"
+	RejectReason               string                   // the reason RejectAll gives ["forced reject"]
+	// RejectResult, with RejectAll, answers every share with this raw JSON
+	// as the result and a null error, sent byte for byte (bytes that are not
+	// UTF-8 included), instead of ErrorFormat's reply.
+	RejectResult   string
+	ErrorFormat    ErrorFormat // format of share rejects
+	RejectResume   bool        // subscribe with a session id gets an error
+	SubscribeShape string      // "" (list of pairs), "single" (p2pool), "notify-only", "none"
 	// DiffRule is the difficulty a share is judged at after a change.
 	DiffRule DiffRule
 	// ReconnectOnSubscribe answers every subscribe with client.reconnect []
@@ -755,8 +760,12 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) a
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh, serr := s.checkShareLocked(c, params)
-	if serr == nil && s.cfg.Behavior.RejectAll {
+	bh := s.cfg.Behavior
+	if serr == nil && bh.RejectAll {
 		serr = &shareErr{code: 20, reason: "forced reject"}
+		if bh.RejectReason != "" {
+			serr.reason = bh.RejectReason
+		}
 	}
 	if serr != nil {
 		s.stats.Rejected++
@@ -767,7 +776,10 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) a
 			s.stats.Duplicate++
 		}
 		s.rejects = keepRecent(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason})
-		return rejectReply(id, s.cfg.Behavior.ErrorFormat, serr)
+		if bh.RejectAll && bh.RejectResult != "" {
+			return rawLine(`{"id":` + string(id) + `,"result":` + bh.RejectResult + `,"error":null}`)
+		}
+		return rejectReply(id, bh.ErrorFormat, serr)
 	}
 	s.stats.Accepted++
 	s.shares = keepRecent(s.shares, sh)

@@ -21,8 +21,13 @@
 //     mainnet address on testnet4 is a clear error, not a worthless block;
 //   - shares are judged against the exact nbits target, not a float
 //     difficulty, so no block is dropped or sent that the node disagrees on;
-//   - one block per tip: the first candidate stops the tip's work at once,
-//     and a block is never submitted twice;
+//   - one block per tip: once a block on a tip (previous block hash) is
+//     sent, no other block on it is ever sent or mined for, whatever the
+//     node's verdict, since a second block of ours on a tip can only
+//     compete with the first (or with the block the node preferred). The
+//     mark is set in the same critical section that decides to send, and is
+//     kept after the verdict, so a candidate found before the verdict and
+//     handed in after it is counted stale, not sent;
 //   - ntime is the template's curtime (never below mintime) and is not rolled:
 //     on testnet4 the template's nbits depend on it (the 20-minute
 //     minimum-difficulty rule and BIP 94's timewarp bound), so a block

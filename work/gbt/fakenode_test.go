@@ -2,6 +2,7 @@ package gbt
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,17 @@ type fakeNode struct {
 	// busySubmits: answer this many submitblock calls with HTTP 503 (Bitcoin
 	// Core's full work queue) before reading one.
 	busySubmits int
+	// submitSeen, when set, gets each block as the node reads it; the
+	// verdict then waits for submitGate (nil: at once), so a test can hold
+	// it back.
+	submitSeen chan string
+	submitGate chan struct{}
+	// acceptMoves: templates build on best (when set), and an accepted
+	// block becomes best, as on a real node.
+	acceptMoves bool
+	// hang: every request is read and never answered (a node process
+	// that hangs behind a listener that still accepts).
+	hang bool
 }
 
 func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +60,11 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
+	if f.hang {
+		f.mu.Unlock()
+		<-r.Context().Done()
+		return
+	}
 	if req.Method == "submitblock" && f.busySubmits > 0 {
 		f.busySubmits--
 		f.mu.Unlock()
@@ -74,12 +91,26 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rerr = f.gbtErr
 		} else {
 			result = f.template()
+			if m, ok := result.(map[string]any); ok && f.acceptMoves && f.best != "" {
+				m["previousblockhash"] = f.best
+			}
 		}
 	case "getbestblockhash":
 		result = f.best
 	case "submitblock":
 		f.submitted = append(f.submitted, req.Params[0].(string))
 		result = f.submitRes
+		if raw, err := hex.DecodeString(req.Params[0].(string)); err == nil && len(raw) >= 80 && f.acceptMoves && result == nil {
+			f.best = blockHash([80]byte(raw[:80]))
+		}
+		if seen, gate := f.submitSeen, f.submitGate; seen != nil {
+			f.mu.Unlock()
+			seen <- req.Params[0].(string)
+			if gate != nil {
+				<-gate
+			}
+			f.mu.Lock()
+		}
 	default:
 		rerr = &RPCError{Code: codeMethodNotFound, Message: "Method not found"}
 	}

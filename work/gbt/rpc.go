@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"clminer/work/safetext"
 )
 
 // MaxResponse bounds one RPC reply. A full 4 MWU template is about 10-16 MB
@@ -133,9 +135,7 @@ func (c *rpcClient) call(ctx context.Context, method string, params []any, resul
 		return fmt.Errorf("%s: reply is not JSON-RPC: %v", method, err)
 	}
 	if env.Error != nil {
-		if len(env.Error.Message) > 200 {
-			env.Error.Message = env.Error.Message[:200] + "..."
-		}
+		env.Error.Message = safetext.Clip(env.Error.Message, 200)
 		return env.Error
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -20,6 +20,7 @@ import (
 
 	"clminer/work"
 	"clminer/work/ledger"
+	"clminer/work/safetext"
 	"clminer/work/source"
 )
 
@@ -68,23 +69,26 @@ func (o *Options) defaults() {
 // ParseNodeURL checks a node URL: http or https, a host, no credentials
 // (they go in -u/-p or --rpc-cookie, never in a URL that gets logged).
 func ParseNodeURL(s string) (*url.URL, error) {
+	// Messages quote the URL through safetext.URL: it may carry
+	// user:password@ in any shape, parsable or not.
+	q := safetext.URL(s)
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		// Not the URL itself: it may carry a password.
-		return nil, errors.New("node URL: not a valid URL; want http://host:port")
+		// Not url.Parse's error: it quotes the URL whole.
+		return nil, fmt.Errorf("node URL %q: not a valid URL; want http://host:port", q)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("node URL %q: want http://host:port (a node's RPC) or a stratum+tcp:// pool", s)
+		return nil, fmt.Errorf("node URL %q: want http://host:port (a node's RPC) or a stratum+tcp:// pool", q)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("node URL %s: put the RPC user and password in -u/-p or --rpc-cookie, not in the URL", u.Redacted())
+		return nil, fmt.Errorf("node URL %q: put the RPC user and password in -u/-p or --rpc-cookie, not in the URL", q)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("node URL %q: no host", s)
+		return nil, fmt.Errorf("node URL %q: no host", q)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("node URL %q: bad port", s)
+			return nil, fmt.Errorf("node URL %q: bad port", q)
 		}
 	}
 	return u, nil
@@ -115,9 +119,14 @@ type Source struct {
 	session   uint64
 	templates map[string]*issued // job id -> what it was built from (this tip only)
 	order     []string
-	blockTip  [32]byte // a block on this tip is in hand; its other candidates are stale
-	inHand    bool
-	submitted map[[32]byte]bool // block hashes sent, never sent again (bounded)
+	// sentTips are the tips (previous block hashes) a block was sent on,
+	// the newest maxSentTips of them: no other block on one is ever sent or
+	// mined for, whatever the node's verdict. (A flag cleared at the verdict
+	// let a candidate found before the verdict but handed in after it go
+	// out as a second, competing block: Bitcoin Core answered
+	// "inconclusive" and kept a stale tip of ours.)
+	sentTips  map[[32]byte]bool
+	sentOrder [][32]byte
 	jobSeq    uint64
 	tip       [32]byte
 	closed    bool // Run has returned: no submit may start
@@ -160,7 +169,7 @@ func New(cfg Config, opt Options) (*Source, error) {
 		cfg: cfg, opt: opt, rpc: &rpcClient{ep: cfg.Endpoint, http: opt.HTTPClient}, log: opt.Logger,
 		en1: en1, ldgr: ledger.New(maxIssued),
 		pause: make(chan struct{}, 1), refetch: make(chan struct{}, 1),
-		templates: map[string]*issued{}, submitted: map[[32]byte]bool{},
+		templates: map[string]*issued{}, sentTips: map[[32]byte]bool{},
 	}
 	s.st = source.UpstreamStatus{Index: 0, URL: u.String(), Protocol: "getblocktemplate", Extranonce1: hex.EncodeToString(en1), Extranonce2Size: extranonce2Size}
 	s.node = source.NodeStatus{RejectReasons: map[string]uint64{}}
@@ -295,7 +304,7 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 				return worked, err
 			}
 		}
-		if !s.blockInHand(t.prev) {
+		if !s.tipSpent(t.prev) {
 			if err := s.publish(sink, sess, t, payout); err != nil {
 				return worked, err
 			}
@@ -321,8 +330,8 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 			case <-s.pause:
 				// Taken late (after the verdict and a new job), a pause
 				// must not idle that job.
-				if s.blockInHand(s.currentTip()) {
-					sink.NoWork("block submitted; waiting for the node's next template")
+				if s.tipSpent(s.currentTip()) {
+					sink.NoWork("block submitted on this tip; waiting for the node's next block")
 				}
 			case <-s.refetch:
 				break wait
@@ -457,7 +466,7 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	// (the ledger's lock nests inside s.mu, as in Send): a block handed in
 	// meanwhile cannot kill this job's fresh entry, nor see half a tip.
 	s.mu.Lock()
-	if s.inHand && s.blockTip == t.prev {
+	if s.sentTips[t.prev] {
 		s.mu.Unlock()
 		return nil
 	}
@@ -506,19 +515,23 @@ func (s *Source) currentTip() [32]byte {
 	return s.tip
 }
 
-// blockInHand reports whether a block on tip prev was handed in and has no
-// verdict yet: new work on that tip could not be submitted.
-func (s *Source) blockInHand(prev [32]byte) bool {
+// tipSpent reports whether a block on tip prev was sent: no work on that
+// tip could be submitted any more.
+func (s *Source) tipSpent(prev [32]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inHand && s.blockTip == prev
+	return s.sentTips[prev]
 }
 
-const maxSubmitted = 1024
+// maxSentTips bounds sentTips: a tip this far behind the newest one sent
+// has no templates left to mine.
+const maxSentTips = 16
 
 // Send submits a candidate that meets the network target as a block. The
-// first candidate on a tip stops that tip's work; later ones are stale,
-// and a block already sent is never sent again.
+// first candidate on a tip is the only block ever sent on it, whatever the
+// verdict: the decision and the mark are one critical section, so of two
+// candidates racing on a tip only one goes out, and one handed in after
+// the verdict finds the mark still there. The tip's work stops at once.
 func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	header := sh.Unit.HeaderFor(sh.Nonce)
 	hash := work.Sha256d(header[:])
@@ -537,27 +550,23 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 		reply.Kind, reply.Reason = source.NotSent, "template no longer current"
 		done(reply)
 		return
-	case s.inHand && s.blockTip == is.t.prev:
+	case s.sentTips[is.t.prev]:
 		s.mu.Unlock()
-		reply.Kind, reply.Reason = source.NotSent, "a block on this tip is already submitted"
-		done(reply)
-		return
-	case s.submitted[hash]:
-		s.mu.Unlock()
-		reply.Kind, reply.Reason = source.NotSent, "block already submitted"
+		reply.Kind, reply.Reason = source.NotSent, "a block on this tip was already submitted"
 		done(reply)
 		return
 	}
-	s.inHand, s.blockTip = true, is.t.prev
+	s.sentTips[is.t.prev] = true
+	s.sentOrder = append(s.sentOrder, is.t.prev)
+	if len(s.sentOrder) > maxSentTips {
+		delete(s.sentTips, s.sentOrder[0])
+		s.sentOrder = s.sentOrder[1:]
+	}
 	if s.tip == is.t.prev {
 		// Everything else found on this tip is a competing block of our
 		// own: its work stops at once.
 		s.ldgr.Reset()
 	}
-	if len(s.submitted) >= maxSubmitted {
-		clear(s.submitted)
-	}
-	s.submitted[hash] = true
 	s.node.BlocksSubmitted++
 	s.st.InFlight++
 	t := is.t
@@ -573,7 +582,6 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 		reply.Kind, reply.Reason, reply.RTT = kind, reason, time.Since(start)
 		s.mu.Lock()
 		s.st.InFlight--
-		s.inHand = false
 		switch kind {
 		case source.Accepted:
 			s.node.BlocksAccepted++
@@ -639,11 +647,11 @@ func (s *Source) submitBlock(t *template, header [80]byte, sh source.Share) (sou
 		if res == nil || *res == "" {
 			return source.Accepted, ""
 		}
-		return source.Rejected, clipReason(*res)
+		return source.Rejected, safetext.Label(*res)
 	}
 	var re *RPCError
 	if errors.As(err, &re) {
-		return source.Rejected, clipReason(re.Message)
+		return source.Rejected, safetext.Label(re.Message)
 	}
 	var best string
 	hctx, hcancel := context.WithTimeout(context.Background(), s.opt.CallTimeout)
@@ -665,14 +673,6 @@ func notReceived(err error) bool {
 		return true
 	}
 	return errors.Is(err, errBusy) || isCode(err, codeWarmingUp)
-}
-
-// clipReason keeps reject reasons short enough for a label and a log line.
-func clipReason(r string) string {
-	if len(r) > 80 {
-		return r[:80]
-	}
-	return r
 }
 
 func poke(ch chan struct{}) {

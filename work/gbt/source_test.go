@@ -2,6 +2,7 @@ package gbt
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"net"
@@ -228,4 +229,31 @@ func TestBtcdShapeWithoutRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, full.commit, bare.commit)
 	assert.Equal(t, full.commit, computed.commit)
+}
+
+// A node that stops answering (its HTTP port still accepts) is left: every
+// call has CallTimeout, and the template refresh calls the node even while
+// a longpoll hangs, so the devices idle and the failover chain moves on
+// within RefreshInterval + CallTimeout (30 + 15 s by default) of the last
+// answer.
+func TestHungNodeIsLeft(t *testing.T) {
+	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(1, true) }}
+	_, sink := startSource(t, f, regtestP2WPKH, Options{CallTimeout: 100 * time.Millisecond, RefreshInterval: 50 * time.Millisecond})
+	sink.waitJob(t)
+	f.mu.Lock()
+	f.hang = true
+	f.mu.Unlock()
+	e := sink.waitEvent(t, source.EventDisconnected)
+	require.ErrorIs(t, e.Err, context.DeadlineExceeded)
+	select {
+	case <-sink.nowork:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the devices were not idled")
+	}
+}
+
+func TestDefaultsLeaveAHungNodeWithin150s(t *testing.T) {
+	var o Options
+	o.defaults()
+	assert.LessOrEqual(t, max(o.RefreshInterval, o.PollInterval)+o.CallTimeout, 150*time.Second)
 }

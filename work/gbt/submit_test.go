@@ -3,6 +3,8 @@ package gbt
 import (
 	"bytes"
 	"encoding/hex"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +49,7 @@ func wait(t *testing.T, ch chan source.Reply) source.Reply {
 // and the block the node gets is the header hashed plus the coinbase with
 // its witness reserved value plus the template's transactions.
 func TestOneBlockPerTip(t *testing.T) {
-	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(3, true) }}
+	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(3, true) }, acceptMoves: true}
 	s, sink := startSource(t, f, regtestP2WPKH, Options{})
 	j := sink.waitJob(t)
 	u, err := j.Entry.Next(j.Job, j.RollingMask)
@@ -83,9 +85,11 @@ func TestOneBlockPerTip(t *testing.T) {
 	st := s.Upstreams()[0]
 	assert.Equal(t, uint64(1), st.Node.BlocksSubmitted)
 	assert.Equal(t, uint64(1), st.Node.BlocksAccepted)
-	// After the verdict a fresh template is fetched and mined.
+	// After the verdict a fresh template is fetched and mined, on the new
+	// tip: the block just accepted.
 	j2 := sink.waitJob(t)
 	assert.NotEqual(t, j.ID, j2.ID)
+	assert.Equal(t, work.Sha256d(h[:]), j2.PrevHash)
 }
 
 // Both reply conventions are read: BIP 22's null or reason, btcd's
@@ -102,7 +106,7 @@ func TestSubmitblockReplies(t *testing.T) {
 		{"rejected: block timestamp is too early", source.Rejected, "rejected: block timestamp is too early"},
 	} {
 		f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(1, true) }, submitRes: tc.res}
-		s, sink := startSource(t, f, regtestP2WPKH, Options{})
+		s, sink := startSource(t, f, regtestP2WPKH, Options{RefreshInterval: 20 * time.Millisecond})
 		j := sink.waitJob(t)
 		u, err := j.Entry.Next(j.Job, j.RollingMask)
 		require.NoError(t, err)
@@ -111,13 +115,35 @@ func TestSubmitblockReplies(t *testing.T) {
 		assert.Equal(t, tc.reason, r.Reason)
 		if tc.kind == source.Rejected {
 			assert.Equal(t, uint64(1), s.Upstreams()[0].Node.RejectReasons[tc.reason])
-			// A rejected block does not stop mining on the tip: the next
-			// template's blocks can be sent.
+			// A rejected block spends its tip too (one block per tip,
+			// whatever the verdict): the devices idle until the node has
+			// a new tip, and its template's blocks can be sent.
+			// Jobs numbered up to now may have been published before the
+			// block was sent; none after it.
+			s.mu.Lock()
+			last := s.jobSeq
+			s.mu.Unlock()
+			deadline := time.After(100 * time.Millisecond) // five template refreshes
+		idle:
+			for {
+				select {
+				case j2 := <-sink.jobs:
+					if seq, _ := strconv.ParseUint(strings.TrimPrefix(j2.ID, "t"), 10, 64); seq > last {
+						t.Fatalf("mining resumed on the tip the rejected block was sent on (job %s)", j2.ID)
+					}
+				case <-deadline:
+					break idle
+				}
+			}
+			f.mu.Lock()
+			f.best, f.acceptMoves = "1f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206", true // a block from elsewhere
+			f.mu.Unlock()
 			j2 := sink.waitJob(t)
+			require.NotEqual(t, j.PrevHash, j2.PrevHash)
 			u2, err := j2.Entry.Next(j2.Job, j2.RollingMask)
 			require.NoError(t, err)
 			r2 := wait(t, send(s, j2, u2, blockNonces(u2, 1)[0]))
-			assert.Equal(t, source.Rejected, r2.Kind)
+			assert.Equal(t, source.Rejected, r2.Kind, "the new tip's block is sent")
 		}
 	}
 }
@@ -199,4 +225,47 @@ func TestBusyNodeGetsTheBlockAgain(t *testing.T) {
 	assert.Len(t, f.submitted, 1, "the refused attempts were never read")
 	f.mu.Unlock()
 	assert.Equal(t, uint64(1), s.Upstreams()[0].Node.BlocksSubmitted)
+}
+
+// Once a block on a tip is sent, no other block on that tip is ever sent,
+// whatever the verdict. Two candidates race on one tip: the second is
+// found before the node's verdict on the first but handed in after it
+// (it waited in the miner's pipeline). Against Bitcoin Core it was sent,
+// answered "inconclusive", and left the node with a stale second tip of
+// our own. The node here keeps the tip after the verdict, as a node that
+// rejected the block does and as Core does until the next template is
+// fetched.
+func TestNoSecondBlockOnASentTip(t *testing.T) {
+	for _, verdict := range []any{nil, "inconclusive", "high-hash"} {
+		gate := make(chan struct{})
+		f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(1, true) },
+			submitRes: verdict, submitSeen: make(chan string, 4), submitGate: gate}
+		s, sink := startSource(t, f, regtestP2WPKH, Options{RefreshInterval: 20 * time.Millisecond})
+		j := sink.waitJob(t)
+		u, err := j.Entry.Next(j.Job, j.RollingMask)
+		require.NoError(t, err)
+		ns := blockNonces(u, 2)
+		first := send(s, j, u, ns[0])
+		<-f.submitSeen // the node has the first block; its verdict waits
+		close(gate)
+		r1 := wait(t, first)
+		second := wait(t, send(s, j, u, ns[1]))
+		assert.Equal(t, source.NotSent, second.Kind, "verdict %v: %s", verdict, second.Reason)
+		// Templates refreshed on the same tip are not mined either: their
+		// blocks would compete with the one sent.
+		select {
+		case j2 := <-sink.jobs:
+			if j2.PrevHash == j.PrevHash {
+				u2, err := j2.Entry.Next(j2.Job, j2.RollingMask)
+				require.NoError(t, err)
+				r := wait(t, send(s, j2, u2, blockNonces(u2, 1)[0]))
+				assert.Equal(t, source.NotSent, r.Kind, "verdict %v: a refreshed template's block", verdict)
+			}
+		case <-time.After(200 * time.Millisecond): // ten refreshes
+		}
+		f.mu.Lock()
+		assert.Equal(t, 1, len(f.submitted), "verdict %v (%v): one block per tip", verdict, r1.Kind)
+		f.mu.Unlock()
+		assert.Equal(t, uint64(1), s.Upstreams()[0].Node.BlocksSubmitted)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"clminer/work/safetext"
 )
 
 // Outcome is what became of a candidate. Every candidate a device reports
@@ -179,16 +181,12 @@ func (l *latencies) summary() Latency {
 }
 
 // Reasons come from the pool, so a hostile one could send a new string per
-// share; the map (and metric labels built from it) stays bounded.
-const (
-	maxReasons   = 32
-	maxReasonLen = 80
-)
+// share; the map (and metric labels built from it) stays bounded, and each
+// key is valid UTF-8 of at most safetext.LabelMax bytes.
+const maxReasons = 32
 
 func boundReason(seen map[string]uint64, reason string) string {
-	if len(reason) > maxReasonLen {
-		reason = reason[:maxReasonLen]
-	}
+	reason = safetext.Label(reason)
 	if _, ok := seen[reason]; !ok && len(seen) >= maxReasons {
 		return "other"
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"clminer/work/miner"
+	"clminer/work/safetext"
 	"clminer/work/source"
 )
 
@@ -103,13 +104,44 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Every label value is made valid UTF-8 here, whatever the snapshot holds:
+// one value that is not makes client_golang refuse the whole scrape, so a
+// peer's text must never be able to reach a label unchecked. Sources clip
+// what peers send (package safetext) when it arrives; this is the last
+// guard, and peer text is clipped to safetext.LabelMax with the series that
+// then share a label summed (two reasons that differ only in bytes that are
+// not UTF-8 would otherwise be a duplicate series, which fails the scrape
+// too). Reasons stay the peer's own words rather than a fixed vocabulary:
+// pools word the same reject differently and an operator diagnoses by the
+// wording, while the count of distinct ones is already bounded (32 per
+// miner and per node, the rest "other").
+func validLabels(labels []string) []string {
+	for i, l := range labels {
+		labels[i] = safetext.Clip(l, maxLabel)
+	}
+	return labels
+}
+
+// maxLabel bounds label values that are not a peer's text (URLs, device
+// ids), only so that each is valid UTF-8.
+const maxLabel = 1024
+
+// byLabel sums counts whose keys (a peer's text) clip to the same label.
+func byLabel(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, n := range m {
+		out[safetext.Label(k)] += n
+	}
+	return out
+}
+
 func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.snapshot()
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, validLabels(labels)...)
 	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, validLabels(labels)...)
 	}
 	for _, d := range s.Devices {
 		counter(descHashes, float64(d.Hashes), d.ID)
@@ -124,7 +156,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descHW, float64(sc.HWErrors), d.ID)
 	}
-	for reason, n := range s.Shares.RejectReasons {
+	for reason, n := range byLabel(s.Shares.RejectReasons) {
 		counter(descReasons, float64(n), reason)
 	}
 	gauge(descBest, s.Shares.BestShare)
@@ -151,26 +183,45 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPoolDiff, p.Difficulty, idx, p.URL)
 		gauge(descInFlight, float64(p.InFlight), idx, p.URL)
 		if p.State == source.StateSick.String() {
-			gauge(descSick, 1, idx, p.URL, p.SickReason)
+			gauge(descSick, 1, idx, p.URL, safetext.Label(p.SickReason))
 		}
 		if n := p.Node; n != nil {
-			gauge(descNodeHeight, float64(n.Height), idx, p.URL, n.Chain)
+			gauge(descNodeHeight, float64(n.Height), idx, p.URL, safetext.Label(n.Chain))
 			gauge(descTemplateAge, n.TemplateAgeS, idx, p.URL)
 			counter(descNodeBlocks, float64(n.BlocksSubmitted), idx, p.URL, "submitted")
 			counter(descNodeBlocks, float64(n.BlocksAccepted), idx, p.URL, "accepted")
 			counter(descNodeBlocks, float64(n.BlocksRejected), idx, p.URL, "rejected")
-			for reason, k := range n.RejectReasons {
+			for reason, k := range byLabel(n.RejectReasons) {
 				counter(descBlockRejects, float64(k), idx, p.URL, reason)
 			}
 		}
+		// Worker names are the pool user's plus a suffix; summed by label
+		// like reasons, so two that clip alike cannot fail the scrape.
+		type workerSeries struct {
+			accepted, rejected uint64
+			ok                 float64
+		}
+		workers := map[string]*workerSeries{}
+		var names []string
 		for _, w := range p.Workers {
-			counter(descWorker, float64(w.Accepted), w.Name, "accepted")
-			counter(descWorker, float64(w.Rejected), w.Name, "rejected")
-			ok := 0.0
-			if w.State == "authorized" {
-				ok = 1
+			name := safetext.Clip(w.Name, maxLabel)
+			ws := workers[name]
+			if ws == nil {
+				ws = &workerSeries{}
+				workers[name] = ws
+				names = append(names, name)
 			}
-			gauge(descWorkerOK, ok, w.Name)
+			ws.accepted += w.Accepted
+			ws.rejected += w.Rejected
+			if w.State == "authorized" {
+				ws.ok = 1
+			}
+		}
+		for _, name := range names {
+			ws := workers[name]
+			counter(descWorker, float64(ws.accepted), name, "accepted")
+			counter(descWorker, float64(ws.rejected), name, "rejected")
+			gauge(descWorkerOK, ws.ok, name)
 		}
 	}
 	idle := 0.0

@@ -17,6 +17,7 @@ import (
 	"clminer/stratum/v2/noise"
 	"clminer/work"
 	"clminer/work/ledger"
+	"clminer/work/safetext"
 	"clminer/work/source"
 )
 
@@ -415,7 +416,7 @@ func (s *Source) setup(ss *session, addr string) error {
 			s.extendedOnly = true
 			s.mu.Unlock()
 		}
-		return fmt.Errorf("%w: %s (flags %#x)", ErrSetupRefused, r.ErrorCode, r.Flags)
+		return fmt.Errorf("%w: %s (flags %#x)", ErrSetupRefused, safetext.Label(r.ErrorCode), r.Flags)
 	default:
 		return fmt.Errorf("sv2: %s before SetupConnection.Success", m.Name())
 	}
@@ -463,7 +464,7 @@ func (s *Source) setup(ss *session, addr string) error {
 		s.log.Info("stratum2 channel open", "event", "pool.channel_open", "pool", s.st.URL, "channel", r.ChannelID, "kind", "extended",
 			"extranonce_size", size, "difficulty", work.TargetDifficulty(ss.target), "rolling_mask", work.FormatUint32Hex(ss.mask))
 	case *codec.OpenMiningChannelError:
-		return fmt.Errorf("%w: %s", ErrChannelRefused, r.ErrorCode)
+		return fmt.Errorf("%w: %s", ErrChannelRefused, safetext.Label(r.ErrorCode))
 	default:
 		return fmt.Errorf("sv2: %s before the channel opened", m.Name())
 	}
@@ -555,11 +556,11 @@ func (s *Source) handle(ss *session, sink source.Sink, m codec.Message) (bool, e
 		s.log.Info("stratum2 extranonce prefix set", "event", "pool.extranonce", "pool", s.st.URL, "channel", m.ChannelID, "prefix", hex.EncodeToString(m.ExtranoncePrefix))
 		return false, nil
 	case *codec.UpdateChannelError:
-		s.log.Warn("pool refused UpdateChannel", "event", "pool.update_refused", "pool", s.st.URL, "channel", m.ChannelID, "reason", m.ErrorCode)
+		s.log.Warn("pool refused UpdateChannel", "event", "pool.update_refused", "pool", s.st.URL, "channel", m.ChannelID, "reason", safetext.Label(m.ErrorCode))
 		return false, nil
 	case *codec.CloseChannel:
 		if m.ChannelID == ss.channel {
-			return false, fmt.Errorf("%w %d: %s", ErrChannelClosed, m.ChannelID, m.ReasonCode)
+			return false, fmt.Errorf("%w %d: %s", ErrChannelClosed, m.ChannelID, safetext.Label(m.ReasonCode))
 		}
 		return false, nil
 	case *codec.Reconnect:
@@ -763,7 +764,8 @@ func (s *Source) reject(ss *session, m *codec.SubmitSharesError) {
 	if m.ChannelID != ss.channel {
 		return
 	}
-	reason := m.ErrorCode
+	// The code is up to 255 bytes the pool chose, and becomes a label.
+	reason := safetext.Label(m.ErrorCode)
 	if reason == "" {
 		reason = "rejected without a reason"
 	}

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -377,4 +378,37 @@ func TestSilentPoolIsLeft(t *testing.T) {
 	}
 	e := sk.waitEvent(t, source.EventDisconnected)
 	require.ErrorContains(t, e.Err, "without a verdict")
+}
+
+// A listener that accepts and never answers (a hung pool daemon, a load
+// balancer in front of a dead backend) is left after SetupTimeout: the
+// handshake, SetupConnection and OpenChannel share that one deadline, so
+// the source reports the pool down (and the failover chain, which never got
+// a job from it, mines on the next upstream).
+func TestHungListenerIsLeft(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c // held open, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	key := v2test.Start(t, v2test.Config{}).Authority
+	_, sk := run(t, Config{URL: Scheme + "://" + ln.Addr().String() + "/" + key.String(), User: "u"}, Options{SetupTimeout: 100 * time.Millisecond})
+	e := sk.waitEvent(t, source.EventDisconnected)
+	var ne net.Error
+	require.ErrorAs(t, e.Err, &ne)
+	require.True(t, ne.Timeout(), "%v", e.Err)
 }

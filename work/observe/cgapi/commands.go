@@ -8,6 +8,7 @@ import (
 
 	"clminer/gpu/nvml"
 	"clminer/work/miner"
+	"clminer/work/safetext"
 	"clminer/work/source"
 )
 
@@ -109,12 +110,7 @@ func (a *answerer) answer(cmd, param string) reply {
 	return reply{status: a.status("E", codeInvCmd, "Invalid command")}
 }
 
-func clip(s string) string {
-	if len(s) > 32 {
-		s = s[:32]
-	}
-	return s
-}
+func clip(s string) string { return safetext.Clip(s, 32) }
 
 func (a *answerer) config() reply {
 	s := a.st.Snapshot
