@@ -42,7 +42,7 @@ func demoCommand() *cli.Command {
 			if diff == 0 {
 				diff = demoDifficulty(c.String("device"))
 			}
-			pool := pooltest.New(pooltest.Config{Difficulty: diff})
+			pool := newDemoPool(diff)
 			if err := pool.Start(); err != nil {
 				return fmt.Errorf("built-in pool: %w", err)
 			}
@@ -101,6 +101,16 @@ func demoRecordFlags(flags []cli.Flag) []cli.Flag {
 		}
 	}
 	return flags
+}
+
+// demoPoolRecords is how many requests, shares and rejects the built-in pool
+// keeps for inspection: the demo reads none (it counts through Stats and
+// AcceptedBy), and a demo runs for as long as its user likes.
+const demoPoolRecords = 64
+
+// newDemoPool is the built-in pool of `clminer demo`, not yet started.
+func newDemoPool(diff float64) *pooltest.Server {
+	return pooltest.New(pooltest.Config{Difficulty: diff, Records: demoPoolRecords})
 }
 
 // demoDifficulty picks a difficulty giving a few shares a second: GPUs hash

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
 	"clminer/gpu"
@@ -24,16 +25,8 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	if setup.api.listen != "" {
 		return errors.New("--api-listen is not served by demo --proxy: run `clminer proxy --api-listen` to see the proxy's API")
 	}
-	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
-		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight})
+	srv, err := newDemoProxy(pool, logger, demoProxyConfig(logger))
 	if err != nil {
-		return err
-	}
-	srv, err := proxy.New(proxy.Config{Listen: "127.0.0.1:0", Logger: logger.With("side", "proxy")}, upstream)
-	if err != nil {
-		return err
-	}
-	if err := srv.Listen(); err != nil {
 		return err
 	}
 	groups, closeAll, err := demoDeviceGroups(c.Context, setup)
@@ -89,14 +82,34 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	stopProxy()
 	perr := <-proxyDone
 	logProxyStatus(logger, srv.Status())
-	counts := map[string]int{}
-	for _, s := range pool.Shares() {
-		counts[s.Worker]++
-	}
 	for _, w := range []string{"demo.rig1", "demo.rig2"} {
-		logger.Info(fmt.Sprintf("built-in pool credited %s with %d shares", w, counts[w]), "event", "demo.worker_shares", "worker", w, "accepted", counts[w])
+		n := pool.AcceptedBy(w)
+		logger.Info(fmt.Sprintf("built-in pool credited %s with %d shares", w, n), "event", "demo.worker_shares", "worker", w, "accepted", n)
 	}
 	return errors.Join(append(errs, perr)...)
+}
+
+// demoProxyConfig is the farm proxy of `demo --proxy`.
+func demoProxyConfig(logger *log.Logger) proxy.Config {
+	return proxy.Config{Listen: "127.0.0.1:0", Logger: logger.With("side", "proxy")}
+}
+
+// newDemoProxy is the proxy of `demo --proxy` in front of the built-in pool,
+// listening but not yet running.
+func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
+	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
+		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := proxy.New(cfg, upstream)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // demoDeviceGroups splits the chosen devices between the two miners; with

@@ -12,4 +12,16 @@
 // stalls, dropped connections, client.reconnect), so the client can be
 // tested against the quirks of stratum-v1.md §8 without a network. It also
 // serves as the built-in demo pool. Close stops every goroutine it started.
+//
+// As the demo pool it runs for as long as its user likes, so what it keeps
+// is bounded the way a real pool's is: by its jobs, not by time. Each job
+// it still knows holds the header hashes of its shares (the duplicate
+// check); a clean job drops the sets of every earlier job, whose shares are
+// stale before they are looked up; the oldest jobs are forgotten (their
+// shares become "Job not found") beyond 32 jobs or 65,536 remembered shares,
+// never single shares, so a duplicate on a job still known is always
+// caught; and a job that collects 16,384 shares is followed by a fresh one.
+// The records kept for tests (Config.Records), per-worker counts and
+// session ids are bounded too. Flood is a fake miner that pushes shares
+// through it (or a proxy) as fast as they are answered, for soak tests.
 package pooltest

@@ -91,7 +91,12 @@ type Config struct {
 	NoVersionRolling bool          // answer configure with version-rolling false
 	Job              *NotifyParams // first job; nil = generated
 	NTimeWindow      uint32        // accepted ntime above the job's [7000]
-	Behavior         Behavior
+	// Records is how many of the newest requests, shares and rejects are
+	// kept for Requests, Shares and Rejects [65536]. Stats and AcceptedBy
+	// count exactly whatever it is; `clminer demo`, which reads no record,
+	// keeps few.
+	Records  int
+	Behavior Behavior
 }
 
 // Share is a share the server accepted.
@@ -134,9 +139,16 @@ type Request struct {
 	Params json.RawMessage
 }
 
+// serverJob is a job the pool still knows: shares for it are judged;
+// shares for a job it forgot are "Job not found".
 type serverJob struct {
 	p   NotifyParams
 	seq int
+	// seen holds the header hash of every share accepted on the job, for
+	// duplicates. It goes with the job (or at the next clean job, after
+	// which the job's shares are stale before they are looked up), so the
+	// pool's memory is what it holds for the jobs it knows.
+	seen map[[32]byte]struct{}
 }
 
 type connJob struct {
@@ -174,7 +186,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[int]*conn
 	nextConn int
-	jobs     map[string]serverJob
+	jobs     map[string]*serverJob
 	current  string
 	seq      int
 	cleanSeq int
@@ -185,9 +197,16 @@ type Server struct {
 	shares   []Share
 	rejects  []Reject
 	requests []Request
-	seen     map[string]bool
-	resume   map[string]string // session id -> extranonce1
-	en1Count uint32
+	records  int
+	seenKeys int // duplicate-set entries over all known jobs
+	// Bounds on the duplicate sets: maxSeenKeys and maxJobSeenKeys (tests
+	// lower them).
+	maxKeys, maxJobKeys int
+	byWorker            map[string]int    // accepted shares per worker name, bounded
+	resume              map[string]string // session id -> extranonce1, bounded
+	resumeOrder         [maxResume]string // ring of resume's keys, oldest at resumeNext
+	resumeNext          int
+	en1Count            uint32
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -217,9 +236,13 @@ func New(cfg Config) *Server {
 	if cfg.NTimeWindow == 0 {
 		cfg.NTimeWindow = 7000
 	}
+	if cfg.Records <= 0 {
+		cfg.Records = maxRecorded
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, conns: map[int]*conn{}, jobs: map[string]serverJob{}, diff: cfg.Difficulty,
-		seen: map[string]bool{}, resume: map[string]string{}, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, conns: map[int]*conn{}, jobs: map[string]*serverJob{}, diff: cfg.Difficulty,
+		records: cfg.Records, maxKeys: maxSeenKeys, maxJobKeys: maxJobSeenKeys,
+		byWorker: map[string]int{}, resume: map[string]string{}, ctx: ctx, cancel: cancel}
 	if cfg.Job != nil {
 		s.addJobLocked(*cfg.Job)
 	} else {
@@ -320,18 +343,61 @@ func (s *Server) addJobLocked(p NotifyParams) {
 	if p.CleanJobs {
 		s.cleanSeq = s.seq
 		// Shares for jobs before a clean one are stale before they are
-		// looked up as duplicates, so the duplicate set can start over.
-		clear(s.seen)
+		// looked up as duplicates: their duplicate sets can go. A set is
+		// dropped, not cleared, since a cleared map keeps its buckets.
+		for _, j := range s.jobs {
+			s.seenKeys -= len(j.seen)
+			j.seen = nil
+		}
 	}
 	// The last few jobs stay known so that late shares for them count as
 	// stale rather than unknown; older ones go, keeping a long demo bounded.
 	for id, j := range s.jobs {
 		if j.seq < s.seq-keptOldJobs {
-			delete(s.jobs, id)
+			s.forgetJobLocked(id, j)
 		}
 	}
-	s.jobs[p.JobID] = serverJob{p: p, seq: s.seq}
+	j := &serverJob{p: p, seq: s.seq}
+	if old := s.jobs[p.JobID]; old != nil {
+		// A job sent again under its id (a re-issue) is the same work to
+		// the pool: the shares it has stay duplicates.
+		j.seen = old.seen
+	}
+	s.jobs[p.JobID] = j
 	s.current = p.JobID
+}
+
+func (s *Server) forgetJobLocked(id string, j *serverJob) {
+	s.seenKeys -= len(j.seen)
+	j.seen = nil
+	delete(s.jobs, id)
+}
+
+// rememberLocked adds a share's header hash to its job's duplicate set.
+// Past maxKeys over all jobs, the oldest jobs but the current one are
+// forgotten whole (their shares become "Job not found", as on a pool whose
+// job history ran out), never single keys, so a duplicate of a share on a
+// job still known is always caught. It reports whether the current job's
+// own set is full: then the pool must move its miners to a fresh job.
+func (s *Server) rememberLocked(id string, j *serverJob, hash [32]byte) (full bool) {
+	if j.seen == nil {
+		j.seen = map[[32]byte]struct{}{}
+	}
+	j.seen[hash] = struct{}{}
+	s.seenKeys++
+	for s.seenKeys > s.maxKeys {
+		oldID, old := "", (*serverJob)(nil)
+		for oid, o := range s.jobs {
+			if oid != s.current && (old == nil || o.seq < old.seq) {
+				oldID, old = oid, o
+			}
+		}
+		if old == nil {
+			break
+		}
+		s.forgetJobLocked(oldID, old)
+	}
+	return id == s.current && len(j.seen) >= s.maxJobKeys
 }
 
 func (s *Server) serve(nc net.Conn) {
@@ -358,7 +424,7 @@ func (s *Server) serve(nc net.Conn) {
 			nc.Close()
 			s.mu.Lock()
 			delete(s.conns, c.id)
-			s.resume[c.sid] = c.en1
+			s.keepResumeLocked(c.sid, c.en1)
 			s.mu.Unlock()
 		}()
 		sc := bufio.NewScanner(nc)
@@ -422,9 +488,9 @@ func (s *Server) handle(c *conn, line []byte) {
 	s.mu.Lock()
 	if m.Method == "" {
 		// a reply to a server request (ping, get_version): keep the line
-		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: "", Params: append(json.RawMessage(nil), line...)})
+		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: "", Params: append(json.RawMessage(nil), line...)}, s.records)
 	} else {
-		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)})
+		s.requests = keepRecent(s.requests, Request{Conn: c.id, Method: m.Method, Params: append(json.RawMessage(nil), m.Params...)}, s.records)
 	}
 	bh := s.cfg.Behavior
 	s.mu.Unlock()
@@ -511,7 +577,11 @@ func (s *Server) handle(c *conn, line []byte) {
 	case "mining.suggest_difficulty":
 		out = append(out, reply{m.ID, true, nil})
 	case "mining.submit":
-		out = append(out, s.submit(c, m.ID, params))
+		rep, refresh := s.submit(c, m.ID, params)
+		out = append(out, rep)
+		if refresh != "" {
+			defer s.refreshJob(refresh)
+		}
 	default:
 		if m.Method != "" {
 			out = append(out, reply{m.ID, nil, []any{-3, "Method '" + m.Method + "' not found", nil}})
@@ -588,6 +658,22 @@ func (s *Server) broadcast(f func(c *conn) []any) {
 			s.send(it.c, l)
 		}
 	}
+}
+
+// refreshJob sends a fresh job (not clean) if id is still the current job
+// and its duplicate set is full, as a pool hands out new work long before a
+// job's share space runs out: old jobs, and their sets, then age out.
+func (s *Server) refreshJob(id string) {
+	s.mu.Lock()
+	j := s.jobs[id]
+	if s.current != id || j == nil || len(j.seen) < s.maxJobKeys {
+		s.mu.Unlock()
+		return
+	}
+	p := GenerateJob(s.nextJobIDLocked(), s.cfg.Extranonce1Size, s.cfg.Extranonce2Size, false)
+	s.addJobLocked(p)
+	s.mu.Unlock()
+	s.broadcast(func(c *conn) []any { c.sentJob = true; return []any{s.notifyLocked(c, p)} })
 }
 
 // PushJob generates a new job, sends it to every subscribed connection and
@@ -728,14 +814,22 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// Shares returns the accepted shares (at least the newest maxRecorded).
+// AcceptedBy is how many shares were accepted under worker (exact for the
+// first maxWorkerCounts names seen; later names are not counted by name).
+func (s *Server) AcceptedBy(worker string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byWorker[worker]
+}
+
+// Shares returns the accepted shares (at least the newest Config.Records).
 func (s *Server) Shares() []Share {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Share(nil), s.shares...)
 }
 
-// Rejects returns the rejected shares.
+// Rejects returns the rejected shares (at least the newest Config.Records).
 func (s *Server) Rejects() []Reject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -743,7 +837,7 @@ func (s *Server) Rejects() []Reject {
 }
 
 // Requests returns the requests received, in order (at least the newest
-// maxRecorded).
+// Config.Records).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -756,7 +850,9 @@ type shareErr struct {
 	kind   string // "stale", "duplicate" or ""
 }
 
-func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) any {
+// submit judges a share; refresh is the id of the current job when the
+// share filled its duplicate set (see refreshJob).
+func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) (rep any, refresh string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh, serr := s.checkShareLocked(c, params)
@@ -775,15 +871,21 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) a
 		case "duplicate":
 			s.stats.Duplicate++
 		}
-		s.rejects = keepRecent(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason})
+		s.rejects = keepRecent(s.rejects, Reject{Conn: c.id, JobID: sh.JobID, Code: serr.code, Reason: serr.reason}, s.records)
 		if bh.RejectAll && bh.RejectResult != "" {
-			return rawLine(`{"id":` + string(id) + `,"result":` + bh.RejectResult + `,"error":null}`)
+			return rawLine(`{"id":` + string(id) + `,"result":` + bh.RejectResult + `,"error":null}`), ""
 		}
-		return rejectReply(id, bh.ErrorFormat, serr)
+		return rejectReply(id, bh.ErrorFormat, serr), ""
 	}
 	s.stats.Accepted++
-	s.shares = keepRecent(s.shares, sh)
-	return reply{id, true, nil}
+	if _, ok := s.byWorker[sh.Worker]; ok || len(s.byWorker) < maxWorkerCounts {
+		s.byWorker[sh.Worker]++
+	}
+	s.shares = keepRecent(s.shares, sh.Share, s.records)
+	if sh.full {
+		refresh = sh.JobID
+	}
+	return reply{id, true, nil}, refresh
 }
 
 func rejectReply(id json.RawMessage, f ErrorFormat, e *shareErr) any {
@@ -806,8 +908,14 @@ func rejectReply(id json.RawMessage, f ErrorFormat, e *shareErr) any {
 	return reply{id, false, []any{e.code, e.reason, nil}}
 }
 
-func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *shareErr) {
-	sh := Share{Conn: c.id}
+// checkedShare is a share judged valid; full is rememberLocked's report.
+type checkedShare struct {
+	Share
+	full bool
+}
+
+func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (checkedShare, *shareErr) {
+	sh := checkedShare{Share: Share{Conn: c.id}}
 	if !c.authorized {
 		return sh, &shareErr{code: 24, reason: "Unauthorized worker"}
 	}
@@ -871,7 +979,6 @@ func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *sh
 		}
 		version = job.Version&^c.mask | bits&c.mask
 	}
-	key := strings.ToLower(strings.Join([]string{sh.JobID, sh.Extranonce2, sh.NTime, sh.Nonce, fmt.Sprintf("%08x", version)}, "/"))
 	u, err := job.NewUnit(en2, version, ntime)
 	if err != nil {
 		return sh, &shareErr{code: 20, reason: err.Error()}
@@ -897,10 +1004,13 @@ func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (Share, *sh
 	if err != nil || !target.Met(chk.Hash) {
 		return sh, &shareErr{code: 23, reason: fmt.Sprintf("Low difficulty share of %g", chk.Difficulty)}
 	}
-	if s.seen[key] {
+	// The header hash is the share: equal headers are one share however
+	// the hex was spelled, and two connections' shares (other extranonce1)
+	// never collide.
+	if _, dup := sj.seen[chk.Hash]; dup {
 		return sh, &shareErr{code: 22, reason: "Duplicate share", kind: "duplicate"}
 	}
-	s.seen[key] = true
+	sh.full = s.rememberLocked(sh.JobID, sj, chk.Hash)
 	return sh, nil
 }
 
@@ -918,16 +1028,47 @@ type pendingExtranonce struct {
 // than rejected as unknown.
 const keptOldJobs = 32
 
-// maxRecorded bounds each record the server keeps for inspection (requests,
-// shares, rejects): `clminer demo` runs this server for as long as the user
-// likes, at tens of shares a second. Stats keeps exact counts regardless.
+// maxRecorded is the default bound of each record the server keeps for
+// inspection (requests, shares, rejects). Stats keeps exact counts
+// regardless.
 const maxRecorded = 1 << 16
 
+// Bounds on what the pool keeps per share, for `clminer demo`, which runs
+// this server for as long as the user likes at up to hundreds of shares a
+// second (and for any client, however fast it submits).
+const (
+	// maxSeenKeys bounds the duplicate sets of all known jobs together (a
+	// few MB of 32-byte header hashes).
+	maxSeenKeys = 1 << 16
+	// maxJobSeenKeys is how many shares one job collects before the pool
+	// sends a fresh job (shares on it are still judged until it is
+	// forgotten), so that no one job can hold maxSeenKeys by itself.
+	maxJobSeenKeys = maxSeenKeys / 4
+	// maxWorkerCounts bounds the per-name counters of AcceptedBy.
+	maxWorkerCounts = 1024
+	// maxResume bounds the session ids kept for resuming (one per
+	// connection that ever closed).
+	maxResume = 1024
+)
+
+// keepResumeLocked remembers that session sid had extranonce1 en1, for a
+// client resuming it, forgetting the oldest beyond maxResume.
+func (s *Server) keepResumeLocked(sid, en1 string) {
+	if _, ok := s.resume[sid]; !ok {
+		if old := s.resumeOrder[s.resumeNext]; old != "" {
+			delete(s.resume, old)
+		}
+		s.resumeOrder[s.resumeNext] = sid
+		s.resumeNext = (s.resumeNext + 1) % maxResume
+	}
+	s.resume[sid] = en1
+}
+
 // keepRecent appends v, dropping the oldest half once the slice holds twice
-// maxRecorded, so appends stay amortized O(1) and memory stays bounded.
-func keepRecent[T any](s []T, v T) []T {
-	if len(s) >= 2*maxRecorded {
-		s = append(s[:0], s[len(s)-maxRecorded:]...)
+// limit, so appends stay amortized O(1) and memory stays bounded.
+func keepRecent[T any](s []T, v T, limit int) []T {
+	if len(s) >= 2*limit {
+		s = append(s[:0], s[len(s)-limit:]...)
 	}
 	return append(s, v)
 }

@@ -251,7 +251,7 @@ func TestServerCloseWithLiveConns(t *testing.T) {
 func TestKeepRecentIsBounded(t *testing.T) {
 	var s []int
 	for i := 0; i < 5*maxRecorded; i++ {
-		s = keepRecent(s, i)
+		s = keepRecent(s, i, maxRecorded)
 		require.LessOrEqual(t, len(s), 2*maxRecorded)
 	}
 	require.GreaterOrEqual(t, len(s), maxRecorded)

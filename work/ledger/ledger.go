@@ -53,6 +53,9 @@ type Ledger struct {
 	maxJobs int
 	keys    []keyRef // ring of claimed keys, for MaxKeys
 	keyNext int
+	// deadKeys: references in keys to forgotten entries, dropped from the
+	// ring once they are half of it (compactKeysLocked).
+	deadKeys int
 }
 
 type keyRef struct {
@@ -147,6 +150,7 @@ func (l *Ledger) job(space, id string, en2size int, diff float64, exact *work.Ta
 	for len(l.order) > l.maxJobs {
 		l.dropLocked(l.order[0])
 	}
+	l.compactKeysLocked()
 	return e, nil
 }
 
@@ -172,6 +176,7 @@ func (l *Ledger) Retain(id string) {
 			l.dropLocked(e)
 		}
 	}
+	l.compactKeysLocked()
 }
 
 // Reset forgets every job (a new share space, or none at all).
@@ -219,8 +224,8 @@ func (l *Ledger) forgetAllLocked() {
 		e.forgetLocked()
 	}
 	l.order = nil
-	clear(l.jobs)
-	l.keys, l.keyNext = nil, 0
+	l.jobs = map[string]*Entry{} // a new map: a cleared one keeps its buckets
+	l.keys, l.keyNext, l.deadKeys = nil, 0, 0
 }
 
 // forgetLocked drops everything a dead entry holds but its identity: the
@@ -231,6 +236,7 @@ func (e *Entry) forgetLocked() {
 }
 
 func (l *Ledger) dropLocked(e *Entry) {
+	l.deadKeys += len(e.submitted)
 	e.forgetLocked()
 	if l.jobs[e.id] == e {
 		delete(l.jobs, e.id)
@@ -241,6 +247,26 @@ func (l *Ledger) dropLocked(e *Entry) {
 			break
 		}
 	}
+}
+
+// compactKeysLocked drops the ring's references to forgotten entries once
+// they are half of it, into a ring of the live keys' size, oldest first: the
+// ring's memory follows the jobs the pool still holds (a clean job frees it
+// all) instead of staying at MaxKeys references after any long run. The
+// copy costs O(ring) once per that many keys dropped.
+func (l *Ledger) compactKeysLocked() {
+	if l.deadKeys == 0 || 2*l.deadKeys < len(l.keys) {
+		return
+	}
+	n := len(l.keys)
+	keys := make([]keyRef, 0, n-l.deadKeys)
+	for i := 0; i < n; i++ {
+		// Oldest first: from keyNext once the ring has wrapped (0 before).
+		if r := l.keys[(l.keyNext+i)%n]; r.e.live {
+			keys = append(keys, r)
+		}
+	}
+	l.keys, l.keyNext, l.deadKeys = keys, 0, 0
 }
 
 func (e *Entry) setDiffLocked(d float64) error {
@@ -306,6 +332,8 @@ func (e *Entry) Claim(k Key) bool {
 	old := l.keys[l.keyNext]
 	if old.e.submitted != nil {
 		delete(old.e.submitted, old.k)
+	} else {
+		l.deadKeys-- // a forgotten entry's reference, overwritten
 	}
 	l.keys[l.keyNext] = keyRef{e, k}
 	l.keyNext = (l.keyNext + 1) % MaxKeys

@@ -178,3 +178,64 @@ func TestForgottenEntriesReleaseTheirJob(t *testing.T) {
 	assert.Nil(t, e.en2)
 	assert.Nil(t, e.submitted)
 }
+
+// Jobs the pool forgot take their keys out of the ring too, and the ring's
+// memory goes with them: the ledger's memory follows the jobs the pool still
+// holds, rather than staying at MaxKeys references to dead entries after any
+// long enough run (issue 28).
+func TestForgottenJobsLeaveTheKeyRing(t *testing.T) {
+	l := New(4)
+	a, _ := l.Job("en1", "a", 4, 1)
+	for i := 0; i < MaxKeys; i++ {
+		require.True(t, a.Claim(Key{Nonce: uint32(i)}))
+	}
+	b, _ := l.Job("en1", "b", 4, 1)
+	for i := 0; i < 10; i++ {
+		require.True(t, b.Claim(Key{Nonce: uint32(i)}), "the ring is full: a's oldest keys make room")
+	}
+	l.Retain("b") // clean jobs: a goes
+	l.mu.Lock()
+	assert.Equal(t, 10, len(l.keys), "only b's keys stay")
+	assert.Less(t, cap(l.keys), MaxKeys/2, "the ring's memory is given back")
+	l.mu.Unlock()
+	assert.False(t, b.Claim(Key{Nonce: 0}), "b's keys are still duplicates")
+
+	// Oldest first still: filling the ring again evicts b's first keys.
+	for i := 10; i < MaxKeys+3; i++ {
+		require.True(t, b.Claim(Key{Nonce: uint32(i)}))
+	}
+	assert.True(t, b.Claim(Key{Nonce: 0}), "the oldest key was evicted")
+	assert.False(t, b.Claim(Key{Nonce: 4}), "later keys are still held")
+
+	// A job pushed out of the history goes from the ring as well.
+	for _, id := range []string{"c", "d", "e", "f"} {
+		e, _ := l.Job("en1", id, 4, 1)
+		require.True(t, e.Claim(Key{Nonce: 1}))
+	}
+	assert.False(t, b.Live())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	assert.Equal(t, 4, len(l.keys), "only the live jobs' keys stay")
+}
+
+// The count of dead references stays exact when the ring overwrites them
+// (a job dropped while its keys are still below half the ring).
+func TestDeadKeyCountStaysExact(t *testing.T) {
+	l := New(2)
+	for round := 0; round < 6; round++ {
+		e, _ := l.Job("en1", fmt.Sprint(round), 4, 1)
+		for i := 0; i < 2*MaxKeys/3; i++ {
+			require.True(t, e.Claim(Key{Nonce: uint32(i)}))
+		}
+		l.mu.Lock()
+		dead := 0
+		for _, r := range l.keys {
+			if !r.e.live {
+				dead++
+			}
+		}
+		require.Equal(t, dead, l.deadKeys, "round %d", round)
+		require.LessOrEqual(t, len(l.keys), MaxKeys)
+		l.mu.Unlock()
+	}
+}
