@@ -196,6 +196,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer fl.stop()
+	fl.users = poolUsers(setup.pools)
 	devs, err := registry.Open(setup.spec, setup.devices)
 	if err != nil {
 		return err
