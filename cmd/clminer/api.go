@@ -96,6 +96,7 @@ func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
 		if err != nil {
 			return nil, err
 		}
+		srv.ServeHistory(func() any { return a.miner.History() })
 		a.srv = srv
 		if cfg.unauthExposed {
 			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", srv.Addr())
@@ -141,7 +142,7 @@ func (a *apiServer) start(m *miner.Miner) {
 			a.log.Error("API server stopped", "event", "api.error", "err", err)
 		}
 	}()
-	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/metrics /api/v1/status /healthz")
+	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/ /metrics /api/v1/status /api/v1/history /healthz")
 }
 
 func (a *apiServer) stop() {
