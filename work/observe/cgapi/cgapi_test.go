@@ -322,7 +322,7 @@ func TestFieldValues(t *testing.T) {
 		"Discarded": 1.0, "Stale": 2.0, "Get Failures": 4.0, "Local Work": 900.0, "Remote Failures": 3.0, "Network Blocks": 3.0,
 		"Total MH": 2832.0, "Work Utility": 24.9, "Difficulty Accepted": 45.0, "Difficulty Rejected": 5.0, "Difficulty Stale": 1.0,
 		"Best Share": 1234.0, "Device Hardware%": 1.9608, "Device Rejected%": 10.0, "Pool Rejected%": 9.8039, "Pool Stale%": 1.9608,
-		"Last getwork": float64(t0.Unix() - 2), "GHS 5s": 0.03, "Best Share All Time": 99999.0} {
+		"Last getwork": float64(t0.Unix() - 2), "GHS 5s": 0.025, "Best Share All Time": 99999.0} {
 		assert.Equal(t, want, sum[k], k)
 	}
 	body := answer(`{"command":"summary"}`)

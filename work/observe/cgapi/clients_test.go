@@ -315,7 +315,7 @@ func TestPyasicReads(t *testing.T) {
 	}
 	assert.Equal(t, "3.7", get("version", "VERSION", 0)["API"])
 	assert.Equal(t, "3.7.2", get("version", "VERSION", 0)["CGMiner"])
-	assert.Equal(t, 0.03, get("summary", "SUMMARY", 0)["GHS 5s"])
+	assert.Equal(t, 0.025, get("summary", "SUMMARY", 0)["GHS 5s"])
 	assert.Equal(t, 120.0, get("stats", "STATS", 1)["Elapsed"], "uptime is STATS[1].Elapsed")
 	for i, user := range []string{"wallet.rig1", "backup|user"} {
 		p := get("pools", "POOLS", i)

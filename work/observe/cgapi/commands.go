@@ -326,9 +326,9 @@ func (a *answerer) summary(string) reply {
 		{"Pool Stale%", pct(c.StaleDiff, diffSent)},
 		{"Last getwork", unix(lastWork)},
 		// The ASIC firmwares' names for the same rates: tools written for
-		// them (pyasic) read GHS.
-		{"GHS 5s", f2(s.Rate5s / 1e9)},
-		{"GHS av", f2(s.RateAvg / 1e9)},
+		// them (pyasic) read GHS. Six decimals: a CPU's MH/s in GH/s.
+		{"GHS 5s", f6(s.Rate5s / 1e9)},
+		{"GHS av", f6(s.RateAvg / 1e9)},
 		{"Best Share All Time", bestShare(max(a.st.BestEver, c.BestShare))},
 	}
 	return reply{status: a.status("S", codeSumm, "Summary"), sections: []section{{name: "SUMMARY", recs: []record{r}}}}
@@ -655,8 +655,8 @@ func (a *answerer) lcd(string) reply {
 			break
 		}
 	}
-	r := record{{"Elapsed", int64(s.UptimeS)}, {"GHS av", f2(s.RateAvg / 1e9)}, {"GHS 5m", f2(s.Rate5m / 1e9)},
-		{"GHS 5s", f2(s.Rate5s / 1e9)}, {"Temperature", f2(temp)}, {"Last Share Difficulty", f8(lastDiff)},
+	r := record{{"Elapsed", int64(s.UptimeS)}, {"GHS av", f6(s.RateAvg / 1e9)}, {"GHS 5m", f6(s.Rate5m / 1e9)},
+		{"GHS 5s", f6(s.Rate5s / 1e9)}, {"Temperature", f2(temp)}, {"Last Share Difficulty", f8(lastDiff)},
 		{"Last Share Time", unix(lastShare)}, {"Best Share", bestShare(s.Shares.BestShare)},
 		{"Last Valid Work", unix(lastValid)}, {"Found Blocks", s.Shares.Blocks}, {"Current Pool", cur}, {"User", user}}
 	return reply{status: a.status("S", codeLCD, "LCD"), sections: []section{{name: "LCD", recs: []record{r}}}}
