@@ -15,8 +15,8 @@ import (
 
 func apiFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "api-listen", Usage: "serve /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default; beyond loopback needs --api-token)", EnvVars: []string{"CLMINER_API_LISTEN"}},
-		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on /metrics and /api/v1/status (not /healthz)", EnvVars: []string{"CLMINER_API_TOKEN"}},
+		&cli.StringFlag{Name: "api-listen", Usage: "serve the status page, /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default; beyond loopback needs --api-token)", EnvVars: []string{"CLMINER_API_LISTEN"}},
+		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on /metrics, /api/v1/status and /api/v1/history (not /healthz or the status page)", EnvVars: []string{"CLMINER_API_TOKEN"}},
 		&cli.BoolFlag{Name: "api-allow-unauthenticated", Usage: "serve the API beyond loopback without --api-token (anyone who can reach the port reads it)", EnvVars: []string{"CLMINER_API_ALLOW_UNAUTHENTICATED"}},
 		&cli.StringFlag{Name: "share-log", Usage: "append one JSON line per share outcome to this file", EnvVars: []string{"CLMINER_SHARE_LOG"}},
 	}

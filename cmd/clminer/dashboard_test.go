@@ -268,6 +268,13 @@ func TestProxyStatusPageInBrowser(t *testing.T) {
 		t.Fatalf("proxy stopped: %v\n%s", err, strings.Join(w.all(), "\n"))
 	}
 
+	b.run(t, "open the page", chromedp.Navigate("http://"+a[1]+"/?refresh=1"),
+		chromedp.WaitVisible("#proxy", chromedp.ByID))
+	// No miner yet: the proxy's page, with empty tables.
+	b.waitUpdates(t, 1)
+	assert.Equal(t, "0", b.text(t, "#pMiners"))
+	assert.Equal(t, "none", b.text(t, "#pMinerTable tbody tr td"))
+
 	// One `clminer mine` behind the proxy, until the page is checked.
 	mineCtx, stopMine := context.WithCancel(context.Background())
 	mined := make(chan error, 1)
@@ -278,8 +285,6 @@ func TestProxyStatusPageInBrowser(t *testing.T) {
 			"--device", "cpu", "--threads", "1", "--status-interval", "0", "--drain-timeout", "1s"})
 	}()
 
-	b.run(t, "open the page", chromedp.Navigate("http://"+a[1]+"/?refresh=1"),
-		chromedp.WaitVisible("#proxy", chromedp.ByID))
 	deadline := time.Now().Add(90 * time.Second)
 	for b.text(t, "#pWorkers tbody tr td:first-child") != "wallet.rig1" || b.text(t, "#pAccepted") == "0" {
 		require.True(t, time.Now().Before(deadline), "the proxy page never showed the miner's worker and a share")
