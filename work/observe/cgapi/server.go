@@ -219,10 +219,12 @@ func (s *Server) Answer(req []byte) []byte {
 	// A joined request (API 3.1): each command's reply under its name,
 	// {"summary":[{...}],"devs":[{...}],"id":1} or
 	// CMD=summary|STATUS=...|CMD=devs|STATUS=...|, in the order asked. As in
-	// cgminer, blanks and repeats are skipped, the layout is the joined one
-	// even when one command is left, parameters are ignored, and a command
-	// that cannot be joined (it takes a parameter, or changes the miner) is
-	// refused on its own while the others are answered.
+	// cgminer, blanks and repeated commands are skipped, the layout is the
+	// joined one even when one command is left, parameters are ignored, and
+	// a command that cannot be joined (it takes a parameter, or changes the
+	// miner) is refused on its own while the others are answered. (cgminer
+	// answers a repeated unknown name each time; a JSON object cannot hold
+	// a key twice, so here every name is answered once.)
 	if isJSON {
 		b.WriteByte('{')
 	}
