@@ -15,8 +15,8 @@ import (
 
 func apiFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "api-listen", Usage: "serve /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default; beyond loopback needs --api-token)", EnvVars: []string{"CLMINER_API_LISTEN"}},
-		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on /metrics and /api/v1/status (not /healthz)", EnvVars: []string{"CLMINER_API_TOKEN"}},
+		&cli.StringFlag{Name: "api-listen", Usage: "serve the status page, /metrics, /api/v1/status and /healthz on this address, e.g. 127.0.0.1:4048 (off by default; beyond loopback needs --api-token)", EnvVars: []string{"CLMINER_API_LISTEN"}},
+		&cli.StringFlag{Name: "api-token", Usage: "require this bearer token on /metrics, /api/v1/status and /api/v1/history (not /healthz or the status page)", EnvVars: []string{"CLMINER_API_TOKEN"}},
 		&cli.BoolFlag{Name: "api-allow-unauthenticated", Usage: "serve the API beyond loopback without --api-token (anyone who can reach the port reads it)", EnvVars: []string{"CLMINER_API_ALLOW_UNAUTHENTICATED"}},
 		&cli.StringFlag{Name: "share-log", Usage: "append one JSON line per share outcome to this file", EnvVars: []string{"CLMINER_SHARE_LOG"}},
 	}
@@ -96,6 +96,7 @@ func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
 		if err != nil {
 			return nil, err
 		}
+		srv.ServeHistory(func() any { return a.miner.History() })
 		a.srv = srv
 		if cfg.unauthExposed {
 			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", srv.Addr())
@@ -141,7 +142,7 @@ func (a *apiServer) start(m *miner.Miner) {
 			a.log.Error("API server stopped", "event", "api.error", "err", err)
 		}
 	}()
-	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/metrics /api/v1/status /healthz")
+	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/ /metrics /api/v1/status /api/v1/history /healthz")
 }
 
 func (a *apiServer) stop() {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 const deployDir = "../../deploy"
@@ -67,6 +68,116 @@ func httpGet(t *testing.T, u string) []byte {
 	return b
 }
 
+// httpGetAny is httpGet for an API that answers errors with a JSON body
+// and a 4xx status (Prometheus on a bad query).
+func httpGetAny(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return b
+}
+
+// grafanaVars gives Grafana's variables the values Grafana would send: the
+// Rig variable's "All" (a regex), the rate and step intervals.
+var grafanaVars = strings.NewReplacer(`$instance`, `.*`, `${instance}`, `.*`, `$__rate_interval`, `1m`,
+	`$__interval`, `15s`, `$__range`, `1h`)
+
+type dashExpr struct{ panel, expr string }
+
+// dashboardExprs is every target's query, by panel.
+func dashboardExprs(t *testing.T, dash []byte) []dashExpr {
+	t.Helper()
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(dash, &d))
+	var out []dashExpr
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			out = append(out, dashExpr{p.Title, tg.Expr})
+		}
+	}
+	return out
+}
+
+// The dashboard imports through Grafana's UI and provisions from files
+// alike: its data source is a variable of type datasource (Prometheus)
+// that every panel, query and variable uses, with no ${DS_...} import
+// input, which a provisioned dashboard leaves unresolved.
+func TestGrafanaDashboardProvisionable(t *testing.T) {
+	dash, err := os.ReadFile(filepath.Join(deployDir, "grafana", "clminer.json"))
+	require.NoError(t, err)
+	assert.False(t, strings.Contains(string(dash), "${DS_"), "an import input (${DS_...}): provisioned, every panel would lack its data source")
+	type ds struct{ Type, UID string }
+	var d struct {
+		Inputs     []any `json:"__inputs"`
+		UID        string
+		Templating struct {
+			List []struct {
+				Name, Type string
+				Query      any
+				Datasource *ds
+			}
+		}
+		Panels []struct {
+			Title      string
+			Datasource *ds
+			Targets    []struct {
+				Expr       string
+				Datasource *ds
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(dash, &d))
+	assert.Empty(t, d.Inputs)
+	assert.NotEmpty(t, d.UID, "a fixed uid: provisioning updates the dashboard in place")
+	want := ds{"prometheus", "${datasource}"}
+	var dsVar bool
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			dsVar = true
+			assert.Equal(t, "datasource", v.Name)
+			assert.Equal(t, "prometheus", v.Query)
+			continue
+		}
+		require.NotNil(t, v.Datasource, "variable %s", v.Name)
+		assert.Equal(t, want, *v.Datasource, "variable %s", v.Name)
+	}
+	assert.True(t, dsVar, "a data-source variable")
+
+	prov, err := os.ReadFile(filepath.Join(deployDir, "grafana", "provisioning.yml"))
+	require.NoError(t, err)
+	var pv struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Type    string
+			Options struct{ Path string }
+		}
+	}
+	require.NoError(t, yaml.Unmarshal(prov, &pv))
+	assert.Equal(t, 1, pv.APIVersion)
+	require.Len(t, pv.Providers, 1)
+	assert.Equal(t, "file", pv.Providers[0].Type)
+	assert.NotEmpty(t, pv.Providers[0].Options.Path)
+	require.NotEmpty(t, d.Panels)
+	for _, p := range d.Panels {
+		require.NotNil(t, p.Datasource, "panel %q", p.Title)
+		assert.Equal(t, want, *p.Datasource, "panel %q", p.Title)
+		require.NotEmpty(t, p.Targets, "panel %q has no query", p.Title)
+		for _, tg := range p.Targets {
+			if tg.Datasource != nil {
+				assert.Equal(t, want, *tg.Datasource, "panel %q", p.Title)
+			}
+		}
+	}
+}
+
 // freePort picks a loopback port for a program that cannot be told to use
 // port 0 and report it.
 func freePort(t *testing.T) string {
@@ -99,7 +210,8 @@ func metricNames(text string) map[string]bool {
 // scrapes it with the alert rules loaded, answers a query for its share
 // counter through the HTTP API, and evaluates every rule without error;
 // every series the rules and the Grafana dashboard use is one clminer
-// exports (the GPU series come from NVML, tested with a fake).
+// exports (the GPU series come from NVML, tested with a fake), and every
+// dashboard query is valid PromQL it answers.
 func TestPrometheusScrapesDemo(t *testing.T) {
 	promtool := requireTool(t, "promtool")
 	prom := requireTool(t, "prometheus")
@@ -126,22 +238,13 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 	require.NoError(t, err)
 	dash, err := os.ReadFile(filepath.Join(deployDir, "grafana", "clminer.json"))
 	require.NoError(t, err)
-	var d struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	require.NoError(t, json.Unmarshal(dash, &d))
-	require.NotEmpty(t, d.Panels)
-	for _, p := range d.Panels {
-		require.NotEmpty(t, p.Targets, "panel %q has no query", p.Title)
-		for _, tg := range p.Targets {
-			names := metricNames(tg.Expr)
-			require.NotEmpty(t, names, "panel %q: %s", p.Title, tg.Expr)
-			for n := range names {
-				assert.True(t, exported[n], "dashboard panel %q uses %s, which clminer does not export", p.Title, n)
-			}
+	exprs := dashboardExprs(t, dash)
+	require.NotEmpty(t, exprs)
+	for _, e := range exprs {
+		names := metricNames(e.expr)
+		require.NotEmpty(t, names, "panel %q: %s", e.panel, e.expr)
+		for n := range names {
+			assert.True(t, exported[n], "dashboard panel %q uses %s, which clminer does not export", e.panel, n)
 		}
 	}
 	for n := range metricNames(string(rules)) {
@@ -195,6 +298,26 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	assert.Positive(t, got, "Prometheus scraped accepted shares")
+
+	// Every query of the Grafana dashboard is valid PromQL that this
+	// Prometheus answers, with Grafana's variables given values as Grafana
+	// would; the Rig variable's label_values() lists the scraped rig.
+	for _, e := range dashboardExprs(t, dash) {
+		q := grafanaVars.Replace(e.expr)
+		require.NotContains(t, q, "$", "panel %q: a variable the test does not know: %s", e.panel, e.expr)
+		var res struct {
+			Status, Error string
+		}
+		require.NoError(t, json.Unmarshal(httpGetAny(t, "http://"+web+"/api/v1/query?query="+url.QueryEscape(q)), &res))
+		assert.Equal(t, "success", res.Status, "panel %q: %s: %s", e.panel, q, res.Error)
+	}
+	var labels struct {
+		Status string
+		Data   []string
+	}
+	require.NoError(t, json.Unmarshal(httpGet(t, "http://"+web+"/api/v1/label/instance/values?match[]=clminer_build_info"), &labels))
+	assert.Equal(t, "success", labels.Status)
+	assert.Contains(t, labels.Data, api, "label_values(clminer_build_info, instance) lists the rig")
 
 	// Every rule evaluates cleanly against the real exposition.
 	for {

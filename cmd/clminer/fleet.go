@@ -18,6 +18,8 @@ import (
 	"clminer/gpu"
 	"clminer/gpu/nvml"
 	"clminer/gpu/thermal"
+	"clminer/stratum"
+	"clminer/work/gbt"
 	"clminer/work/miner"
 	"clminer/work/observe"
 	"clminer/work/observe/cgapi"
@@ -124,6 +126,9 @@ type fleet struct {
 	miner    *miner.Miner
 	cancel   func()
 	wg       sync.WaitGroup
+	// users are the pools' users (worker names) for the cgminer API's
+	// POOLS; set before start.
+	users []string
 }
 
 // newFleet binds what listens and opens what can fail (the best-share
@@ -218,7 +223,20 @@ func (f *fleet) state() cgapi.State {
 		st.Telemetry = f.mon.Readings()
 	}
 	_, st.BestEver = f.tracker.Best()
+	st.PoolUsers = f.users
 	return st
+}
+
+// poolUsers are the users shown per pool: the worker name on a pool, none
+// for a node mined solo (its -u is the node's RPC login).
+func poolUsers(pools []stratum.PoolConfig) []string {
+	out := make([]string, len(pools))
+	for i, p := range pools {
+		if !gbt.IsNodeURL(p.URL) {
+			out[i] = p.User
+		}
+	}
+	return out
 }
 
 // decorate adds the fleet's part to /api/v1/status.

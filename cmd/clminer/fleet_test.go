@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -212,7 +213,8 @@ func TestCgminerAPIMatchesStatus(t *testing.T) {
 	between(t, "Hardware Errors", s["Hardware Errors"], before.Shares.HWErrors, after.Shares.HWErrors)
 	between(t, "Found Blocks", s["Found Blocks"], before.Shares.Blocks, after.Shares.Blocks)
 	between(t, "Difficulty Accepted", s["Difficulty Accepted"], before.Shares.AcceptedDiff-1e-8, after.Shares.AcceptedDiff+1e-8)
-	between(t, "Best Share", s["Best Share"], before.Shares.BestShare-1e-8, after.Shares.BestShare+1e-8)
+	between(t, "Best Share", s["Best Share"], math.Floor(before.Shares.BestShare), math.Floor(after.Shares.BestShare))
+	assert.Equal(t, math.Trunc(s["Best Share"]), s["Best Share"], "an integer, as cgminer sends it")
 	between(t, "Total MH", s["Total MH"], before.Hashes/1e6-1e-4, after.Hashes/1e6+1e-4)
 	between(t, "Elapsed", s["Elapsed"], float64(int64(before.UptimeS)), after.UptimeS)
 	lo, hi := min(before.RateAvg, after.RateAvg), max(before.RateAvg, after.RateAvg)
@@ -227,10 +229,13 @@ func TestCgminerAPIMatchesStatus(t *testing.T) {
 	require.NoError(t, json.Unmarshal(joined["devs"][0]["DEVS"], &devs))
 	require.Len(t, devs, len(after.Devices))
 	for i, d := range devs {
-		assert.Equal(t, after.Devices[i].ID, d["ID"])
+		assert.Equal(t, after.Devices[i].ID, d["Device"])
 		assert.Equal(t, 0.0, d["CPU"], "the CPU device is CPU 0")
+		assert.Equal(t, 0.0, d["ID"], "its number among CPUs")
 		between(t, "devs Accepted", d["Accepted"].(float64), before.Devices[i].Shares.Accepted, after.Devices[i].Shares.Accepted)
-		assert.NotContains(t, d, "Temperature", "no NVML for a CPU: absent, not zero")
+		assert.Equal(t, 0.0, d["Temperature"], "no NVML for a CPU: cgminer's 0")
+		assert.Positive(t, d["Last Share Time"], "a share was accepted")
+		assert.Equal(t, 0.0, d["Last Share Pool"])
 	}
 	var pools []map[string]any
 	require.NoError(t, json.Unmarshal(joined["pools"][0]["POOLS"], &pools))
@@ -238,6 +243,8 @@ func TestCgminerAPIMatchesStatus(t *testing.T) {
 	assert.Equal(t, after.Pools[0].URL, pools[0]["URL"])
 	assert.Equal(t, "Alive", pools[0]["Status"])
 	assert.Equal(t, true, pools[0]["Stratum Active"])
+	assert.Equal(t, "demo.rig", pools[0]["User"])
+	assert.Positive(t, pools[0]["Getworks"])
 	between(t, "pools Accepted", pools[0]["Accepted"].(float64), before.Pools[0].Accepted, after.Pools[0].Accepted)
 
 	var text [][][2]*string

@@ -219,6 +219,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer fl.stop()
+	fl.users = poolUsers(setup.pools)
 	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
 	if err != nil {
 		if c.Context.Err() != nil {

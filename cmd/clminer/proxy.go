@@ -213,7 +213,7 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 			}
 		}()
 		defer func() { api.Shutdown(); <-done }()
-		ps.log.Info("API listening", "event", "api.listening", "addr", api.Addr(), "paths", "/metrics /api/v1/status /healthz")
+		ps.log.Info("API listening", "event", "api.listening", "addr", api.Addr(), "paths", "/ /metrics /api/v1/status /healthz")
 	}
 	if ps.duration > 0 {
 		var cancel func()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -72,7 +73,22 @@ type Miner struct {
 
 	devs  []*deviceAcct
 	total Counts
-	mu    sync.Mutex // guards total
+	mu    sync.Mutex // guards total, pools, rejects and blocks
+	pools map[int]*poolAcct
+	// rejects are the latest rejected and lost shares, for the status
+	// page's "why" next to the counts.
+	rejects rejectRing
+	// blocks are the previous-block hashes of recent jobs, so a pool
+	// switch to the same tip is not counted as a new network block.
+	blocks   [8][32]byte
+	nblocks  int
+	newBlock uint64
+	// blockHash is the newest block the jobs named, first seen at blockSeen.
+	blockHash [32]byte
+	blockSeen time.Time
+	jobs      uint64
+	// units counts the work units handed to devices (cgminer's Local Work).
+	units atomic.Uint64
 
 	notifyLat latencies
 	submitLat latencies
@@ -103,7 +119,7 @@ func New(cfg Config) (*Miner, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 5 * time.Second
 	}
-	m := &Miner{cfg: cfg, log: cfg.Logger, src: cfg.Source, disp: dispatch.New(), start: time.Now(),
+	m := &Miner{cfg: cfg, log: cfg.Logger, src: cfg.Source, disp: dispatch.New(), start: time.Now(), pools: map[int]*poolAcct{},
 		logNotSent: ratelog.New(10*time.Second, 10), logThrottled: ratelog.New(10*time.Second, 1), logIdle: ratelog.New(10*time.Second, 2)}
 	for range cfg.Devices {
 		m.devs = append(m.devs, &deviceAcct{meter: newRateMeter(m.start)})
@@ -199,12 +215,45 @@ func (m *Miner) onJob(j *source.Job) {
 		m.log.Error("pool sent an unusable job", "event", "job.invalid", "pool", j.PoolURL, "job", j.ID, "err", err)
 		return
 	}
+	m.countJob(j)
 	m.log.Debug("new job", "event", "job.new", "pool", j.PoolURL, "job", j.ID, "clean", j.Clean, "difficulty", j.Difficulty)
+}
+
+// countJob counts a job taken from an upstream, and a new network block
+// when its previous-block hash is one no recent job had.
+func (m *Miner) countJob(j *source.Job) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jobs++
+	if p := m.poolAcctLocked(j.Pool); p != nil {
+		p.jobs++
+	}
+	if j.Job == nil {
+		return
+	}
+	for i := range min(m.nblocks, len(m.blocks)) {
+		if m.blocks[i] == j.PrevHash {
+			return
+		}
+	}
+	m.blocks[m.nblocks%len(m.blocks)] = j.PrevHash
+	m.nblocks++
+	m.newBlock++
+	m.blockHash, m.blockSeen = j.PrevHash, j.Received
 }
 
 func (m *Miner) onPoolEvent(e source.Event) {
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.PoolEvent(e)
+	}
+	if (e.Kind == source.EventDisconnected && e.Session == 0 && !errors.Is(e.Err, context.Canceled)) || e.Kind == source.EventAuthFailed {
+		// No work from this attempt: the dial, the TLS handshake or the
+		// authorization failed (cgminer's Get Failures).
+		m.mu.Lock()
+		if p := m.poolAcctLocked(e.Pool); p != nil {
+			p.connectFailures++
+		}
+		m.mu.Unlock()
 	}
 	kv := []any{"pool", e.URL}
 	if e.Err != nil {
@@ -260,6 +309,7 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 		if err != nil {
 			return
 		}
+		m.units.Add(uint64(len(a.Units)))
 		// The assignment's own change signal: one read before Next would be
 		// closed by the SetJob that ended a wait for work, cancelling the
 		// first unit after one batch (at start and after every idle spell).
@@ -386,6 +436,21 @@ func (m *Miner) recordN(acct *deviceAcct, o Outcome, reason string, n uint64) {
 	m.mu.Unlock()
 }
 
+// poolAcctLocked is pool i's accounting, nil for an index no upstream
+// has (the source numbers its upstreams; the bound keeps a buggy one from
+// growing the map).
+func (m *Miner) poolAcctLocked(i int) *poolAcct {
+	if i < 0 || i >= maxPools {
+		return nil
+	}
+	p := m.pools[i]
+	if p == nil {
+		p = &poolAcct{}
+		m.pools[i] = p
+	}
+	return p
+}
+
 func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispatch.Assignment) {
 	j := a.Job
 	ev.Time, ev.Device = time.Now(), device
@@ -394,10 +459,16 @@ func (m *Miner) record(device string, acct *deviceAcct, ev ShareEvent, a *dispat
 		ev.PoolDiff = j.Difficulty
 	}
 	acct.mu.Lock()
-	acct.c.record(ev.Outcome, ev.Reason, ev.PoolDiff, ev.ShareDiff, ev.Block)
+	acct.c.record(&ev)
 	acct.mu.Unlock()
 	m.mu.Lock()
-	m.total.record(ev.Outcome, ev.Reason, ev.PoolDiff, ev.ShareDiff, ev.Block)
+	m.total.record(&ev)
+	if p := m.poolAcctLocked(ev.Pool); p != nil {
+		p.c.record(&ev)
+	}
+	if ev.Outcome == Rejected || ev.Outcome == Lost {
+		m.rejects.add(ev)
+	}
 	m.mu.Unlock()
 	switch ev.Outcome {
 	case Accepted:

@@ -323,3 +323,55 @@ func TestShutdownAwaitsSharesInFlight(t *testing.T) {
 	assert.Zero(t, snap.Shares.Lost, "the drain waited for the delayed replies")
 	assert.Less(t, time.Since(began), 5*time.Second)
 }
+
+// The per-pool accounting behind cgminer's POOLS fields: shares by pool,
+// the jobs each sent, a pool that could not be reached counted as a
+// failure to get work, the last share's pool, and rejects with the pool's
+// reason in the recent list.
+func TestPoolAccounting(t *testing.T) {
+	dead := startPool(t, pooltest.Config{})
+	deadConf := poolConf(dead)
+	dead.Close()
+	good := startPool(t, pooltest.Config{Behavior: pooltest.Behavior{RejectAll: true}})
+	r := startMiner(t, []stratum.PoolConfig{deadConf, poolConf(good)}, []gpu.Device{&gputest.Device{}}, stratum.Options{DialTimeout: time.Second})
+	waitFor(t, 30*time.Second, "rejected shares on the second pool", func() bool { return r.m.Snapshot().Shares.Rejected >= 2 })
+	require.NoError(t, r.shutdown(t))
+
+	s := r.m.Snapshot()
+	require.Len(t, s.Pools, 2)
+	p0, p1 := s.Pools[0], s.Pools[1]
+	assert.GreaterOrEqual(t, p0.ConnectFailures, uint64(1), "the dead pool got no work")
+	assert.Zero(t, p0.Jobs)
+	require.NotNil(t, p1.Shares)
+	assert.Equal(t, s.Shares.Rejected, p1.Shares.Rejected, "every share was found on the second pool's jobs")
+	assert.Equal(t, s.Shares.RejectedDiff, p1.Shares.RejectedDiff)
+	assert.Positive(t, p1.Shares.RejectedDiff)
+	assert.GreaterOrEqual(t, p1.Jobs, uint64(1))
+	assert.GreaterOrEqual(t, s.Jobs, p1.Jobs)
+	assert.GreaterOrEqual(t, s.NetworkBlocks, uint64(1))
+	assert.LessOrEqual(t, s.NetworkBlocks, s.Jobs)
+	assert.Positive(t, s.WorkUnits)
+	assert.True(t, s.Shares.LastShare.IsZero(), "nothing was accepted")
+	assert.False(t, s.Devices[0].Counts.LastValid.IsZero())
+	require.NotEmpty(t, s.RecentRejects)
+	assert.Equal(t, good.URL(), s.RecentRejects[0].Pool)
+	assert.NotEmpty(t, s.RecentRejects[0].Reason)
+	assert.Equal(t, miner.Rejected, s.RecentRejects[0].Outcome)
+}
+
+// An accepted share is the device's and the pool's last share.
+func TestLastShare(t *testing.T) {
+	pool := startPool(t, pooltest.Config{})
+	before := time.Now()
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
+	waitFor(t, 30*time.Second, "an accepted share", func() bool { return r.m.Snapshot().Shares.Accepted >= 1 })
+	require.NoError(t, r.shutdown(t))
+	s := r.m.Snapshot()
+	for _, c := range []miner.Counts{s.Shares, s.Devices[0].Counts, *s.Pools[0].Shares} {
+		assert.False(t, c.LastShare.Before(before))
+		assert.Equal(t, 0, c.LastSharePool)
+		assert.Equal(t, lowDiff, c.LastShareDiff)
+	}
+	assert.Equal(t, s.Shares.Accepted, s.Pools[0].Shares.Accepted)
+	assert.Equal(t, s.Shares.AcceptedDiff, s.Pools[0].Shares.AcceptedDiff)
+}

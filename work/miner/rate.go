@@ -17,7 +17,17 @@ type rateMeter struct {
 	samples []sample // ring, oldest first after wrap
 	next    int
 	filled  bool
+	// coarse keeps one sample per historyStep for the last hour: the 5 and
+	// 15 minute rates and the status page's chart, in bounded memory.
+	coarse  [historySamples]sample
+	ncoarse int
 }
+
+// The hour of history: one sample per historyStep.
+const (
+	historyStep    = 10 * time.Second
+	historySamples = int(time.Hour/historyStep) + 1
+)
 
 type sample struct {
 	at    time.Time
@@ -31,6 +41,8 @@ func newRateMeter(now time.Time) *rateMeter {
 	m := &rateMeter{start: now, samples: make([]sample, rateSamples)}
 	m.samples[0] = sample{at: now}
 	m.next = 1
+	m.coarse[0] = sample{at: now}
+	m.ncoarse = 1
 	return m
 }
 
@@ -44,7 +56,32 @@ func (m *rateMeter) sample(now time.Time) {
 	if m.next == 0 {
 		m.filled = true
 	}
+	if last := m.coarse[(m.ncoarse-1)%historySamples]; now.Sub(last.at) >= historyStep {
+		m.coarse[m.ncoarse%historySamples] = sample{at: now, total: m.total.Load()}
+		m.ncoarse++
+	}
 	m.mu.Unlock()
+}
+
+// history returns the rate between consecutive coarse samples, oldest
+// first, and the time of the last one.
+func (m *rateMeter) history() ([]float64, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := min(m.ncoarse, historySamples)
+	first := m.ncoarse - k
+	out := make([]float64, 0, k-1)
+	prev := m.coarse[first%historySamples]
+	for i := first + 1; i < m.ncoarse; i++ {
+		s := m.coarse[i%historySamples]
+		if dt := s.at.Sub(prev.at).Seconds(); dt > 0 {
+			out = append(out, float64(s.total-prev.total)/dt)
+		} else {
+			out = append(out, 0)
+		}
+		prev = s
+	}
+	return out, prev.at
 }
 
 // rate is hashes per second over the last window (or since start when the
@@ -66,6 +103,15 @@ func (m *rateMeter) rate(now time.Time, window time.Duration) float64 {
 		}
 		if !found || s.at.Before(best.at) {
 			best, found = s, true
+		}
+	}
+	if window > time.Duration(rateSamples-2)*time.Second {
+		// Beyond the fine ring: the coarse one reaches back an hour.
+		for i := max(0, m.ncoarse-historySamples); i < m.ncoarse; i++ {
+			s := m.coarse[i%historySamples]
+			if now.Sub(s.at) <= window && (!found || s.at.Before(best.at)) {
+				best, found = s, true
+			}
 		}
 	}
 	if !found {

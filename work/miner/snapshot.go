@@ -17,6 +17,8 @@ type Snapshot struct {
 	Devices       []DeviceStats `json:"devices"`
 	Rate5s        float64       `json:"hashrate_5s"`
 	Rate60s       float64       `json:"hashrate_60s"`
+	Rate5m        float64       `json:"hashrate_5m"`
+	Rate15m       float64       `json:"hashrate_15m"`
 	RateAvg       float64       `json:"hashrate_avg"`
 	EffectiveRate float64       `json:"hashrate_effective"`
 	Hashes        uint64        `json:"hashes"`
@@ -28,6 +30,14 @@ type Snapshot struct {
 	Idle          string  `json:"idle,omitempty"`
 	NotifyLatency Latency `json:"notify_to_work_latency"`
 	SubmitLatency Latency `json:"submit_rtt"`
+	// Jobs counts the jobs taken from upstreams, NetworkBlocks the new
+	// previous-block hashes among them, WorkUnits the units of work handed
+	// to devices (cgminer's Getworks, Network Blocks, Local Work).
+	Jobs          uint64 `json:"jobs"`
+	NetworkBlocks uint64 `json:"network_blocks"`
+	WorkUnits     uint64 `json:"work_units"`
+	// RecentRejects are the latest rejected and lost shares, newest first.
+	RecentRejects []Reject `json:"recent_rejects,omitempty"`
 }
 
 // PoolStats is one pool's state.
@@ -55,6 +65,13 @@ type PoolStats struct {
 	Node    *NodeStats `json:"node,omitempty"`
 	// Workers are the per-device (sub-)workers on the live pool.
 	Workers []source.WorkerStatus `json:"workers,omitempty"`
+	// Shares is the miner's own accounting of the shares found on this
+	// pool's jobs, Jobs the jobs it sent and ConnectFailures the attempts
+	// that got no work from it (dial, TLS or authorization failed); absent
+	// where no miner mines (the farm proxy's upstreams).
+	Shares          *Counts `json:"shares,omitempty"`
+	Jobs            uint64  `json:"jobs,omitempty"`
+	ConnectFailures uint64  `json:"connect_failures,omitempty"`
 }
 
 // NodeStats is a solo node's state: its chain, the template, the blocks.
@@ -102,6 +119,10 @@ type JobInfo struct {
 	Difficulty float64   `json:"difficulty"`
 	NBits      string    `json:"nbits"`
 	Received   time.Time `json:"received"`
+	// PrevHash is the block the job builds on (display order), BlockSeen
+	// when a job first named it.
+	PrevHash  string    `json:"prev_hash"`
+	BlockSeen time.Time `json:"block_seen,omitzero"`
 }
 
 // Snapshot gathers the current state.
@@ -116,33 +137,82 @@ func (m *Miner) Snapshot() Snapshot {
 		ds.Hashes = d.meter.total.Load()
 		ds.Rate5s = d.meter.rate(now, 5*time.Second)
 		ds.Rate60s = d.meter.rate(now, 60*time.Second)
+		ds.Rate5m = d.meter.rate(now, 5*time.Minute)
+		ds.Rate15m = d.meter.rate(now, 15*time.Minute)
 		ds.RateAvg = d.meter.average(now)
 		s.Hashes += ds.Hashes
 		s.Rate5s += ds.Rate5s
 		s.Rate60s += ds.Rate60s
+		s.Rate5m += ds.Rate5m
+		s.Rate15m += ds.Rate15m
 		s.RateAvg += ds.RateAvg
 		s.Devices = append(s.Devices, ds)
 	}
+	upstreams := m.src.Upstreams()
 	m.mu.Lock()
 	s.Shares = m.total.clone()
+	s.Jobs, s.NetworkBlocks = m.jobs, m.newBlock
+	s.RecentRejects = m.rejects.latest()
+	for _, p := range upstreams {
+		ps := NewPoolStats(p)
+		c := Counts{}
+		if a := m.pools[p.Index]; a != nil {
+			c, ps.Jobs, ps.ConnectFailures = a.c.clone(), a.jobs, a.connectFailures
+		}
+		ps.Shares = &c
+		s.Pools = append(s.Pools, ps)
+	}
 	m.mu.Unlock()
+	s.WorkUnits = m.units.Load()
 	if s.UptimeS > 0 {
 		s.EffectiveRate = s.Shares.AcceptedDiff * (1 << 32) / s.UptimeS
 	}
-	for _, p := range m.src.Upstreams() {
-		ps := NewPoolStats(p)
-		if ps.Node != nil {
-			ps.Node.ExpectedBlockS = work.ExpectedSeconds(ps.Node.NetworkDifficulty, s.Rate60s)
+	for i := range s.Pools {
+		if n := s.Pools[i].Node; n != nil {
+			n.ExpectedBlockS = work.ExpectedSeconds(n.NetworkDifficulty, s.Rate60s)
 		}
-		s.Pools = append(s.Pools, ps)
 	}
 	if j := m.disp.Current(); j != nil {
-		s.Job = &JobInfo{ID: j.ID, Pool: j.PoolURL, Difficulty: j.Entry.Difficulty(), NBits: fmt.Sprintf("%08x", j.NBits), Received: j.Received}
+		s.Job = &JobInfo{ID: j.ID, Pool: j.PoolURL, Difficulty: j.Entry.Difficulty(), NBits: fmt.Sprintf("%08x", j.NBits), Received: j.Received,
+			PrevHash: work.HashDisplay(j.PrevHash)}
+		m.mu.Lock()
+		if m.blockHash == j.PrevHash {
+			s.Job.BlockSeen = m.blockSeen
+		}
+		m.mu.Unlock()
 	}
 	s.Idle = m.disp.Idle()
 	s.NotifyLatency = m.notifyLat.summary()
 	s.SubmitLatency = m.submitLat.summary()
 	return s
+}
+
+// History is each device's hashrate over the last hour, one value per
+// StepS seconds, oldest first; the last ends at End.
+type History struct {
+	StepS   float64         `json:"step_s"`
+	End     time.Time       `json:"end"`
+	Devices []DeviceHistory `json:"devices"`
+}
+
+// DeviceHistory is one device's rates.
+type DeviceHistory struct {
+	ID       string    `json:"id"`
+	Hashrate []float64 `json:"hashrate"`
+}
+
+// History returns the last hour of hashrates (bounded: an hour at one
+// value per 10 s for each device).
+func (m *Miner) History() History {
+	h := History{StepS: historyStep.Seconds()}
+	for i, d := range m.devs {
+		rates, end := d.meter.history()
+		if end.After(h.End) {
+			h.End = end
+		}
+		h.Devices = append(h.Devices, DeviceHistory{ID: m.cfg.Devices[i].Info().ID, Hashrate: rates})
+	}
+	return h
 }
 
 // Healthy reports whether the miner is hashing on a live pool.

@@ -47,16 +47,36 @@ type Counts struct {
 	// AcceptedDiff is the sum of the pool difficulty of accepted shares:
 	// AcceptedDiff * 2^32 / time is the hashrate the pool credits.
 	AcceptedDiff float64 `json:"accepted_difficulty"`
+	// RejectedDiff and StaleDiff are the same sums for rejected and stale
+	// shares: a rejected share at difficulty 64 costs 64 accepted ones at 1,
+	// which is how the rig tools (cgminer's Difficulty Rejected, Pool
+	// Rejected%) weigh them.
+	RejectedDiff float64 `json:"rejected_difficulty"`
+	StaleDiff    float64 `json:"stale_difficulty"`
+	// Diff1 counts host-verified candidates of difficulty 1 or more,
+	// whatever became of them: the devices' work in difficulty-1 shares,
+	// independent of the pool's difficulty (cgminer's Diff1 Work).
+	Diff1 uint64 `json:"diff1_work"`
 	// RejectReasons counts rejected (and lost) shares by the pool's reason.
 	RejectReasons map[string]uint64 `json:"reject_reasons,omitempty"`
 	BestShare     float64           `json:"best_share_difficulty"`
+	// LastShare is when the last accepted share was credited, at pool
+	// difficulty LastShareDiff by pool LastSharePool (both meaningless
+	// while LastShare is zero). A stalled device shows as a LastShare far
+	// older than its hashrate makes likely.
+	LastShare     time.Time `json:"last_share,omitzero"`
+	LastShareDiff float64   `json:"last_share_difficulty"`
+	LastSharePool int       `json:"last_share_pool"`
+	// LastValid is when a candidate last came back that was not a
+	// hardware error.
+	LastValid time.Time `json:"last_valid_work,omitzero"`
 }
 
 // recordN counts n outcomes that carry no share of their own (lost in a
 // device overflow, say).
 func (c *Counts) recordN(o Outcome, reason string, n uint64) {
 	for range min(n, 1) {
-		c.record(o, reason, 0, 0, false)
+		c.record(&ShareEvent{Outcome: o, Reason: reason})
 	}
 	if n > 1 {
 		c.add(o, n-1)
@@ -85,12 +105,31 @@ func (c *Counts) add(o Outcome, n uint64) {
 	}
 }
 
-func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, block bool) {
-	if o == Accepted {
+// record counts one outcome. ev.Time is zero for outcomes that carry no
+// candidate of their own (recordN).
+func (c *Counts) record(ev *ShareEvent) {
+	o, reason, poolDiff, shareDiff := ev.Outcome, ev.Reason, ev.PoolDiff, ev.ShareDiff
+	switch o {
+	case Accepted:
 		c.Accepted++
 		c.AcceptedDiff += poolDiff
-	} else {
+		if !ev.Time.IsZero() {
+			c.LastShare, c.LastShareDiff, c.LastSharePool = ev.Time, poolDiff, ev.Pool
+		}
+	case Rejected:
 		c.add(o, 1)
+		c.RejectedDiff += poolDiff
+	case Stale:
+		c.add(o, 1)
+		c.StaleDiff += poolDiff
+	default:
+		c.add(o, 1)
+	}
+	if o != HWError && !ev.Time.IsZero() {
+		c.LastValid = ev.Time
+		if shareDiff >= 1 {
+			c.Diff1++
+		}
 	}
 	if (o == Rejected || o == Lost) && reason != "" {
 		if c.RejectReasons == nil {
@@ -101,7 +140,7 @@ func (c *Counts) record(o Outcome, reason string, poolDiff, shareDiff float64, b
 	// A block counts once the upstream took it: at regtest's difficulty
 	// most hashes meet the network target, and all but the first on a tip
 	// are stale.
-	if block && o == Accepted {
+	if ev.Block && o == Accepted {
 		c.Blocks++
 	}
 	if o != HWError && !math.IsInf(shareDiff, 0) && shareDiff > c.BestShare {
@@ -125,6 +164,8 @@ type DeviceStats struct {
 	Hashes   uint64  `json:"hashes"`
 	Rate5s   float64 `json:"hashrate_5s"`
 	Rate60s  float64 `json:"hashrate_60s"`
+	Rate5m   float64 `json:"hashrate_5m"`
+	Rate15m  float64 `json:"hashrate_15m"`
 	RateAvg  float64 `json:"hashrate_avg"`
 	Counts   Counts  `json:"shares"`
 	LastErr  string  `json:"last_error,omitempty"`
@@ -191,4 +232,52 @@ func boundReason(seen map[string]uint64, reason string) string {
 		return "other"
 	}
 	return reason
+}
+
+// poolAcct is the miner's accounting of one upstream: its shares as the
+// miner counted them (the upstream's own Accepted/Rejected come from the
+// source), the jobs it sent and the attempts that got no work.
+type poolAcct struct {
+	c               Counts
+	jobs            uint64
+	connectFailures uint64
+}
+
+// maxPools bounds the per-pool accounting by index.
+const maxPools = 64
+
+// Reject is one rejected or lost share, for the status page.
+type Reject struct {
+	Time      time.Time `json:"time"`
+	Device    string    `json:"device"`
+	Pool      string    `json:"pool"`
+	Outcome   Outcome   `json:"outcome"`
+	Reason    string    `json:"reason,omitempty"`
+	PoolDiff  float64   `json:"pool_difficulty"`
+	ShareDiff float64   `json:"share_difficulty"`
+}
+
+// maxRecentRejects is how many of the latest rejects the status keeps.
+const maxRecentRejects = 16
+
+// rejectRing keeps the latest rejects, bounded.
+type rejectRing struct {
+	buf [maxRecentRejects]Reject
+	n   int
+}
+
+func (r *rejectRing) add(ev ShareEvent) {
+	r.buf[r.n%maxRecentRejects] = Reject{Time: ev.Time, Device: ev.Device, Pool: ev.PoolURL, Outcome: ev.Outcome, Reason: safetext.Label(ev.Reason),
+		PoolDiff: ev.PoolDiff, ShareDiff: ev.ShareDiff}
+	r.n++
+}
+
+// latest returns the kept rejects, newest first.
+func (r *rejectRing) latest() []Reject {
+	k := min(r.n, maxRecentRejects)
+	out := make([]Reject, 0, k)
+	for i := range k {
+		out = append(out, r.buf[(r.n-1-i)%maxRecentRejects])
+	}
+	return out
 }

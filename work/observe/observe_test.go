@@ -61,6 +61,7 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	r.m = m
 	srv, err := observe.Listen("127.0.0.1:0", token, "test", "abc123", metrics, m.Snapshot)
 	require.NoError(t, err)
+	srv.ServeHistory(func() any { return m.History() })
 	r.srv, r.base = srv, "http://"+srv.Addr()
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve() }()
@@ -211,6 +212,13 @@ func TestAPITokenRules(t *testing.T) {
 		{"/api/v1/status", "bearer " + token, http.StatusOK},
 		{"/healthz", "", http.StatusOK},
 		{"/healthz", "Bearer wrong", http.StatusOK},
+		{"/api/v1/history", "", http.StatusUnauthorized},
+		{"/api/v1/history", "Bearer " + token, http.StatusOK},
+		// The page holds no data: it asks for the token and sends it on
+		// its requests for the status.
+		{"/", "", http.StatusOK},
+		{"/index.html", "", http.StatusNotFound},
+		{"/nothing", "Bearer " + token, http.StatusNotFound},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, r.getAuth(t, tc.path, tc.auth), "%s with %q", tc.path, tc.auth)
@@ -222,4 +230,44 @@ func TestHealthzTurns503WhenPoolDies(t *testing.T) {
 	waitFor(t, "healthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusOK })
 	r.pool.Close()
 	waitFor(t, "unhealthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusServiceUnavailable })
+}
+
+// The status page is one self-contained file: nothing loaded from
+// elsewhere (no src= or href= but data: and the page's own paths), its one
+// inline script allowed by hash and nothing else, and no token or other
+// data in it; /api/v1/history is the hour of rates per device.
+func TestStatusPage(t *testing.T) {
+	r := startRig(t, pooltest.Behavior{})
+	resp, err := http.Get(r.base + "/")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	csp := resp.Header.Get("Content-Security-Policy")
+	assert.Contains(t, csp, "default-src 'none'")
+	assert.Contains(t, csp, "connect-src 'self'")
+	assert.NotContains(t, csp, "unsafe-eval")
+	assert.NotContains(t, csp, "script-src 'unsafe-inline'")
+	html := string(body)
+	for _, m := range regexp.MustCompile(`(?i)(?:src|href)\s*=\s*"([^"]*)"`).FindAllStringSubmatch(html, -1) {
+		assert.True(t, strings.HasPrefix(m[1], "data:"), "the page loads %q", m[1])
+	}
+	assert.NotRegexp(t, `(?i)https?://`, html, "nothing from elsewhere")
+	assert.Equal(t, 1, strings.Count(html, "<script>"))
+	assert.NotContains(t, html, token)
+	assert.Contains(t, html, `"Authorization": "Bearer " + token`, "the token goes in a header")
+	assert.NotContains(t, html, "?token=")
+
+	waitFor(t, "a sample an hour can hold", func() bool {
+		code, b := r.get(t, "/api/v1/history", token)
+		return code == http.StatusOK && strings.Contains(b, `"hashrate":[`) && !strings.Contains(b, `"hashrate":[]`)
+	})
+	_, b := r.get(t, "/api/v1/history", token)
+	var h miner.History
+	require.NoError(t, json.Unmarshal([]byte(b), &h))
+	assert.Equal(t, 10.0, h.StepS)
+	require.Len(t, h.Devices, 1)
+	assert.NotEmpty(t, h.Devices[0].Hashrate)
+	assert.LessOrEqual(t, len(h.Devices[0].Hashrate), 360)
 }

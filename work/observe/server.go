@@ -19,10 +19,13 @@ import (
 	"clminer/work/observe/luck"
 )
 
-// Server serves /metrics, /api/v1/status and /healthz.
+// Server serves /metrics, /api/v1/status, /healthz and the status page
+// at /.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv   *http.Server
+	ln    net.Listener
+	mux   *http.ServeMux
+	guard func(http.Handler) http.Handler
 }
 
 // Status is the /api/v1/status document.
@@ -90,6 +93,7 @@ func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(h.Status())
 	})))
+	mux.Handle("GET /{$}", pageHandler(token != ""))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ok, msg := h.Healthy()
 		if ok {
@@ -98,7 +102,18 @@ func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 		}
 		http.Error(w, msg, http.StatusServiceUnavailable)
 	})
-	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
+	return &Server{ln: ln, mux: mux, guard: guard, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
+}
+
+// ServeHistory adds /api/v1/history, under the same token as the status:
+// the document history returns (the miner's last hour of hashrates, for
+// the status page's chart; kept apart from the status so the documents
+// polled every few seconds stay small). Call it before Serve.
+func (s *Server) ServeHistory(history func() any) {
+	s.mux.Handle("/api/v1/history", s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(history())
+	})))
 }
 
 // requireToken accepts "Bearer TOKEN" with the scheme in any case (RFC 9110

@@ -26,9 +26,11 @@ type fixed struct {
 func f2(v float64) fixed { return fixed{v, 2} }
 func f3(v float64) fixed { return fixed{v, 3} }
 func f4(v float64) fixed { return fixed{v, 4} }
+func f6(v float64) fixed { return fixed{v, 6} }
 func f8(v float64) fixed { return fixed{v, 8} }
 
-// pct is 100*n/d, 0 when d is 0 (cgminer's convention for an empty ratio).
+// pct is 100*n/d, 0 when d is 0 (cgminer's convention for an empty ratio),
+// printed %.4f as cgminer prints a percentage.
 func pct(n, d float64) fixed {
 	if d <= 0 {
 		return f4(0)

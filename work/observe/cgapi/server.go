@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,9 +18,12 @@ import (
 // line; cgminer itself reads a single buffer of this order.
 const (
 	maxRequest  = 4096
-	maxJoined   = 8
+	maxJoined   = 32 // distinct commands in one joined request: every report command fits
 	maxConns    = 8
 	connTimeout = 5 * time.Second
+	// moreGrace is how long a JSON request that is incomplete in its first
+	// bytes may take to arrive whole.
+	moreGrace = 100 * time.Millisecond
 )
 
 // Config is what the server answers from.
@@ -142,10 +146,15 @@ func (s *Server) handle(c net.Conn) {
 // readRequest reads one request: up to a NUL or newline, the end of the
 // stream, a complete JSON value, or (text form) the first bytes to arrive,
 // which is how cgminer reads and what clients that send without closing
-// expect.
+// expect. cgminer answers whatever its one read got; a JSON request that
+// is not complete in the first bytes is given moreGrace for the rest (a
+// request split across TCP segments), then answered as it stands - a
+// truncated request gets cgminer's Invalid JSON at once, not after the
+// connection's timeout.
 func readRequest(c io.Reader) ([]byte, bool) {
 	buf := make([]byte, 0, 256)
 	tmp := make([]byte, 512)
+	graced := false
 	for {
 		n, err := c.Read(tmp)
 		buf = append(buf, tmp[:n]...)
@@ -162,6 +171,10 @@ func readRequest(c io.Reader) ([]byte, bool) {
 		if err != nil {
 			return buf, len(t) > 0
 		}
+		if d, ok := c.(interface{ SetReadDeadline(time.Time) error }); ok && len(t) > 0 && !graced {
+			graced = true
+			_ = d.SetReadDeadline(time.Now().Add(moreGrace))
+		}
 	}
 }
 
@@ -171,77 +184,109 @@ func (s *Server) Answer(req []byte) []byte {
 	a := &answerer{st: s.cfg.State(), now: s.cfg.Now(), desc: "clminer " + s.cfg.Version, version: s.cfg.Version, logInterval: s.cfg.LogInterval}
 	var b bytes.Buffer
 	req = bytes.TrimSpace(req)
-	if len(req) > 0 && req[0] == '{' {
-		var r struct {
-			Command   string          `json:"command"`
-			Parameter json.RawMessage `json:"parameter"`
+	isJSON := len(req) > 0 && req[0] == '{'
+	write := func(r reply) {
+		if isJSON {
+			r.jsonObject(&b)
+		} else {
+			r.textForm(&b)
 		}
-		if err := json.Unmarshal(req, &r); err != nil || strings.TrimSpace(r.Command) == "" {
-			reply{status: a.status("E", codeInvJSON, "Invalid JSON")}.jsonObject(&b)
+	}
+	var cmd, param string
+	if isJSON {
+		var top map[string]json.RawMessage
+		if json.Unmarshal(req, &top) != nil || top == nil {
+			write(a.errorReply(codeInvJSON, "Invalid JSON"))
 			return append(b.Bytes(), 0)
 		}
-		param := paramString(r.Parameter)
-		cmds := splitJoined(r.Command)
-		if len(cmds) == 1 {
-			a.answer(cmds[0], param).jsonObject(&b)
+		raw, has := top["command"]
+		if !has {
+			write(a.errorReply(codeMisCmd, "Missing JSON 'command'"))
 			return append(b.Bytes(), 0)
 		}
-		// A joined request: {"cmd":[reply],...}, one member per command.
-		b.WriteByte('{')
-		for i, cmd := range cmds {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			_, key := scalar(cmd)
-			b.WriteString(key + ":[")
-			a.answer(cmd, param).jsonObject(&b)
-			b.WriteByte(']')
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &cmd) != nil {
+			write(a.errorReply(codeInvCmd, "Invalid command")) // not a string
+			return append(b.Bytes(), 0)
 		}
-		b.WriteString(`,"id":1}`)
+		param = paramString(top["parameter"])
+	} else {
+		cmd, param, _ = strings.Cut(string(req), "|")
+	}
+	if !strings.Contains(cmd, "+") {
+		write(a.answer(cmd, param))
 		return append(b.Bytes(), 0)
 	}
-	cmd, param, _ := strings.Cut(string(req), "|")
-	for _, c := range splitJoined(cmd) {
-		a.answer(c, param).textForm(&b)
+	// A joined request (API 3.1): each command's reply under its name,
+	// {"summary":[{...}],"devs":[{...}],"id":1} or
+	// CMD=summary|STATUS=...|CMD=devs|STATUS=...|, in the order asked. As in
+	// cgminer, blanks and repeated commands are skipped, the layout is the
+	// joined one even when one command is left, parameters are ignored, and
+	// a command that cannot be joined (it takes a parameter, or changes the
+	// miner) is refused on its own while the others are answered. (cgminer
+	// answers a repeated unknown name each time; a JSON object cannot hold
+	// a key twice, so here every name is answered once.)
+	if isJSON {
+		b.WriteByte('{')
+	}
+	seen := map[string]bool{}
+	for _, c := range strings.Split(cmd, "+") {
+		if c == "" || seen[c] {
+			continue
+		}
+		if len(seen) == maxJoined {
+			break
+		}
+		seen[c] = true
+		var r reply
+		if k, ok := commands[c]; ok && k.joinable {
+			r = k.fn(a, "")
+		} else if ok || privileged[c] {
+			r = a.accessDenied(c)
+		} else {
+			r = a.errorReply(codeInvCmd, "Invalid command")
+		}
+		if isJSON {
+			if len(seen) > 1 {
+				b.WriteByte(',')
+			}
+			_, key := scalar(c)
+			b.WriteString(key + ":[")
+			r.jsonObject(&b)
+			b.WriteByte(']')
+		} else {
+			b.WriteString("CMD=" + textEscape.Replace(c) + "|")
+			r.textForm(&b)
+		}
+	}
+	if isJSON {
+		if len(seen) > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"id":1}`)
 	}
 	return append(b.Bytes(), 0)
 }
 
-// splitJoined splits "summary+devs" into its commands, lower case, without
-// repeats (a JSON reply cannot hold one key twice), at most maxJoined.
-func splitJoined(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range strings.Split(s, "+") {
-		c = strings.ToLower(strings.TrimSpace(c))
-		if c == "" || seen[c] {
-			continue
-		}
-		seen[c] = true
-		out = append(out, c)
-		if len(out) == maxJoined {
-			break
-		}
-	}
-	if len(out) == 0 {
-		out = []string{""}
-	}
-	return out
-}
-
 // paramString accepts the parameter as a JSON string or a number (some
-// clients send gpu|0 as {"parameter":0}).
+// clients send gpu|0 as {"parameter":0}), printed as cgminer prints it:
+// an integer as such, a real with six decimals.
 func paramString(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
 		return s
 	}
 	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
+	if json.Unmarshal(raw, &n) != nil {
+		return ""
+	}
+	if i, err := n.Int64(); err == nil {
+		return strconv.FormatInt(i, 10)
+	}
+	if f, err := n.Float64(); err == nil {
+		return strconv.FormatFloat(f, 'f', 6, 64)
 	}
 	return ""
 }
