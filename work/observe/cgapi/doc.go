@@ -9,7 +9,9 @@
 // change the miner are refused with cgminer's access-denied status.
 //
 // Every connection carries one request and is closed after the reply, as in
-// cgminer. A peer is hostile: requests are capped in size and time, the
-// number of connections served at once is bounded, and addresses outside
+// cgminer. A peer is hostile: requests are capped in size and time (2 s to
+// the first byte, 5 s in all), the connections open at once are bounded in
+// total and per address, with the oldest silent one closed to make room so
+// that silent sockets cannot starve the rig manager, and addresses outside
 // the allow list are dropped unanswered.
 package cgapi
