@@ -405,9 +405,12 @@ func (c *conn) handleLine(line []byte) error {
 		return c.junk("not a stratum message")
 	}
 	if len(m.ID) > maxIDLen {
-		// Not echoed: 300 miners pinging with 15 KB ids and never reading
-		// made the proxy hold hundreds of MB.
-		return c.junk(fmt.Sprintf("request id over %d bytes", maxIDLen))
+		// No miner sends one: dropped at once, not echoed (300 connections
+		// pinging with 15 KB ids and never reading made the proxy hold
+		// hundreds of MB, and reading 20 of them per connection before the
+		// garbage limit cost the honest miners' replies a second).
+		c.s.countRefused()
+		return fmt.Errorf("sends a request id over %d bytes", maxIDLen)
 	}
 	if m.Kind == stratum.KindResponse {
 		return nil // the proxy asks miners nothing that needs an answer

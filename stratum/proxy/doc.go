@@ -40,7 +40,7 @@
 //     intersection of its mask and the pool's, updated with
 //     mining.set_version_mask when the pool's changes.
 //   - Everything a miner sends is bounded: line size, request id size (a
-//     long id is garbage, never echoed), messages per second (a token bucket
+//     long id drops the miner, never echoed), messages per second (a token bucket
 //     that stops reading, so a flood only slows its sender), garbage lines,
 //     time to the first line and to subscribe and authorize, workers per
 //     connection and shares waiting for the pool. Each connection has its
