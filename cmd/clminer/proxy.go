@@ -27,6 +27,8 @@ func proxyFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-miners", Value: 1024, Usage: "miners served at once (also capped by 256^prefix bytes)", EnvVars: []string{"CLMINER_PROXY_MAX_MINERS"}},
 		&cli.IntFlag{Name: "extranonce-prefix-size", Usage: "bytes of the pool's extranonce2 each miner's unique prefix takes (1..4; 0: 1 below 6 bytes, else 2)", EnvVars: []string{"CLMINER_PROXY_EXTRANONCE_PREFIX_SIZE"}},
 		&cli.Float64Flag{Name: "miner-rate", Value: 200, Usage: "messages per second one miner may send (bursts of twice that); beyond it the proxy reads it slower", EnvVars: []string{"CLMINER_PROXY_MINER_RATE"}},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: 64, Usage: "connections one address (an IPv6 /64) may hold open; raise it for many miners behind one NAT", EnvVars: []string{"CLMINER_PROXY_MAX_CONNS_PER_IP"}},
+		&cli.IntFlag{Name: "max-unauthenticated-per-ip", Value: 16, Usage: "connections of one address not yet authorized; past it the oldest is closed", EnvVars: []string{"CLMINER_PROXY_MAX_UNAUTHENTICATED_PER_IP"}},
 	}
 	flags = append(flags, poolFlags(proxyURLUsage)...)
 	for _, f := range apiFlags() {
@@ -111,16 +113,27 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if r := c.Float64("miner-rate"); r <= 0 {
 		return nil, fmt.Errorf("--miner-rate %v: must be positive", r)
 	}
+	for _, f := range []string{"max-conns-per-ip", "max-unauthenticated-per-ip"} {
+		if n := c.Int(f); n < 1 {
+			return nil, fmt.Errorf("--%s %d: must be at least 1", f, n)
+		}
+	}
 	for _, d := range []string{"status-interval", "duration"} {
 		if c.Duration(d) < 0 {
 			return nil, fmt.Errorf("--%s %v: must not be negative", d, c.Duration(d))
 		}
 	}
 	cfg := proxy.Config{Listen: listen, Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
-		Rate: c.Float64("miner-rate"), Burst: int(2 * c.Float64("miner-rate"))}
+		Rate: c.Float64("miner-rate"), Burst: int(2 * c.Float64("miner-rate")),
+		MaxConnsPerIP: c.Int("max-conns-per-ip"), MaxUnauthPerIP: c.Int("max-unauthenticated-per-ip")}
 	if path := c.String("miner-users"); path != "" {
 		if cfg.Users, err = loadMinerUsers(path); err != nil {
 			return nil, err
+		}
+		// Two users that would share a worker at the pool: said now, with
+		// the other mistakes, not when the proxy starts.
+		if err := proxy.CheckUsers(cfg.Users); err != nil {
+			return nil, fmt.Errorf("%w (in %s)", err, path)
 		}
 	} else if !isLoopback(host) {
 		logger.Warn("miners can connect from the network and any worker name is accepted (--miner-users limits them)",

@@ -141,6 +141,8 @@ func TestProxyCommandWithTwoMiners(t *testing.T) {
 func TestProxyFlagErrors(t *testing.T) {
 	users := filepath.Join(t.TempDir(), "users")
 	require.NoError(t, os.WriteFile(users, []byte("# none\n\nnocolon\n"), 0o600))
+	twins := filepath.Join(t.TempDir(), "twins")
+	require.NoError(t, os.WriteFile(twins, []byte("alice.rig1:a\nalice_rig1:b\n"), 0o600))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -151,6 +153,9 @@ func TestProxyFlagErrors(t *testing.T) {
 		{[]string{"--miner-rate", "-1"}, "--miner-rate -1"},
 		{[]string{"--miner-users", users}, "line 3: want user:password"},
 		{[]string{"--miner-users", filepath.Join(t.TempDir(), "missing")}, "--miner-users"},
+		{[]string{"--miner-users", twins}, `users "alice.rig1" and "alice_rig1" would both be worker "alice_rig1" at the pool`},
+		{[]string{"--max-conns-per-ip", "0"}, "--max-conns-per-ip 0: must be at least 1"},
+		{[]string{"--max-unauthenticated-per-ip", "-1"}, "--max-unauthenticated-per-ip -1"},
 		{[]string{"--api-listen", "0.0.0.0:1"}, "--api-token"},
 	} {
 		args := append([]string{"proxy", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm"}, tc.args...)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"container/list"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 
 	"clminer/stratum"
 	"clminer/work"
+	"clminer/work/connlimit"
 	"clminer/work/ledger"
 )
 
@@ -38,9 +40,16 @@ type conn struct {
 	id     uint64
 	nc     net.Conn
 	remote string
+	peer   string // connlimit.PeerKey of remote: what per-address limits count
 	log    *log.Logger
-	out    chan []byte // nil entry: close after what is queued
+	q      outQueue
 	since  time.Time
+
+	gotLine bool // the reader has read a line
+
+	// guarded by s.mu
+	authed   bool          // passed authorize once
+	holdElem *list.Element // in s.holders while it holds a prefix unauthenticated
 
 	mu           sync.Mutex
 	subscribed   bool
@@ -50,10 +59,13 @@ type conn struct {
 	d            int // extranonce2_size the miner was told
 	diff         float64
 	rolling      bool
-	reqMask      uint32 // the mask the miner asked for
-	mask         uint32 // the mask it was granted
-	extranonce   bool   // asked for mining.set_extranonce
-	workers      map[string]string
+	reqMask      uint32            // the mask the miner asked for
+	mask         uint32            // the mask it was granted
+	extranonce   bool              // asked for mining.set_extranonce
+	workers      map[string]string // authorized names -> upstream key ("": the pool user)
+	unbound      map[string]string // names whose key is not authorized upstream yet -> the key
+	claimed      bool              // sent the pool a share, the last in epoch claimEpoch
+	claimEpoch   uint64
 	pending      int
 	garbage      int
 	authFails    int
@@ -63,7 +75,7 @@ type conn struct {
 	lastShare    time.Time
 	closed       bool
 	closeReason  string
-	closeAfter   error // why the writer closes once it reaches the nil entry
+	closeAfter   error // why the writer closes once the queue is written
 	tokens       float64
 	tokensAt     time.Time
 	sentJobFirst bool
@@ -80,8 +92,9 @@ type conn struct {
 
 func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
-	return &conn{s: s, id: id, nc: nc, remote: remote, slot: -1, out: make(chan []byte, s.cfg.WriteQueue), since: time.Now(),
-		log: s.log.With("miner", id, "remote", remote), workers: map[string]string{}, done: make(chan struct{}),
+	return &conn{s: s, id: id, nc: nc, remote: remote, peer: connlimit.PeerKey(nc.RemoteAddr()), slot: -1,
+		q: outQueue{wake: make(chan struct{}, 1)}, since: time.Now(),
+		log: s.log.With("miner", id, "remote", remote), workers: map[string]string{}, unbound: map[string]string{}, done: make(chan struct{}),
 		tokens: float64(s.cfg.Burst), tokensAt: time.Now()}
 }
 
@@ -103,40 +116,147 @@ func (c *conn) close(err error) {
 		c.mu.Lock()
 		c.closed = true
 		c.closeReason = err.Error()
-		slot := c.slot
-		var keys []string
-		for _, k := range c.workers {
+		slot, hot, cool := c.slot, c.claimed, c.claimEpoch
+		var names, keys []string
+		for n, k := range c.workers {
+			names = append(names, n)
 			if k != "" {
 				keys = append(keys, k)
 			}
 		}
 		c.mu.Unlock()
 		for _, k := range keys {
-			c.s.dropKey(k)
+			c.s.releaseKey(k)
+		}
+		for _, n := range names {
+			c.s.leaveWorker(n)
 		}
 		close(c.done)
 		c.nc.Close()
 		c.s.removeConn(c)
-		if slot >= 0 {
-			c.s.releaseSlot(slot)
-		}
-		c.s.retire(c)
+		c.s.releaseSlot(slot, c, hot, cool)
+		c.q.drop()
 		c.s.logConn.Info(c.log, "miner disconnected", "event", "proxy.miner_disconnected", "reason", err.Error())
 	})
 }
 
-// send queues a line without blocking; a miner whose queue is full has
-// stopped reading and is dropped.
+// outQueue is what waits to be written to a miner, bounded in bytes (not
+// lines: one line may be a 15 KB echo or a 100 KB job). A job notify not
+// yet written when a newer one comes is dropped: a miner that is behind
+// needs only the latest job, so a burst of big jobs costs one job's bytes
+// per miner, and a slow but reading miner is not taken for a dead one.
+type outQueue struct {
+	mu    sync.Mutex
+	lines []qline
+	bytes int  // queued (what the writer took is bounded by this bound too)
+	last  bool // close once what is queued is written
+	wake  chan struct{}
+}
+
+type qline struct {
+	b     []byte
+	job   bool // a mining.notify
+	clean bool // its clean_jobs
+}
+
+// put queues b; false when it would pass max (a line always fits an
+// empty queue).
+func (q *outQueue) put(b []byte, max int) (ok bool, queued int) {
+	return q.putLine(qline{b: b}, nil, max)
+}
+
+// putJob queues a notify made by enc, in place of any not yet written
+// (clean when any of those was: the miner must still drop its work).
+func (q *outQueue) putJob(enc func(clean bool) []byte, clean bool, max int) (ok bool, queued int) {
+	return q.putLine(qline{job: true, clean: clean}, enc, max)
+}
+
+func (q *outQueue) putLine(l qline, enc func(clean bool) []byte, max int) (ok bool, queued int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.last {
+		return true, q.bytes
+	}
+	if l.job {
+		kept := q.lines[:0]
+		for _, o := range q.lines {
+			if o.job {
+				l.clean = l.clean || o.clean
+				q.bytes -= len(o.b)
+				continue
+			}
+			kept = append(kept, o)
+		}
+		clear(q.lines[len(kept):])
+		q.lines = kept
+		l.b = enc(l.clean)
+	}
+	if q.bytes > 0 && q.bytes+len(l.b) > max {
+		return false, q.bytes
+	}
+	q.lines = append(q.lines, l)
+	q.bytes += len(l.b)
+	q.signal()
+	return true, q.bytes
+}
+
+func (q *outQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the writer what is queued, in place of the spent batch, and
+// whether the connection closes after it.
+func (q *outQueue) take(spent []qline) ([]qline, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	clear(spent)
+	lines := q.lines
+	q.lines = spent[:0]
+	q.bytes = 0
+	return lines, q.last
+}
+
+// finish makes the writer close once what is queued is written.
+func (q *outQueue) finish() {
+	q.mu.Lock()
+	q.last = true
+	q.signal()
+	q.mu.Unlock()
+}
+
+// drop forgets what was queued for a closed connection.
+func (q *outQueue) drop() {
+	q.mu.Lock()
+	clear(q.lines)
+	q.lines, q.bytes, q.last = nil, 0, true
+	q.mu.Unlock()
+}
+
+// send queues a line without blocking; a miner with more than
+// WriteQueueBytes waiting has stopped reading and is dropped.
 func (c *conn) send(b []byte) {
 	select {
 	case <-c.done:
 		return
 	default:
 	}
+	if ok, queued := c.q.put(b, c.s.cfg.WriteQueueBytes); !ok {
+		c.close(fmt.Errorf("not reading: %d bytes waiting to be written", queued))
+	}
+}
+
+// sendNotify queues a job in place of any not yet written.
+func (c *conn) sendNotify(enc func(clean bool) []byte, clean bool) {
 	select {
-	case c.out <- b:
+	case <-c.done:
+		return
 	default:
-		c.close(errors.New("not reading: write queue full"))
+	}
+	if ok, queued := c.q.putJob(enc, clean, c.s.cfg.WriteQueueBytes); !ok {
+		c.close(fmt.Errorf("not reading: %d bytes waiting to be written", queued))
 	}
 }
 
@@ -158,15 +278,31 @@ func (c *conn) reject(id json.RawMessage, code int, msg string) {
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 4096)
+	var batch []qline
 	for {
-		var b []byte
 		select {
 		case <-c.done:
 			return
-		case b = <-c.out:
+		case <-c.q.wake:
 		}
-		if b == nil {
-			_ = w.Flush()
+		var last bool
+		batch, last = c.q.take(batch)
+		var err error
+		for _, l := range batch {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if _, err = w.Write(l.b); err != nil {
+				break
+			}
+		}
+		// One flush per batch: a burst of lines is one write.
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return
+		}
+		if last {
 			c.mu.Lock()
 			why := c.closeAfter
 			c.mu.Unlock()
@@ -176,16 +312,6 @@ func (c *conn) writeLoop() {
 			c.close(why)
 			return
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-		_, err := w.Write(b)
-		// Flush once the queue is empty: a burst of lines is one write.
-		if err == nil && len(c.out) == 0 {
-			err = w.Flush()
-		}
-		if err != nil {
-			c.close(fmt.Errorf("write: %w", err))
-			return
-		}
 	}
 }
 
@@ -193,9 +319,11 @@ func (c *conn) writeLoop() {
 // written.
 func (c *conn) closeAfterSent(why error) {
 	c.mu.Lock()
-	c.closeAfter = why
+	if c.closeAfter == nil {
+		c.closeAfter = why
+	}
 	c.mu.Unlock()
-	c.send(nil)
+	c.q.finish()
 }
 
 // take waits for a message token (Rate per second, Burst at most). Waiting
@@ -224,29 +352,37 @@ func (c *conn) take() bool {
 
 func (c *conn) readLoop() {
 	lr := stratum.NewLineReader(c.nc, c.s.cfg.MaxLineSize)
+	cfg := &c.s.cfg
 	for {
 		c.mu.Lock()
-		deadline := c.since.Add(c.s.cfg.HandshakeTimeout)
-		if c.authorized {
-			deadline = time.Time{}
-			if c.s.cfg.IdleTimeout > 0 {
-				deadline = time.Now().Add(c.s.cfg.IdleTimeout)
-			}
-		}
+		ready := c.authorized && c.subscribed
 		c.mu.Unlock()
+		var deadline time.Time
+		why := ""
+		switch {
+		case ready:
+			if cfg.IdleTimeout > 0 {
+				deadline, why = time.Now().Add(cfg.IdleTimeout), fmt.Sprintf("no line for %v", cfg.IdleTimeout)
+			}
+		case !c.gotLine:
+			deadline, why = c.since.Add(min(cfg.FirstLineTimeout, cfg.HandshakeTimeout)), fmt.Sprintf("no line within %v of connecting", min(cfg.FirstLineTimeout, cfg.HandshakeTimeout))
+		default:
+			deadline, why = c.since.Add(cfg.HandshakeTimeout), fmt.Sprintf("no subscribe and authorize within %v", cfg.HandshakeTimeout)
+		}
 		_ = c.nc.SetReadDeadline(deadline)
 		line, err := lr.ReadLine()
 		if err != nil {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
-				err = errors.New("no subscribe and authorize in time, or idle too long")
+				err = errors.New(why)
 			case errors.Is(err, stratum.ErrLineTooLong):
 				c.s.countRefused()
 			}
 			c.close(err)
 			return
 		}
+		c.gotLine = true
 		if !c.take() {
 			return
 		}
@@ -267,6 +403,14 @@ func (c *conn) handleLine(line []byte) error {
 	m, err := stratum.DecodeLine(line)
 	if err != nil {
 		return c.junk("not a stratum message")
+	}
+	if len(m.ID) > maxIDLen {
+		// No miner sends one: dropped at once, not echoed (300 connections
+		// pinging with 15 KB ids and never reading made the proxy hold
+		// hundreds of MB, and reading 20 of them per connection before the
+		// garbage limit cost the honest miners' replies a second).
+		c.s.countRefused()
+		return fmt.Errorf("sends a request id over %d bytes", maxIDLen)
 	}
 	if m.Kind == stratum.KindResponse {
 		return nil // the proxy asks miners nothing that needs an answer
@@ -368,7 +512,7 @@ func (c *conn) onSubscribe(m *stratum.Message) error {
 		c.closeAfterSent(errors.New("no pool job to give it"))
 		return nil
 	}
-	n, err := c.s.allocSlot()
+	n, err := c.s.allocSlot(c)
 	if err != nil {
 		c.s.countRefused()
 		c.s.logErr.Warn(c.log, "refusing a miner", "event", "proxy.full", "err", err)
@@ -385,16 +529,23 @@ func (c *conn) onSubscribe(m *stratum.Message) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.s.releaseSlot(n)
+		c.s.releaseSlot(n, c, false, 0)
 		return nil
 	}
 	c.subscribed, c.slot, c.prefix, c.d, c.agent = true, n, pfx, d, agent
+	authorized := c.authorized
 	c.mu.Unlock()
 	sid := strconv.FormatUint(c.id, 16)
 	res := stratum.SubscribeResult{Subscriptions: [][2]string{{stratum.MethodSetDifficulty, sid}, {stratum.MethodNotify, sid}},
 		Extranonce1: hex.EncodeToString(pfx), Extranonce2Size: d}
 	c.respond(m.ID, res.Result(), nil)
 	c.s.logConn.Info(c.log, "miner subscribed", "event", "proxy.miner_subscribed", "extranonce1", res.Extranonce1, "extranonce2_size", d, "agent", agent)
+	if authorized {
+		// It authorized first: its work starts now.
+		if pj, _, _ := c.s.current(); pj != nil {
+			c.sendJob(pj, true)
+		}
+	}
 	return nil
 }
 
@@ -405,8 +556,16 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 		return c.junk("bad authorize")
 	}
 	if users := c.s.cfg.Users; users != nil {
+		if !c.s.fails.Allow(c.peer) {
+			// No password is checked: guessing is limited per address, not
+			// only per connection.
+			c.reject(m.ID, stratum.CodeUnauthorized, "too many refused authorizes from this address; try again later")
+			c.s.countRefused()
+			return errors.New("too many refused authorizes from its address")
+		}
 		want, ok := users[user]
 		if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(pass)) != 1 {
+			c.s.fails.Take(c.peer)
 			c.mu.Lock()
 			c.authFails++
 			n := c.authFails
@@ -421,45 +580,44 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 		}
 	}
 	c.mu.Lock()
-	if _, ok := c.workers[user]; !ok && len(c.workers) >= c.s.cfg.MaxWorkers {
+	_, had := c.workers[user]
+	if !had && len(c.workers) >= c.s.cfg.MaxWorkers {
 		c.mu.Unlock()
 		c.reject(m.ID, stratum.CodeOther, fmt.Sprintf("at most %d workers per connection", c.s.cfg.MaxWorkers))
 		return nil
 	}
+	subscribed := c.subscribed
 	c.mu.Unlock()
-	key := c.s.cfg.WorkerKey(user)
-	c.s.workerCounts(user)
-	c.mu.Lock()
-	oldKey, had := c.workers[user]
-	c.mu.Unlock()
-	if had {
-		key = oldKey // authorized again on this connection: already counted
-	} else if key != "" {
-		if err := c.s.useKey(key); err != nil {
-			c.s.logErr.Warn(c.log, "worker not authorized upstream; its shares go under the pool user", "event", "proxy.worker_upstream", "worker", user, "err", err)
+	c.s.authenticated(c)
+	key := ""
+	if !had {
+		c.s.joinWorker(user)
+		key = c.s.cfg.WorkerKey(user)
+		if key != "" && !c.bindKey(user, key, subscribed) {
 			key = ""
-		} else {
-			name, st := c.s.up.WaitWorker(key, workerWait)
-			if st == stratum.WorkerRefused {
-				// The miner may mine on: its shares go under the pool user.
-				c.s.logErr.Warn(c.log, "the pool refused this worker; its shares go under the pool user", "event", "proxy.worker_refused", "worker", user)
-			}
-			c.s.noteUpstreamName(user, name)
 		}
 	}
 	c.mu.Lock()
 	if c.closed {
-		// close ran meanwhile and did not see this key: release it here.
+		// close ran meanwhile and did not see this name: release it here.
 		c.mu.Unlock()
-		if key != "" && !had {
-			c.s.dropKey(key)
+		if !had {
+			if key != "" {
+				c.s.releaseKey(key)
+			}
+			c.s.leaveWorker(user)
 		}
 		return nil
 	}
-	c.workers[user] = key
+	if !had {
+		c.workers[user] = key
+		if key == "" && c.s.cfg.WorkerKey(user) != "" {
+			c.unbound[user] = c.s.cfg.WorkerKey(user)
+		}
+	}
+	key = c.workers[user]
 	first := !c.authorized
 	c.authorized = true
-	subscribed := c.subscribed
 	c.mu.Unlock()
 	c.respond(m.ID, true, nil)
 	c.s.logConn.Info(c.log, "miner authorized", "event", "proxy.miner_authorized", "worker", user, "upstream_key", key)
@@ -469,6 +627,52 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 		}
 	}
 	return nil
+}
+
+// bindKey authorizes user's key upstream for this connection and, when
+// wait, waits for the pool's verdict so that the miner's first share goes
+// under its own name. A miner that has not subscribed is not worth an
+// upstream authorize yet (false: its first share binds it), nor is a new
+// name past the budget of its address or of everyone.
+func (c *conn) bindKey(user, key string, wait bool) bool {
+	if !wait {
+		return false
+	}
+	if !c.s.acquireKey(key, c.peer) {
+		c.s.logErr.Warn(c.log, "new worker names arrive too fast; this one's shares go under the pool user for now", "event", "proxy.worker_budget", "worker", user)
+		return false
+	}
+	name, st := c.s.up.WaitWorker(key, workerWait)
+	if st == stratum.WorkerRefused {
+		// The miner may mine on: its shares go under the pool user.
+		c.s.logErr.Warn(c.log, "the pool refused this worker; its shares go under the pool user", "event", "proxy.worker_refused", "worker", user)
+	}
+	c.s.noteUpstreamName(user, name)
+	return true
+}
+
+// rebind tries again to give an authorized name its upstream key (one
+// authorized before subscribing, or past the new-name budget), without
+// waiting: until the pool accepts it, its shares go under the pool user.
+func (c *conn) rebind(user string) string {
+	c.mu.Lock()
+	key, ok := c.unbound[user]
+	c.mu.Unlock()
+	if !ok || !c.s.acquireKey(key, c.peer) {
+		return ""
+	}
+	c.mu.Lock()
+	if c.closed || c.workers[user] != "" {
+		// close, or another share of the name, got there first.
+		got := c.workers[user]
+		c.mu.Unlock()
+		c.s.releaseKey(key)
+		return got
+	}
+	delete(c.unbound, user)
+	c.workers[user] = key
+	c.mu.Unlock()
+	return key
 }
 
 // sendJob sends a job, after whatever it needs first: a changed
@@ -528,7 +732,12 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 	for _, l := range lines {
 		c.notify(l.method, l.params)
 	}
-	c.notify(stratum.MethodNotify, stratum.NotifyParams(c.s.paramsFor(pj, d, clean)))
+	p := c.s.paramsFor(pj, d, clean)
+	c.sendNotify(func(clean bool) []byte {
+		p.CleanJobs = clean
+		b, _ := stratum.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(p))
+		return b
+	}, clean)
 }
 
 // onSubmit judges a share on the host and forwards what the pool would
@@ -549,8 +758,12 @@ func (c *conn) onSubmit(m *stratum.Message) {
 	if subscribed {
 		key, authorized = c.workers[sub.Worker]
 	}
+	_, unbound := c.unbound[sub.Worker]
 	d, rolling, mask, prefix := c.d, c.rolling, c.mask, c.prefix
 	c.mu.Unlock()
+	if authorized && unbound {
+		key = c.rebind(sub.Worker)
+	}
 	switch {
 	case !subscribed:
 		c.verdict(id, "", Invalid, stratum.CodeNotSubscribed, "Not subscribed")
@@ -634,12 +847,22 @@ func (c *conn) onSubmit(m *stratum.Message) {
 		c.verdict(id, worker, Invalid, stratum.CodeOther, err.Error())
 		return
 	}
+	epoch := c.s.curEpoch()
 	c.mu.Lock()
 	if c.pending >= c.s.cfg.MaxPending {
 		c.mu.Unlock()
 		c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict; slow down")
 		return
 	}
+	if c.closed {
+		// Its prefix may already be free: nothing of it goes to the pool.
+		c.mu.Unlock()
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner disconnected")
+		return
+	}
+	// Marked before the claim, under the lock close reads it with: the
+	// prefix of a miner that sent shares cools down (releaseSlot).
+	c.claimed, c.claimEpoch = true, epoch
 	c.pending++
 	c.mu.Unlock()
 	if !entry.Claim(ledger.ShareKey(u, nonce)) {

@@ -9,8 +9,13 @@
 //     unique prefix of PrefixSize bytes as its extranonce1 and the rest (at
 //     most 8 bytes, what cgminer and WhatsMiners accept) as its
 //     extranonce2_size. Two miners can therefore never produce the same
-//     share, and a prefix given up by a miner is not handed out again
-//     before a clean job, so a newcomer cannot repeat its predecessor's work.
+//     share, and a prefix given up by a miner that sent the pool shares is
+//     not handed out again before a clean job, so a newcomer cannot repeat
+//     them. A prefix whose holder sent none is free at once, and when none
+//     is free the oldest holder that has not authorized gives its up:
+//     prefixes are few (256 with a pool extranonce2 below 6 bytes), and
+//     sessions that subscribe and leave, or never authorize, must not be
+//     able to use them up.
 //   - The upstream extranonce1 is folded into the coinb1 each miner is sent
 //     (coinb1 || extranonce1 are adjacent bytes of the coinbase), and any
 //     upstream extranonce2 beyond the miner's share is zero padding at the
@@ -34,19 +39,36 @@
 //   - Version rolling is negotiated upstream; each miner gets the
 //     intersection of its mask and the pool's, updated with
 //     mining.set_version_mask when the pool's changes.
-//   - Everything a miner sends is bounded: line size, messages per second
-//     (a token bucket that stops reading, so a flood only slows its sender),
-//     garbage lines, connections, workers per connection and shares waiting
-//     for the pool. Each connection has its own writer with a bounded queue:
-//     a miner that stops reading is dropped, never waited for, so one bad
-//     miner cannot stall the upstream reader or the others.
+//   - Everything a miner sends is bounded: line size, request id size (a
+//     long id drops the miner, never echoed), messages per second (a token bucket
+//     that stops reading, so a flood only slows its sender), garbage lines,
+//     time to the first line and to subscribe and authorize, workers per
+//     connection and shares waiting for the pool. Each connection has its
+//     own writer with a queue bounded in bytes, in which a newer job replaces
+//     one not yet written: a miner that stops reading is dropped, never
+//     waited for, so one bad miner cannot stall the upstream reader or the
+//     others, and a slow one is not taken for a dead one.
+//   - Anyone who reaches the port can connect before authenticating, so
+//     connections are bounded per address (package connlimit: an IPv4
+//     address or IPv6 /64) and in total, with the oldest unauthenticated
+//     connection closed to make room, and refused authorizes are rate-limited
+//     per address: silent sockets, handshake floods and password guessing
+//     cost the attacker's address, not the farm.
 //   - Each downstream worker name is authorized upstream as a sub-worker of
 //     the pool user (stratum.Client.AddWorker), and its shares are submitted
 //     under it; a name the pool refuses is reported and its shares go under
-//     the pool user.
+//     the pool user. Every upstream authorize is a message on the farm's one
+//     pool connection, which pools rate-limit: a name is authorized only
+//     once its miner subscribed, stays authorized (the most recently used,
+//     bounded) when the miner leaves so a returning one costs nothing, and
+//     new names come at a bounded rate per address and in all. With a user
+//     list the upstream name keeps the whole user name, so two users' rigs
+//     are never credited as one. The per-worker counters keep connected
+//     names and a bounded number that left: junk names cannot fill them.
 //
 // FuzzServerLines feeds one connection arbitrary line sequences interleaved
-// with upstream events (its corpus is in testdata/fuzz); testdata/miner.py
+// with upstream events, FuzzServerSessions several connections from two
+// addresses (their corpus is in testdata/fuzz); testdata/miner.py
 // is a miner written apart from this code (Python, hashlib only) that the
 // tests drive through the proxy.
 package proxy

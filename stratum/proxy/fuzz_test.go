@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -15,15 +16,21 @@ import (
 	"clminer/work/source"
 )
 
-// fakeUpstream accepts every share at once.
-type fakeUpstream struct{ workers int }
+// fakeUpstream accepts every share at once and keeps the sub-worker set.
+type fakeUpstream struct{ keys map[string]bool }
 
 func (f *fakeUpstream) Run(ctx context.Context, _ source.Sink) error { <-ctx.Done(); return ctx.Err() }
 func (f *fakeUpstream) SubmitAsync(_ *stratum.Job, _ work.Submit, _ string, done func(stratum.SubmitResult, error)) {
 	done(stratum.SubmitResult{Accepted: true}, nil)
 }
-func (f *fakeUpstream) AddWorker(string) error { f.workers++; return nil }
-func (f *fakeUpstream) RemoveWorker(string)    { f.workers-- }
+func (f *fakeUpstream) AddWorker(k string) error {
+	if f.keys == nil {
+		f.keys = map[string]bool{}
+	}
+	f.keys[k] = true
+	return nil
+}
+func (f *fakeUpstream) RemoveWorker(k string) { delete(f.keys, k) }
 func (f *fakeUpstream) WaitWorker(k string, _ time.Duration) (string, string) {
 	return "up." + k, "authorized"
 }
@@ -41,6 +48,14 @@ func (nullConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (nullConn) SetDeadline(time.Time) error      { return nil }
 func (nullConn) SetReadDeadline(time.Time) error  { return nil }
 func (nullConn) SetWriteDeadline(time.Time) error { return nil }
+
+// peerConn is a nullConn from a given address.
+type peerConn struct {
+	nullConn
+	addr *net.TCPAddr
+}
+
+func (p peerConn) RemoteAddr() net.Addr { return p.addr }
 
 // fuzzUpstream plays the pool side of a fuzz run: a ledger and jobs it
 // hands the server as a stratum.Client would.
@@ -110,8 +125,8 @@ func (u *fuzzUpstream) event(t testing.TB, ev string) {
 }
 
 // fuzzServer is a server holding one upstream job (job id "1" for miners).
-func fuzzServer(t testing.TB) (*Server, *fuzzUpstream) {
-	s, err := New(Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30}, &fakeUpstream{})
+func fuzzServer(t testing.TB, users map[string]string) (*Server, *fuzzUpstream) {
+	s, err := New(Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30, Users: users}, &fakeUpstream{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +182,7 @@ func FuzzServerLines(f *testing.F) {
 		f.Add([]byte(bytes.ReplaceAll([]byte(seed), []byte("%NTIME%"), []byte("5f5e1000"))))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, up := fuzzServer(t)
+		s, up := fuzzServer(t, nil)
 		lines := bytes.Split(data, []byte("\n"))
 		if len(lines) > 64 {
 			lines = lines[:64]
@@ -183,33 +198,174 @@ func FuzzServerLines(f *testing.F) {
 			}
 			if len(l) > 0 && l[0] == '!' {
 				up.event(t, string(l))
-				for len(c.out) > 0 {
-					<-c.out
-				}
+				checkQueue(t, s, c)
 				continue
 			}
 			err := c.handleLine(l)
-			for len(c.out) > 0 {
-				<-c.out
-			}
+			checkQueue(t, s, c)
 			if err != nil {
 				c.close(err)
 				break
 			}
 		}
 		c.close(errDone)
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n != 0 {
-			t.Fatalf("%d connections left after close", n)
+		checkLeft(t, s)
+	})
+}
+
+// checkQueue takes what waits for c, checking the byte bound and that no
+// reply echoes an id over maxIDLen.
+func checkQueue(t *testing.T, s *Server, c *conn) {
+	t.Helper()
+	c.q.mu.Lock()
+	queued := c.q.bytes
+	c.q.mu.Unlock()
+	if queued > s.cfg.WriteQueueBytes+64<<10 {
+		t.Fatalf("%d bytes queued for a miner", queued)
+	}
+	lines, _ := c.q.take(nil)
+	for _, l := range lines {
+		var m struct {
+			ID json.RawMessage `json:"id"`
 		}
-		if c.pending != 0 {
-			t.Fatalf("%d submits left pending", c.pending)
+		if json.Unmarshal(l.b, &m) == nil && len(m.ID) > maxIDLen {
+			t.Fatalf("a reply echoes a %d byte id", len(m.ID))
 		}
-		if up := s.up.(*fakeUpstream); up.workers != 0 || len(s.keyRefs) != 0 {
-			t.Fatalf("%d upstream workers, %d key refs left after the miner left", up.workers, len(s.keyRefs))
+	}
+}
+
+// checkLeft checks what the server keeps once every miner left: nothing of
+// theirs but bounded, unused upstream keys and worker counters.
+func checkLeft(t *testing.T, s *Server) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.conns); n != 0 {
+		t.Fatalf("%d connections left after close", n)
+	}
+	if s.holders.Len() != 0 {
+		t.Fatalf("%d unauthenticated prefix holders left", s.holders.Len())
+	}
+	for i, sl := range s.slots {
+		if sl.holder != nil {
+			t.Fatalf("prefix %d still held", i)
 		}
+	}
+	for n, w := range s.workers {
+		if w.refs != 0 {
+			t.Fatalf("worker %q still referenced %d times", n, w.refs)
+		}
+	}
+	if len(s.workers) > keptWorkerStats {
+		t.Fatalf("%d worker names kept", len(s.workers))
+	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	up := s.up.(*fakeUpstream)
+	if len(up.keys) != len(s.keys) || len(s.keys) > keptUpstreamWorkers || s.idleKeys.Len() != len(s.keys) {
+		t.Fatalf("upstream has %d workers, the proxy %d keys, %d of them idle", len(up.keys), len(s.keys), s.idleKeys.Len())
+	}
+	for k, r := range s.keys {
+		if r.refs != 0 || !up.keys[k] {
+			t.Fatalf("key %q: %d refs, upstream %v", k, r.refs, up.keys[k])
+		}
+	}
+}
+
+var sessionSeeds = []string{
+	// subscribe-and-close on every connection, then a miner that mines
+	"0{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n~0\n" +
+		"1{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n~1\n" +
+		"2{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"3{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"0{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"1{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"1{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"a.r\",\"p\"]}\n" +
+		"1{\"id\":3,\"method\":\"mining.submit\",\"params\":[\"a.r\",\"1\",\"000001\",\"%NTIME%\",\"00000000\"]}\n~1\n!clean",
+	// two users of one rig name, an authorize before subscribe, a huge id
+	"0{\"id\":1,\"method\":\"mining.authorize\",\"params\":[\"a.r\",\"p\"]}\n" +
+		"0{\"id\":2,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"0{\"id\":3,\"method\":\"mining.submit\",\"params\":[\"a.r\",\"1\",\"000001\",\"%NTIME%\",\"00000000\"]}\n" +
+		"1{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"1{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"b.r\",\"p\"]}\n" +
+		"2{\"id\":\"" + strings.Repeat("7", 300) + "\",\"method\":\"mining.ping\",\"params\":[]}\n" +
+		"3{\"id\":1,\"method\":\"mining.authorize\",\"params\":[\"a.r\",\"wrong\"]}\n~0\n~1",
+}
+
+// FuzzServerSessions plays session sequences over four connections from
+// two addresses (a line "N..." is connection N's, "~N" closes it, "!..."
+// is an upstream event as in FuzzServerLines; the first byte's low bit
+// turns a user list on): prefixes taken, given up and taken from sessions
+// that never authorized, names authorized before and after subscribe,
+// refused and kept upstream. Every reply stays within the byte bound and
+// echoes no long id; once everyone left, no prefix, name or key is held
+// and what is kept is bounded.
+func FuzzServerSessions(f *testing.F) {
+	for i, seed := range sessionSeeds {
+		f.Add([]byte(string(rune('0'+i%2)) + strings.ReplaceAll(seed, "%NTIME%", "5f5e1000")))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		var users map[string]string
+		if data[0]&1 == 1 {
+			users = map[string]string{"a.r": "p", "b.r": "p"}
+		}
+		s, up := fuzzServer(t, users)
+		var conns [4]*conn
+		get := func(i int) *conn {
+			if c := conns[i]; c != nil {
+				c.mu.Lock()
+				closed := c.closed
+				c.mu.Unlock()
+				if !closed {
+					return c
+				}
+			}
+			s.mu.Lock()
+			s.nextConn++
+			c := newConn(s, s.nextConn, peerConn{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%2)), Port: 1000 + i}})
+			s.conns[c.id] = c
+			s.mu.Unlock()
+			conns[i] = c
+			return c
+		}
+		lines := bytes.Split(data[1:], []byte("\n"))
+		if len(lines) > 96 {
+			lines = lines[:96]
+		}
+		for _, l := range lines {
+			if len(l) == 0 || len(l) > s.cfg.MaxLineSize {
+				continue
+			}
+			switch {
+			case l[0] == '!':
+				up.event(t, string(l))
+			case l[0] == '~' && len(l) > 1 && l[1] >= '0' && l[1] <= '3':
+				if c := conns[l[1]-'0']; c != nil {
+					c.close(errDone)
+				}
+			case l[0] >= '0' && l[0] <= '3':
+				c := get(int(l[0] - '0'))
+				if err := c.handleLine(l[1:]); err != nil {
+					c.close(err)
+				}
+			default:
+				continue
+			}
+			for _, c := range conns {
+				if c != nil {
+					checkQueue(t, s, c)
+				}
+			}
+		}
+		for _, c := range conns {
+			if c != nil {
+				c.close(errDone)
+			}
+		}
+		checkLeft(t, s)
 	})
 }
 

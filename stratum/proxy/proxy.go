@@ -2,13 +2,16 @@ package proxy
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 
 	"clminer/stratum"
 	"clminer/work"
+	"clminer/work/connlimit"
 	"clminer/work/ledger"
 	"clminer/work/ratelog"
 	"clminer/work/source"
@@ -32,9 +36,16 @@ type Config struct {
 	// MaxMiners bounds the miners served at once [1024, and at most
 	// 256^PrefixSize].
 	MaxMiners int
-	// MaxConns bounds open connections, subscribed or not [MaxMiners + 64].
-	MaxConns    int
-	MaxLineSize int // bytes; a longer line drops the miner [16 KiB]
+	// MaxConns bounds open connections, subscribed or not [MaxMiners + 64];
+	// past it the oldest connection that has not authenticated is closed
+	// to make room.
+	MaxConns int
+	// MaxConnsPerIP bounds the connections of one address (an IPv6 /64)
+	// [64]; MaxUnauthPerIP those of them not yet authenticated, the oldest
+	// closed to make room [16].
+	MaxConnsPerIP  int
+	MaxUnauthPerIP int
+	MaxLineSize    int // bytes; a longer line drops the miner [16 KiB]
 	// MaxPending bounds one connection's shares awaiting the pool's verdict;
 	// beyond it a share is refused with "busy" [64].
 	MaxPending int
@@ -44,21 +55,26 @@ type Config struct {
 	// Users, when set, is the list of downstream user -> password allowed
 	// to authorize; nil accepts any name.
 	Users map[string]string
+	// FirstLineTimeout: a miner must send its first line within it [5 s].
+	FirstLineTimeout time.Duration
 	// HandshakeTimeout: a miner must subscribe and authorize within it; it
-	// also bounds the wait for the pool's first job [30 s].
+	// also bounds the wait for the pool's first job [15 s].
 	HandshakeTimeout time.Duration
 	// IdleTimeout: no line from an authorized miner for this long drops it
 	// [none: a small miner at a high pool difficulty may submit once an
 	// hour; TCP keepalive finds dead peers].
-	IdleTimeout  time.Duration
-	WriteQueue   int           // lines queued for a miner before it is dropped as not reading [256]
-	WriteTimeout time.Duration // one write to a miner [10 s]
+	IdleTimeout time.Duration
+	// WriteQueueBytes bounds what waits to be written to a miner; past it
+	// the miner is dropped as not reading (one line always fits an empty
+	// queue) [64 KiB].
+	WriteQueueBytes int
+	WriteTimeout    time.Duration // one write to a miner [10 s]
 	// NTimeRoll is how far above the job's ntime a share may be (btcpool's
 	// window, the narrowest of stratum-v1.md §6) [600].
 	NTimeRoll uint32
 	// WorkerKey turns a downstream worker name into the sub-worker key it is
-	// authorized upstream as ("" puts it under the pool user) [the part after
-	// the last '.', letters, digits, '-' and '_' only, at most 32 bytes].
+	// authorized upstream as ("" puts it under the pool user) [with Users,
+	// UserWorkerKey, which keeps users apart; else DefaultWorkerKey].
 	WorkerKey func(downstream string) string
 }
 
@@ -74,6 +90,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = c.MaxMiners + 64
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 64
+	}
+	if c.MaxUnauthPerIP <= 0 {
+		c.MaxUnauthPerIP = 16
 	}
 	if c.MaxLineSize <= 0 {
 		c.MaxLineSize = 16 << 10
@@ -95,16 +117,20 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
-	def(&c.HandshakeTimeout, 30*time.Second)
+	def(&c.FirstLineTimeout, 5*time.Second)
+	def(&c.HandshakeTimeout, 15*time.Second)
 	def(&c.WriteTimeout, 10*time.Second)
-	if c.WriteQueue <= 0 {
-		c.WriteQueue = 256
+	if c.WriteQueueBytes <= 0 {
+		c.WriteQueueBytes = 64 << 10
 	}
 	if c.NTimeRoll == 0 {
 		c.NTimeRoll = 600
 	}
 	if c.WorkerKey == nil {
 		c.WorkerKey = DefaultWorkerKey
+		if c.Users != nil {
+			c.WorkerKey = UserWorkerKey
+		}
 	}
 }
 
@@ -114,6 +140,20 @@ func DefaultWorkerKey(name string) string {
 	if i := bytes.LastIndexByte([]byte(name), '.'); i >= 0 {
 		name = name[i+1:]
 	}
+	return poolSafe(name)
+}
+
+// UserWorkerKey is the key of a --miner-users user: the whole name, '.'
+// written '_' ("alice.rig1" gives "alice_rig1"), so that two users' rigs of
+// one name are two workers at the pool, not one that mixes their shares.
+// New refuses a user list in which two users would still meet.
+func UserWorkerKey(name string) string {
+	return poolSafe(strings.ReplaceAll(name, ".", "_"))
+}
+
+// poolSafe keeps the characters every pool takes in a worker name, at most
+// 32 bytes.
+func poolSafe(name string) string {
 	out := make([]byte, 0, len(name))
 	for i := 0; i < len(name) && len(out) < 32; i++ {
 		c := name[i]
@@ -143,6 +183,30 @@ const maxDownstreamEN2 = 8
 // "stale" rather than "job not found".
 const keptJobs = 32
 
+// Bounds on what names cost (issue 22): upstream sub-workers no miner uses
+// any more stay authorized, the most recent keptUpstreamWorkers of them, so
+// that a returning name costs the pool nothing; a new name costs one
+// authorize, at most newNamesBurst at once from one address and one per
+// 1/newNamesRate seconds after that, and allNamesBurst/allNamesRate from
+// everyone (a name past them goes under the pool user until a later share
+// finds budget). Failed authorizations are failedAuthBurst at once from one
+// address, one per 1/failedAuthRate seconds after that. The per-address
+// tables keep at most peerTable addresses.
+const (
+	keptUpstreamWorkers = 256
+	newNamesBurst       = 32
+	newNamesRate        = 0.2
+	allNamesBurst       = 1024
+	allNamesRate        = 10
+	failedAuthBurst     = 10
+	failedAuthRate      = 0.1
+	peerTable           = 4096
+)
+
+// maxIDLen bounds a request id: an id is a number or a short string, and a
+// longer one is garbage, never echoed back.
+const maxIDLen = 64
+
 // space is one upstream share space: what the jobs of one pool session
 // have in common.
 type space struct {
@@ -169,6 +233,7 @@ type Server struct {
 	up  Upstream
 	log *log.Logger
 	ln  net.Listener
+	lim *connlimit.Listener
 
 	mu       sync.Mutex
 	conns    map[uint64]*conn
@@ -179,19 +244,29 @@ type Server struct {
 	capacity int
 	slots    []slot
 	nextSlot int
-	epoch    uint64 // bumped by clean jobs and new spaces: frees quarantined prefixes
-	jobs     map[string]*pjob
-	order    []*pjob
-	byEntry  map[*ledger.Entry]*pjob
-	cur      *pjob
-	jobSeq   uint64
-	idle     string // why there is no job to mine ("" when there is one)
-	totals   Counts
-	workers  map[string]*Counts // by downstream worker name, bounded
-	refused  uint64             // miners turned away (full, bad auth, limits)
-	keyRefs  map[string]int     // connections using each upstream sub-worker key
-	upNames  map[string]string  // downstream worker -> the name last authorized upstream for it
-	started  time.Time
+	// holders are the slot holders not yet authenticated (holdRec),
+	// oldest first: when every prefix is taken, the first makes room.
+	holders *list.List
+	epoch   uint64 // bumped by clean jobs and new spaces: frees quarantined prefixes
+	jobs    map[string]*pjob
+	order   []*pjob
+	byEntry map[*ledger.Entry]*pjob
+	cur     *pjob
+	jobSeq  uint64
+	idle    string // why there is no job to mine ("" when there is one)
+	totals  Counts
+	workers map[string]*workerStat // by downstream worker name: those connected and the last keptWorkerStats that left
+	gone    *list.List             // names no miner uses, oldest first
+	refused uint64                 // miners turned away (full, bad auth, limits)
+	started time.Time
+
+	// keyMu orders the upstream sub-worker set: keys and the AddWorker and
+	// RemoveWorker calls that keep the client's set equal to it.
+	keyMu    sync.Mutex
+	keys     map[string]*upKey
+	idleKeys *list.List // keys no connection uses, least recently used first
+
+	names, allNames, fails *connlimit.Buckets
 
 	// logErr limits warnings a miner can cause; logConn the connection
 	// lines, so a reconnect storm cannot flood the log.
@@ -202,10 +277,27 @@ type Server struct {
 	wg     sync.WaitGroup
 }
 
+// slot is one extranonce prefix. A prefix whose last holder sent the pool
+// a share of a job still live (hot, in epoch cool) is not handed out again
+// before a clean job: a newcomer starting at extranonce2 0 would repeat
+// those shares. One whose holder sent none is free at once, so sessions
+// that subscribe and leave, or authorize and leave, cannot use prefixes up.
 type slot struct {
-	used     bool
-	released uint64 // epoch at release; reusable once epoch moved past it
-	ever     bool
+	holder *conn
+	hot    bool
+	cool   uint64
+}
+
+type holdRec struct {
+	c *conn
+	n int
+}
+
+// upKey is one upstream sub-worker key.
+type upKey struct {
+	refs   int           // connections using it
+	idle   *list.Element // in idleKeys while refs is 0
+	adding bool          // AddWorker in progress
 }
 
 // New checks cfg and binds nothing.
@@ -217,10 +309,44 @@ func New(cfg Config, up Upstream) (*Server, error) {
 	if cfg.PrefixSize < 0 || cfg.PrefixSize > 4 {
 		return nil, fmt.Errorf("proxy: extranonce prefix size %d: want 1..4 bytes (0: automatic)", cfg.PrefixSize)
 	}
+	if err := checkUserKeys(cfg.Users, cfg.WorkerKey); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, up: up, log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}),
-		jobs: map[string]*pjob{}, byEntry: map[*ledger.Entry]*pjob{}, workers: map[string]*Counts{}, keyRefs: map[string]int{}, upNames: map[string]string{},
-		logErr: ratelog.New(10*time.Second, 5), logConn: ratelog.New(10*time.Second, 20), ctx: ctx, cancel: cancel, idle: "no job from the pool yet", started: time.Now()}, nil
+	return &Server{cfg: cfg, up: up, log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(),
+		jobs: map[string]*pjob{}, byEntry: map[*ledger.Entry]*pjob{}, workers: map[string]*workerStat{}, gone: list.New(),
+		keys: map[string]*upKey{}, idleKeys: list.New(),
+		names:    connlimit.NewBuckets(newNamesRate, newNamesBurst, peerTable),
+		allNames: connlimit.NewBuckets(allNamesRate, allNamesBurst, 1),
+		fails:    connlimit.NewBuckets(failedAuthRate, failedAuthBurst, peerTable),
+		logErr:   ratelog.New(10*time.Second, 5), logConn: ratelog.New(10*time.Second, 20), ctx: ctx, cancel: cancel, idle: "no job from the pool yet", started: time.Now()}, nil
+}
+
+// CheckUsers refuses a user list that New would refuse with the default
+// WorkerKey.
+func CheckUsers(users map[string]string) error { return checkUserKeys(users, UserWorkerKey) }
+
+// checkUserKeys refuses a user list in which two users would be one worker
+// upstream, or a user would have no worker name at all: their shares would
+// be credited together.
+func checkUserKeys(users map[string]string, key func(string) string) error {
+	names := make([]string, 0, len(users))
+	for u := range users {
+		names = append(names, u)
+	}
+	sort.Strings(names)
+	seen := map[string]string{}
+	for _, u := range names {
+		k := key(u)
+		if k == "" {
+			return fmt.Errorf("--miner-users: user %q has no letter, digit, '-' or '_' to name its worker at the pool; rename it", u)
+		}
+		if other, ok := seen[k]; ok {
+			return fmt.Errorf("--miner-users: users %q and %q would both be worker %q at the pool (names keep letters, digits, '-' and '_', '.' becomes '_', at most 32 bytes); rename one", other, u, k)
+		}
+		seen[k] = u
+	}
+	return nil
 }
 
 // Listen binds the miners' address, so a busy port fails at start-up.
@@ -229,7 +355,12 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("proxy listen %s: %w", s.cfg.Listen, err)
 	}
-	s.ln = ln
+	s.lim = connlimit.Wrap(ln, connlimit.Limits{Total: s.cfg.MaxConns, PerPeer: s.cfg.MaxConnsPerIP, IdlePerPeer: s.cfg.MaxUnauthPerIP,
+		OnDrop: func(remote net.Addr, why string) {
+			s.countRefused()
+			s.logErr.Warn(s.log, "dropping a connection: "+why, "event", "proxy.refused", "remote", remote.String())
+		}})
+	s.ln = s.lim
 	return nil
 }
 
@@ -312,13 +443,6 @@ func (s *Server) accept() {
 			s.mu.Unlock()
 			nc.Close()
 			return
-		}
-		if len(s.conns) >= s.cfg.MaxConns {
-			s.refused++
-			s.mu.Unlock()
-			s.logErr.Warn(s.log, "refusing a connection: too many open", "event", "proxy.refused", "remote", nc.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
-			nc.Close()
-			continue
 		}
 		s.nextConn++
 		c := newConn(s, s.nextConn, nc)
@@ -485,32 +609,83 @@ func (s *Server) waitSpace(done <-chan struct{}, d time.Duration) bool {
 // ErrFull is the refusal of a miner when every prefix is taken.
 var ErrFull = errors.New("proxy full")
 
-// allocSlot hands out a free prefix index, round robin, skipping any given
-// up since the last clean job (its jobs may still be live, and a newcomer
-// starting at extranonce2 0 would repeat its predecessor's shares).
-func (s *Server) allocSlot() (int, error) {
+// allocSlot hands c a free prefix index, round robin, skipping any whose
+// last holder sent shares on jobs still live. When none is free, the
+// oldest holder that has not authenticated (it was never sent a job) is
+// dropped and its prefix taken: sessions that never authorize cannot keep
+// miners out.
+func (s *Server) allocSlot(c *conn) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	n, victim := -1, (*conn)(nil)
 	for i := 0; i < s.capacity; i++ {
-		n := (s.nextSlot + i) % s.capacity
-		sl := &s.slots[n]
-		if sl.used || sl.ever && sl.released >= s.epoch {
+		k := (s.nextSlot + i) % s.capacity
+		sl := &s.slots[k]
+		if sl.holder != nil || sl.hot && sl.cool >= s.epoch {
 			continue
 		}
-		sl.used, sl.ever = true, true
-		s.nextSlot = (n + 1) % s.capacity
-		return n, nil
+		n = k
+		s.nextSlot = (k + 1) % s.capacity
+		break
 	}
-	return 0, fmt.Errorf("%w: all %d extranonce prefixes (%d bytes of the pool's extranonce2) are in use or cooling down until the next clean job", ErrFull, s.capacity, s.prefix)
+	if n < 0 {
+		if e := s.holders.Front(); e != nil && e.Value.(holdRec).c != c {
+			h := e.Value.(holdRec)
+			s.holders.Remove(e)
+			h.c.holdElem = nil
+			n, victim = h.n, h.c
+		}
+	}
+	if n < 0 {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("%w: all %d extranonce prefixes (%d bytes of the pool's extranonce2) are in use or cooling down until the next clean job", ErrFull, s.capacity, s.prefix)
+	}
+	s.slots[n] = slot{holder: c}
+	if !c.authed {
+		c.holdElem = s.holders.PushBack(holdRec{c, n})
+	}
+	s.mu.Unlock()
+	if victim != nil {
+		victim.close(fmt.Errorf("%w: its prefix went to a new miner, as it had not authorized", ErrFull))
+	}
+	return n, nil
 }
 
-func (s *Server) releaseSlot(n int) {
+// releaseSlot frees c's prefix n; hot says c sent the pool shares, the
+// last in epoch cool.
+func (s *Server) releaseSlot(n int, c *conn, hot bool, cool uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n >= 0 && n < len(s.slots) {
-		s.slots[n].used = false
-		s.slots[n].released = s.epoch
+	if c.holdElem != nil {
+		s.holders.Remove(c.holdElem)
+		c.holdElem = nil
 	}
+	if n >= 0 && n < len(s.slots) && s.slots[n].holder == c {
+		s.slots[n] = slot{hot: hot, cool: cool}
+	}
+}
+
+// authenticated records that c passed authorize: its prefix and its
+// connection are no longer dropped to make room. It reports whether this
+// is the first time.
+func (s *Server) authenticated(c *conn) bool {
+	s.mu.Lock()
+	first := !c.authed
+	c.authed = true
+	if c.holdElem != nil {
+		s.holders.Remove(c.holdElem)
+		c.holdElem = nil
+	}
+	s.mu.Unlock()
+	if a, ok := c.nc.(interface{ Activate() }); first && ok {
+		a.Activate()
+	}
+	return first
+}
+
+func (s *Server) curEpoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
 }
 
 func (s *Server) removeConn(c *conn) {
@@ -546,35 +721,80 @@ func (s *Server) issue(pj *pjob) *source.Job {
 	return pj.up
 }
 
-// useKey records a connection's use of sub-worker key and registers it
-// upstream on first use.
-func (s *Server) useKey(key string) error {
-	s.mu.Lock()
-	n := s.keyRefs[key]
-	s.mu.Unlock()
-	if n == 0 {
-		if err := s.up.AddWorker(key); err != nil {
-			return err
+// acquireKey records a connection's use of sub-worker key, authorizing it
+// upstream when it is new and the budget for new names (of peer, and of
+// everyone) allows; false leaves the name under the pool user for now.
+func (s *Server) acquireKey(key, peer string) bool {
+	s.keyMu.Lock()
+	if k := s.keys[key]; k != nil {
+		if k.idle != nil {
+			s.idleKeys.Remove(k.idle)
+			k.idle = nil
 		}
+		k.refs++
+		s.keyMu.Unlock()
+		return true
 	}
-	s.mu.Lock()
-	s.keyRefs[key]++
-	s.mu.Unlock()
-	return nil
+	if len(s.keys) >= stratum.MaxWorkers && s.idleKeys.Len() == 0 || !s.names.Allow(peer) || !s.allNames.Allow("") {
+		s.keyMu.Unlock()
+		return false
+	}
+	s.names.Take(peer)
+	s.allNames.Take("")
+	if len(s.keys) >= stratum.MaxWorkers {
+		s.evictKeyLocked()
+	}
+	// AddWorker may wait on the pool connection's write: not under the
+	// lock. An entry being added is never evicted.
+	k := &upKey{refs: 1, adding: true}
+	s.keys[key] = k
+	s.keyMu.Unlock()
+	err := s.up.AddWorker(key)
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	k.adding = false
+	if err != nil {
+		s.logErr.Warn(s.log, "worker not authorized upstream; its shares go under the pool user", "event", "proxy.worker_upstream", "key", key, "err", err)
+		delete(s.keys, key)
+		return false
+	}
+	if k.refs == 0 {
+		s.idleLocked(key, k)
+	}
+	return true
 }
 
-// dropKey releases a connection's use of key; the last one removes it
-// upstream, so the set authorized on every new pool session is the
-// workers connected now, not every name ever seen.
-func (s *Server) dropKey(key string) {
-	s.mu.Lock()
-	s.keyRefs[key]--
-	last := s.keyRefs[key] <= 0
-	if last {
-		delete(s.keyRefs, key)
+// releaseKey releases a connection's use of key. The key stays authorized
+// upstream, among the keptUpstreamWorkers most recently used, so a miner
+// that comes back costs the pool nothing; the least recently used beyond
+// them is removed, so the set authorized on every new pool session stays
+// bounded.
+func (s *Server) releaseKey(key string) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	k := s.keys[key]
+	if k == nil || k.refs <= 0 {
+		return
 	}
-	s.mu.Unlock()
-	if last {
-		s.up.RemoveWorker(key)
+	k.refs--
+	if k.refs == 0 && !k.adding {
+		s.idleLocked(key, k)
 	}
+}
+
+func (s *Server) idleLocked(key string, k *upKey) {
+	k.idle = s.idleKeys.PushBack(key)
+	for s.idleKeys.Len() > keptUpstreamWorkers {
+		s.evictKeyLocked()
+	}
+}
+
+// evictKeyLocked removes the least recently used idle key (RemoveWorker
+// does not wait).
+func (s *Server) evictKeyLocked() {
+	e := s.idleKeys.Front()
+	key := e.Value.(string)
+	s.idleKeys.Remove(e)
+	delete(s.keys, key)
+	s.up.RemoveWorker(key)
 }

@@ -66,7 +66,18 @@ func TestSharesFromEveryMinerAcceptedUnderTheirWorkers(t *testing.T) {
 	for _, w := range px.srv.Status().Workers {
 		assert.Equal(t, "disconnected", w.State, "after the rigs left")
 	}
-	assert.Empty(t, px.client.Workers(), "names of miners that left are not authorized on the next pool session")
+	// The names stay authorized upstream (the most recent keptUpstreamWorkers
+	// of them), so a rig that comes back costs the pool nothing.
+	var kept []string
+	for _, w := range px.client.Workers() {
+		kept = append(kept, w.Key)
+	}
+	assert.ElementsMatch(t, []string{"rig1", "rig2", "rig3"}, kept)
+	authorized := pool.Stats().Authorized
+	d := startDownstream(t, px.url(), "someone.rig2", stratum.Options{})
+	waitFor(t, 60*time.Second, "the returning rig's share", func() bool { return acceptedBy(pool, "farm.rig2") > 3 })
+	d.shutdown()
+	assert.Equal(t, authorized, pool.Stats().Authorized, "a returning name sent no authorize upstream")
 }
 
 // The upstream fails over to the backup; the miners keep their connection
@@ -276,19 +287,30 @@ func TestVersionRollingPassesThrough(t *testing.T) {
 }
 
 // Miners past the capacity are refused with a clear reason; a freed prefix
-// is not handed out before a clean job.
+// whose miner sent shares is not handed out before a clean job, one whose
+// miner sent none is at once.
 func TestFullProxyRefusesClearly(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
 	px := startProxy(t, Config{MaxMiners: 2}, pool)
 	a := handshake(t, dialRaw(t, px.srv.Addr()), "a", false)
-	handshake(t, dialRaw(t, px.srv.Addr()), "b", false)
+	b := handshake(t, dialRaw(t, px.srv.Addr()), "b", false)
+	j, err := work.NewJob(a.job)
+	require.NoError(t, err)
+	nonce, _ := mineShare(t, a.job, []byte{0, 0, 1}, j.Version)
+	rep := a.submit(t, "a", []byte{0, 0, 1}, j.NTime, nonce, "")
+	require.Equal(t, "true", string(rep.Result), string(rep.Error))
+	// b leaves without a share: its prefix is free at once
+	b.c.Close()
+	waitFor(t, 5*time.Second, "b's connection gone", func() bool { return len(px.srv.Status().Miners) == 1 })
+	b2 := handshake(t, dialRaw(t, px.srv.Addr()), "b2", false)
+	assert.Equal(t, b.en1, b2.en1, "the prefix of a miner that sent no share, at once")
 	c := dialRaw(t, px.srv.Addr())
 	id := c.call("mining.subscribe", "x")
-	rep, _ := c.until(id)
+	rep, _ = c.until(id)
 	e := stratum.ParseError(rep.Error, "")
 	require.NotNil(t, e)
 	assert.Contains(t, e.Message, "proxy full")
-	_, err := c.read()
+	_, err = c.read()
 	assert.Error(t, err, "connection closed after the refusal")
 	// a leaves; its prefix cools down until a clean job
 	a.c.Close()

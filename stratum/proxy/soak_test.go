@@ -75,7 +75,12 @@ func TestProxyMinerChurnSoakFlat(t *testing.T) {
 	assert.LessOrEqual(t, len(st.Workers), rigs, "one counter per worker name")
 	px.srv.mu.Lock()
 	assert.Empty(t, px.srv.conns)
-	assert.Empty(t, px.srv.keyRefs, "no upstream sub-worker held for miners that left")
 	assert.LessOrEqual(t, len(px.srv.jobs), keptJobs)
 	px.srv.mu.Unlock()
+	px.srv.keyMu.Lock()
+	assert.LessOrEqual(t, len(px.srv.keys), rigs, "one upstream sub-worker per rig name, kept for its return")
+	for k, u := range px.srv.keys {
+		assert.Zero(t, u.refs, "no connection holds %s after its miner left", k)
+	}
+	px.srv.keyMu.Unlock()
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"container/list"
 	"math"
 	"sort"
 	"time"
@@ -153,38 +154,64 @@ type Status struct {
 	Pools       []miner.PoolStats `json:"pools"`
 }
 
-// maxWorkerStats bounds the per-name counters; names beyond it are counted
-// under "other".
-const maxWorkerStats = stratum.MaxWorkers
+// keptWorkerStats is how many names no miner uses any more keep their
+// counters (the most recent to leave); the names of connected miners are
+// bounded by the connections and their workers. Only names that passed
+// authorize enter, so junk names cannot fill the table for good.
+const keptWorkerStats = 256
 
-func (s *Server) workerCounts(name string) *Counts {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.workerCountsLocked(name)
+// workerStat is one downstream worker name's counters.
+type workerStat struct {
+	Counts
+	refs int           // connections using the name
+	up   string        // the name it was last authorized as upstream
+	gone *list.Element // in Server.gone while refs is 0
 }
 
-func (s *Server) workerCountsLocked(name string) *Counts {
+// joinWorker counts a connection's use of an authenticated name.
+func (s *Server) joinWorker(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	w := s.workers[name]
 	if w == nil {
-		if len(s.workers) >= maxWorkerStats {
-			name = "other"
-			if w = s.workers[name]; w != nil {
-				return w
-			}
-		}
-		w = &Counts{}
+		w = &workerStat{}
 		s.workers[name] = w
 	}
-	return w
+	if w.gone != nil {
+		s.gone.Remove(w.gone)
+		w.gone = nil
+	}
+	w.refs++
+}
+
+// leaveWorker releases it; past keptWorkerStats names left, the oldest is
+// forgotten (its shares stay in the totals).
+func (s *Server) leaveWorker(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.workers[name]
+	if w == nil || w.refs <= 0 {
+		return
+	}
+	w.refs--
+	if w.refs > 0 {
+		return
+	}
+	w.gone = s.gone.PushBack(name)
+	for s.gone.Len() > keptWorkerStats {
+		e := s.gone.Front()
+		s.gone.Remove(e)
+		delete(s.workers, e.Value.(string))
+	}
 }
 
 // noteUpstreamName remembers what worker is called upstream, for status
-// after it left (bounded with the per-name counters).
+// after it left.
 func (s *Server) noteUpstreamName(worker, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.workers[worker]; ok && name != "" {
-		s.upNames[worker] = name
+	if w := s.workers[worker]; w != nil && name != "" {
+		w.up = name
 	}
 }
 
@@ -192,8 +219,8 @@ func (s *Server) count(worker string, o Outcome, diff float64, _ time.Duration) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.totals.add(o, diff)
-	if worker != "" {
-		s.workerCountsLocked(worker).add(o, diff)
+	if w := s.workers[worker]; w != nil {
+		w.add(o, diff)
 	}
 }
 
@@ -202,10 +229,6 @@ func (s *Server) countRefused() {
 	s.refused++
 	s.mu.Unlock()
 }
-
-// retire is called once a connection is closed; its counts live on in the
-// totals and its workers'.
-func (s *Server) retire(*conn) {}
 
 // Status returns a snapshot.
 func (s *Server) Status() Status {
@@ -225,7 +248,7 @@ func (s *Server) Status() Status {
 	counts := make([]Counts, len(names))
 	upNames := make([]string, len(names))
 	for i, n := range names {
-		counts[i], upNames[i] = *s.workers[n], s.upNames[n]
+		counts[i], upNames[i] = s.workers[n].Counts, s.workers[n].up
 	}
 	s.mu.Unlock()
 	sort.Slice(conns, func(i, j int) bool { return conns[i].id < conns[j].id })
@@ -267,7 +290,10 @@ func (s *Server) Status() Status {
 			key, ws.State = s.cfg.WorkerKey(n), "disconnected"
 		}
 		if u, ok := byKey[key]; ok && key != "" {
-			ws.Upstream, ws.State = u.Name, u.State
+			ws.Upstream = u.Name
+			if connected {
+				ws.State = u.State
+			}
 		}
 		st.Workers = append(st.Workers, ws)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"clminer/gpu/thermal"
+	"clminer/work/connlimit"
 	"clminer/work/miner"
 	"clminer/work/observe/luck"
 )
@@ -102,7 +103,12 @@ func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 		}
 		http.Error(w, msg, http.StatusServiceUnavailable)
 	})
-	return &Server{ln: ln, mux: mux, guard: guard, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}}, nil
+	// Anyone who reaches the port may connect before the token is checked:
+	// bound what a connection can make the server hold (headers, idle
+	// time) and how many each address and all together keep open.
+	lim := connlimit.Wrap(ln, connlimit.Limits{Total: apiMaxConns, PerPeer: apiMaxConnsPerPeer, ActiveOnRead: true})
+	return &Server{ln: lim, mux: mux, guard: guard, srv: &http.Server{Handler: mux, MaxHeaderBytes: apiMaxHeaderBytes, ConnState: lim.ConnState,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}}, nil
 }
 
 // ServeHistory adds /api/v1/history, under the same token as the status:
@@ -115,6 +121,17 @@ func (s *Server) ServeHistory(history func() any) {
 		_ = json.NewEncoder(w).Encode(history())
 	})))
 }
+
+// Limits of the HTTP API. A scrape or status request has a few hundred
+// bytes of headers (a bearer token included); Go's default MaxHeaderBytes is
+// 1 MB per connection. Past a connection limit the oldest connection that
+// is waiting for a request (connected silent, or kept alive between
+// requests) is closed to make room (package connlimit).
+const (
+	apiMaxHeaderBytes  = 16 << 10
+	apiMaxConns        = 128
+	apiMaxConnsPerPeer = 16
+)
 
 // requireToken accepts "Bearer TOKEN" with the scheme in any case (RFC 9110
 // auth schemes are case-insensitive); the token is compared in constant time.

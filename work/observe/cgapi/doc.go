@@ -18,7 +18,9 @@
 // case-sensitive, as in cgminer.
 //
 // Every connection carries one request and is closed after the reply, as in
-// cgminer, which answers what its one read got. A peer is hostile: requests
-// are capped in size and time, the number of connections served at once is
-// bounded, and addresses outside the allow list are dropped unanswered.
+// cgminer, which answers what its one read got. A peer is hostile: requests are capped in size and time (2 s to
+// the first byte, 5 s in all), the connections open at once are bounded in
+// total and per address, with the oldest silent one closed to make room so
+// that silent sockets cannot starve the rig manager, and addresses outside
+// the allow list are dropped unanswered.
 package cgapi

@@ -12,15 +12,24 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"clminer/work/connlimit"
 )
 
 // Limits on what a peer can make the server hold. A request is one short
-// line; cgminer itself reads a single buffer of this order.
+// line; cgminer itself reads a single buffer of this order. Rig managers
+// send it as soon as they connect, so a connection silent for
+// firstByteTimeout is dropped; past maxConns (maxConnsPerPeer from one
+// address) the oldest connection that has sent nothing yet is closed to
+// make room (package connlimit), so silent sockets cannot keep legitimate
+// requests out.
 const (
-	maxRequest  = 4096
-	maxJoined   = 32 // distinct commands in one joined request: every report command fits
-	maxConns    = 8
-	connTimeout = 5 * time.Second
+	maxRequest       = 4096
+	maxJoined        = 32 // distinct commands in one joined request: every report command fits
+	maxConns         = 16
+	maxConnsPerPeer  = 4
+	firstByteTimeout = 2 * time.Second
+	connTimeout      = 5 * time.Second
 	// moreGrace is how long a JSON request that is incomplete in its first
 	// bytes may take to arrive whole.
 	moreGrace = 100 * time.Millisecond
@@ -45,7 +54,6 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	ln   net.Listener
-	sem  chan struct{}
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	done bool
@@ -63,7 +71,9 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--cgminer-api %s: %w", addr, err)
 	}
-	return &Server{cfg: cfg, ln: ln, sem: make(chan struct{}, maxConns)}, nil
+	s := &Server{cfg: cfg}
+	s.ln = connlimit.Wrap(ln, connlimit.Limits{Total: maxConns, PerPeer: maxConnsPerPeer, ActiveOnRead: true, Allow: s.allowed})
+	return s, nil
 }
 
 // Addr is the bound address.
@@ -87,20 +97,9 @@ func (s *Server) Serve() error {
 			continue
 		}
 		backoff = 0
-		if !s.allowed(c.RemoteAddr()) {
-			_ = c.Close()
-			continue
-		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			_ = c.Close() // busy: a bounded number of requests at once
-			continue
-		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.sem }()
 			s.handle(c)
 		}()
 	}
@@ -135,12 +134,31 @@ func (s *Server) allowed(a net.Addr) bool {
 
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(connTimeout))
-	req, ok := readRequest(c)
+	start := time.Now()
+	_ = c.SetDeadline(start.Add(connTimeout))
+	_ = c.SetReadDeadline(start.Add(firstByteTimeout))
+	req, ok := readRequest(&firstByte{Conn: c, end: start.Add(connTimeout)})
 	if !ok {
 		return
 	}
 	_, _ = c.Write(s.Answer(req))
+}
+
+// firstByte lifts the first-byte read deadline to the request's once data
+// arrives.
+type firstByte struct {
+	net.Conn
+	end  time.Time
+	seen bool
+}
+
+func (f *firstByte) Read(b []byte) (int, error) {
+	n, err := f.Conn.Read(b)
+	if n > 0 && !f.seen {
+		f.seen = true
+		_ = f.Conn.SetReadDeadline(f.end)
+	}
+	return n, err
 }
 
 // readRequest reads one request: up to a NUL or newline, the end of the
