@@ -43,8 +43,10 @@ glibc-check: build
 vet:
 	$(GO) vet ./...
 
+# The OpenCL package builds about twenty kernel variants on POCL with a cold
+# cache (CI's), several minutes on two cores: 20m leaves it room.
 unit:
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Every fuzz target, briefly: seconds, so that a parser regression on the
 # committed corpus or a shallow new crash fails CI. A bare "context deadline

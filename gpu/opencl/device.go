@@ -173,19 +173,9 @@ var _ gpu.Device = (*Device)(nil)
 
 // Open builds the kernel for device D of platform P and sizes its batches.
 func Open(platform, device int, opts Options) (d *Device, err error) {
-	pids, err := platformIDs()
+	pid, pname, did, info, err := findDevice(platform, device)
 	if err != nil {
 		return nil, err
-	}
-	if platform < 0 || platform >= len(pids) {
-		return nil, fmt.Errorf("opencl: platform %d does not exist (%d found)", platform, len(pids))
-	}
-	dids, err := deviceIDs(pids[platform])
-	if err != nil {
-		return nil, err
-	}
-	if device < 0 || device >= len(dids) {
-		return nil, fmt.Errorf("opencl: platform %d has no device %d (%d found)", platform, device, len(dids))
 	}
 	if opts.KernelMS <= 0 {
 		opts.KernelMS = 50
@@ -194,19 +184,15 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 		return nil, fmt.Errorf("opencl: intensity %d is outside %d..%d", opts.Intensity, minBatchLog, maxBatchLog)
 	}
 	d = &Device{
-		id:    fmt.Sprintf("opencl:%d:%d", platform, device),
-		opts:  opts,
-		did:   dids[device],
-		slots: DefaultSlots,
+		id:       fmt.Sprintf("opencl:%d:%d", platform, device),
+		opts:     opts,
+		did:      did,
+		slots:    DefaultSlots,
+		platform: pname,
+		info:     info,
 	}
 	if opts.slots > 0 {
 		d.slots = opts.slots
-	}
-	if d.platform, err = platformString(pids[platform], clPlatformName); err != nil {
-		return nil, err
-	}
-	if d.info, err = describeDevice(device, d.did); err != nil {
-		return nil, err
 	}
 	preferred := d.info.PreferredVectorWidthInt
 	if d.info.Type == "GPU" {
@@ -237,7 +223,7 @@ func Open(platform, device int, opts Options) (d *Device, err error) {
 		}
 	}()
 
-	props := []C.cl_context_properties{clContextPlatform, C.cl_context_properties(uintptr(unsafe.Pointer(pids[platform]))), 0}
+	props := []C.cl_context_properties{clContextPlatform, C.cl_context_properties(uintptr(unsafe.Pointer(pid))), 0}
 	var rc C.cl_int
 	d.ctx = C.w_clCreateContext(&props[0], 1, &d.did, nil, nil, &rc)
 	if err = clErr("clCreateContext", rc); err != nil {

@@ -54,6 +54,9 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 		for _, maj := range []string{MajMerge, MajLOP3} {
 			for _, gpuForm := range []bool{false, true} {
 				t.Run(fmt.Sprintf("K%d-%s-gpu%v", k, maj, gpuForm), func(t *testing.T) {
+					// Each is its own kernel build, the unrolled GPU form
+					// about 30 s on POCL: builds of separate devices overlap.
+					t.Parallel()
 					// The GPU form at vector width 1 is what NVIDIA builds.
 					vw := 0
 					if gpuForm {

@@ -142,6 +142,9 @@ func TestCandidatesMatchHostEveryVectorWidth(t *testing.T) {
 	const top = 0x00ffffff // about one nonce in 256
 	for _, vw := range []int{1, 2, 4, 8, 16} {
 		t.Run("vec"+itoa(vw), func(t *testing.T) {
+			// Each width is its own kernel build (seconds to tens of
+			// seconds on POCL): builds of separate devices overlap.
+			t.Parallel()
 			// Small fixed batches so one sweep spans several batches with
 			// both buffers in flight; an odd start and count leave partial
 			// vectors and a partial last batch.

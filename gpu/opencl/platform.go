@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -179,9 +180,43 @@ func describeDevice(index int, d C.cl_device_id) (DeviceInfo, error) {
 	return info, err
 }
 
+// enumMu serialises enumerating and describing devices. The ICD loader and
+// POCL are not safe there: clGetDeviceIDs on one thread while another asks
+// clGetDeviceInfo crashed the process (devices opened side by side, a
+// listing during an open).
+var enumMu sync.Mutex
+
+// findDevice looks up device D of platform P, with its platform and that
+// platform's name, and its description.
+func findDevice(platform, device int) (pid C.cl_platform_id, pname string, did C.cl_device_id, info DeviceInfo, err error) {
+	enumMu.Lock()
+	defer enumMu.Unlock()
+	pids, err := platformIDs()
+	if err != nil {
+		return nil, "", nil, info, err
+	}
+	if platform < 0 || platform >= len(pids) {
+		return nil, "", nil, info, fmt.Errorf("opencl: platform %d does not exist (%d found)", platform, len(pids))
+	}
+	dids, err := deviceIDs(pids[platform])
+	if err != nil {
+		return nil, "", nil, info, err
+	}
+	if device < 0 || device >= len(dids) {
+		return nil, "", nil, info, fmt.Errorf("opencl: platform %d has no device %d (%d found)", platform, device, len(dids))
+	}
+	if pname, err = platformString(pids[platform], clPlatformName); err != nil {
+		return nil, "", nil, info, err
+	}
+	info, err = describeDevice(device, dids[device])
+	return pids[platform], pname, dids[device], info, err
+}
+
 // Platforms lists every platform and its devices. Without a runtime or any
 // platform it returns no platforms and one error saying why.
 func Platforms() ([]Platform, error) {
+	enumMu.Lock()
+	defer enumMu.Unlock()
 	pids, err := platformIDs()
 	if err != nil {
 		return nil, err
