@@ -41,16 +41,26 @@ func liveHeap() uint64 {
 // soak sends soakTotal shares through addr in rounds, each ended by a
 // clean job from pool as the demo's ticker sends them, and returns the
 // live heap after soakWarm and after soakTotal shares.
-func soak(t *testing.T, pool *pooltest.Server, addr string) (warm, total uint64) {
+func soak(t *testing.T, pool *pooltest.Server, addr string, viaProxy bool) (warm, total uint64) {
 	t.Helper()
+	if viaProxy {
+		// The proxy's upstream session is the pool's first: the histories
+		// below fill only once it takes jobs.
+		require.Eventually(t, func() bool { return pool.Stats().Authorized > 0 }, 10*time.Second, time.Millisecond, "the proxy's upstream authorized")
+	}
 	// Fill every job history first (the pool's, a proxy's, the upstream
 	// ledger's: bounded by job count), so both readings see them full.
 	for i := 0; i < 2*ledger.DefaultMaxJobs; i++ {
 		pool.PushJob(false)
 	}
+	pool.PushJob(true)
+	last := pool.CurrentJob().PrevHash
 	f, err := pooltest.DialFlood(addr, "demo.soak", 32)
 	require.NoError(t, err)
 	defer f.Close()
+	// Through a proxy the fill may still be on its way: shares on a job
+	// the proxy has since forgotten (it keeps 32) would be stale.
+	require.NoError(t, f.WaitCurrent(func(p pooltest.NotifyParams) bool { return p.PrevHash == last }, 10*time.Second), "the fill delivered")
 	for sent := 0; sent < soakTotal; sent += soakRound {
 		require.NoError(t, f.Submit(soakRound))
 		jobs := f.Counts().Jobs
@@ -80,7 +90,7 @@ func TestDemoPoolSoakFlat(t *testing.T) {
 	pool := newDemoPool(soakDiff)
 	require.NoError(t, pool.Start())
 	defer pool.Close()
-	warm, total := soak(t, pool, pool.Addr())
+	warm, total := soak(t, pool, pool.Addr(), false)
 	assert.Less(t, int64(total)-int64(warm), int64(soakSlack), "the demo pool's heap grew from %d to %d bytes", warm, total)
 	assert.Equal(t, soakTotal, pool.Stats().Accepted)
 	assert.Equal(t, pool.Stats().Accepted, pool.AcceptedBy("demo.soak"), "per-worker credit stays exact")
@@ -106,7 +116,7 @@ func TestDemoProxySoakFlat(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	warm, total := soak(t, pool, srv.Addr())
+	warm, total := soak(t, pool, srv.Addr(), true)
 	assert.Less(t, int64(total)-int64(warm), int64(soakSlack), "pool, client and proxy heap grew from %d to %d bytes", warm, total)
 	st := srv.Status()
 	assert.EqualValues(t, soakTotal, st.Shares.Accepted, "every share counted once at the proxy: %+v", st.Shares)

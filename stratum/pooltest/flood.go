@@ -217,6 +217,29 @@ func (f *Flood) WaitJob(jobs int, d time.Duration) error {
 	}
 }
 
+// WaitCurrent waits until the current job is one that match accepts (a
+// proxy renames jobs, but passes their content): jobs still in flight have
+// arrived, and shares go on the newest.
+func (f *Flood) WaitCurrent(match func(NotifyParams) bool, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		f.mu.Lock()
+		cur, ch := f.job, f.jobCh
+		f.mu.Unlock()
+		if match(cur) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-f.done:
+			return f.Err()
+		case <-t.C:
+			return fmt.Errorf("flood: the awaited job not current within %v (at %q)", d, cur.JobID)
+		}
+	}
+}
+
 // Counts returns the verdicts so far.
 func (f *Flood) Counts() FloodCounts {
 	f.mu.Lock()

@@ -673,7 +673,16 @@ func (s *Server) refreshJob(id string) {
 	p := GenerateJob(s.nextJobIDLocked(), s.cfg.Extranonce1Size, s.cfg.Extranonce2Size, false)
 	s.addJobLocked(p)
 	s.mu.Unlock()
-	s.broadcast(func(c *conn) []any { c.sentJob = true; return []any{s.notifyLocked(c, p)} })
+	s.broadcast(func(c *conn) []any {
+		if !c.sentJob {
+			// A connection's first job comes with its difficulty, as at
+			// authorize: a job pushed between a miner's subscribe and its
+			// authorize must not leave it at the protocol's default of 1.
+			c.sentJob = true
+			return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+		}
+		return []any{s.notifyLocked(c, p)}
+	})
 }
 
 // PushJob generates a new job, sends it to every subscribed connection and
@@ -691,7 +700,16 @@ func (s *Server) PushJobParams(p NotifyParams) {
 	s.mu.Lock()
 	s.addJobLocked(p)
 	s.mu.Unlock()
-	s.broadcast(func(c *conn) []any { c.sentJob = true; return []any{s.notifyLocked(c, p)} })
+	s.broadcast(func(c *conn) []any {
+		if !c.sentJob {
+			// A connection's first job comes with its difficulty, as at
+			// authorize: a job pushed between a miner's subscribe and its
+			// authorize must not leave it at the protocol's default of 1.
+			c.sentJob = true
+			return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+		}
+		return []any{s.notifyLocked(c, p)}
+	})
 }
 
 // CurrentJob returns the current job's params.

@@ -273,3 +273,25 @@ func TestOldJobsAreForgottenAfterCleanJobs(t *testing.T) {
 	require.LessOrEqual(t, len(s.jobs), keptOldJobs+1, "jobs stay bounded over a long run")
 	require.Contains(t, s.jobs, s.current)
 }
+
+// A job pushed between a miner's subscribe and its authorize is the first
+// the miner sees: it comes with the connection's difficulty, as a real
+// pool's first job does, so the miner does not judge at the default of 1.
+func TestFirstJobCarriesTheDifficulty(t *testing.T) {
+	s := New(Config{Difficulty: 1e-6})
+	require.NoError(t, s.Start())
+	defer s.Close()
+	r := dialRaw(t, s)
+	id := r.call("mining.subscribe", "test/1")
+	_, _ = r.until(id)
+	s.PushJob(false)
+	first := r.read()
+	require.Equal(t, "mining.set_difficulty", first.Method, "the difficulty precedes the first job")
+	var d []float64
+	require.NoError(t, json.Unmarshal(first.Params, &d))
+	assert.Equal(t, []float64{1e-6}, d)
+	assert.Equal(t, "mining.notify", r.read().Method)
+	// Later jobs come alone.
+	s.PushJob(false)
+	assert.Equal(t, "mining.notify", r.read().Method)
+}
