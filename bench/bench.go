@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"clminer/gpu"
 	"clminer/work"
+	"clminer/work/device"
 	"clminer/work/vectors"
 )
 
@@ -27,7 +27,7 @@ type Config struct {
 	// reaches it early in the run.
 	KnownLead uint32
 	// VersionRolling sweeps as mining does when the pool rolls versions: a
-	// multi-version device (gpu.MultiVersion) gets its Versions() rolled
+	// multi-version device (device.MultiVersion) gets its Versions() rolled
 	// versions of each nonce at once, and every version hashed counts.
 	// Off, every device hashes one version at a time.
 	VersionRolling bool
@@ -45,20 +45,20 @@ var DefaultConfig = Config{Duration: 20 * time.Second, Warmup: 3 * time.Second, 
 
 // Report is one device's bench result.
 type Report struct {
-	Device        gpu.Info  `json:"device"`
-	DurationS     float64   `json:"duration_s"`
-	WarmupS       float64   `json:"warmup_s"`
-	IntervalMHs   []float64 `json:"interval_mhs"`
-	MedianMHs     float64   `json:"median_mhs"`
-	MeanMHs       float64   `json:"mean_mhs"`
-	MinMHs        float64   `json:"min_mhs"`
-	MaxMHs        float64   `json:"max_mhs"`
-	SpreadPct     float64   `json:"spread_pct"`
-	Hashes        uint64    `json:"hashes"`
-	Shares        uint64    `json:"shares"`
-	HWErrors      uint64    `json:"hw_errors"`
-	KnownNonce    string    `json:"known_nonce"`
-	KnownNonceHit bool      `json:"known_nonce_found"`
+	Device        device.Info `json:"device"`
+	DurationS     float64     `json:"duration_s"`
+	WarmupS       float64     `json:"warmup_s"`
+	IntervalMHs   []float64   `json:"interval_mhs"`
+	MedianMHs     float64     `json:"median_mhs"`
+	MeanMHs       float64     `json:"mean_mhs"`
+	MinMHs        float64     `json:"min_mhs"`
+	MaxMHs        float64     `json:"max_mhs"`
+	SpreadPct     float64     `json:"spread_pct"`
+	Hashes        uint64      `json:"hashes"`
+	Shares        uint64      `json:"shares"`
+	HWErrors      uint64      `json:"hw_errors"`
+	KnownNonce    string      `json:"known_nonce"`
+	KnownNonceHit bool        `json:"known_nonce_found"`
 	// Batches is how many progress reports (device batches) the measured
 	// sweep made; MaxBatchS is the longest gap between two of them.
 	Batches   uint64  `json:"batches"`
@@ -70,7 +70,7 @@ type Report struct {
 
 // Run benchmarks dev. It fails when the device reports a wrong candidate, or
 // misses the real nonce of block 100000 that the measured sweep covers.
-func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
+func Run(ctx context.Context, dev device.Device, cfg Config) (Report, error) {
 	if cfg.Duration <= 0 || cfg.Intervals <= 0 || cfg.Warmup < 0 {
 		return Report{}, fmt.Errorf("bench: duration and intervals must be positive")
 	}
@@ -89,7 +89,7 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 
 	versions := 1
 	if cfg.VersionRolling {
-		versions = gpu.VersionsOf(dev)
+		versions = device.VersionsOf(dev)
 	}
 	// Units are the real block with rolled versions: same cost per hash,
 	// never repeated work. Roll 0 is the block's own version.
@@ -115,8 +115,8 @@ func Run(ctx context.Context, dev gpu.Device, cfg Config) (Report, error) {
 			if err != nil {
 				return err
 			}
-			res, err := gpu.SweepVerifiedVersions(ctx, dev, us, start, 1<<32-uint64(start), func(u *work.Unit) gpu.Verdicts {
-				return gpu.Verdicts{
+			res, err := device.SweepVerifiedVersions(ctx, dev, us, start, 1<<32-uint64(start), func(u *work.Unit) device.Verdicts {
+				return device.Verdicts{
 					Progress: prog.add,
 					Share: func(c work.Check) {
 						if u == sol.Unit && c.Nonce == sol.Nonce {

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/bench"
-	"clminer/gpu"
 	"clminer/gpu/gputest"
+	"clminer/work/device"
 )
 
 func TestBenchReportsRateAndFindsKnownNonce(t *testing.T) {
@@ -52,7 +52,7 @@ type sweepCounter struct {
 	multi *int
 }
 
-func (d *sweepCounter) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *sweepCounter) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	if len(s.Units) > 1 {
 		*d.multi++
 	}
@@ -74,7 +74,7 @@ func TestBenchRejectsBadConfig(t *testing.T) {
 // target compare is wrong.
 type blindDevice struct{ gputest.Device }
 
-func (d *blindDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *blindDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	s.Found = func(uint32) {}
 	return d.Device.Sweep(ctx, s)
 }

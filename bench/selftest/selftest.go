@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"clminer/gpu"
 	"clminer/work"
+	"clminer/work/device"
 	"clminer/work/vectors"
 )
 
@@ -60,7 +60,7 @@ func (r Result) String() string {
 
 // Run checks every vector on every device; window is the sweep size around
 // each real nonce (0 means DefaultWindow).
-func Run(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, window uint64) []Result {
+func Run(ctx context.Context, devs []device.Device, vecs []vectors.Vector, window uint64) []Result {
 	var out []Result
 	RunEach(ctx, devs, vecs, window, func(r Result) { out = append(out, r) })
 	return out
@@ -68,7 +68,7 @@ func Run(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, window u
 
 // RunEach is Run calling each with every result as soon as it is known, so
 // a long run shows its progress.
-func RunEach(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, window uint64, each func(Result)) {
+func RunEach(ctx context.Context, devs []device.Device, vecs []vectors.Vector, window uint64, each func(Result)) {
 	if window == 0 {
 		window = DefaultWindow
 	}
@@ -78,7 +78,7 @@ func RunEach(ctx context.Context, devs []gpu.Device, vecs []vectors.Vector, wind
 			each(check(ctx, d, &v, window, 1, 0))
 			// A multi-version device must find the block at the index its
 			// version has among the rolled versions of a unit, whichever.
-			if k := gpu.VersionsOf(d); k > 1 && v.HasNonce() {
+			if k := device.VersionsOf(d); k > 1 && v.HasNonce() {
 				for at := 0; at < k; at++ {
 					each(check(ctx, d, &v, window, k, at))
 				}
@@ -120,7 +120,7 @@ func VersionGroup(u *work.Unit, k, at int) ([]*work.Unit, error) {
 	return units, nil
 }
 
-func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64, versions, at int) Result {
+func check(ctx context.Context, dev device.Device, v *vectors.Vector, window uint64, versions, at int) Result {
 	r := Result{Vector: v.Label(), Device: dev.Info().ID, Versions: versions, VersionIndex: at}
 	fail := func(format string, args ...any) Result {
 		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
@@ -160,8 +160,8 @@ func check(ctx context.Context, dev gpu.Device, v *vectors.Vector, window uint64
 	var mu sync.Mutex
 	var blocks, elsewhere []uint32
 	began := time.Now()
-	res, err := gpu.SweepVerifiedVersions(ctx, dev, units, start, window, func(u *work.Unit) gpu.Verdicts {
-		return gpu.Verdicts{
+	res, err := device.SweepVerifiedVersions(ctx, dev, units, start, window, func(u *work.Unit) device.Verdicts {
+		return device.Verdicts{
 			Share: func(c work.Check) {
 				if c.MeetsNetwork {
 					mu.Lock()

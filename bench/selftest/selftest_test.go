@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/bench/selftest"
-	"clminer/gpu"
 	"clminer/gpu/gputest"
+	"clminer/work/device"
 	"clminer/work/vectors"
 )
 
@@ -20,7 +20,7 @@ func builtinVectors(t *testing.T) []vectors.Vector {
 }
 
 func TestSelftestPassesOnReferenceDevice(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{}}, builtinVectors(t), 1<<12)
+	res := selftest.Run(context.Background(), []device.Device{&gputest.Device{}}, builtinVectors(t), 1<<12)
 	require.Len(t, res, 7)
 	swept := 0
 	for _, r := range res {
@@ -34,7 +34,7 @@ func TestSelftestPassesOnReferenceDevice(t *testing.T) {
 }
 
 func TestSelftestFailsOnWrongDevice(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&gputest.Device{WrongEvery: 512}}, builtinVectors(t)[:1], 1<<12)
+	res := selftest.Run(context.Background(), []device.Device{&gputest.Device{WrongEvery: 512}}, builtinVectors(t)[:1], 1<<12)
 	require.Len(t, res, 1)
 	assert.False(t, res[0].Pass)
 	assert.Contains(t, res[0].String(), "FAIL")
@@ -43,13 +43,13 @@ func TestSelftestFailsOnWrongDevice(t *testing.T) {
 
 type blindDevice struct{ gputest.Device }
 
-func (d *blindDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *blindDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	s.Found = func(uint32) {}
 	return d.Device.Sweep(ctx, s)
 }
 
 func TestSelftestFailsWhenNonceMissed(t *testing.T) {
-	res := selftest.Run(context.Background(), []gpu.Device{&blindDevice{}}, builtinVectors(t)[:1], 1<<10)
+	res := selftest.Run(context.Background(), []device.Device{&blindDevice{}}, builtinVectors(t)[:1], 1<<10)
 	assert.False(t, res[0].Pass)
 	assert.Contains(t, res[0].String(), "want exactly")
 }
@@ -60,7 +60,7 @@ func TestRunEachReportsAsItGoes(t *testing.T) {
 	vs := builtinVectors(t)[:3]
 	dev := &gputest.Device{}
 	var got []string
-	selftest.RunEach(context.Background(), []gpu.Device{dev}, vs, 1<<12, func(r selftest.Result) {
+	selftest.RunEach(context.Background(), []device.Device{dev}, vs, 1<<12, func(r selftest.Result) {
 		got = append(got, r.Vector)
 		assert.Equal(t, uint64(len(got)), dev.Sweeps.Load(), "result %d is reported before the next vector is swept", len(got))
 	})
@@ -73,7 +73,7 @@ func TestRunEachReportsAsItGoes(t *testing.T) {
 
 func TestSelftestMultiVersionFindsBlockAtEachIndex(t *testing.T) {
 	dev := &gputest.Device{MultiVersions: 2}
-	res := selftest.Run(context.Background(), []gpu.Device{dev}, builtinVectors(t), 1<<10)
+	res := selftest.Run(context.Background(), []device.Device{dev}, builtinVectors(t), 1<<10)
 	require.Len(t, res, 7+6*2, "one single-version result per vector, then one per index for each solved vector")
 	at := map[int]int{}
 	for _, r := range res {
@@ -91,7 +91,7 @@ func TestSelftestMultiVersionFindsBlockAtEachIndex(t *testing.T) {
 // a kernel that mixes up its midstates would.
 type swappedDevice struct{ gputest.Device }
 
-func (d *swappedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *swappedDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	if f := s.FoundVersion; f != nil {
 		s.FoundVersion = func(v int, n uint32) { f(1-v, n) }
 	}
@@ -100,7 +100,7 @@ func (d *swappedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, err
 
 func TestSelftestFailsOnWrongVersionIndex(t *testing.T) {
 	dev := &swappedDevice{gputest.Device{MultiVersions: 2}}
-	res := selftest.Run(context.Background(), []gpu.Device{dev}, builtinVectors(t)[1:2], 1<<10)
+	res := selftest.Run(context.Background(), []device.Device{dev}, builtinVectors(t)[1:2], 1<<10)
 	require.Len(t, res, 3)
 	assert.True(t, res[0].Pass, "the single-version check does not use the index")
 	for _, r := range res[1:] {

@@ -10,11 +10,11 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
-	"clminer/gpu"
 	"clminer/gpu/registry"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/proxy"
+	"clminer/work/device"
 	"clminer/work/miner"
 )
 
@@ -114,7 +114,7 @@ func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (
 
 // demoDeviceGroups splits the chosen devices between the two miners; with
 // one device, the second miner gets a one-thread CPU device of its own.
-func demoDeviceGroups(ctx context.Context, setup *runSetup) ([][]gpu.Device, func(), error) {
+func demoDeviceGroups(ctx context.Context, setup *runSetup) ([][]device.Device, func(), error) {
 	opts := setup.devices
 	devs, err := registry.Open(ctx, setup.spec, opts)
 	if err != nil {
@@ -122,7 +122,7 @@ func demoDeviceGroups(ctx context.Context, setup *runSetup) ([][]gpu.Device, fun
 	}
 	if len(devs) >= 2 {
 		half := len(devs) / 2
-		return [][]gpu.Device{devs[:half], devs[half:]}, func() { registry.CloseAll(devs) }, nil
+		return [][]device.Device{devs[:half], devs[half:]}, func() { registry.CloseAll(devs) }, nil
 	}
 	if devs[0].Info().Kind == "cpu" && opts.Threads == 0 && runtime.NumCPU() > 1 {
 		// Two CPU miners: give the first all cores but one.
@@ -139,5 +139,5 @@ func demoDeviceGroups(ctx context.Context, setup *runSetup) ([][]gpu.Device, fun
 		registry.CloseAll(devs)
 		return nil, nil, err
 	}
-	return [][]gpu.Device{devs, second}, func() { registry.CloseAll(devs); registry.CloseAll(second) }, nil
+	return [][]device.Device{devs, second}, func() { registry.CloseAll(devs); registry.CloseAll(second) }, nil
 }

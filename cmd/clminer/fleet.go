@@ -15,10 +15,10 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
-	"clminer/gpu"
 	"clminer/gpu/nvml"
 	"clminer/gpu/thermal"
 	"clminer/stratum"
+	"clminer/work/device"
 	"clminer/work/gbt"
 	"clminer/work/miner"
 	"clminer/work/observe"
@@ -178,11 +178,11 @@ func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fle
 
 // bind attaches NVML to the opened devices and, under temperature limits,
 // puts each NVIDIA GPU under its throttle.
-func (f *fleet) bind(devs []gpu.Device) ([]gpu.Device, error) {
+func (f *fleet) bind(devs []device.Device) ([]device.Device, error) {
 	if f.nv == nil {
 		return devs, nil
 	}
-	var infos []gpu.Info
+	var infos []device.Info
 	for _, d := range devs {
 		infos = append(infos, d.Info())
 	}
@@ -205,7 +205,7 @@ func (f *fleet) bind(devs []gpu.Device) ([]gpu.Device, error) {
 	return f.mon.Wrap(devs), nil
 }
 
-func (f *fleet) gpus() []thermal.GPUState {
+func (f *fleet) gpus() []device.GPUState {
 	if f.mon == nil {
 		return nil
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
-	"clminer/gpu"
 	"clminer/gpu/registry"
 	"clminer/stratum"
+	"clminer/work/device"
 	"clminer/work/miner"
 )
 
@@ -271,7 +271,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 
 // deviceWorkers gives each device its worker key: the config file's name,
 // else its id in the characters pools take ("opencl:0:1" -> "opencl-0-1").
-func deviceWorkers(devs []gpu.Device, names map[string]string) map[string]string {
+func deviceWorkers(devs []device.Device, names map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, d := range devs {
 		id := d.Info().ID

@@ -18,6 +18,7 @@ import (
 	"clminer/gpu/nvml"
 	"clminer/gpu/registry"
 	"clminer/gpu/thermal"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe"
 )
@@ -29,15 +30,15 @@ func conditionalMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	v := 1.0
 	idle := true
-	r := nvml.Reading{TempC: &v, PowerW: &v, FanPct: &v, SMClockMHz: &v, MemClockMHz: &v, UtilPct: &v}
+	r := device.Reading{TempC: &v, PowerW: &v, FanPct: &v, SMClockMHz: &v, MemClockMHz: &v, UtilPct: &v}
 	snap := miner.Snapshot{Shares: miner.Counts{RejectReasons: map[string]uint64{"low difficulty": 1}},
 		Pools: []miner.PoolStats{{URL: "stratum+tcp://a:1", State: "sick", SickReason: "rejects"}}}
 	m := observe.NewMetrics("v", "c", func() miner.Snapshot { return snap })
 	// The histograms have series once a share and a job were seen.
 	m.Share(miner.ShareEvent{PoolURL: "stratum+tcp://a:1", RTT: time.Millisecond})
 	m.NotifyLatency("cpu", time.Millisecond)
-	m.Registry().MustRegister(&observe.FleetCollector{GPUs: func() []thermal.GPUState {
-		return []thermal.GPUState{{Device: "opencl:0:0", Reading: r, Scale: &v, Idle: &idle}}
+	m.Registry().MustRegister(&observe.FleetCollector{GPUs: func() []device.GPUState {
+		return []device.GPUState{{Device: "opencl:0:0", Reading: r, Scale: &v, Idle: &idle}}
 	}})
 	fams, err := m.Registry().Gather()
 	require.NoError(t, err)
@@ -85,7 +86,7 @@ func TestThermalLimitsWithFakeNVML(t *testing.T) {
 	requireTool(t, "python3")
 	e := openclEntry(t)
 	fake := nvml.NewFake(e.Name)
-	fake.Set(0, nvml.Reading{TempC: nvml.Ptr(95), PowerW: nvml.Ptr(240.5), FanPct: nvml.Ptr(77), SMClockMHz: nvml.Ptr(1800), UtilPct: nvml.Ptr(99)})
+	fake.Set(0, device.Reading{TempC: nvml.Ptr(95), PowerW: nvml.Ptr(240.5), FanPct: nvml.Ptr(77), SMClockMHz: nvml.Ptr(1800), UtilPct: nvml.Ptr(99)})
 	saved := openNVML
 	openNVML = func() (nvml.Library, error) { return fake, nil }
 	t.Cleanup(func() { openNVML = saved })

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // refTop is the top 32 bits of sha256d as a little-endian integer, from the
@@ -114,7 +114,7 @@ func TestVectors(t *testing.T) {
 				}
 				var mu sync.Mutex
 				var got []uint32
-				res, err := d.Sweep(context.Background(), gpu.Sweep{
+				res, err := d.Sweep(context.Background(), device.Sweep{
 					Unit: u, Start: uint32(start), Count: count,
 					Found: func(n uint32) { mu.Lock(); got = append(got, n); mu.Unlock() },
 				})
@@ -144,10 +144,10 @@ func TestCancel(t *testing.T) {
 			progress.Add(1)
 			var once sync.Once
 			done := make(chan struct{})
-			var res gpu.Result
+			var res device.Result
 			go func() {
 				defer close(done)
-				res, err = d.Sweep(ctx, gpu.Sweep{Unit: u, Start: 0, Count: 1 << 32,
+				res, err = d.Sweep(ctx, device.Sweep{Unit: u, Start: 0, Count: 1 << 32,
 					Progress: func(uint64) { once.Do(progress.Done) }})
 			}()
 			progress.Wait()
@@ -176,7 +176,7 @@ func TestRangeEnd(t *testing.T) {
 			var mu sync.Mutex
 			seen := map[uint32]int{}
 			var prog uint64
-			res, err := d.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: uint32(r[0]), Count: r[1],
+			res, err := d.Sweep(context.Background(), device.Sweep{Unit: u, Start: uint32(r[0]), Count: r[1],
 				Found:    func(n uint32) { mu.Lock(); seen[n]++; mu.Unlock() },
 				Progress: func(h uint64) { mu.Lock(); prog += h; mu.Unlock() },
 			})
@@ -204,7 +204,7 @@ func TestOptions(t *testing.T) {
 	require.Equal(t, "cpu", info.Kind)
 	require.NotEmpty(t, info.Name)
 	t.Log(info)
-	_, err = d.Sweep(context.Background(), gpu.Sweep{Unit: gputest.RandomUnit(rand.New(rand.NewPCG(1, 1)), 0), Start: 1, Count: 1 << 32})
+	_, err = d.Sweep(context.Background(), device.Sweep{Unit: gputest.RandomUnit(rand.New(rand.NewPCG(1, 1)), 0), Start: 1, Count: 1 << 32})
 	require.Error(t, err)
 	require.NoError(t, d.Close())
 }
@@ -269,7 +269,7 @@ func TestDeviceSweepsVersions(t *testing.T) {
 	var mu sync.Mutex
 	got := make([][]uint32, k)
 	var progress uint64
-	res, err := dev.Sweep(context.Background(), gpu.Sweep{
+	res, err := dev.Sweep(context.Background(), device.Sweep{
 		Units: units, Start: start, Count: count,
 		FoundVersion: func(v int, n uint32) {
 			mu.Lock()
@@ -289,7 +289,7 @@ func TestDeviceSweepsVersions(t *testing.T) {
 	}
 
 	var one []uint32
-	res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: 4099, Found: func(n uint32) {
+	res, err = dev.Sweep(context.Background(), device.Sweep{Unit: units[1], Start: start, Count: 4099, Found: func(n uint32) {
 		mu.Lock()
 		one = append(one, n)
 		mu.Unlock()
@@ -300,9 +300,9 @@ func TestDeviceSweepsVersions(t *testing.T) {
 	require.Equal(t, collect(t, scanPortable, newParams(units[1]), start, 4099), one)
 
 	other := gputest.RandomUnit(r, top)
-	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{units[0], other}, Count: 64})
+	_, err = dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{units[0], other}, Count: 64})
 	require.ErrorContains(t, err, "second chunk")
-	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{units[0], units[1], units[0]}, Count: 64})
+	_, err = dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{units[0], units[1], units[0]}, Count: 64})
 	require.ErrorContains(t, err, "3 versions")
 
 	off, err := New(Options{Threads: 1, Versions: 1})

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"clminer/gpu"
+	"clminer/work/device"
 )
 
 // Path names accepted by Options.Path.
@@ -96,7 +96,7 @@ type Device struct {
 	closed   atomic.Bool
 }
 
-var _ gpu.MultiVersion = (*Device)(nil)
+var _ device.MultiVersion = (*Device)(nil)
 
 // New returns a CPU device.
 func New(opts Options) (*Device, error) {
@@ -145,16 +145,16 @@ func New(opts Options) (*Device, error) {
 }
 
 // Versions is how many rolled versions of each nonce a sweep of Units
-// hashes (gpu.MultiVersion); 1 when the path has no multi-version kernel.
+// hashes (device.MultiVersion); 1 when the path has no multi-version kernel.
 func (d *Device) Versions() int { return d.versions }
 
 // Info describes the device.
-func (d *Device) Info() gpu.Info {
+func (d *Device) Info() device.Info {
 	versions := ""
 	if d.versions > 1 {
 		versions = fmt.Sprintf(", %d versions", d.versions)
 	}
-	return gpu.Info{
+	return device.Info{
 		ID:     "cpu",
 		Kind:   "cpu",
 		Name:   d.name,
@@ -178,20 +178,20 @@ var ErrClosed = errors.New("cpu: device is closed")
 // Workers pull chunks from a shared counter so a slow (shared, throttled)
 // core does not hold the sweep up, and every goroutine has exited by the
 // time Sweep returns.
-func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	if d.closed.Load() {
-		return gpu.Result{}, ErrClosed
+		return device.Result{}, ErrClosed
 	}
 	units, err := s.VersionUnits(d.versions)
 	if err != nil {
-		return gpu.Result{}, fmt.Errorf("cpu: %w", err)
+		return device.Result{}, fmt.Errorf("cpu: %w", err)
 	}
 	end := uint64(s.Start) + s.Count
 	if s.Count == 0 || end > 1<<32 {
-		return gpu.Result{}, fmt.Errorf("cpu: sweep of %d nonces from %#x does not fit in 32 bits", s.Count, s.Start)
+		return device.Result{}, fmt.Errorf("cpu: sweep of %d nonces from %#x does not fit in 32 bits", s.Count, s.Start)
 	}
 	if err := ctx.Err(); err != nil {
-		return gpu.Result{}, err
+		return device.Result{}, err
 	}
 	nv := uint64(len(units))
 	var scan func(start, n uint32)
@@ -248,7 +248,7 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 		}()
 	}
 	wg.Wait()
-	res := gpu.Result{Hashes: hashes.Load()}
+	res := device.Result{Hashes: hashes.Load()}
 	if res.Hashes < s.Count*nv {
 		if err := ctx.Err(); err != nil {
 			return res, err

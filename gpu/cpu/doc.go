@@ -16,7 +16,7 @@
 // The AVX-512 path runs two 16-lane chains side by side, so the core has
 // two independent dependency chains to overlap: 32 consecutive nonces of a
 // unit, or, when the pool rolls versions (BIP 310), two rolled versions of
-// the same 16 nonces (the device is then a gpu.MultiVersion of 2). Those
+// the same 16 nonces (the device is then a device.MultiVersion of 2). Those
 // versions' second chunks are the same message, so the first hash's
 // message schedule is computed once for both. On the Zen 5 this was
 // written on, that is about 1.35 and 1.4 times the one-chain rate per

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"clminer/gpu"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // batch is how many nonces Device hashes between context checks and
@@ -20,29 +20,29 @@ type Device struct {
 	ID         string
 	WrongEvery uint64
 	// MultiVersions, when above 1, makes the device take sweeps of that
-	// many rolled versions (gpu.MultiVersion), hashing every version of a
+	// many rolled versions (device.MultiVersion), hashing every version of a
 	// nonce batch before the next batch, as the OpenCL kernel does.
 	MultiVersions int
 	// Sweeps counts calls to Sweep, for tests of dispatching.
 	Sweeps atomic.Uint64
 }
 
-// Versions implements gpu.MultiVersion.
+// Versions implements device.MultiVersion.
 func (d *Device) Versions() int { return max(d.MultiVersions, 1) }
 
-// Info implements gpu.Device.
-func (d *Device) Info() gpu.Info {
+// Info implements device.Device.
+func (d *Device) Info() device.Info {
 	id := d.ID
 	if id == "" {
 		id = "test"
 	}
-	return gpu.Info{ID: id, Kind: "test", Name: "reference device", Detail: "work.Unit.Hash"}
+	return device.Info{ID: id, Kind: "test", Name: "reference device", Detail: "work.Unit.Hash"}
 }
 
-// Sweep implements gpu.Device.
-func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+// Sweep implements device.Device.
+func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	d.Sweeps.Add(1)
-	var res gpu.Result
+	var res device.Result
 	units, found := []*work.Unit{s.Unit}, func(_ int, n uint32) { s.Found(n) }
 	if len(s.Units) > 1 {
 		if len(s.Units) != d.Versions() {
@@ -76,5 +76,5 @@ func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
 	return res, nil
 }
 
-// Close implements gpu.Device.
+// Close implements device.Device.
 func (d *Device) Close() error { return nil }

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/bench/selftest"
-	"clminer/gpu"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // RolledVersions returns k versions of u (a random unit, which has no job
@@ -33,7 +33,7 @@ func RolledVersions(u *work.Unit, k int) []*work.Unit {
 // real blocks: each block's nonce is found at the index its version holds
 // in a unit of rolled versions, whichever index that is, and the host
 // judges it a block there and nowhere else. label names the subtests.
-func RealBlocksAtTheirIndex(t *testing.T, dev gpu.Device, k int, label string) {
+func RealBlocksAtTheirIndex(t *testing.T, dev device.Device, k int, label string) {
 	for name, sol := range SolvedVectors(t) {
 		for at := 0; at < k; at++ {
 			t.Run(fmt.Sprintf("K%d-%s-%s-at%d", k, label, name, at), func(t *testing.T) {
@@ -43,15 +43,15 @@ func RealBlocksAtTheirIndex(t *testing.T, dev gpu.Device, k int, label string) {
 				start := uint64(sol.Nonce) &^ (window - 1)
 				var mu sync.Mutex
 				blocks := map[int][]uint32{}
-				res, err := gpu.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
-					func(u *work.Unit) gpu.Verdicts {
+				res, err := device.SweepVerifiedVersions(context.Background(), dev, units, uint32(start), window,
+					func(u *work.Unit) device.Verdicts {
 						idx := -1
 						for i := range units {
 							if units[i] == u {
 								idx = i
 							}
 						}
-						return gpu.Verdicts{Share: func(c work.Check) {
+						return device.Verdicts{Share: func(c work.Check) {
 							if c.MeetsNetwork {
 								mu.Lock()
 								blocks[idx] = append(blocks[idx], c.Nonce)

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"clminer/work/device"
 )
 
 // GPU is one device as NVML enumerates it (PCI bus order).
@@ -23,7 +25,7 @@ type Library interface {
 	GPUs() []GPU
 	// Read returns the sensors of GPU index now; a sensor the device does
 	// not have or the driver refuses is left nil.
-	Read(index int) Reading
+	Read(index int) device.Reading
 	// Close releases NVML.
 	Close()
 }
@@ -84,10 +86,10 @@ func busID(b []int8) string {
 
 func (l *lib) GPUs() []GPU { return append([]GPU(nil), l.gpus...) }
 
-func (l *lib) Read(i int) Reading {
+func (l *lib) Read(i int) device.Reading {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var r Reading
+	var r device.Reading
 	if i < 0 || i >= len(l.devs) || l.nv == nil {
 		return r
 	}

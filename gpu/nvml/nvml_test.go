@@ -1,12 +1,13 @@
 package nvml
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"clminer/work/device"
 )
 
 // Without the NVIDIA driver (CI) Open says why, wrapped in ErrUnavailable;
@@ -29,18 +30,9 @@ func TestOpen(t *testing.T) {
 	assert.True(t, lib.Read(len(gpus)).Empty(), "an index out of range reads nothing")
 }
 
-// A sensor that is not reported is absent from JSON, not zero.
-func TestReadingJSON(t *testing.T) {
-	b, err := json.Marshal(Reading{TempC: Ptr(0), FanPct: Ptr(55)})
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"temperature_c":0,"fan_percent":55}`, string(b))
-	assert.True(t, Reading{}.Empty())
-	assert.False(t, Reading{PowerW: Ptr(1)}.Empty())
-}
-
 func TestFake(t *testing.T) {
 	f := NewFake("A", "B")
-	f.Set(1, Reading{TempC: Ptr(70)})
+	f.Set(1, device.Reading{TempC: Ptr(70)})
 	r := f.Read(1)
 	*r.TempC = 99 // a copy: the caller cannot change the fake's state
 	assert.Equal(t, 70.0, *f.Read(1).TempC)

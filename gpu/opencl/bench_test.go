@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
+	"clminer/work/device"
 )
 
 // BenchmarkSweep reports the hash rate per vector width, with the batch
@@ -43,7 +43,7 @@ func BenchmarkSweepVersions(b *testing.B) {
 func benchSweep(b *testing.B, opts Options, versions ...int) {
 	dev := openTest(b, opts)
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(9, 9)), 0)
-	s := gpu.Sweep{Unit: u}
+	s := device.Sweep{Unit: u}
 	if len(versions) > 0 && versions[0] > 1 {
 		s.Units = gputest.RolledVersions(u, versions[0])
 		s.FoundVersion = func(int, uint32) {}

@@ -13,9 +13,9 @@ import (
 	"time"
 	"unsafe"
 
-	"clminer/gpu"
 	"clminer/kernels"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // DefaultSlots is how many candidates one batch can report before its
@@ -110,7 +110,7 @@ const (
 	MajMerge = "merge"
 )
 
-// Device is one OpenCL device ready to sweep. It implements gpu.Device.
+// Device is one OpenCL device ready to sweep. It implements device.Device.
 // Sweep calls are serialized by a mutex: one sweep at a time per device,
 // since the two output buffers and kernels belong to the sweep in progress.
 type Device struct {
@@ -169,7 +169,7 @@ type batchSlot struct {
 	launched time.Time
 }
 
-var _ gpu.Device = (*Device)(nil)
+var _ device.Device = (*Device)(nil)
 
 // Open builds the kernel for device D of platform P and sizes its batches.
 func Open(platform, device int, opts Options) (d *Device, err error) {
@@ -541,9 +541,9 @@ func (d *Device) calibrate() error {
 	return nil
 }
 
-// Info implements gpu.Device.
-func (d *Device) Info() gpu.Info {
-	return gpu.Info{
+// Info implements device.Device.
+func (d *Device) Info() device.Info {
+	return device.Info{
 		ID:       d.id,
 		Kind:     "opencl",
 		Name:     d.info.Name,
@@ -558,7 +558,7 @@ func (d *Device) DeviceInfo() DeviceInfo { return d.info }
 // VectorWidth is the number of nonces each work-item hashes.
 func (d *Device) VectorWidth() int { return d.vec }
 
-// Versions implements gpu.MultiVersion: the multi-version kernel's width.
+// Versions implements device.MultiVersion: the multi-version kernel's width.
 func (d *Device) Versions() int { return d.nver }
 
 // Maj is the kernel's Maj shape, MajLOP3 or MajMerge.
@@ -572,7 +572,7 @@ func (d *Device) BatchLog() int { return int(d.batch.Load()) }
 // instead of compiling it.
 func (d *Device) CacheHit() bool { return d.cacheHit }
 
-// Close implements gpu.Device.
+// Close implements device.Device.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -811,13 +811,13 @@ func (d *Device) runSync(b *batchSlot, versions int, base uint32, n uint64) (uin
 	return count, nil
 }
 
-// Sweep implements gpu.Device. Two batches stay in flight so the device
+// Sweep implements device.Device. Two batches stay in flight so the device
 // never idles while the host reads results; ctx is checked before each
 // launch, so after a cancel only the batch already queued still runs.
-func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var res gpu.Result
+	var res device.Result
 	if d.queue == nil {
 		return res, errors.New("opencl: device is closed")
 	}

@@ -13,7 +13,7 @@
 // batch size so a batch takes about Options.KernelMS, timed by the queue's
 // profiling events. It builds two kernels: one version per nonce, and
 // Options.Versions rolled versions per nonce sharing one message schedule
-// (gpu.MultiVersion), for pools that roll versions, with the versions'
+// (device.MultiVersion), for pools that roll versions, with the versions'
 // rounds interleaved: 4 by default on GPUs, where it saves instructions,
 // and 2 on CPU runtimes, which get a looped form of it (fully unrolled,
 // several versions outgrow a CPU's instruction caches) and where more

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // versionCollector gathers FoundVersion pairs.
@@ -72,7 +72,7 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 					count := uint64(3*4096 + 2*dev.VectorWidth() + 3)
 					col := &versionCollector{}
 					var progress uint64
-					res, err := dev.Sweep(context.Background(), gpu.Sweep{
+					res, err := dev.Sweep(context.Background(), device.Sweep{
 						Unit: units[0], Units: units, Start: start, Count: count,
 						FoundVersion: col.found, Progress: func(h uint64) { progress += h },
 					})
@@ -87,7 +87,7 @@ func TestMultiVersionCandidatesMatchHost(t *testing.T) {
 					}
 					// The single-version kernel of the same program still works.
 					one := newCollector()
-					res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: units[1], Start: start, Count: count, Found: one.found})
+					res, err = dev.Sweep(context.Background(), device.Sweep{Unit: units[1], Start: start, Count: count, Found: one.found})
 					require.NoError(t, err)
 					require.Equal(t, count, res.Hashes)
 					require.Equal(t, hostCandidates(units[1], start, count, top), one.set(t))
@@ -113,9 +113,9 @@ func TestMultiVersionRejectsMismatchedUnits(t *testing.T) {
 	dev := openTest(t, Options{Versions: 2, Intensity: 12})
 	r := rand.New(rand.NewPCG(3, 3))
 	a, b := gputest.RandomUnit(r, 0), gputest.RandomUnit(r, 0)
-	_, err := dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{a, b}, Count: 1024})
+	_, err := dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{a, b}, Count: 1024})
 	require.ErrorContains(t, err, "second chunk")
-	_, err = dev.Sweep(context.Background(), gpu.Sweep{Units: []*work.Unit{a, a, a}, Count: 1024})
+	_, err = dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{a, a, a}, Count: 1024})
 	require.ErrorContains(t, err, "versions")
 }
 
@@ -148,7 +148,7 @@ func TestBatchTimesComeFromProfilingEvents(t *testing.T) {
 	require.True(t, dev.profiling, "the runtime refused CL_QUEUE_PROFILING_ENABLE")
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0x00ffffff)
 	col := newCollector()
-	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Count: 1 << 15, Found: col.found})
+	_, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Count: 1 << 15, Found: col.found})
 	require.NoError(t, err)
 	require.Equal(t, hostCandidates(u, 0, 1<<15, 0x00ffffff), col.set(t), "results read through the pinned buffer")
 	for i := range dev.bufs {

@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
+	"clminer/work/device"
 )
 
 // requireEnv makes a missing OpenCL device a failure instead of a skip, for
@@ -123,7 +123,7 @@ func TestVectorsFindRealNonce(t *testing.T) {
 			const window = 1 << 18
 			start := uint64(nonce) &^ (window - 1)
 			col := newCollector()
-			res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: uint32(start), Count: window, Found: col.found})
+			res, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: uint32(start), Count: window, Found: col.found})
 			require.NoError(t, err)
 			require.Equal(t, uint64(window), res.Hashes)
 			require.Zero(t, res.Lost)
@@ -160,7 +160,7 @@ func TestCandidatesMatchHostEveryVectorWidth(t *testing.T) {
 				}
 				col := newCollector()
 				var progress uint64
-				res, err := dev.Sweep(context.Background(), gpu.Sweep{
+				res, err := dev.Sweep(context.Background(), device.Sweep{
 					Unit: u, Start: start, Count: count, Found: col.found,
 					Progress: func(h uint64) { progress += h },
 				})
@@ -191,7 +191,7 @@ func TestOverflowLosesNothing(t *testing.T) {
 			start := r.Uint32() >> 1
 			count := uint64(2<<16 + 999)
 			col := newCollector()
-			res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: start, Count: count, Found: col.found})
+			res, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: start, Count: count, Found: col.found})
 			require.NoError(t, err)
 			require.Zero(t, res.Lost)
 			require.Equal(t, count, res.Hashes)
@@ -228,7 +228,7 @@ func TestCancelStopsPromptly(t *testing.T) {
 			time.AfterFunc(100*time.Millisecond, func() { cancelled.Store(time.Now().UnixNano()); cancel() })
 		})
 	}
-	res, err := dev.Sweep(ctx, gpu.Sweep{Unit: u, Start: 0, Count: 1 << 32, Found: func(uint32) {}, Progress: progress})
+	res, err := dev.Sweep(ctx, device.Sweep{Unit: u, Start: 0, Count: 1 << 32, Found: func(uint32) {}, Progress: progress})
 	took := time.Since(time.Unix(0, cancelled.Load()))
 	require.ErrorIs(t, err, context.Canceled)
 	require.Positive(t, res.Hashes)
@@ -238,7 +238,7 @@ func TestCancelStopsPromptly(t *testing.T) {
 	require.Less(t, took, 2*time.Second, "sweep kept running %v after cancel", took)
 
 	// The device is usable after a cancel.
-	res, err = dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 5, Count: 1000})
+	res, err = dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: 5, Count: 1000})
 	require.NoError(t, err)
 	require.Equal(t, uint64(1000), res.Hashes)
 }
@@ -264,7 +264,7 @@ func TestProgramCache(t *testing.T) {
 	const top = 0x00ffffff
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(3, 4)), top)
 	col := newCollector()
-	_, err = second.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 100, Count: 5000, Found: col.found})
+	_, err = second.Sweep(context.Background(), device.Sweep{Unit: u, Start: 100, Count: 5000, Found: col.found})
 	require.NoError(t, err)
 	require.Equal(t, hostCandidates(u, 100, 5000, top), col.set(t))
 
@@ -340,7 +340,7 @@ func TestConcurrentSweepsAreSerialized(t *testing.T) {
 			defer wg.Done()
 			u := gputest.RandomUnit(rand.New(rand.NewPCG(uint64(i), 11)), top)
 			got := map[uint32]bool{}
-			res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 1000, Count: 20000, Found: func(n uint32) { got[n] = true }})
+			res, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: 1000, Count: 20000, Found: func(n uint32) { got[n] = true }})
 			// require would call FailNow off the test goroutine.
 			assert.NoError(t, err)
 			assert.Equal(t, uint64(20000), res.Hashes)
@@ -353,11 +353,11 @@ func TestConcurrentSweepsAreSerialized(t *testing.T) {
 func TestSweepRejectsBadRanges(t *testing.T) {
 	dev := openTest(t, Options{Intensity: 12})
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(5, 5)), 0)
-	_, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 10, Count: 1 << 32})
+	_, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: 10, Count: 1 << 32})
 	require.Error(t, err)
-	_, err = dev.Sweep(context.Background(), gpu.Sweep{Count: 1})
+	_, err = dev.Sweep(context.Background(), device.Sweep{Count: 1})
 	require.Error(t, err)
-	res, err := dev.Sweep(context.Background(), gpu.Sweep{Unit: u, Start: 10, Count: 0})
+	res, err := dev.Sweep(context.Background(), device.Sweep{Unit: u, Start: 10, Count: 0})
 	require.NoError(t, err)
 	require.Zero(t, res.Hashes)
 }
@@ -386,7 +386,7 @@ func TestPrefilterPassIsBelowTargetNotHWError(t *testing.T) {
 	unit.Target = work.Target{}
 	binary.LittleEndian.PutUint32(unit.Target[28:], bestTop)
 	var below []uint32
-	res, err := gpu.SweepVerified(context.Background(), dev, &unit, 0, window, gpu.Verdicts{
+	res, err := device.SweepVerified(context.Background(), dev, &unit, 0, window, device.Verdicts{
 		Share:       func(c work.Check) { t.Errorf("nonce %08x reported as a share", c.Nonce) },
 		HWError:     func(n uint32) { t.Errorf("nonce %08x counted as a hardware error", n) },
 		BelowTarget: func(c work.Check) { below = append(below, c.Nonce) },

@@ -14,9 +14,9 @@ import (
 
 	"github.com/charmbracelet/log"
 
-	"clminer/gpu"
 	"clminer/gpu/cpu"
 	"clminer/gpu/opencl"
+	"clminer/work/device"
 )
 
 // Options configures the devices Open creates.
@@ -296,7 +296,7 @@ func declaredDrivers() []string {
 // still opening (an OpenCL kernel build takes 10-20 s the first time and
 // cannot be interrupted), Open says so at once and returns ctx's error
 // without waiting; the device is closed when its open returns.
-func Open(ctx context.Context, spec string, opts Options) ([]gpu.Device, error) {
+func Open(ctx context.Context, spec string, opts Options) ([]device.Device, error) {
 	lg := opts.logger()
 	entries, clErr := List()
 	ids, err := Resolve(spec, entries)
@@ -315,7 +315,7 @@ func Open(ctx context.Context, spec string, opts Options) ([]gpu.Device, error) 
 				"hint", "`clminer devices` lists what OpenCL offers; --device cpu makes this choice explicit")
 		}
 	}
-	var devs []gpu.Device
+	var devs []device.Device
 	for _, id := range ids {
 		d, err := openAbandonable(ctx, id, opts, lg)
 		if err != nil {
@@ -348,12 +348,12 @@ var openDevice = openOne
 // clBuildProgram call blocks its thread until the compiler is done, and an
 // operator's Ctrl-C must not be ignored for that long. The abandoned open
 // runs to its end in the background and closes what it opened.
-func openAbandonable(ctx context.Context, id string, opts Options, lg *log.Logger) (gpu.Device, error) {
+func openAbandonable(ctx context.Context, id string, opts Options, lg *log.Logger) (device.Device, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	type opened struct {
-		d   gpu.Device
+		d   device.Device
 		err error
 	}
 	ch := make(chan opened, 1)
@@ -376,7 +376,7 @@ func openAbandonable(ctx context.Context, id string, opts Options, lg *log.Logge
 	return nil, fmt.Errorf("stopped before the device was ready: %w", context.Cause(ctx))
 }
 
-func openOne(id string, opts Options, lg *log.Logger) (gpu.Device, error) {
+func openOne(id string, opts Options, lg *log.Logger) (device.Device, error) {
 	if id == "cpu" {
 		// The CPU device's paths hash 1 or 2 versions; any wider request
 		// gets the path's own.
@@ -408,7 +408,7 @@ func logCompile(lg *log.Logger, ev opencl.CompileEvent) {
 }
 
 // CloseAll closes every device, returning the first error.
-func CloseAll(devs []gpu.Device) error {
+func CloseAll(devs []device.Device) error {
 	var first error
 	for _, d := range devs {
 		if err := d.Close(); err != nil && first == nil {

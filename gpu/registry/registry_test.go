@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/gpu/opencl"
+	"clminer/work/device"
 )
 
 var rig = []Entry{
@@ -113,7 +113,7 @@ func TestOpenStopsWaitingForASlowOpen(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	dev := &closeRecorder{closed: make(chan struct{})}
 	saved := openDevice
-	openDevice = func(id string, _ Options, _ *log.Logger) (gpu.Device, error) {
+	openDevice = func(id string, _ Options, _ *log.Logger) (device.Device, error) {
 		close(started)
 		<-release // clBuildProgram, still compiling
 		return dev, nil
@@ -123,7 +123,7 @@ func TestOpenStopsWaitingForASlowOpen(t *testing.T) {
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	type result struct {
-		devs []gpu.Device
+		devs []device.Device
 		err  error
 	}
 	done := make(chan result, 1)
@@ -146,7 +146,7 @@ func TestOpenStopsWaitingForASlowOpen(t *testing.T) {
 
 func TestOpenAfterStopOpensNothing(t *testing.T) {
 	saved := openDevice
-	openDevice = func(string, Options, *log.Logger) (gpu.Device, error) {
+	openDevice = func(string, Options, *log.Logger) (device.Device, error) {
 		t.Error("a device was opened after the stop")
 		return nil, errors.New("unreachable")
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"time"
 
-	"clminer/gpu"
+	"clminer/work/device"
 )
 
-// Device runs a gpu.Device under a Throttle.
+// Device runs a device.Device under a Throttle.
 type Device struct {
-	gpu.Device
+	device.Device
 	t *Throttle
 	// slice is the time one slice should take at full speed.
 	slice time.Duration
@@ -32,23 +32,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Wrap puts d under t.
-func Wrap(d gpu.Device, t *Throttle) *Device {
+func Wrap(d device.Device, t *Throttle) *Device {
 	return &Device{Device: d, t: t, slice: 200 * time.Millisecond, maxPause: time.Second, now: time.Now, sleep: sleepCtx}
 }
 
 // Versions passes the wrapped device's multi-version width through: a
 // throttled GPU keeps its shared-schedule kernel.
-func (d *Device) Versions() int { return gpu.VersionsOf(d.Device) }
+func (d *Device) Versions() int { return device.VersionsOf(d.Device) }
 
 // Throttle is the device's throttle.
 func (d *Device) Throttle() *Throttle { return d.t }
 
-// Sweep implements gpu.Device: the range is hashed in slices, each sized to
+// Sweep implements device.Device: the range is hashed in slices, each sized to
 // take about d.slice at the rate the last slice ran, with a pause after it
 // that leaves the GPU busy scale of the time; at the cutoff it waits,
 // hashing nothing, until the GPU resumes or ctx ends.
-func (d *Device) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
-	var total gpu.Result
+func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
+	var total device.Result
 	next := uint64(1) << 20 // first slice: small, to measure the rate
 	done := uint64(0)
 	for done < s.Count {

@@ -5,7 +5,7 @@
 // to the excess, and raised again slowly once it is cooler; at
 // --temp-cutoff the GPU idles until it has cooled by the hysteresis.
 //
-// The throttle acts through a gpu.Device wrapper, so neither the miner nor
+// The throttle acts through a device.Device wrapper, so neither the miner nor
 // the OpenCL device knows about it: the wrapper hands the device its sweep
 // in slices (about 200 ms of hashing while throttled, 2 s while not) and
 // pauses between slices so the GPU is busy only the allowed fraction of the

@@ -10,21 +10,9 @@ import (
 
 	"github.com/charmbracelet/log"
 
-	"clminer/gpu"
 	"clminer/gpu/nvml"
+	"clminer/work/device"
 )
-
-// GPUState is one GPU's telemetry and throttle, for the API and metrics.
-type GPUState struct {
-	Device   string       `json:"device"`
-	NVML     int          `json:"nvml_index"`
-	UUID     string       `json:"uuid,omitempty"`
-	PCIBusID string       `json:"pci_bus_id,omitempty"`
-	Reading  nvml.Reading `json:"sensors"`
-	// Scale and Idle are present only under --temp-target/--temp-cutoff.
-	Scale *float64 `json:"thermal_scale,omitempty"`
-	Idle  *bool    `json:"thermal_idle,omitempty"`
-}
 
 type binding struct {
 	id  string
@@ -42,7 +30,7 @@ type Monitor struct {
 	log      *log.Logger
 	binds    []binding
 	mu       sync.Mutex
-	last     map[string]nvml.Reading
+	last     map[string]device.Reading
 	noSensor map[string]bool
 	// ambiguous: name-and-order matching may pick the wrong card.
 	ambiguous error
@@ -53,8 +41,8 @@ type Monitor struct {
 // model first and breaks ties by PCI bus: so devices are matched by name,
 // and among GPUs of the same name in order. interval is the polling period,
 // status the period of the gpu.status log line (0: none).
-func NewMonitor(lib nvml.Library, devices []gpu.Info, lim Limits, interval, status time.Duration, logger *log.Logger) *Monitor {
-	m := &Monitor{lib: lib, lim: lim, interval: interval, status: status, log: logger, last: map[string]nvml.Reading{}, noSensor: map[string]bool{}}
+func NewMonitor(lib nvml.Library, devices []device.Info, lim Limits, interval, status time.Duration, logger *log.Logger) *Monitor {
+	m := &Monitor{lib: lib, lim: lim, interval: interval, status: status, log: logger, last: map[string]device.Reading{}, noSensor: map[string]bool{}}
 	used := map[int]bool{}
 	gpus := lib.GPUs()
 	m.ambiguous = ambiguity(gpus, devices)
@@ -82,7 +70,7 @@ func NewMonitor(lib nvml.Library, devices []gpu.Info, lim Limits, interval, stat
 // GPUs of one model are not opened (a --device subset), or
 // CUDA_VISIBLE_DEVICES reorders CUDA's numbering, which NVML ignores. Then a
 // device could be steered by another card's temperature.
-func ambiguity(gpus []nvml.GPU, devices []gpu.Info) error {
+func ambiguity(gpus []nvml.GPU, devices []device.Info) error {
 	byName := map[string]int{}
 	for _, g := range gpus {
 		byName[strings.ToLower(strings.TrimSpace(g.Name))]++
@@ -122,8 +110,8 @@ func (m *Monitor) Bound() []string {
 }
 
 // Wrap puts each bound device under its throttle; others pass unchanged.
-func (m *Monitor) Wrap(devs []gpu.Device) []gpu.Device {
-	out := make([]gpu.Device, len(devs))
+func (m *Monitor) Wrap(devs []device.Device) []device.Device {
+	out := make([]device.Device, len(devs))
 	for i, d := range devs {
 		out[i] = d
 		for _, b := range m.binds {
@@ -197,16 +185,16 @@ func (m *Monitor) Run(ctx context.Context) {
 }
 
 // States is the latest reading of every bound GPU, in device order.
-func (m *Monitor) States() []GPUState {
+func (m *Monitor) States() []device.GPUState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []GPUState
+	var out []device.GPUState
 	for _, b := range m.binds {
 		r, ok := m.last[b.id]
 		if !ok {
 			continue
 		}
-		s := GPUState{Device: b.id, NVML: b.gpu.Index, UUID: b.gpu.UUID, PCIBusID: b.gpu.PCIBusID, Reading: r}
+		s := device.GPUState{Device: b.id, NVML: b.gpu.Index, UUID: b.gpu.UUID, PCIBusID: b.gpu.PCIBusID, Reading: r}
 		if b.t != nil {
 			scale, idle, _ := b.t.State()
 			s.Scale, s.Idle = &scale, &idle
@@ -217,8 +205,8 @@ func (m *Monitor) States() []GPUState {
 }
 
 // Readings is the latest reading by device ID.
-func (m *Monitor) Readings() map[string]nvml.Reading {
-	out := map[string]nvml.Reading{}
+func (m *Monitor) Readings() map[string]device.Reading {
+	out := map[string]device.Reading{}
 	for _, s := range m.States() {
 		out[s.Device] = s.Reading
 	}

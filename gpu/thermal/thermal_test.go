@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/gpu/nvml"
+	"clminer/work/device"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -104,16 +104,16 @@ type slices struct {
 	clock  time.Time
 }
 
-func (s *slices) Info() gpu.Info {
-	return gpu.Info{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA Fake"}
+func (s *slices) Info() device.Info {
+	return device.Info{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA Fake"}
 }
 func (s *slices) Close() error { return nil }
-func (s *slices) Sweep(ctx context.Context, sw gpu.Sweep) (gpu.Result, error) {
+func (s *slices) Sweep(ctx context.Context, sw device.Sweep) (device.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ranges = append(s.ranges, [2]uint64{uint64(sw.Start), sw.Count})
 	s.clock = s.clock.Add(time.Duration(sw.Count) * s.perN)
-	return gpu.Result{Hashes: sw.Count}, ctx.Err()
+	return device.Result{Hashes: sw.Count}, ctx.Err()
 }
 func (s *slices) now() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return s.clock }
 
@@ -130,7 +130,7 @@ func TestThrottledSweepCoversRangeWithPauses(t *testing.T) {
 	d.now = dev.now
 	var pauses []time.Duration
 	d.sleep = func(_ context.Context, p time.Duration) error { pauses = append(pauses, p); return nil }
-	res, err := d.Sweep(context.Background(), gpu.Sweep{Start: 1000, Count: 3_000_000})
+	res, err := d.Sweep(context.Background(), device.Sweep{Start: 1000, Count: 3_000_000})
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3_000_000), res.Hashes)
 	next := uint64(1000)
@@ -154,9 +154,9 @@ func TestCutoffIdlesUntilCool(t *testing.T) {
 	th.Update(90)
 	dev := &slices{perN: time.Nanosecond}
 	d := Wrap(dev, th)
-	done := make(chan gpu.Result)
+	done := make(chan device.Result)
 	go func() {
-		r, err := d.Sweep(context.Background(), gpu.Sweep{Count: 1 << 22})
+		r, err := d.Sweep(context.Background(), device.Sweep{Count: 1 << 22})
 		assert.NoError(t, err)
 		done <- r
 	}()
@@ -175,7 +175,7 @@ func TestCutoffIdlesUntilCool(t *testing.T) {
 	th.Update(90)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
-	go func() { _, err := d.Sweep(ctx, gpu.Sweep{Count: 1 << 20}); errc <- err }()
+	go func() { _, err := d.Sweep(ctx, device.Sweep{Count: 1 << 20}); errc <- err }()
 	cancel()
 	assert.ErrorIs(t, <-errc, context.Canceled)
 }
@@ -185,10 +185,10 @@ func TestCutoffIdlesUntilCool(t *testing.T) {
 // readings carry no throttle; with them, a hot GPU is logged and slowed.
 func TestMonitorMatchesAndSteers(t *testing.T) {
 	fake := nvml.NewFake("NVIDIA B", "NVIDIA A", "NVIDIA A")
-	fake.Set(0, nvml.Reading{TempC: nvml.Ptr(60), PowerW: nvml.Ptr(200), FanPct: nvml.Ptr(30)})
-	fake.Set(1, nvml.Reading{TempC: nvml.Ptr(80)})
-	fake.Set(2, nvml.Reading{}) // no sensors at all
-	devs := []gpu.Info{
+	fake.Set(0, device.Reading{TempC: nvml.Ptr(60), PowerW: nvml.Ptr(200), FanPct: nvml.Ptr(30)})
+	fake.Set(1, device.Reading{TempC: nvml.Ptr(80)})
+	fake.Set(2, device.Reading{}) // no sensors at all
+	devs := []device.Info{
 		{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA A"},
 		{ID: "opencl:0:1", Kind: "opencl", Name: "NVIDIA B"},
 		{ID: "opencl:0:2", Kind: "opencl", Name: "nvidia a "},
@@ -222,7 +222,7 @@ func TestMonitorMatchesAndSteers(t *testing.T) {
 	assert.Contains(t, logbuf.String(), `"event":"gpu.thermal_idle"`)
 	assert.True(t, *m.States()[0].Idle)
 
-	wrapped := m.Wrap([]gpu.Device{&slices{}, &slices{}})
+	wrapped := m.Wrap([]device.Device{&slices{}, &slices{}})
 	_, ok := wrapped[0].(*Device)
 	assert.True(t, ok, "a bound GPU under limits is wrapped")
 }
@@ -235,7 +235,7 @@ func TestUnthrottledSlicesAreLong(t *testing.T) {
 	d := Wrap(dev, th)
 	d.now = dev.now
 	d.sleep = func(context.Context, time.Duration) error { t.Fatal("no pause at full speed"); return nil }
-	_, err := d.Sweep(context.Background(), gpu.Sweep{Count: 10_000_000})
+	_, err := d.Sweep(context.Background(), device.Sweep{Count: 10_000_000})
 	require.NoError(t, err)
 	require.Greater(t, len(dev.ranges), 2)
 	assert.Equal(t, uint64(2_000_000), dev.ranges[1][1], "2 s at 1 MH/s")
@@ -246,11 +246,11 @@ func TestUnthrottledSlicesAreLong(t *testing.T) {
 // ambiguous (fleet refuses temperature limits then); all of them mined is not.
 func TestAmbiguousMatching(t *testing.T) {
 	fake := nvml.NewFake("NVIDIA A", "NVIDIA A", "NVIDIA B")
-	one := []gpu.Info{{ID: "opencl:0:1", Kind: "opencl", Name: "NVIDIA A"}, {ID: "opencl:0:2", Kind: "opencl", Name: "NVIDIA B"}}
+	one := []device.Info{{ID: "opencl:0:1", Kind: "opencl", Name: "NVIDIA A"}, {ID: "opencl:0:2", Kind: "opencl", Name: "NVIDIA B"}}
 	m := NewMonitor(fake, one, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard))
 	require.Error(t, m.Ambiguous())
 	assert.Contains(t, m.Ambiguous().Error(), "2 GPUs are nvidia a but 1 of them are mined")
-	all := append([]gpu.Info{{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA A"}}, one...)
+	all := append([]device.Info{{ID: "opencl:0:0", Kind: "opencl", Name: "NVIDIA A"}}, one...)
 	assert.NoError(t, NewMonitor(fake, all, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard)).Ambiguous())
 	t.Setenv("CUDA_VISIBLE_DEVICES", "1,0")
 	assert.ErrorContains(t, NewMonitor(fake, all, Limits{Target: 70}, time.Hour, 0, log.New(io.Discard)).Ambiguous(), "CUDA_VISIBLE_DEVICES")
@@ -259,5 +259,5 @@ func TestAmbiguousMatching(t *testing.T) {
 // A throttled multi-version GPU keeps its shared-schedule kernel.
 func TestWrappedDeviceKeepsItsVersions(t *testing.T) {
 	d := Wrap(&gputest.Device{MultiVersions: 4}, NewThrottle(Limits{Target: 70}))
-	assert.Equal(t, 4, gpu.VersionsOf(d))
+	assert.Equal(t, 4, device.VersionsOf(d))
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/source"
 )
@@ -93,15 +93,15 @@ type downstream struct {
 	once   sync.Once
 }
 
-func startDownstream(t testing.TB, url, user string, opts stratum.Options, devs ...gpu.Device) *downstream {
+func startDownstream(t testing.TB, url, user string, opts stratum.Options, devs ...device.Device) *downstream {
 	t.Helper()
 	return startDownstreamWith(t, stratum.PoolConfig{URL: url, User: user, Pass: "x", VersionRolling: true}, opts, devs...)
 }
 
-func startDownstreamWith(t testing.TB, pc stratum.PoolConfig, opts stratum.Options, devs ...gpu.Device) *downstream {
+func startDownstreamWith(t testing.TB, pc stratum.PoolConfig, opts stratum.Options, devs ...device.Device) *downstream {
 	t.Helper()
 	if len(devs) == 0 {
-		devs = []gpu.Device{&gputest.Device{ID: "test0"}}
+		devs = []device.Device{&gputest.Device{ID: "test0"}}
 	}
 	if opts.BackoffMin == 0 {
 		opts.BackoffMin, opts.BackoffMax = 20*time.Millisecond, 200*time.Millisecond

@@ -15,9 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 )
 
 // pacedDevice reports one candidate every interval and hashes nothing, so
@@ -25,18 +25,18 @@ import (
 // accounting and the stratum client.
 type pacedDevice struct{ interval time.Duration }
 
-func (d *pacedDevice) Info() gpu.Info {
-	return gpu.Info{ID: "paced", Kind: "test", Name: "paced candidate source"}
+func (d *pacedDevice) Info() device.Info {
+	return device.Info{ID: "paced", Kind: "test", Name: "paced candidate source"}
 }
 
-func (d *pacedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *pacedDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	tick := time.NewTicker(d.interval)
 	defer tick.Stop()
 	var done uint64
 	for done < s.Count {
 		select {
 		case <-ctx.Done():
-			return gpu.Result{Hashes: done}, ctx.Err()
+			return device.Result{Hashes: done}, ctx.Err()
 		case <-tick.C:
 		}
 		s.Found(s.Start + uint32(done))
@@ -45,7 +45,7 @@ func (d *pacedDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error
 			s.Progress(1)
 		}
 	}
-	return gpu.Result{Hashes: done}, nil
+	return device.Result{Hashes: done}, nil
 }
 
 func (d *pacedDevice) Close() error { return nil }
@@ -106,7 +106,7 @@ func benchHostCost(b *testing.B, perSecond int) {
 	url := startPoolProcess(b)
 	dev := &pacedDevice{interval: time.Second / time.Duration(perSecond)}
 	pool := stratum.PoolConfig{URL: url, User: "wallet.rig1", Pass: "x", VersionRolling: true}
-	r := startMiner(b, []stratum.PoolConfig{pool}, []gpu.Device{dev}, stratum.Options{})
+	r := startMiner(b, []stratum.PoolConfig{pool}, []device.Device{dev}, stratum.Options{})
 	accepted := func() uint64 { return r.m.Snapshot().Shares.Accepted }
 	waitFor(b, 10*time.Second, "the first accepted share", func() bool { return accepted() >= 1 })
 	base := accepted()

@@ -8,11 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/cpu"
 	"clminer/gpu/opencl"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 )
 
@@ -22,14 +22,14 @@ import (
 // 1.5x of kernelMS.
 type realDevice struct {
 	name    string
-	open    func(t *testing.T) gpu.Device
+	open    func(t *testing.T) device.Device
 	maxWait time.Duration
 }
 
 const kernelMS = 50
 
 var realDevices = []realDevice{
-	{"cpu", func(t *testing.T) gpu.Device {
+	{"cpu", func(t *testing.T) device.Device {
 		d, err := cpu.New(cpu.Options{Threads: 2})
 		require.NoError(t, err)
 		return d
@@ -39,7 +39,7 @@ var realDevices = []realDevice{
 
 // openOpenCL opens the first OpenCL device; with no OpenCL it skips, or
 // fails under CLMINER_REQUIRE_OPENCL=1 (CI runs these on POCL).
-func openOpenCL(t *testing.T) gpu.Device {
+func openOpenCL(t *testing.T) device.Device {
 	ps, err := opencl.Platforms()
 	for _, p := range ps {
 		if len(p.Devices) > 0 {
@@ -66,7 +66,7 @@ func TestRealDevicesEndToEnd(t *testing.T) {
 			t.Cleanup(func() { require.NoError(t, dev.Close()) })
 			const diff = 0.001 // about 20 shares/s at 90 MH/s
 			pool := startPool(t, pooltest.Config{Difficulty: diff})
-			r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{dev}, stratum.Options{})
+			r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{dev}, stratum.Options{})
 			waitFor(t, 60*time.Second, "5 accepted shares", func() bool { return pool.Stats().Accepted >= 5 })
 
 			// Three new blocks, each sent while a batch is running.

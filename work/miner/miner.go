@@ -11,8 +11,8 @@ import (
 
 	"github.com/charmbracelet/log"
 
-	"clminer/gpu"
 	"clminer/work"
+	"clminer/work/device"
 	"clminer/work/dispatch"
 	"clminer/work/ledger"
 	"clminer/work/ratelog"
@@ -24,7 +24,7 @@ type Config struct {
 	// Source gives jobs and takes shares: a Stratum pool list, a node, a V2
 	// channel. The miner does not know which.
 	Source  source.Source
-	Devices []gpu.Device
+	Devices []device.Device
 	Logger  *log.Logger
 	// StatusInterval is how often a status line is logged (0: never).
 	StatusInterval time.Duration
@@ -296,14 +296,14 @@ func (m *Miner) onPoolEvent(e source.Event) {
 	}
 }
 
-func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
+func (m *Miner) runDevice(ctx context.Context, idx int, dev device.Device) {
 	acct := m.devs[idx]
 	info := dev.Info()
 	var lastSeq uint64
 	backoff := 100 * time.Millisecond
 	// A device that hashes several rolled versions of each nonce at once
 	// gets that many units per assignment when the job rolls versions.
-	versions := gpu.VersionsOf(dev)
+	versions := device.VersionsOf(dev)
 	for ctx.Err() == nil {
 		a, err := m.disp.NextVersions(ctx, versions)
 		if err != nil {
@@ -332,8 +332,8 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev gpu.Device) {
 			}
 		}()
 		acct.setBusy(true)
-		res, err := gpu.SweepVerifiedVersions(sweepCtx, dev, a.Units, 0, 1<<32, func(u *work.Unit) gpu.Verdicts {
-			return gpu.Verdicts{
+		res, err := device.SweepVerifiedVersions(sweepCtx, dev, a.Units, 0, 1<<32, func(u *work.Unit) device.Verdicts {
+			return device.Verdicts{
 				Progress: acct.meter.add,
 				Share:    func(c work.Check) { m.onShare(info.ID, acct, a, u, c) },
 				HWError:  func(nonce uint32) { m.onHWError(info.ID, acct, a, u, nonce) },

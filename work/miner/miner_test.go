@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/source"
 )
@@ -72,7 +72,7 @@ type run struct {
 	done chan error
 }
 
-func startMiner(t testing.TB, pools []stratum.PoolConfig, devs []gpu.Device, opts stratum.Options) *run {
+func startMiner(t testing.TB, pools []stratum.PoolConfig, devs []device.Device, opts stratum.Options) *run {
 	t.Helper()
 	rec := &recorder{}
 	if opts.BackoffMin == 0 {
@@ -122,7 +122,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 func TestSharesAcceptedEndToEnd(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
-	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{&gputest.Device{}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "5 accepted shares", func() bool { return pool.Stats().Accepted >= 5 })
 	require.NoError(t, r.shutdown(t))
 
@@ -141,7 +141,7 @@ func TestSharesAcceptedEndToEnd(t *testing.T) {
 
 func TestCleanJobSwitchesWithinOneBatch(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
-	devs := []gpu.Device{&gputest.Device{ID: "a"}, &gputest.Device{ID: "b"}}
+	devs := []device.Device{&gputest.Device{ID: "a"}, &gputest.Device{ID: "b"}}
 	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, devs, stratum.Options{})
 	waitFor(t, 30*time.Second, "shares on the first job", func() bool { return pool.Stats().Accepted >= 2 })
 	oldJob := pool.CurrentJob().JobID
@@ -182,7 +182,7 @@ func containsJSONString(raw []byte, s string) bool {
 
 func TestWrongNoncesAreHardwareErrorsNeverSubmitted(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
-	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{WrongEvery: 20000}}, stratum.Options{})
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{&gputest.Device{WrongEvery: 20000}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "hardware errors and accepted shares", func() bool {
 		s := r.m.Snapshot()
 		return s.Shares.HWErrors >= 5 && s.Shares.Accepted >= 2
@@ -198,7 +198,7 @@ func TestFailoverAndReturnAfterHoldDown(t *testing.T) {
 	backup := startPool(t, pooltest.Config{})
 	addr := primary.Addr()
 	pools := []stratum.PoolConfig{poolConf(primary), poolConf(backup)}
-	r := startMiner(t, pools, []gpu.Device{&gputest.Device{}}, stratum.Options{
+	r := startMiner(t, pools, []device.Device{&gputest.Device{}}, stratum.Options{
 		HoldDown: 1500 * time.Millisecond, ReadTimeout: 3 * time.Second, DialTimeout: time.Second,
 	})
 	waitFor(t, 30*time.Second, "shares on the primary", func() bool { return primary.Stats().Accepted >= 2 })
@@ -229,7 +229,7 @@ func TestFailoverAndReturnAfterHoldDown(t *testing.T) {
 
 func TestSetExtranonceAndDifficultyMidRun(t *testing.T) {
 	pool := startPool(t, pooltest.Config{Difficulty: 0.0001})
-	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{&gputest.Device{}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 1 })
 
 	// A lower difficulty applies from the second job notified after it
@@ -272,7 +272,7 @@ func TestSetExtranonceAndDifficultyMidRun(t *testing.T) {
 
 func TestVersionRollingSharesCarrySixthParam(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
-	devs := []gpu.Device{&gputest.Device{ID: "a"}, &gputest.Device{ID: "b"}}
+	devs := []device.Device{&gputest.Device{ID: "a"}, &gputest.Device{ID: "b"}}
 	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, devs, stratum.Options{})
 	waitFor(t, 30*time.Second, "rolled shares", func() bool {
 		for _, sh := range pool.Shares() {
@@ -294,7 +294,7 @@ func TestVersionRollingSharesCarrySixthParam(t *testing.T) {
 // the pool, which re-hashes it with them, accepts it.
 func TestMultiVersionDeviceSharesCarryTheirVersion(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
-	devs := []gpu.Device{&gputest.Device{ID: "k4", MultiVersions: 4}}
+	devs := []device.Device{&gputest.Device{ID: "k4", MultiVersions: 4}}
 	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, devs, stratum.Options{})
 	waitFor(t, 30*time.Second, "shares from three versions", func() bool {
 		seen := map[string]bool{}
@@ -312,7 +312,7 @@ func TestMultiVersionDeviceSharesCarryTheirVersion(t *testing.T) {
 
 func TestShutdownAwaitsSharesInFlight(t *testing.T) {
 	pool := startPool(t, pooltest.Config{Behavior: pooltest.Behavior{ReplyDelay: map[string]time.Duration{"mining.submit": 700 * time.Millisecond}}})
-	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{&gputest.Device{}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "a share sent", func() bool { return countSubmits(pool, pool.CurrentJob().JobID) >= 1 })
 	began := time.Now()
 	err := r.shutdown(t)
@@ -333,7 +333,7 @@ func TestPoolAccounting(t *testing.T) {
 	deadConf := poolConf(dead)
 	dead.Close()
 	good := startPool(t, pooltest.Config{Behavior: pooltest.Behavior{RejectAll: true}})
-	r := startMiner(t, []stratum.PoolConfig{deadConf, poolConf(good)}, []gpu.Device{&gputest.Device{}}, stratum.Options{DialTimeout: time.Second})
+	r := startMiner(t, []stratum.PoolConfig{deadConf, poolConf(good)}, []device.Device{&gputest.Device{}}, stratum.Options{DialTimeout: time.Second})
 	waitFor(t, 30*time.Second, "rejected shares on the second pool", func() bool { return r.m.Snapshot().Shares.Rejected >= 2 })
 	require.NoError(t, r.shutdown(t))
 
@@ -363,7 +363,7 @@ func TestPoolAccounting(t *testing.T) {
 func TestLastShare(t *testing.T) {
 	pool := startPool(t, pooltest.Config{})
 	before := time.Now()
-	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{&gputest.Device{}}, stratum.Options{})
+	r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{&gputest.Device{}}, stratum.Options{})
 	waitFor(t, 30*time.Second, "an accepted share", func() bool { return r.m.Snapshot().Shares.Accepted >= 1 })
 	require.NoError(t, r.shutdown(t))
 	s := r.m.Snapshot()

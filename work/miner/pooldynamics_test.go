@@ -27,10 +27,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/source"
 )
@@ -51,7 +51,7 @@ type countingDevice struct {
 	gate sync.RWMutex
 }
 
-func (d *countingDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *countingDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	found := s.Found
 	s.Found = func(n uint32) {
 		d.gate.RLock()
@@ -132,7 +132,7 @@ func startHarness(t *testing.T, cfg harnessConfig) *harness {
 		src = cfg.wrap(src)
 	}
 	h := &harness{t: t, obs: &observer{}, drain: cfg.drain, done: make(chan error, 1), src: &onceSource{Source: src}}
-	var devs []gpu.Device
+	var devs []device.Device
 	for i := range cfg.devices {
 		d := &countingDevice{Device: gputest.Device{ID: fmt.Sprintf("ref%d", i)}}
 		h.devs = append(h.devs, d)

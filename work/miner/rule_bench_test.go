@@ -9,10 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/cpu"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 )
 
@@ -41,7 +41,7 @@ func BenchmarkDifficultyRuleCredit(b *testing.B) {
 			dev, err := cpu.New(cpu.Options{})
 			require.NoError(b, err)
 			defer dev.Close()
-			r := startMiner(b, []stratum.PoolConfig{poolConf(pool)}, []gpu.Device{dev}, stratum.Options{})
+			r := startMiner(b, []stratum.PoolConfig{poolConf(pool)}, []device.Device{dev}, stratum.Options{})
 			waitFor(b, 30*time.Second, "first share", func() bool { return pool.Stats().Accepted > 0 })
 			s0 := r.m.Snapshot()
 			t0 := time.Now()

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/ledger"
 	"clminer/work/miner"
 )
@@ -41,11 +41,11 @@ func (d *budgetDevice) give(n int) {
 	}
 }
 
-func (d *budgetDevice) Info() gpu.Info {
-	return gpu.Info{ID: "budget0", Kind: "test", Name: "budget device", Detail: "reports every nonce"}
+func (d *budgetDevice) Info() device.Info {
+	return device.Info{ID: "budget0", Kind: "test", Name: "budget device", Detail: "reports every nonce"}
 }
 
-func (d *budgetDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d *budgetDevice) Sweep(ctx context.Context, s device.Sweep) (device.Result, error) {
 	for {
 		d.mu.Lock()
 		n := min(d.budget, 8, int(s.Count))
@@ -55,11 +55,11 @@ func (d *budgetDevice) Sweep(ctx context.Context, s gpu.Sweep) (gpu.Result, erro
 			for i := 0; i < n; i++ {
 				s.Found(s.Start + uint32(i))
 			}
-			return gpu.Result{Hashes: s.Count}, nil
+			return device.Result{Hashes: s.Count}, nil
 		}
 		select {
 		case <-ctx.Done():
-			return gpu.Result{}, ctx.Err()
+			return device.Result{}, ctx.Err()
 		case <-d.more:
 		}
 	}
@@ -99,7 +99,7 @@ func TestMinerSoakFlat(t *testing.T) {
 	// them all be sent rather than throttled.
 	client, err := stratum.NewClient([]stratum.PoolConfig{poolConf(pool)}, stratum.Options{MaxInFlight: 2 * round})
 	require.NoError(t, err)
-	m, err := miner.New(miner.Config{Source: client, Devices: []gpu.Device{dev}, Logger: log.New(io.Discard), DrainTimeout: 3 * time.Second})
+	m, err := miner.New(miner.Config{Source: client, Devices: []device.Device{dev}, Logger: log.New(io.Discard), DrainTimeout: 3 * time.Second})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -3,7 +3,7 @@ package observe
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"clminer/gpu/thermal"
+	"clminer/work/device"
 	"clminer/work/observe/luck"
 )
 
@@ -24,8 +24,8 @@ var (
 // FleetCollector exports GPU telemetry and the luck figures, read at
 // scrape time. A sensor NVML does not report has no series (absent, not 0).
 type FleetCollector struct {
-	GPUs func() []thermal.GPUState // nil: no NVML
-	Luck func() *luck.Luck         // nil: not kept
+	GPUs func() []device.GPUState // nil: no NVML
+	Luck func() *luck.Luck        // nil: not kept
 }
 
 // Describe implements prometheus.Collector.

@@ -18,10 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe"
 )
@@ -54,7 +54,7 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	require.NoError(t, err)
 	m, err = miner.New(miner.Config{
 		Source:  client,
-		Devices: []gpu.Device{&gputest.Device{}}, Logger: log.New(io.Discard),
+		Devices: []device.Device{&gputest.Device{}}, Logger: log.New(io.Discard),
 		Observer: observe.Observers{metrics, sl},
 	})
 	require.NoError(t, err)

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"clminer/gpu/thermal"
 	"clminer/work/connlimit"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe/luck"
 )
@@ -36,7 +36,7 @@ type Status struct {
 	Healthy bool   `json:"healthy"`
 	miner.Snapshot
 	// GPUs is NVML's telemetry per GPU; absent without NVML.
-	GPUs []thermal.GPUState `json:"gpus,omitempty"`
+	GPUs []device.GPUState `json:"gpus,omitempty"`
 	// Luck is the all-time best share and the odds of a block.
 	Luck *luck.Luck `json:"luck,omitempty"`
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"clminer/gpu/nvml"
+	"clminer/work/device"
 	"clminer/work/miner"
 )
 
@@ -52,7 +52,7 @@ func testState() State {
 			Job: &miner.JobInfo{ID: "j1", NBits: "1d00ffff", Received: t0.Add(-2 * time.Second),
 				PrevHash: "00000000000000000001aa", BlockSeen: t0.Add(-100*time.Second + 250*time.Millisecond)},
 		},
-		Telemetry: map[string]nvml.Reading{"opencl:0:0": {TempC: f(66), FanPct: f(41.6), PowerW: f(250)}},
+		Telemetry: map[string]device.Reading{"opencl:0:0": {TempC: f(66), FanPct: f(41.6), PowerW: f(250)}},
 		BestEver:  99999.9,
 		PoolUsers: []string{"wallet.rig1", "backup|user"},
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"clminer/gpu/nvml"
+	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe/luck"
 	"clminer/work/safetext"
@@ -19,7 +19,7 @@ import (
 // where NVML reports them, each device's sensors (keyed by device ID).
 type State struct {
 	Snapshot  miner.Snapshot
-	Telemetry map[string]nvml.Reading
+	Telemetry map[string]device.Reading
 	// BestEver is the all-time best share difficulty (0: not kept).
 	BestEver float64
 	// PoolUsers is each pool's user (worker name), by pool index; "" where

@@ -1,4 +1,4 @@
-package gpu_test
+package device_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/work"
+	"clminer/work/device"
 	"clminer/work/vectors"
 )
 
@@ -34,7 +34,7 @@ func TestSweepVerifiedFindsRealNonce(t *testing.T) {
 	var mu sync.Mutex
 	var shares []work.Check
 	var progress uint64
-	res, err := gpu.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, sol.Nonce-1000, 3000, gpu.Verdicts{
+	res, err := device.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, sol.Nonce-1000, 3000, device.Verdicts{
 		Share:    func(c work.Check) { mu.Lock(); shares = append(shares, c); mu.Unlock() },
 		Progress: func(n uint64) { mu.Lock(); progress += n; mu.Unlock() },
 	})
@@ -51,7 +51,7 @@ func TestSweepVerifiedCountsWrongNoncesAsHWErrors(t *testing.T) {
 	sol := block100000(t)
 	var bad []uint32
 	var mu sync.Mutex
-	res, err := gpu.SweepVerified(context.Background(), &gputest.Device{WrongEvery: 100}, sol.Unit, 0, 1000, gpu.Verdicts{
+	res, err := device.SweepVerified(context.Background(), &gputest.Device{WrongEvery: 100}, sol.Unit, 0, 1000, device.Verdicts{
 		Share:   func(c work.Check) { t.Errorf("wrong nonce %08x reported as a share", c.Nonce) },
 		HWError: func(n uint32) { mu.Lock(); bad = append(bad, n); mu.Unlock() },
 	})
@@ -73,7 +73,7 @@ func TestSweepVerifiedCountsPrefilterPassesBelowTarget(t *testing.T) {
 	copy(u.Target[28:], h[28:]) // same top word, zero below: h is above it
 	require.NotEqual(t, [28]byte{}, [28]byte(h[:28]))
 	var below []work.Check
-	res, err := gpu.SweepVerified(context.Background(), reportDevice{nonce}, u, 0, 1000, gpu.Verdicts{
+	res, err := device.SweepVerified(context.Background(), reportDevice{nonce}, u, 0, 1000, device.Verdicts{
 		Share:       func(c work.Check) { t.Errorf("nonce %08x is above the target", c.Nonce) },
 		HWError:     func(n uint32) { t.Errorf("nonce %08x is a correct prefilter pass, not an error", n) },
 		BelowTarget: func(c work.Check) { below = append(below, c) },
@@ -88,20 +88,20 @@ func TestSweepVerifiedCountsPrefilterPassesBelowTarget(t *testing.T) {
 // reportDevice reports its nonces as candidates whatever the unit.
 type reportDevice []uint32
 
-func (d reportDevice) Info() gpu.Info { return gpu.Info{ID: "report"} }
-func (d reportDevice) Close() error   { return nil }
-func (d reportDevice) Sweep(_ context.Context, s gpu.Sweep) (gpu.Result, error) {
+func (d reportDevice) Info() device.Info { return device.Info{ID: "report"} }
+func (d reportDevice) Close() error      { return nil }
+func (d reportDevice) Sweep(_ context.Context, s device.Sweep) (device.Result, error) {
 	for _, n := range d {
 		s.Found(n)
 	}
-	return gpu.Result{Hashes: s.Count}, nil
+	return device.Result{Hashes: s.Count}, nil
 }
 
 func TestSweepVerifiedRejectsBadRange(t *testing.T) {
 	sol := block100000(t)
-	_, err := gpu.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, 0xffffffff, 2, gpu.Verdicts{})
+	_, err := device.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, 0xffffffff, 2, device.Verdicts{})
 	require.Error(t, err)
-	_, err = gpu.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, 0, 0, gpu.Verdicts{})
+	_, err = device.SweepVerified(context.Background(), &gputest.Device{}, sol.Unit, 0, 0, device.Verdicts{})
 	require.Error(t, err)
 }
 
@@ -109,7 +109,7 @@ func TestSweepVerifiedStopsOnCancel(t *testing.T) {
 	sol := block100000(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := gpu.SweepVerified(ctx, &gputest.Device{}, sol.Unit, 0, 1<<32, gpu.Verdicts{})
+	res, err := device.SweepVerified(ctx, &gputest.Device{}, sol.Unit, 0, 1<<32, device.Verdicts{})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, res.Hashes, uint64(1<<20))
 }
