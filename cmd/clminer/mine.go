@@ -147,8 +147,8 @@ func (s *runSetup) close() {
 }
 
 // prepareRun checks every setting that is user input (the pools are
-// checked by poolsFromFlags): each error is one line saying what to fix. The log file it opens is the caller's to close
-// (runSetup.close).
+// checked by poolsFromFlags): each error is one line saying what to fix.
+// The log file it opens is the caller's to close (runSetup.close).
 func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
 	keepRunningOnBrokenPipe()
 	out, lf, err := logOutput(c)
