@@ -155,12 +155,15 @@ func (l *Listener) admit(nc net.Conn) *Conn {
 		}
 		return nil
 	}
-	if victim != nil {
-		l.releaseLocked(victim)
-	}
+	// Count the newcomer before releasing the victim: when the victim is
+	// its address's last connection, the address's entry must not be
+	// dropped (and rebuilt empty by the next connection) while in use.
 	c := &Conn{Conn: nc, l: l, p: p}
 	p.n++
 	l.total++
+	if victim != nil {
+		l.releaseLocked(victim)
+	}
 	c.idleNow.Store(true)
 	c.gElem = l.idle.PushBack(c)
 	c.pElem = p.idle.PushBack(c)
@@ -183,7 +186,7 @@ func (l *Listener) releaseLocked(c *Conn) {
 	c.unlistLocked()
 	c.p.n--
 	l.total--
-	if c.p.n == 0 {
+	if c.p.n == 0 && l.peers[c.p.key] == c.p {
 		delete(l.peers, c.p.key)
 	}
 }

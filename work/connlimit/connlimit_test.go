@@ -206,3 +206,46 @@ func TestBuckets(t *testing.T) {
 	}
 	assert.Equal(t, 4, b.Len(), "the table is bounded")
 }
+
+// A newcomer that takes the place of its own address's last idle
+// connection keeps that address's count: the address never gets a fresh
+// budget, however often it repeats the trick, and its connections put to
+// work stay within PerPeer (the peer's entry was once dropped while in use).
+func TestReplacingOwnLastConnectionKeepsTheCount(t *testing.T) {
+	h := listen(t, Limits{Total: 100, PerPeer: 1})
+	var active int
+	for range 10 {
+		_, idle := h.dial("127.0.5.1")
+		if idle == nil {
+			continue
+		}
+		_, s := h.dial("127.0.5.1")
+		if s != nil {
+			s.Activate()
+			active++
+		}
+	}
+	assert.LessOrEqual(t, active, 1, "one address holds at most PerPeer connections")
+	assert.LessOrEqual(t, h.l.Open(), 1)
+}
+
+// The same through the total limit: the oldest idle connection anywhere is
+// the newcomer's own address's only one.
+func TestTotalVictimOfOwnAddressKeepsTheCount(t *testing.T) {
+	h := listen(t, Limits{Total: 3, PerPeer: 2})
+	_, a1 := h.dial("127.0.6.1")
+	require.NotNil(t, a1)
+	_, b1 := h.dial("127.0.6.2")
+	_, b2 := h.dial("127.0.6.2")
+	require.NotNil(t, b1)
+	require.NotNil(t, b2)
+	active := 0
+	for range 4 {
+		if _, s := h.dial("127.0.6.1"); s != nil {
+			s.Activate()
+			active++
+		}
+	}
+	assert.LessOrEqual(t, active, 2, "the address stays within PerPeer")
+	assert.LessOrEqual(t, h.l.Open(), 3)
+}
