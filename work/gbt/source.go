@@ -544,15 +544,31 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	}
 	s.mu.Lock()
 	is := s.templates[sh.Job.ID]
-	switch {
-	case is == nil || s.closed:
+	if reason := s.unsendableLocked(is); reason != "" {
 		s.mu.Unlock()
-		reply.Kind, reply.Reason = source.NotSent, "template no longer current"
+		reply.Kind, reply.Reason = source.NotSent, reason
 		done(reply)
 		return
-	case s.sentTips[is.t.prev]:
+	}
+	t := is.t
+	s.mu.Unlock()
+	// The block is built and checked before the tip is spent: one that
+	// fails here never reaches the node, so it competes with nothing and
+	// the tip's next good block may still go.
+	raw, err := s.assemble(t, header, sh)
+	if err != nil {
+		s.log.Error("block failed the host's own check; not submitted", "event", "block.invalid", "err", err)
+		reply.Kind, reply.Reason = source.NotSent, "host check: "+err.Error()
+		done(reply)
+		return
+	}
+	s.mu.Lock()
+	if is2 := s.templates[sh.Job.ID]; is2 != is {
+		is = nil
+	}
+	if reason := s.unsendableLocked(is); reason != "" {
 		s.mu.Unlock()
-		reply.Kind, reply.Reason = source.NotSent, "a block on this tip was already submitted"
+		reply.Kind, reply.Reason = source.NotSent, reason
 		done(reply)
 		return
 	}
@@ -569,7 +585,6 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	}
 	s.node.BlocksSubmitted++
 	s.st.InFlight++
-	t := is.t
 	url := s.st.URL
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -578,7 +593,7 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	go func() {
 		defer s.wg.Done()
 		start := time.Now()
-		kind, reason := s.submitBlock(t, header, sh)
+		kind, reason := s.submitBlock(raw, header)
 		reply.Kind, reply.Reason, reply.RTT = kind, reason, time.Since(start)
 		s.mu.Lock()
 		s.st.InFlight--
@@ -608,23 +623,39 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	}()
 }
 
-// submitBlock sends the block once and reads the verdict in either
-// convention: BIP 22 (null, or a reason such as high-hash or duplicate) or
-// btcd's ("rejected: ..."). When no verdict comes, the best block hash
-// tells whether the node took it; the block is not sent again.
-func (s *Source) submitBlock(t *template, header [80]byte, sh source.Share) (source.ReplyKind, string) {
+// unsendableLocked says why a block on template is may not be sent ("" if
+// it may): the template is gone, or a block on its tip was already sent.
+func (s *Source) unsendableLocked(is *issued) string {
+	switch {
+	case is == nil || s.closed:
+		return "template no longer current"
+	case s.sentTips[is.t.prev]:
+		return "a block on this tip was already submitted"
+	}
+	return ""
+}
+
+// assemble builds the full block for a candidate and checks it as the node
+// will: the header's hash against the target, the merkle root against the
+// transactions.
+func (s *Source) assemble(t *template, header [80]byte, sh source.Share) ([]byte, error) {
 	cb, err := sh.Job.Coinbase(sh.Unit.Extranonce2)
 	if err != nil {
-		return source.NotSent, err.Error()
+		return nil, err
 	}
 	raw, err := block(t, header, cb)
 	if err == nil {
 		err = checkBlock(raw, t.target)
 	}
-	if err != nil {
-		s.log.Error("block failed the host's own check; not submitted", "event", "block.invalid", "err", err)
-		return source.NotSent, "host check: " + err.Error()
-	}
+	return raw, err
+}
+
+// submitBlock sends the block once and reads the verdict in either
+// convention: BIP 22 (null, or a reason such as high-hash or duplicate) or
+// btcd's ("rejected: ..."). When no verdict comes, the best block hash
+// tells whether the node took it; the block is not sent again.
+func (s *Source) submitBlock(raw []byte, header [80]byte) (source.ReplyKind, string) {
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), s.opt.SubmitTimeout)
 	defer cancel()
 	var res *string

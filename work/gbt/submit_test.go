@@ -269,3 +269,28 @@ func TestNoSecondBlockOnASentTip(t *testing.T) {
 		assert.Equal(t, uint64(1), s.Upstreams()[0].Node.BlocksSubmitted)
 	}
 }
+
+// A candidate that fails the host's own check (here a nonce whose hash
+// misses the network target) never reaches the node, so it does not spend
+// the tip: the next good block on it is still sent.
+func TestUnsentBlockDoesNotSpendTheTip(t *testing.T) {
+	f := &fakeNode{user: "u", pass: "secret-pass", chain: "regtest", template: func() any { return coreTemplate(1, true) },
+		submitSeen: make(chan string, 4)}
+	s, sink := startSource(t, f, regtestP2WPKH, Options{})
+	j := sink.waitJob(t)
+	u, err := j.Entry.Next(j.Job, j.RollingMask)
+	require.NoError(t, err)
+	bad := uint32(0)
+	for u.Check(bad).MeetsNetwork {
+		bad++
+	}
+	r := wait(t, send(s, j, u, bad))
+	require.Equal(t, source.NotSent, r.Kind, r.Reason)
+	assert.Contains(t, r.Reason, "host check")
+	good := wait(t, send(s, j, u, blockNonces(u, 1)[0]))
+	assert.Equal(t, source.Accepted, good.Kind, good.Reason)
+	f.mu.Lock()
+	assert.Len(t, f.submitted, 1, "the good block was sent")
+	f.mu.Unlock()
+	assert.Equal(t, uint64(1), s.Upstreams()[0].Node.BlocksSubmitted, "only a block the node was sent counts as submitted")
+}
