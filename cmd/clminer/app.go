@@ -15,6 +15,7 @@ import (
 
 	"clminer/gpu/opencl"
 	"clminer/gpu/registry"
+	"clminer/work/observe"
 )
 
 func newApp() *cli.App {
@@ -52,6 +53,9 @@ func newApp() *cli.App {
 // command that failed, for reportError.
 const logFormatKey = "log-format"
 
+// logFileKey is where it keeps --log-file once a command has opened it.
+const logFileKey = "log-file"
+
 // noteLogFormat records, once per run, the log format in force where the
 // run failed. A context whose own flags failed to parse (parsed false) has
 // none: its parent's is used (the flags before the command and
@@ -82,6 +86,12 @@ func noteLogFormat(c *cli.Context, parsed bool) {
 // under --log-format json one JSON log object (event startup.error), so a
 // log pipeline that reads JSON sees why the miner did not start.
 func reportError(app *cli.App, w io.Writer, err error) {
+	if path, _ := app.Metadata[logFileKey].(string); path != "" {
+		if f, ferr := observe.OpenAppendFile(path); ferr == nil {
+			defer f.Close()
+			w = io.MultiWriter(w, f)
+		}
+	}
 	if f, _ := app.Metadata[logFormatKey].(string); f == "json" {
 		l, lerr := formatLogger(w, log.ErrorLevel, "json")
 		if lerr == nil {

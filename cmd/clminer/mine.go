@@ -13,6 +13,7 @@ import (
 	"clminer/stratum"
 	"clminer/work/device"
 	"clminer/work/miner"
+	"clminer/work/observe"
 )
 
 // Usage texts of -o: `mine` takes every upstream kind, the farm proxy
@@ -121,7 +122,7 @@ func minePools(c *cli.Context) ([]stratum.PoolConfig, []upstream, *fileConfig, m
 // device is opened or any kernel compiled.
 type runSetup struct {
 	log            *log.Logger
-	logFile        *logFile // --log-file, or nil
+	logFile        *observe.AppendFile // --log-file, or nil
 	pools          []stratum.PoolConfig
 	ups            []upstream       // pools[i]'s URL, parsed
 	nodes          map[int]nodeOpts // pools entries that are nodes, mined solo

@@ -287,6 +287,44 @@ func terminalHangup(t *testing.T, leader bool) {
 	assert.Contains(t, log, `"event":"miner.summary"`)
 }
 
+// `clminer mine 2>&1 | tee log` in an ssh session: the log is not on the
+// terminal, but the session's terminal is the run's controlling terminal.
+// When it hangs up, the SIGHUP that follows stops the miner with its
+// summary instead of reading as "reopen the logs" and mining on unseen.
+func TestControllingTerminalHangupStops(t *testing.T) {
+	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
+	require.NoError(t, pool.Start())
+	defer pool.Close()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "clminer.log")
+	out, err := os.Create(filepath.Join(dir, "stderr"))
+	require.NoError(t, err)
+	defer out.Close()
+	master, slave := openPTY(t)
+	cmd := mainCmd(t, "--log-format", "json", "mine", "-o", pool.URL(), "-u", "wallet.rig1",
+		"--device", "cpu", "--threads", "1", "--status-interval", "0", "--drain-timeout", "2s", "--best-share-file", "-",
+		"--log-file", logPath)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	require.NoError(t, cmd.Start())
+	slave.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), `"event":"share.accepted"`)
+	}, 60*time.Second, 20*time.Millisecond, "mining")
+	require.NoError(t, master.Close()) // the terminal hangs up; the kernel signals the session leader
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "clminer died on the hangup; its log file:\n%s", readFile(t, logPath))
+	case <-time.After(60 * time.Second):
+		t.Fatalf("clminer still running 60 s after its controlling terminal hung up; its log file:\n%s", readFile(t, logPath))
+	}
+	assert.Contains(t, readFile(t, logPath), `"event":"miner.summary"`)
+}
+
 // The proxy's --log-file is reopened by SIGHUP as mine's is, and SIGTERM
 // then logs its last status into the new file.
 func TestProxySIGHUPReopensLogFile(t *testing.T) {

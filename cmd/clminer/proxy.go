@@ -65,7 +65,7 @@ func proxyCommand() *cli.Command {
 // proxySetup is a proxy run's settings, all checked before anything binds.
 type proxySetup struct {
 	log            *log.Logger
-	logFile        *logFile // --log-file, or nil
+	logFile        *observe.AppendFile // --log-file, or nil
 	pools          []stratum.PoolConfig
 	cfg            proxy.Config
 	api            apiConfig

@@ -28,9 +28,13 @@ import (
 func watchSignals(stop func()) {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+	// A process started with SIGHUP ignored (nohup) asked to outlive its
+	// terminal; Notify below would take that away, so remember it first.
+	nohup := signal.Ignored(syscall.SIGHUP)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	tty := isTerminal(int(os.Stderr.Fd()))
+	ctty := controllingTerminal(nohup)
 	stopOnce := sync.OnceFunc(func() {
 		signal.Stop(term)
 		stop()
@@ -48,7 +52,11 @@ func watchSignals(stop func()) {
 			case <-term:
 				stopOnce()
 			case <-hup:
-				if tty && terminalHungUp(int(os.Stderr.Fd())) {
+				// The shell's SIGHUP to its jobs when the session's
+				// terminal goes (an ssh logout with `clminer mine 2>&1 |
+				// tee log` in the foreground): the log is not on the
+				// terminal, but the terminal the run started in is gone.
+				if tty && terminalHungUp(int(os.Stderr.Fd())) || ctty >= 0 && terminalHungUp(ctty) {
 					stopOnce()
 					continue
 				}
@@ -76,6 +84,21 @@ func waitHangup(fd int) bool {
 			return terminalHungUp(fd)
 		}
 	}
+}
+
+// controllingTerminal opens the process's controlling terminal, if it has
+// one and was not started under nohup, and returns its descriptor (or -1):
+// under systemd or setsid there is none, and SIGHUP only ever means
+// "reopen the logs".
+func controllingTerminal(nohup bool) int {
+	if nohup {
+		return -1
+	}
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }
 
 func isTerminal(fd int) bool {

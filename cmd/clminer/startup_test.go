@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,4 +88,20 @@ func TestStartupErrorsFollowTheLogFormat(t *testing.T) {
 	assert.True(t, strings.HasPrefix(out, "clminer: "), out)
 	assert.Contains(t, out, "unknown scheme")
 	assert.Equal(t, 1, strings.Count(out, "\n"))
+}
+
+// Once --log-file is open, the error that ends the run is in the file as
+// well as on stderr: where the file is all an operator reads (Hive OS's
+// miner log, h-run.sh has no pipe), a miner that stops at start-up says why.
+func TestStartupErrorReachesTheLogFile(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	path := filepath.Join(t.TempDir(), "clminer.log")
+	out := runReported(t, "mine", "--log-file", path, "-o", "stratum+tcp://127.0.0.1:1", "-u", "u", "--device", "cpu",
+		"--api-listen", busy.Addr().String())
+	assert.Contains(t, out, busy.Addr().String())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, out, string(b), "the same line in the file")
 }

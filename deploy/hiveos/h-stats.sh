@@ -37,10 +37,11 @@ clminer_stats() {
   case $host in
     "" | 0.0.0.0 | "[::]" | ::) host=127.0.0.1 ;; # all interfaces: loopback is one
   esac
-  local auth=()
-  [[ -n $token ]] && auth=(-H "Authorization: Bearer $token")
+  # The token goes to curl on stdin (-H @-), never on its command line,
+  # which any local user can read in ps.
   local raw
-  raw=$(curl --silent --fail --max-time "${API_TIMEOUT:-5}" "${auth[@]}" "http://$host:$port/api/v1/status")
+  raw=$(printf 'Authorization: Bearer %s\n' "$token" | curl --silent --fail --max-time "${API_TIMEOUT:-5}" \
+    ${token:+-H @-} "http://$host:$port/api/v1/status")
   if [[ $? -ne 0 || -z $raw ]]; then
     echo "h-stats: clminer API not answering on $host:$port" >&2
     khs=0
