@@ -7,7 +7,11 @@ import (
 )
 
 // Buckets are token buckets, one per peer key, in a table of at most max
-// peers (the least recently used is forgotten past it).
+// peers. Only peers in debt are kept (a refilled bucket is the same as
+// none); when the table is full of them, a new peer is refused rather than
+// one of them forgotten, which would hand it a fresh burst: an attacker
+// with more addresses than the table holds (an IPv6 /48) gets no more
+// tries by cycling through them.
 type Buckets struct {
 	rate  float64 // tokens per second
 	burst float64
@@ -67,10 +71,13 @@ func (b *Buckets) Take(key string) bool {
 		if b.burst < 1 {
 			return false
 		}
-		for len(b.m) >= b.max && b.lru.Len() > 0 {
+		for len(b.m) >= b.max {
+			// The least recently used may have refilled since: get drops
+			// it then. One still in debt stays, and the newcomer waits.
 			f := b.lru.Front()
-			b.lru.Remove(f)
-			delete(b.m, f.Value.(*bucket).key)
+			if f == nil || b.get(f.Value.(*bucket).key) != nil {
+				return false
+			}
 		}
 		b.m[key] = b.lru.PushBack(&bucket{key: key, tokens: b.burst - 1, at: b.now()})
 		return true

@@ -205,6 +205,17 @@ func TestBuckets(t *testing.T) {
 		b.Take(fmt.Sprint(i))
 	}
 	assert.Equal(t, 4, b.Len(), "the table is bounded")
+	// A table full of peers in debt refuses newcomers rather than forget
+	// one: cycling through more addresses than it holds buys no tries.
+	for i := 0; i < 4; i++ {
+		for b.Take(fmt.Sprint(i)) {
+		}
+	}
+	assert.False(t, b.Take("new"), "full of peers in debt")
+	assert.False(t, b.Take("0"), "and the forgotten-first is still in debt")
+	now = now.Add(time.Minute)
+	assert.True(t, b.Take("new"), "once the oldest has refilled it makes room")
+	assert.LessOrEqual(t, b.Len(), 4)
 }
 
 // A newcomer that takes the place of its own address's last idle
