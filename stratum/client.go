@@ -230,7 +230,10 @@ type Client struct {
 	evSig     chan struct{}
 }
 
-var _ source.Source = (*Client)(nil)
+var (
+	_ source.Source  = (*Client)(nil)
+	_ source.Workers = (*Client)(nil)
+)
 
 // NewClient validates the pool list; nothing connects before Run.
 func NewClient(pools []PoolConfig, opts Options) (*Client, error) {
@@ -693,7 +696,11 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 		return
 	}
 	reply := source.Reply{Extranonce2: sub.Extranonce2, NTime: sub.NTime, VersionBits: sub.VersionBits}
-	c.submitAsync(j, sub, c.opts.DeviceWorkers[sh.Device], func(res SubmitResult, err error) {
+	key := sh.Worker
+	if key == "" {
+		key = c.opts.DeviceWorkers[sh.Device]
+	}
+	c.submitAsync(j, sub, key, func(res SubmitResult, err error) {
 		reply.RTT = res.RTT
 		switch {
 		case errors.Is(err, ErrStaleSession):
@@ -705,7 +712,7 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 		case res.Accepted:
 			reply.Kind = source.Accepted
 		default:
-			reply.Kind, reply.Reason = source.Rejected, res.Reason
+			reply.Kind, reply.Reason, reply.Code = source.Rejected, res.Reason, res.Code
 			if reply.Reason == "" {
 				reply.Reason = "rejected without a reason"
 			}

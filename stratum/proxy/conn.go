@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"clminer/work"
 	"clminer/work/connlimit"
 	"clminer/work/ledger"
+	"clminer/work/source"
 )
 
 // maxGarbage is how many undecodable lines or unknown methods a miner may
@@ -79,6 +81,11 @@ type conn struct {
 	tokens       float64
 	tokensAt     time.Time
 	sentJobFirst bool
+	// vd is its own difficulty, used on jobs of an upstream that takes
+	// only blocks (a node); sent the difficulty each job was told at (the
+	// lowest, when re-sent), by job sequence, for the last 2*keptJobs jobs.
+	vd   vardiff
+	sent map[uint64]toldDiff
 
 	// jobMu orders job sends: the reader (first job after authorize) and
 	// the upstream's goroutine (every new job) both send, and an older job
@@ -95,7 +102,14 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	return &conn{s: s, id: id, nc: nc, remote: remote, peer: connlimit.PeerKey(nc.RemoteAddr()), slot: -1,
 		q: outQueue{wake: make(chan struct{}, 1)}, since: time.Now(),
 		log: s.log.With("miner", id, "remote", remote), workers: map[string]string{}, unbound: map[string]string{}, done: make(chan struct{}),
-		tokens: float64(s.cfg.Burst), tokensAt: time.Now()}
+		tokens: float64(s.cfg.Burst), tokensAt: time.Now(), sent: map[uint64]toldDiff{},
+		vd: vardiff{diff: s.cfg.StartDifficulty, since: time.Now()}}
+}
+
+// toldDiff is a difficulty a miner was told for a job, and its target.
+type toldDiff struct {
+	diff   float64
+	target work.Target
 }
 
 func (c *conn) start() {
@@ -432,11 +446,7 @@ func (c *conn) handleLine(line []byte) error {
 			c.respond(m.ID, true, nil)
 		}
 	case stratum.MethodSuggestDifficulty, "mining.suggest_target":
-		// The pool's difficulty is every miner's: a higher one would cut the
-		// pool's credit, a lower one send shares it rejects.
-		if m.Kind == stratum.KindRequest {
-			c.respond(m.ID, true, nil)
-		}
+		return c.onSuggest(m)
 	case stratum.MethodPing:
 		if m.Kind == stratum.KindRequest {
 			c.respond(m.ID, "pong", nil)
@@ -611,7 +621,7 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 	}
 	if !had {
 		c.workers[user] = key
-		if key == "" && c.s.cfg.WorkerKey(user) != "" {
+		if key == "" && c.s.wk != nil && c.s.cfg.WorkerKey(user) != "" {
 			c.unbound[user] = c.s.cfg.WorkerKey(user)
 		}
 	}
@@ -635,14 +645,14 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 // upstream authorize yet (false: its first share binds it), nor is a new
 // name past the budget of its address or of everyone.
 func (c *conn) bindKey(user, key string, wait bool) bool {
-	if !wait {
+	if !wait || c.s.wk == nil {
 		return false
 	}
 	if !c.s.acquireKey(key, c.peer) {
 		c.s.logErr.Warn(c.log, "new worker names arrive too fast; this one's shares go under the pool user for now", "event", "proxy.worker_budget", "worker", user)
 		return false
 	}
-	name, st := c.s.up.WaitWorker(key, workerWait)
+	name, st := c.s.wk.WaitWorker(key, workerWait)
 	if st == stratum.WorkerRefused {
 		// The miner may mine on: its shares go under the pool user.
 		c.s.logErr.Warn(c.log, "the pool refused this worker; its shares go under the pool user", "event", "proxy.worker_refused", "worker", user)
@@ -685,7 +695,7 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 	}
 	c.lastJob = pj.seq
 	_, _, prefix := c.s.current()
-	up := c.s.issue(pj)
+	up, told := c.s.issueTold(pj)
 	var lines []struct {
 		method string
 		params []any
@@ -722,10 +732,19 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 			add(stratum.MethodSetVersionMask, stratum.VersionMaskParams(want))
 		}
 	}
-	if d := up.Difficulty; d != c.diff || !c.sentJobFirst {
-		c.diff = d
-		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(d))
+	diff := told
+	if pj.local {
+		if c.vd.retarget(time.Now(), &c.s.cfg) {
+			c.log.Debug("vardiff", "event", "proxy.vardiff", "difficulty", c.vd.diff)
+		}
+		// Above the network's, every share is a block anyway.
+		diff = min(c.vd.diff, up.Difficulty)
 	}
+	if diff != c.diff || !c.sentJobFirst {
+		c.diff = diff
+		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(diff))
+	}
+	c.noteToldLocked(pj.seq, diff)
 	c.sentJobFirst = true
 	d := c.d
 	c.mu.Unlock()
@@ -837,66 +856,232 @@ func (c *conn) onSubmit(m *stratum.Message) {
 		return
 	}
 	chk := u.Check(nonce)
+	if pj.local {
+		c.localShare(id, worker, key, pj, upj, u, nonce, chk)
+		return
+	}
 	ok, judged := entry.Judge(chk.Hash)
 	if !ok {
 		c.verdict(id, worker, LowDifficulty, stratum.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
 		return
 	}
-	up, err := u.Submit("", nonce, upj.RollingMask)
-	if err != nil {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, err.Error())
-		return
-	}
-	epoch := c.s.curEpoch()
-	c.mu.Lock()
-	if c.pending >= c.s.cfg.MaxPending {
-		c.mu.Unlock()
-		c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict; slow down")
-		return
-	}
-	if c.closed {
-		// Its prefix may already be free: nothing of it goes to the pool.
-		c.mu.Unlock()
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner disconnected")
-		return
-	}
-	// Marked before the claim, under the lock close reads it with: the
-	// prefix of a miner that sent shares cools down (releaseSlot).
-	c.claimed, c.claimEpoch = true, epoch
-	c.pending++
-	c.mu.Unlock()
-	if !entry.Claim(ledger.ShareKey(u, nonce)) {
-		c.unpend()
-		if !entry.Live() {
-			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
-		} else {
-			c.verdict(id, worker, Duplicate, stratum.CodeDuplicate, "Duplicate share")
-		}
+	rate := c.toldFor(pj.seq, judged).diff
+	if !c.claim(id, worker, entry, ledger.ShareKey(u, nonce), true) {
 		return
 	}
 	if chk.MeetsNetwork {
 		c.log.Info("block found by a miner", "event", "block.found", "worker", worker, "hash", work.HashDisplay(chk.Hash))
 	}
 	sent := time.Now()
-	c.s.up.SubmitAsync(upj, up, key, func(res stratum.SubmitResult, err error) {
+	c.s.up.Send(source.Share{Job: upj, Unit: u, Nonce: nonce, Worker: key}, func(r source.Reply) {
 		c.unpend()
-		switch {
-		case errors.Is(err, stratum.ErrStaleSession):
+		switch r.Kind {
+		case source.Accepted:
+			c.accepted(id, worker, judged, rate, time.Since(sent))
+		case source.NotSent:
 			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the pool session that issued the job ended")
-		case errors.Is(err, stratum.ErrThrottled):
+		case source.Throttled:
 			c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict")
-		case err != nil:
-			c.verdict(id, worker, Lost, stratum.CodeOther, "no verdict from the pool: "+err.Error())
-		case res.Accepted:
-			c.accepted(id, worker, judged, time.Since(sent))
+		case source.NoReply:
+			c.verdict(id, worker, Lost, stratum.CodeOther, "no verdict from the pool: "+r.Reason)
 		default:
-			code := res.Code
+			code := r.Code
 			if code == 0 {
 				code = stratum.CodeOther
 			}
-			c.verdict(id, worker, Rejected, code, res.Reason)
+			c.verdict(id, worker, Rejected, code, r.Reason)
 		}
 	})
+}
+
+// localShare judges a share of a job from an upstream that takes only
+// blocks (a node): at the difficulty the miner was told, kept here when it
+// is no block; a block goes to the node, once (its source sends one block
+// per tip), and its verdict is counted for the miner. The share itself
+// met its difficulty either way, so it is accepted unless its block could
+// not be sent (the tip already had one: stale).
+func (c *conn) localShare(id json.RawMessage, worker, key string, pj *pjob, upj *source.Job, u *work.Unit, nonce uint32, chk work.Check) {
+	// The network target decides a block, not a float difficulty near it.
+	block, _ := upj.Entry.Judge(chk.Hash)
+	c.mu.Lock()
+	told := c.toldForLocked(pj.seq)
+	c.mu.Unlock()
+	if !block && !told.target.Met(chk.Hash) {
+		c.verdict(id, worker, LowDifficulty, stratum.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
+		return
+	}
+	if !c.claim(id, worker, upj.Entry, ledger.ShareKey(u, nonce), block) {
+		return
+	}
+	c.mu.Lock()
+	c.vd.shares++
+	retarget := c.vd.retarget(time.Now(), &c.s.cfg)
+	c.mu.Unlock()
+	if !block {
+		c.accepted(id, worker, told.diff, told.diff, 0)
+	} else {
+		c.log.Info("block found by a miner; sending it to the node", "event", "block.found", "worker", worker, "hash", work.HashDisplay(chk.Hash))
+		sent := time.Now()
+		c.s.up.Send(source.Share{Job: upj, Unit: u, Nonce: nonce, Worker: key}, func(r source.Reply) {
+			c.unpend()
+			if r.Kind == source.NotSent {
+				c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the block was not sent: "+r.Reason)
+				return
+			}
+			c.blockVerdict(worker, r)
+			c.accepted(id, worker, told.diff, told.diff, time.Since(sent))
+		})
+	}
+	if retarget {
+		c.resendLocal()
+	}
+}
+
+// claim reserves a share for sending (pend: it awaits an upstream verdict,
+// within the miner's MaxPending): the miner's prefix is marked as having
+// sent shares, and the ledger's duplicate check takes it. False means the
+// share was answered (busy, stale or duplicate).
+func (c *conn) claim(id json.RawMessage, worker string, entry *ledger.Entry, key ledger.Key, pend bool) bool {
+	epoch := c.s.curEpoch()
+	c.mu.Lock()
+	if pend && c.pending >= c.s.cfg.MaxPending {
+		c.mu.Unlock()
+		c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict; slow down")
+		return false
+	}
+	if c.closed {
+		// Its prefix may already be free: nothing of it goes to the pool.
+		c.mu.Unlock()
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner disconnected")
+		return false
+	}
+	// Marked before the claim, under the lock close reads it with: the
+	// prefix of a miner that sent shares cools down (releaseSlot).
+	c.claimed, c.claimEpoch = true, epoch
+	if pend {
+		c.pending++
+	}
+	c.mu.Unlock()
+	if !entry.Claim(key) {
+		if pend {
+			c.unpend()
+		}
+		if !entry.Live() {
+			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
+		} else {
+			c.verdict(id, worker, Duplicate, stratum.CodeDuplicate, "Duplicate share")
+		}
+		return false
+	}
+	return true
+}
+
+// noteToldLocked records that the miner was told diff for job seq (the
+// lowest, when the job is re-sent) and forgets jobs the proxy no longer
+// knows.
+func (c *conn) noteToldLocked(seq uint64, diff float64) {
+	if t, ok := c.sent[seq]; ok && t.diff <= diff {
+		return
+	}
+	target, err := work.TargetForDifficulty(diff)
+	if err != nil {
+		return
+	}
+	c.sent[seq] = toldDiff{diff, target}
+	for k := range c.sent {
+		if k+2*keptJobs < seq {
+			delete(c.sent, k)
+		}
+	}
+}
+
+// toldForLocked is what the miner was told for job seq; a job it was
+// never sent (a guessed id) is judged at its current difficulty.
+func (c *conn) toldForLocked(seq uint64) toldDiff {
+	if t, ok := c.sent[seq]; ok {
+		return t
+	}
+	d := c.diff
+	if d <= 0 {
+		d = c.vd.diff
+	}
+	t, err := work.TargetForDifficulty(d)
+	if err != nil {
+		t, _ = work.TargetForDifficulty(c.s.cfg.StartDifficulty)
+	}
+	return toldDiff{d, t}
+}
+
+// toldFor is the difficulty the miner was told for job seq (for its
+// hashrate), else def.
+func (c *conn) toldFor(seq uint64, def float64) toldDiff {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.sent[seq]; ok {
+		return t
+	}
+	return toldDiff{diff: def}
+}
+
+// resendLocal re-sends the current job after the miner's own difficulty
+// changed, so that the change applies now rather than at the node's next
+// template (up to 30 s away).
+func (c *conn) resendLocal() {
+	if pj, _, _ := c.s.current(); pj != nil && pj.local {
+		c.sendJob(pj, false)
+	}
+}
+
+// onSuggest takes mining.suggest_difficulty (or suggest_target): with a
+// node upstream it becomes the miner's difficulty, within the configured
+// bounds; a pool's difficulty is every miner's (a higher one would cut
+// the pool's credit, a lower one send shares it rejects), so there it is
+// only kept for a failover to a node.
+func (c *conn) onSuggest(m *stratum.Message) error {
+	if m.Kind == stratum.KindRequest {
+		c.respond(m.ID, true, nil)
+	}
+	d, err := suggested(m)
+	if err != nil {
+		return c.junk("bad " + m.Method)
+	}
+	c.mu.Lock()
+	c.vd.set(d, time.Now(), &c.s.cfg)
+	ready := c.subscribed && c.authorized && !c.closed
+	c.mu.Unlock()
+	if ready {
+		c.resendLocal()
+	}
+	return nil
+}
+
+// suggested reads the difficulty a suggest_difficulty or suggest_target
+// asks for.
+func suggested(m *stratum.Message) (float64, error) {
+	if m.Method != "mining.suggest_target" {
+		d, err := stratum.ParseDifficulty(m.Params)
+		if err == nil && (d <= 0 || math.IsInf(d, 0) || math.IsNaN(d)) {
+			err = fmt.Errorf("difficulty %v", d)
+		}
+		return d, err
+	}
+	var params []json.RawMessage
+	var hexT string
+	if err := json.Unmarshal(m.Params, &params); err != nil || len(params) == 0 {
+		return 0, errors.New("want [target]")
+	}
+	if err := json.Unmarshal(params[0], &hexT); err != nil {
+		return 0, errors.New("want a hex target")
+	}
+	t, err := work.ParseTarget("target", hexT)
+	if err != nil {
+		return 0, err
+	}
+	d := work.TargetDifficulty(t)
+	if d <= 0 || math.IsInf(d, 0) || math.IsNaN(d) {
+		return 0, fmt.Errorf("target %s", hexT)
+	}
+	return d, nil
 }
 
 func (c *conn) unpend() {
@@ -916,20 +1101,39 @@ func (c *conn) verdict(id json.RawMessage, worker string, o Outcome, code int, r
 	}
 }
 
-func (c *conn) accepted(id json.RawMessage, worker string, diff float64, rtt time.Duration) {
-	c.count(worker, Accepted, diff, rtt)
+// accepted answers an accepted share: credit is the difficulty the
+// upstream credits it at, rate the one the miner was told (what its
+// hashrate is estimated from).
+func (c *conn) accepted(id json.RawMessage, worker string, credit, rate float64, rtt time.Duration) {
+	c.count(worker, Accepted, credit, rate)
 	c.respond(id, true, nil)
-	c.log.Debug("share accepted", "event", "proxy.share_accepted", "worker", worker, "diff", diff, "rtt", rtt)
+	c.log.Debug("share accepted", "event", "proxy.share_accepted", "worker", worker, "diff", credit, "rtt", rtt)
 }
 
-func (c *conn) count(worker string, o Outcome, diff float64, rtt time.Duration) {
+func (c *conn) count(worker string, o Outcome, credit, rate float64) {
 	now := time.Now()
 	c.mu.Lock()
-	c.counts.add(o, diff)
+	c.counts.add(o, credit)
 	if o == Accepted {
-		c.rate.add(now, diff)
+		c.rate.add(now, rate)
 		c.lastShare = now
 	}
 	c.mu.Unlock()
-	c.s.count(worker, o, diff, rtt)
+	c.s.count(worker, o, credit)
+}
+
+// blockVerdict counts what the node made of a block the miner found.
+func (c *conn) blockVerdict(worker string, r source.Reply) {
+	c.mu.Lock()
+	c.counts.addBlock(r.Kind)
+	c.mu.Unlock()
+	c.s.countBlock(worker, r.Kind)
+	switch r.Kind {
+	case source.Accepted:
+		c.log.Info("the node accepted a block found by a miner", "event", "proxy.block_accepted", "worker", worker, "rtt", r.RTT)
+	case source.Rejected:
+		c.log.Error("the node rejected a block found by a miner", "event", "proxy.block_rejected", "worker", worker, "reason", r.Reason)
+	default:
+		c.log.Error("no verdict from the node on a block found by a miner", "event", "proxy.block_"+r.Kind.String(), "worker", worker, "reason", r.Reason)
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"clminer/stratum"
 	"clminer/work"
 	"clminer/work/ledger"
 	"clminer/work/source"
@@ -20,8 +19,8 @@ import (
 type fakeUpstream struct{ keys map[string]bool }
 
 func (f *fakeUpstream) Run(ctx context.Context, _ source.Sink) error { <-ctx.Done(); return ctx.Err() }
-func (f *fakeUpstream) SubmitAsync(_ *stratum.Job, _ work.Submit, _ string, done func(stratum.SubmitResult, error)) {
-	done(stratum.SubmitResult{Accepted: true}, nil)
+func (f *fakeUpstream) Send(_ source.Share, done func(source.Reply)) {
+	done(source.Reply{Kind: source.Accepted})
 }
 func (f *fakeUpstream) AddWorker(k string) error {
 	if f.keys == nil {
@@ -34,8 +33,8 @@ func (f *fakeUpstream) RemoveWorker(k string) { delete(f.keys, k) }
 func (f *fakeUpstream) WaitWorker(k string, _ time.Duration) (string, string) {
 	return "up." + k, "authorized"
 }
-func (f *fakeUpstream) Status() []stratum.PoolStatus    { return nil }
-func (f *fakeUpstream) Workers() []stratum.WorkerStatus { return nil }
+func (f *fakeUpstream) Upstreams() []source.UpstreamStatus { return nil }
+func (f *fakeUpstream) Workers() []source.WorkerStatus     { return nil }
 
 // nullConn is a connection that swallows writes and has nothing to read.
 type nullConn struct{}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sort"
 	"strconv"
@@ -76,6 +77,18 @@ type Config struct {
 	// authorized upstream as ("" puts it under the pool user) [with Users,
 	// UserWorkerKey, which keeps users apart; else DefaultWorkerKey].
 	WorkerKey func(downstream string) string
+
+	// A node upstream takes only blocks, so the proxy sets each miner's
+	// share difficulty itself: StartDifficulty for a new miner [1],
+	// within MinDifficulty [0.001] and MaxDifficulty [0: none] (a miner's
+	// mining.suggest_difficulty is honoured within them), never above the
+	// network's; vardiff aims at SharesPerMinute [6] and lowers a miner
+	// that found none within RetargetInterval [60 s].
+	StartDifficulty  float64
+	MinDifficulty    float64
+	MaxDifficulty    float64
+	SharesPerMinute  float64
+	RetargetInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -132,6 +145,36 @@ func (c *Config) defaults() {
 			c.WorkerKey = UserWorkerKey
 		}
 	}
+	if c.MinDifficulty <= 0 {
+		c.MinDifficulty = 0.001
+	}
+	if c.StartDifficulty <= 0 {
+		c.StartDifficulty = max(1, c.MinDifficulty)
+		if c.MaxDifficulty > 0 {
+			c.StartDifficulty = min(c.StartDifficulty, c.MaxDifficulty)
+		}
+	}
+	if c.SharesPerMinute <= 0 {
+		c.SharesPerMinute = 6
+	}
+	def(&c.RetargetInterval, 60*time.Second)
+}
+
+// checkDifficulty refuses difficulty settings that contradict each other.
+func (c *Config) checkDifficulty() error {
+	for _, d := range []float64{c.StartDifficulty, c.MinDifficulty, c.MaxDifficulty, c.SharesPerMinute} {
+		if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+			return fmt.Errorf("proxy: difficulty settings must be finite and not negative (start %v, min %v, max %v, shares per minute %v)",
+				c.StartDifficulty, c.MinDifficulty, c.MaxDifficulty, c.SharesPerMinute)
+		}
+	}
+	if c.MaxDifficulty > 0 && c.MinDifficulty > c.MaxDifficulty {
+		return fmt.Errorf("proxy: minimum difficulty %v is above the maximum %v", c.MinDifficulty, c.MaxDifficulty)
+	}
+	if c.StartDifficulty < c.MinDifficulty || c.MaxDifficulty > 0 && c.StartDifficulty > c.MaxDifficulty {
+		return fmt.Errorf("proxy: start difficulty %v is outside %v..%v", c.StartDifficulty, c.MinDifficulty, c.MaxDifficulty)
+	}
+	return nil
 }
 
 // DefaultWorkerKey keeps the rig part of a downstream name ("wallet.rig1"
@@ -164,16 +207,13 @@ func poolSafe(name string) string {
 	return string(out)
 }
 
-// Upstream is what the proxy needs of the pool side: a stratum.Client.
-type Upstream interface {
-	Run(ctx context.Context, sink source.Sink) error
-	SubmitAsync(j *stratum.Job, sub work.Submit, key string, done func(stratum.SubmitResult, error))
-	AddWorker(key string) error
-	RemoveWorker(key string)
-	WaitWorker(key string, d time.Duration) (name, state string)
-	Status() []stratum.PoolStatus
-	Workers() []stratum.WorkerStatus
-}
+// Upstream is what the proxy needs of the pool side: any work source, as
+// the miner takes (a Stratum v1 pool list, a Stratum V2 extended channel,
+// a node, or a failover chain of them). Jobs must carry an extranonce to
+// split (Extranonce2Size of 2 or more; a V2 channel must be extended).
+// Where the source has sub-workers (source.SubWorkers: Stratum v1), each
+// downstream worker name is authorized as one.
+type Upstream = source.Source
 
 // maxDownstreamEN2 is the largest extranonce2_size given to a miner:
 // cgminer refuses to submit above 8 and WhatsMiners fail (stratum-v1.md §8).
@@ -210,6 +250,7 @@ const maxIDLen = 64
 // space is one upstream share space: what the jobs of one pool session
 // have in common.
 type space struct {
+	pool    int // upstream index: sessions of two sources may share a number
 	session uint64
 	en1     []byte
 	size    int // upstream extranonce2_size
@@ -223,6 +264,12 @@ type pjob struct {
 	seq uint64
 	up  *source.Job // the latest issue (a difficulty raise re-issues it)
 	sp  *space
+	// told is the difficulty miners are told for it: the upstream's, under
+	// the v1 rule for an upstream that lowers at once (TargetAtOnce).
+	told float64
+	// local: the upstream takes only blocks (BlocksOnly); miners' shares
+	// are judged at their own (vardiff) difficulty and kept here.
+	local bool
 	// params per downstream extranonce2_size (the padding differs)
 	params map[int]work.JobParams
 }
@@ -231,6 +278,7 @@ type pjob struct {
 type Server struct {
 	cfg Config
 	up  Upstream
+	wk  source.Workers // up's sub-workers, nil when it has none
 	log *log.Logger
 	ln  net.Listener
 	lim *connlimit.Listener
@@ -253,6 +301,11 @@ type Server struct {
 	byEntry map[*ledger.Entry]*pjob
 	cur     *pjob
 	jobSeq  uint64
+	// atOnce is the highest difficulty an upstream that lowers at once
+	// (V2's SetTarget) had since its last new job: the next new job is
+	// told at least that, so a lowering reaches miners from the second job
+	// after it, as from a v1 pool.
+	atOnce  float64
 	idle    string // why there is no job to mine ("" when there is one)
 	totals  Counts
 	workers map[string]*workerStat // by downstream worker name: those connected and the last keptWorkerStats that left
@@ -312,8 +365,11 @@ func New(cfg Config, up Upstream) (*Server, error) {
 	if err := checkUserKeys(cfg.Users, cfg.WorkerKey); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkDifficulty(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, up: up, log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(),
+	return &Server{cfg: cfg, up: up, wk: source.SubWorkers(up), log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(),
 		jobs: map[string]*pjob{}, byEntry: map[*ledger.Entry]*pjob{}, workers: map[string]*workerStat{}, gone: list.New(),
 		keys: map[string]*upKey{}, idleKeys: list.New(),
 		names:    connlimit.NewBuckets(newNamesRate, newNamesBurst, peerTable),
@@ -514,11 +570,12 @@ func (s *Server) onJob(j *source.Job) {
 			"pool", j.PoolURL, "pool_extranonce2_size", j.Extranonce2Size, "prefix_bytes", s.prefix)
 		return
 	}
-	newSpace := s.sp == nil || s.sp.session != j.Session || !bytes.Equal(s.sp.en1, j.Extranonce1) || s.sp.size != j.Extranonce2Size
+	newSpace := s.sp == nil || s.sp.pool != j.Pool || s.sp.session != j.Session || !bytes.Equal(s.sp.en1, j.Extranonce1) || s.sp.size != j.Extranonce2Size
 	if newSpace {
 		first := s.sp == nil
-		s.sp = &space{session: j.Session, en1: append([]byte(nil), j.Extranonce1...), size: j.Extranonce2Size}
+		s.sp = &space{pool: j.Pool, session: j.Session, en1: append([]byte(nil), j.Extranonce1...), size: j.Extranonce2Size}
 		s.epoch++
+		s.atOnce = 0
 		if first {
 			close(s.spReady)
 		}
@@ -530,12 +587,25 @@ func (s *Server) onJob(j *source.Job) {
 	if reissue {
 		pj.up = j
 		pj.params = map[int]work.JobParams{}
+		if j.TargetAtOnce {
+			// A raise applies at once; a lowering waits for new jobs.
+			pj.told = max(pj.told, j.Difficulty)
+			s.atOnce = max(s.atOnce, j.Difficulty)
+		} else {
+			pj.told = j.Difficulty
+		}
 	} else {
 		if clean {
 			s.epoch++
 		}
+		told := j.Difficulty
+		if j.TargetAtOnce {
+			told = max(told, s.atOnce)
+			s.atOnce = j.Difficulty
+		}
 		s.jobSeq++
-		pj = &pjob{id: strconv.FormatUint(s.jobSeq, 16), seq: s.jobSeq, up: j, sp: s.sp, params: map[int]work.JobParams{}}
+		pj = &pjob{id: strconv.FormatUint(s.jobSeq, 16), seq: s.jobSeq, up: j, sp: s.sp, params: map[int]work.JobParams{},
+			told: told, local: j.BlocksOnly}
 		s.jobs[pj.id] = pj
 		s.byEntry[j.Entry] = pj
 		s.order = append(s.order, pj)
@@ -721,6 +791,14 @@ func (s *Server) issue(pj *pjob) *source.Job {
 	return pj.up
 }
 
+// issueTold is pj's latest upstream issue and the difficulty miners are
+// told for it.
+func (s *Server) issueTold(pj *pjob) (*source.Job, float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return pj.up, pj.told
+}
+
 // acquireKey records a connection's use of sub-worker key, authorizing it
 // upstream when it is new and the budget for new names (of peer, and of
 // everyone) allows; false leaves the name under the pool user for now.
@@ -735,7 +813,7 @@ func (s *Server) acquireKey(key, peer string) bool {
 		s.keyMu.Unlock()
 		return true
 	}
-	if len(s.keys) >= stratum.MaxWorkers && s.idleKeys.Len() == 0 || !s.names.Allow(peer) || !s.allNames.Allow("") {
+	if s.wk == nil || len(s.keys) >= stratum.MaxWorkers && s.idleKeys.Len() == 0 || !s.names.Allow(peer) || !s.allNames.Allow("") {
 		s.keyMu.Unlock()
 		return false
 	}
@@ -749,7 +827,7 @@ func (s *Server) acquireKey(key, peer string) bool {
 	k := &upKey{refs: 1, adding: true}
 	s.keys[key] = k
 	s.keyMu.Unlock()
-	err := s.up.AddWorker(key)
+	err := s.wk.AddWorker(key)
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
 	k.adding = false
@@ -796,5 +874,5 @@ func (s *Server) evictKeyLocked() {
 	key := e.Value.(string)
 	s.idleKeys.Remove(e)
 	delete(s.keys, key)
-	s.up.RemoveWorker(key)
+	s.wk.RemoveWorker(key)
 }

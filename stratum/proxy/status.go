@@ -10,6 +10,7 @@ import (
 
 	"clminer/stratum"
 	"clminer/work/miner"
+	"clminer/work/source"
 )
 
 // Outcome is what became of one downstream share.
@@ -41,6 +42,21 @@ type Counts struct {
 	Busy          uint64  `json:"busy"`
 	Lost          uint64  `json:"lost"`
 	AcceptedDiff  float64 `json:"accepted_difficulty"`
+	// Blocks found on a node upstream: sent to the node, and its verdicts
+	// (a block sent but not judged is neither).
+	BlocksSubmitted uint64 `json:"blocks_submitted"`
+	BlocksAccepted  uint64 `json:"blocks_accepted"`
+	BlocksRejected  uint64 `json:"blocks_rejected"`
+}
+
+func (c *Counts) addBlock(k source.ReplyKind) {
+	c.BlocksSubmitted++
+	switch k {
+	case source.Accepted:
+		c.BlocksAccepted++
+	case source.Rejected:
+		c.BlocksRejected++
+	}
 }
 
 func (c *Counts) add(o Outcome, diff float64) {
@@ -215,12 +231,21 @@ func (s *Server) noteUpstreamName(worker, name string) {
 	}
 }
 
-func (s *Server) count(worker string, o Outcome, diff float64, _ time.Duration) {
+func (s *Server) count(worker string, o Outcome, diff float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.totals.add(o, diff)
 	if w := s.workers[worker]; w != nil {
 		w.add(o, diff)
+	}
+}
+
+func (s *Server) countBlock(worker string, k source.ReplyKind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.totals.addBlock(k)
+	if w := s.workers[worker]; w != nil {
+		w.addBlock(k)
 	}
 }
 
@@ -274,16 +299,20 @@ func (s *Server) Status() Status {
 		st.Hashrate += ms.Hashrate
 		st.Miners = append(st.Miners, ms)
 	}
-	for _, p := range s.up.Status() {
+	for _, p := range s.up.Upstreams() {
 		st.Pools = append(st.Pools, miner.NewPoolStats(p))
 	}
-	byKey := map[string]stratum.WorkerStatus{}
-	for _, w := range s.up.Workers() {
-		byKey[w.Key] = w
+	byKey := map[string]source.WorkerStatus{}
+	if s.wk != nil {
+		for _, w := range s.wk.Workers() {
+			byKey[w.Key] = w
+		}
 	}
 	for i, n := range names {
-		// "main": its shares go under the pool user; "disconnected": no
-		// miner uses the name now.
+		// "main": its shares go under the pool user (always, with an
+		// upstream that has no sub-workers: a V2 channel's one user, a
+		// node's coinbase address); "disconnected": no miner uses the name
+		// now.
 		ws := WorkerStatus{Name: n, Shares: counts[i], State: "main", Upstream: upNames[i]}
 		key, connected := keys[n]
 		if !connected {
@@ -321,6 +350,7 @@ var (
 	descCredited = prometheus.NewDesc("clminer_proxy_accepted_difficulty_total", "Sum of the pool difficulty of accepted shares, by worker.", []string{"worker"}, nil)
 	descPoolUp   = prometheus.NewDesc("clminer_proxy_pool_up", "1 for the upstream pool the proxy is connected to.", []string{"pool", "url"}, nil)
 	descIdle     = prometheus.NewDesc("clminer_proxy_idle", "1 while no pool has a live job.", nil, nil)
+	descBlocks   = prometheus.NewDesc("clminer_proxy_blocks_total", "Blocks miners found on a node upstream, by worker: submitted to the node, accepted and rejected by it.", []string{"worker", "outcome"}, nil)
 )
 
 // Collector returns the proxy's Prometheus metrics.
@@ -329,7 +359,7 @@ func (s *Server) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMiners, descRefused, descShares, descHashrate, descCredited, descPoolUp, descIdle} {
+	for _, d := range []*prometheus.Desc{descMiners, descRefused, descShares, descHashrate, descCredited, descPoolUp, descIdle, descBlocks} {
 		ch <- d
 	}
 }
@@ -349,6 +379,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descShares, float64(w.Shares.of(o)), w.Name, string(o))
 		}
 		counter(descCredited, w.Shares.AcceptedDiff, w.Name)
+		if w.Shares.BlocksSubmitted > 0 {
+			counter(descBlocks, float64(w.Shares.BlocksSubmitted), w.Name, "submitted")
+			counter(descBlocks, float64(w.Shares.BlocksAccepted), w.Name, "accepted")
+			counter(descBlocks, float64(w.Shares.BlocksRejected), w.Name, "rejected")
+		}
 	}
 	for _, m := range st.Miners {
 		worker := ""

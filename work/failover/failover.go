@@ -163,3 +163,69 @@ func (s kidSink) Event(e source.Event) {
 	}
 	c.sink.Event(e)
 }
+
+// SubWorkers gives the sub-workers of the chain's sources that have them
+// (Stratum v1 pool lists), or nil when none does: a proxy authorizes each
+// downstream name on all of them, so a failover to a v1 backup finds the
+// names already there, and a source without sub-workers (a V2 channel, a
+// node) credits the shares it is sent to its one account.
+func (c *Chain) SubWorkers() source.Workers {
+	w := &chainWorkers{c: c}
+	for i, k := range c.kids {
+		if kw := source.SubWorkers(k.src); kw != nil {
+			w.kids = append(w.kids, kidWorkers{i, kw})
+		}
+	}
+	if len(w.kids) == 0 {
+		return nil
+	}
+	return w
+}
+
+type chainWorkers struct {
+	c    *Chain
+	kids []kidWorkers
+}
+
+type kidWorkers struct {
+	i int
+	w source.Workers
+}
+
+func (w *chainWorkers) AddWorker(key string) error {
+	for n, k := range w.kids {
+		if err := k.w.AddWorker(key); err != nil {
+			for _, done := range w.kids[:n] {
+				done.w.RemoveWorker(key)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *chainWorkers) RemoveWorker(key string) {
+	for _, k := range w.kids {
+		k.w.RemoveWorker(key)
+	}
+}
+
+// current is the sub-workers of the source feeding the consumer, else of
+// the first source that has them: whose verdict and names count now.
+func (w *chainWorkers) current() source.Workers {
+	w.c.mu.Lock()
+	active := w.c.active
+	w.c.mu.Unlock()
+	for _, k := range w.kids {
+		if k.i == active {
+			return k.w
+		}
+	}
+	return w.kids[0].w
+}
+
+func (w *chainWorkers) WaitWorker(key string, d time.Duration) (string, string) {
+	return w.current().WaitWorker(key, d)
+}
+
+func (w *chainWorkers) Workers() []source.WorkerStatus { return w.current().Workers() }

@@ -25,7 +25,7 @@ func FuzzTemplate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cb, err := buildCoinbase(tm, payout, 7)
+		cb, err := buildCoinbase(tm, payout, 7, extranonce2Size)
 		if err != nil {
 			return
 		}

@@ -44,6 +44,10 @@ type Options struct {
 	RefreshInterval time.Duration // a new template on the same tip (fees, time) [30 s]
 	LongPollTimeout time.Duration // one longpoll request [10 min]
 	MaxBackoff      time.Duration // between failed connects [60 s]
+	// Extranonce2Size is the bytes of the coinbase's extranonce the
+	// consumer rolls [4; a proxy that splits it among miners wants 8],
+	// at most MaxExtranonce2Size.
+	Extranonce2Size int
 }
 
 func (o *Options) defaults() {
@@ -64,6 +68,9 @@ func (o *Options) defaults() {
 	def(&o.RefreshInterval, 30*time.Second)
 	def(&o.LongPollTimeout, 10*time.Minute)
 	def(&o.MaxBackoff, 60*time.Second)
+	if o.Extranonce2Size <= 0 {
+		o.Extranonce2Size = extranonce2Size
+	}
 }
 
 // ParseNodeURL checks a node URL: http or https, a host, no credentials
@@ -161,6 +168,9 @@ func New(cfg Config, opt Options) (*Source, error) {
 		return nil, fmt.Errorf("node %s: give the RPC user and password (-u/-p) or --rpc-cookie PATH", u.Redacted())
 	}
 	opt.defaults()
+	if opt.Extranonce2Size < work.MinExtranonce2Size || opt.Extranonce2Size > MaxExtranonce2Size {
+		return nil, fmt.Errorf("node %s: extranonce2 size %d: want %d..%d bytes", u.Redacted(), opt.Extranonce2Size, work.MinExtranonce2Size, MaxExtranonce2Size)
+	}
 	en1 := make([]byte, extranonce1Size)
 	if _, err := rand.Read(en1); err != nil {
 		return nil, err
@@ -171,7 +181,7 @@ func New(cfg Config, opt Options) (*Source, error) {
 		pause: make(chan struct{}, 1), refetch: make(chan struct{}, 1),
 		templates: map[string]*issued{}, sentTips: map[[32]byte]bool{},
 	}
-	s.st = source.UpstreamStatus{Index: 0, URL: u.String(), Protocol: "getblocktemplate", Extranonce1: hex.EncodeToString(en1), Extranonce2Size: extranonce2Size}
+	s.st = source.UpstreamStatus{Index: 0, URL: u.String(), Protocol: "getblocktemplate", Extranonce1: hex.EncodeToString(en1), Extranonce2Size: opt.Extranonce2Size}
 	s.node = source.NodeStatus{RejectReasons: map[string]uint64{}}
 	return s, nil
 }
@@ -442,7 +452,7 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	s.jobSeq++
 	seq := s.jobSeq
 	s.mu.Unlock()
-	cb, err := buildCoinbase(t, payout, uint32(seq))
+	cb, err := buildCoinbase(t, payout, uint32(seq), s.opt.Extranonce2Size)
 	if err != nil {
 		return err
 	}
@@ -453,7 +463,7 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	job, err := work.NewTemplateJob(work.TemplateParams{
 		ID: id, PrevHash: t.prev, Coinb1: cb.coinb1, Extranonce1: s.en1, Coinb2: cb.coinb2,
 		Branch: work.MerkleBranch(t.txids), Version: t.version, NBits: t.bits, NTime: t.ntime,
-		Extranonce2Size: extranonce2Size,
+		Extranonce2Size: s.opt.Extranonce2Size,
 	})
 	if err != nil {
 		return fmt.Errorf("template at height %d: %w", t.height, err)
@@ -473,7 +483,7 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	if clean {
 		s.ldgr.Reset()
 	}
-	entry, err := s.ldgr.JobAtTarget(hex.EncodeToString(s.en1), id, extranonce2Size, t.target)
+	entry, err := s.ldgr.JobAtTarget(hex.EncodeToString(s.en1), id, s.opt.Extranonce2Size, t.target)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -504,7 +514,7 @@ func (s *Source) publish(sink source.Sink, sess uint64, t *template, payout []by
 	}
 	sink.Job(&source.Job{
 		Job: job, Entry: entry, RollingMask: mask, Clean: clean, Received: time.Now(),
-		Pool: 0, PoolURL: url, Session: sess, Worker: s.cfg.Address,
+		Pool: 0, PoolURL: url, Session: sess, Worker: s.cfg.Address, BlocksOnly: true,
 	})
 	return nil
 }

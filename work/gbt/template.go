@@ -27,10 +27,15 @@ const (
 )
 
 // Extranonce layout in the coinbase scriptSig: 4 bytes that tell rigs on
-// the same node and address apart (random per source), 4 bytes of counter.
+// the same node and address apart (random per source), then the counter:
+// 4 bytes for a miner's devices, up to MaxExtranonce2Size for a proxy that
+// carves each downstream miner's share out of it (Options.Extranonce2Size).
 const (
 	extranonce1Size = 4
 	extranonce2Size = 4
+	// MaxExtranonce2Size keeps the scriptSig within its 100 bytes with room
+	// to spare (height 4, template number 4, extranonce1 4, tag 10).
+	MaxExtranonce2Size = 16
 )
 
 // coinbaseTag is pushed after the extranonce, so blocks say who mined them.
@@ -231,12 +236,12 @@ type coinbase struct {
 // one tip (a refresh, a retry after a rejected block) then never share a
 // coinbase, so their extranonce2 counters, which both start at zero, do not
 // sweep the same headers again.
-func buildCoinbase(t *template, payout []byte, seq uint32) (coinbase, error) {
+func buildCoinbase(t *template, payout []byte, seq uint32, en2size int) (coinbase, error) {
 	heightPush, err := txscript.NewScriptBuilder().AddInt64(t.height).Script()
 	if err != nil {
 		return coinbase{}, err
 	}
-	en := extranonce1Size + extranonce2Size
+	en := extranonce1Size + en2size
 	sig := append(append([]byte(nil), heightPush...), byte(4+en))
 	sig = binary.LittleEndian.AppendUint32(sig, seq)
 	sig = append(sig, make([]byte, en)...)

@@ -28,6 +28,20 @@ type Job struct {
 	PoolURL string // where it came from, without credentials
 	Session uint64 // the connection that sent it; shares go only there
 	Worker  string
+
+	// TargetAtOnce: the upstream applies a change of target to every job
+	// it holds at once, in both directions (Stratum V2's SetTarget), and
+	// the job is re-issued with it. Otherwise Difficulty is what this job
+	// is judged at for its whole life, stamped per job (Stratum v1: a
+	// lowering applies from the second job after it, a raise re-issues).
+	// A proxy that serves Stratum v1 miners tells them a V2 lowering under
+	// the v1 rule.
+	TargetAtOnce bool
+	// BlocksOnly: the upstream takes only candidates that meet the job's
+	// target, which is the network's (a node mined solo): what it is sent
+	// is a block. Shares below it are the consumer's own business (a proxy
+	// judges its miners' shares at difficulties of its own).
+	BlocksOnly bool
 }
 
 // Share is a host-verified candidate to send upstream.
@@ -38,6 +52,10 @@ type Share struct {
 	// Device is the id of the device that found it, for a source that
 	// credits devices separately (Stratum's worker per device).
 	Device string
+	// Worker is the sub-worker key to credit it to (Workers.AddWorker), for
+	// a proxy that credits each downstream miner; it takes precedence over
+	// Device. Sources without sub-workers ignore it.
+	Worker string
 }
 
 // ReplyKind is what became of a share handed to Send.
@@ -69,7 +87,10 @@ func (k ReplyKind) String() string {
 type Reply struct {
 	Kind   ReplyKind
 	Reason string
-	RTT    time.Duration
+	// Code is the upstream's numeric reject code where its protocol has one
+	// (Stratum v1's error code), for a proxy that passes it on.
+	Code int
+	RTT  time.Duration
 	// Submitted are the wire fields as sent, for the share log.
 	Extranonce2, NTime, VersionBits string
 }
@@ -94,6 +115,36 @@ type Source interface {
 	Send(sh Share, done func(Reply))
 	// Upstreams is a snapshot of every upstream, for status and metrics.
 	Upstreams() []UpstreamStatus
+}
+
+// Workers is what a source adds whose upstream credits shares to
+// sub-accounts (a Stratum v1 pool's sub-workers): a proxy authorizes each
+// downstream worker name as one and sends its shares under it
+// (Share.Worker). Stratum V2 and nodes have no such accounts.
+type Workers interface {
+	// AddWorker registers sub-worker key on every session (the live one at
+	// once). Adding a key twice is a no-op.
+	AddWorker(key string) error
+	// RemoveWorker forgets key: its shares go under the main account.
+	RemoveWorker(key string)
+	// WaitWorker waits up to d for the live session's verdict on key and
+	// returns the name it has upstream and its state (WorkerStatus.State).
+	WaitWorker(key string, d time.Duration) (name, state string)
+	// Workers is a snapshot of every sub-worker.
+	Workers() []WorkerStatus
+}
+
+// SubWorkers returns src's sub-workers, or nil when none of its upstreams
+// has them. A source that may or may not have them, depending on what it
+// is made of (a failover chain), says so with a SubWorkers method.
+func SubWorkers(src Source) Workers {
+	if s, ok := src.(interface{ SubWorkers() Workers }); ok {
+		return s.SubWorkers()
+	}
+	if w, ok := src.(Workers); ok {
+		return w
+	}
+	return nil
 }
 
 // EventKind names an upstream event.

@@ -36,6 +36,10 @@ type Config struct {
 	HashRate func() float64
 	// NominalHashRate is used until something is measured [1 GH/s].
 	NominalHashRate float64
+	// Extended always opens an extended channel, whatever the pool
+	// prefers: a proxy carves each downstream miner's extranonce out of the
+	// channel's, which a standard channel's fixed merkle root has none of.
+	Extended bool
 }
 
 // Options tune the source; zero values get the defaults in brackets.
@@ -380,7 +384,7 @@ func (s *Source) setup(ss *session, addr string) error {
 	host, portS, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portS)
 	s.mu.Lock()
-	extendedOnly := s.extendedOnly
+	extendedOnly := s.extendedOnly || s.cfg.Extended
 	s.mu.Unlock()
 	flags := uint32(0)
 	if !extendedOnly {
@@ -646,7 +650,7 @@ func (s *Source) publish(ss *session, sink source.Sink, sp spec, ntime uint32, c
 	}
 	sink.Job(&source.Job{
 		Job: j, Entry: entry, RollingMask: mask, Clean: clean, Received: time.Now(),
-		Pool: 0, PoolURL: url, Session: ss.id, Worker: s.cfg.User,
+		Pool: 0, PoolURL: url, Session: ss.id, Worker: s.cfg.User, TargetAtOnce: true,
 	})
 	return nil
 }
