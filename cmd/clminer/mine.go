@@ -16,11 +16,10 @@ import (
 	"clminer/work/observe"
 )
 
-// Usage texts of -o: `mine` takes every upstream kind, the farm proxy
-// Stratum v1 pools only (prepareProxy refuses the others).
+// Usage texts of -o: `mine` and the farm proxy take every upstream kind.
 const (
 	mineURLUsage  = "pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY, or a node's RPC http://host:port for solo mining; repeat for backups, in priority order"
-	proxyURLUsage = "Stratum v1 pool URL stratum+tcp://host:port (or stratum+tls://, stratum+ssl://); repeat for backups, in priority order"
+	proxyURLUsage = "upstream the farm mines for: a pool stratum+tcp://host:port (or stratum+tls://, stratum+ssl://), a Stratum V2 pool stratum2+tcp://host:port/AUTHORITY_KEY (an extended channel), or a node's RPC http://host:port (a solo pool for the farm: blocks pay --coinbase-addr); repeat for backups, in priority order"
 )
 
 func poolFlags(urlUsage string) []cli.Flag {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -31,6 +33,13 @@ func proxyFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-unauthenticated-per-ip", Value: 16, Usage: "connections of one address not yet authorized; past it the oldest is closed", EnvVars: []string{"CLMINER_PROXY_MAX_UNAUTHENTICATED_PER_IP"}},
 	}
 	flags = append(flags, poolFlags(proxyURLUsage)...)
+	flags = append(flags, soloFlags()...)
+	flags = append(flags,
+		&cli.Float64Flag{Name: "vardiff-start", Value: 1, Usage: "node upstream: a new miner's share difficulty (the proxy sets each miner's; a pool sets its own)", EnvVars: []string{"CLMINER_PROXY_VARDIFF_START"}},
+		&cli.Float64Flag{Name: "vardiff-min", Value: 0.001, Usage: "node upstream: the lowest share difficulty vardiff or a miner's mining.suggest_difficulty may set", EnvVars: []string{"CLMINER_PROXY_VARDIFF_MIN"}},
+		&cli.Float64Flag{Name: "vardiff-max", Usage: "node upstream: the highest share difficulty (0: none; never above the network's)", EnvVars: []string{"CLMINER_PROXY_VARDIFF_MAX"}},
+		&cli.Float64Flag{Name: "vardiff-shares-per-minute", Value: 6, Usage: "node upstream: shares per minute vardiff aims at for each miner", EnvVars: []string{"CLMINER_PROXY_VARDIFF_SHARES_PER_MINUTE"}},
+	)
 	for _, f := range apiFlags() {
 		if f.Names()[0] != "share-log" {
 			flags = append(flags, f)
@@ -46,8 +55,10 @@ func proxyFlags() []cli.Flag {
 func proxyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "proxy",
-		Usage:     "serve Stratum v1 to a farm of miners over one pool connection (with failover), re-verifying every share",
-		UsageText: "clminer proxy --listen 0.0.0.0:3334 -o stratum+tcp://pool:3333 -u wallet [-o stratum+tcp://backup:3333 -u wallet] [options]",
+		Usage:     "serve Stratum v1 to a farm of miners over one upstream (a v1 or V2 pool, or a node) with failover, re-verifying every share",
+		UsageText: "clminer proxy --listen 0.0.0.0:3334 -o stratum+tcp://pool:3333 -u wallet [-o stratum+tcp://backup:3333 -u wallet] [options]\n" +
+			"   clminer proxy --listen 0.0.0.0:3334 -o stratum2+tcp://pool:3336/AUTHORITY_KEY -u account.farm [-o stratum+tcp://backup:3333 -u wallet] [options]\n" +
+			"   clminer proxy --listen 0.0.0.0:3334 -o http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --coinbase-addr ADDR [options]",
 		Flags:     proxyFlags(),
 		Action: func(c *cli.Context) error {
 			ps, err := prepareProxy(c)
@@ -57,16 +68,22 @@ func proxyCommand() *cli.Command {
 			if ps.logFile != nil {
 				defer ps.logFile.Close()
 			}
-			return runProxy(c.Context, ps)
+			return startProxy(c.Context, ps)
 		},
 	}
 }
+
+// startProxy is what `proxy` runs once its settings are checked; tests
+// replace it to see those settings without serving.
+var startProxy = runProxy
 
 // proxySetup is a proxy run's settings, all checked before anything binds.
 type proxySetup struct {
 	log            *log.Logger
 	logFile        *observe.AppendFile // --log-file, or nil
 	pools          []stratum.PoolConfig
+	ups            []upstream
+	nodes          map[int]nodeOpts
 	cfg            proxy.Config
 	api            apiConfig
 	statusInterval time.Duration
@@ -94,10 +111,9 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, u := range ups {
-		if u.kind != kindPool {
-			return nil, fmt.Errorf("pool %d: %s (%s) is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://); mine Stratum V2 pools and nodes with `clminer mine`", i+1, u, u.kind)
-		}
+	nodes, err := nodeSettings(c, nil, false, pools, ups)
+	if err != nil {
+		return nil, err
 	}
 	listen := strings.TrimSpace(c.String("listen"))
 	host, port, err := net.SplitHostPort(listen)
@@ -123,9 +139,14 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 			return nil, fmt.Errorf("--%s %v: must not be negative", d, c.Duration(d))
 		}
 	}
+	if err := checkVardiff(c); err != nil {
+		return nil, err
+	}
 	cfg := proxy.Config{Listen: listen, Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
 		Rate: c.Float64("miner-rate"), Burst: int(2 * c.Float64("miner-rate")),
-		MaxConnsPerIP: c.Int("max-conns-per-ip"), MaxUnauthPerIP: c.Int("max-unauthenticated-per-ip")}
+		MaxConnsPerIP: c.Int("max-conns-per-ip"), MaxUnauthPerIP: c.Int("max-unauthenticated-per-ip"),
+		StartDifficulty: c.Float64("vardiff-start"), MinDifficulty: c.Float64("vardiff-min"), MaxDifficulty: c.Float64("vardiff-max"),
+		SharesPerMinute: c.Float64("vardiff-shares-per-minute")}
 	if path := c.String("miner-users"); path != "" {
 		if cfg.Users, err = loadMinerUsers(path); err != nil {
 			return nil, err
@@ -143,7 +164,33 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxySetup{log: logger, logFile: lf, pools: pools, cfg: cfg, api: api, statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
+	return &proxySetup{log: logger, logFile: lf, pools: pools, ups: ups, nodes: nodes, cfg: cfg, api: api,
+		statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
+}
+
+// checkVardiff checks the node upstream's difficulty flags, in one line
+// each.
+func checkVardiff(c *cli.Context) error {
+	start, lo, hi, spm := c.Float64("vardiff-start"), c.Float64("vardiff-min"), c.Float64("vardiff-max"), c.Float64("vardiff-shares-per-minute")
+	for _, f := range []struct {
+		name string
+		v    float64
+		zero bool // 0 allowed
+	}{{"vardiff-start", start, false}, {"vardiff-min", lo, false}, {"vardiff-max", hi, true}, {"vardiff-shares-per-minute", spm, false}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 || f.v == 0 && !f.zero {
+			return fmt.Errorf("--%s %v: must be a positive number", f.name, f.v)
+		}
+	}
+	if hi > 0 && lo > hi {
+		return fmt.Errorf("--vardiff-min %v is above --vardiff-max %v", lo, hi)
+	}
+	if start < lo || hi > 0 && start > hi {
+		return fmt.Errorf("--vardiff-start %v: must lie within --vardiff-min %v and --vardiff-max %v", start, lo, hi)
+	}
+	if spm > 600 {
+		return fmt.Errorf("--vardiff-shares-per-minute %v: at most 600 (ten a second per miner)", spm)
+	}
+	return nil
 }
 
 // loadMinerUsers reads user:password lines ('#' comments and blank lines
@@ -182,16 +229,33 @@ const proxyInFlight = 1024
 // runProxy binds the miners' and the API's addresses, then serves until ctx
 // ends.
 func runProxy(ctx context.Context, ps *proxySetup) error {
+	for i, p := range ps.pools {
+		if u := ps.ups[i]; u.kind == kindPool && u.pool.TLS && p.TLSInsecure && p.Fingerprint == "" {
+			ps.log.Warn("TLS certificate verification is off for this pool (--tls-insecure): anyone on the path can pose as it; pin it with --tls-fingerprint instead",
+				"event", "pool.tls_insecure", "pool", u.String())
+		}
+	}
+	// The V2 channels tell their pool the farm's hashrate, estimated from
+	// the miners' accepted shares, once the server exists.
+	var running atomic.Pointer[proxy.Server]
+	rate := func() float64 {
+		if s := running.Load(); s != nil {
+			return s.Hashrate()
+		}
+		return 0
+	}
 	// One connection carries the whole farm's shares: allow more of them
 	// to await a verdict than a single rig needs.
-	client, err := stratum.NewClient(ps.pools, stratum.Options{Logger: ps.log, MaxInFlight: proxyInFlight})
+	up, err := buildSources(sourceSpec{pools: ps.pools, ups: ps.ups, nodes: ps.nodes, log: ps.log, proxy: true, hashRate: rate,
+		copts: stratum.Options{Logger: ps.log, MaxInFlight: proxyInFlight}, inFlight: proxyInFlight})
 	if err != nil {
 		return err
 	}
-	srv, err := proxy.New(ps.cfg, client)
+	srv, err := proxy.New(ps.cfg, up)
 	if err != nil {
 		return err
 	}
+	running.Store(srv)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -260,8 +324,13 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 
 func logProxyStatus(l *log.Logger, st proxy.Status) {
 	sh := st.Shares
-	l.Info(fmt.Sprintf("proxy: %d miners, %s from shares; shares %d accepted, %d rejected by the pool; refused here %d stale, %d duplicate, %d low difficulty, %d invalid",
-		len(st.Miners), miner.FormatRate(st.Hashrate), sh.Accepted, sh.Rejected, sh.Stale, sh.Duplicate, sh.LowDifficulty, sh.Invalid),
+	blocks := ""
+	if sh.BlocksSubmitted > 0 {
+		blocks = fmt.Sprintf("; blocks %d submitted, %d accepted, %d rejected by the node", sh.BlocksSubmitted, sh.BlocksAccepted, sh.BlocksRejected)
+	}
+	l.Info(fmt.Sprintf("proxy: %d miners, %s from shares; shares %d accepted, %d rejected by the pool; refused here %d stale, %d duplicate, %d low difficulty, %d invalid%s",
+		len(st.Miners), miner.FormatRate(st.Hashrate), sh.Accepted, sh.Rejected, sh.Stale, sh.Duplicate, sh.LowDifficulty, sh.Invalid, blocks),
 		"event", "proxy.status", "miners", len(st.Miners), "hashrate", st.Hashrate, "accepted", sh.Accepted, "rejected", sh.Rejected,
-		"stale", sh.Stale, "duplicate", sh.Duplicate, "low_difficulty", sh.LowDifficulty, "invalid", sh.Invalid, "idle", st.Idle)
+		"stale", sh.Stale, "duplicate", sh.Duplicate, "low_difficulty", sh.LowDifficulty, "invalid", sh.Invalid,
+		"blocks_submitted", sh.BlocksSubmitted, "blocks_accepted", sh.BlocksAccepted, "blocks_rejected", sh.BlocksRejected, "idle", st.Idle)
 }

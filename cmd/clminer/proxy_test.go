@@ -166,10 +166,10 @@ func TestProxyFlagErrors(t *testing.T) {
 	assertOneLine(t, r, err, "-o", "no pool")
 }
 
-// The proxy's help offers the upstreams it serves, and an upstream it does
-// not serve is refused in one line saying what it takes (without echoing a
-// node URL's credentials).
-func TestProxyTakesStratumV1Upstreams(t *testing.T) {
+// The proxy's help offers every upstream kind, as `mine`'s does, and takes
+// each (a mixed failover list) with the settings its kind needs; what a
+// kind lacks is one line before anything binds.
+func TestProxyTakesEveryUpstreamKind(t *testing.T) {
 	r, err := runApp(t, "proxy", "--help")
 	require.NoError(t, err)
 	var url string
@@ -179,20 +179,40 @@ func TestProxyTakesStratumV1Upstreams(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, url, r.stdout)
-	assert.Contains(t, url, "stratum+tcp://")
-	assert.NotContains(t, url, "stratum2+tcp", "the proxy refuses Stratum V2 upstreams")
-	assert.NotContains(t, url, "http://", "the proxy refuses nodes")
-	for _, u := range []string{"stratum2+tcp://pool.example:3336/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh", "http://127.0.0.1:8332"} {
-		r, err := runApp(t, "proxy", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "-o", u, "-u", "farm")
-		assertOneLine(t, r, err, "pool 2: ", u)
-		assert.Contains(t, err.Error(), "is not served by the proxy: its upstreams are Stratum v1 pools (stratum+tcp://, stratum+tls://, stratum+ssl://)")
-		assert.NotContains(t, err.Error(), "s3cret")
+	for _, kind := range []string{"stratum+tcp://", "stratum2+tcp://host:port/AUTHORITY_KEY", "http://host:port"} {
+		assert.Contains(t, url, kind)
 	}
-	// `mine` takes all three kinds.
-	r, err = runApp(t, "mine", "--help")
+	var got *proxySetup
+	saved := startProxy
+	startProxy = func(_ context.Context, ps *proxySetup) error { got = ps; return nil }
+	t.Cleanup(func() { startProxy = saved })
+	v2 := "stratum2+tcp://pool.example:3336/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh"
+	_, err = runApp(t, "proxy", "-o", v2, "-u", "acct.farm", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm",
+		"-o", "http://127.0.0.1:8332", "-u", "rpc", "-p", "s3cret", "--coinbase-addr", regtestAddr, "--vardiff-start", "0.5")
 	require.NoError(t, err)
-	assert.Contains(t, r.stdout, "stratum2+tcp://host:port/AUTHORITY_KEY")
-	assert.Contains(t, r.stdout, "http://host:port for solo mining")
+	require.NotNil(t, got)
+	require.Len(t, got.ups, 3)
+	assert.Equal(t, []upstreamKind{kindV2, kindPool, kindNode}, []upstreamKind{got.ups[0].kind, got.ups[1].kind, got.ups[2].kind})
+	assert.Equal(t, regtestAddr, got.nodes[2].address)
+	assert.Equal(t, 0.5, got.cfg.StartDifficulty)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "http://127.0.0.1:8332", "-u", "rpc", "-p", "s3cret"}, "pool 1 (node http://127.0.0.1:8332): "},
+		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--coinbase-addr", regtestAddr}, "--coinbase-addr is for solo mining"},
+		{[]string{"-o", v2, "-u", ""}, "the user (worker name) is empty"},
+		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--vardiff-min", "0"}, "--vardiff-min 0: must be a positive number"},
+		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--vardiff-min", "2", "--vardiff-max", "1"}, "--vardiff-min 2 is above --vardiff-max 1"},
+		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--vardiff-start", "0.0001"}, "--vardiff-start 0.0001: must lie within"},
+		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--vardiff-shares-per-minute", "-1"}, "--vardiff-shares-per-minute -1"},
+	} {
+		got = nil
+		r, err := runApp(t, append([]string{"proxy"}, tc.args...)...)
+		assertOneLine(t, r, err, tc.want, "%v", tc.args)
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.Nil(t, got)
+	}
 }
 
 // README's "Farm proxy" flag table lists exactly the flags `clminer proxy

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
 	"clminer/stratum"
@@ -85,18 +86,45 @@ func upstreamDialer(p stratum.PoolConfig) (stratum.Dialer, error) {
 	return stratum.ViaProxy(d.DialContext, p.Proxy)
 }
 
-// buildSource makes the work source for the whole upstream list: runs of
+// sourceSpec is what building the work source of an upstream list needs.
+type sourceSpec struct {
+	pools []stratum.PoolConfig
+	ups   []upstream       // pools[i]'s URL, parsed
+	nodes map[int]nodeOpts // the entries that are nodes
+	log   *log.Logger
+	copts stratum.Options // the Stratum v1 clients'
+	// hashRate feeds V2 channels' UpdateChannel (nil: nominal).
+	hashRate func() float64
+	// proxy: the source feeds the farm proxy, which splits each job's
+	// extranonce among its miners: V2 channels are extended, and nodes
+	// roll an extranonce wide enough to split.
+	proxy bool
+	// inFlight bounds the shares each V2 channel lets await a verdict
+	// (0: the channel's default).
+	inFlight int
+}
+
+// proxyNodeExtranonce2 is the extranonce a node's coinbase gives the
+// proxy: 2 bytes of miner prefix and 6 for each miner.
+const proxyNodeExtranonce2 = 8
+
+// buildSource makes the work source for a mining run's upstream list.
+func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) {
+	return buildSources(sourceSpec{pools: setup.pools, ups: setup.ups, nodes: setup.nodes, log: setup.log, copts: copts, hashRate: setup.rates.rate})
+}
+
+// buildSources makes the work source for the whole upstream list: runs of
 // Stratum pools share one client (its own failover, health and backoff), each
 // node and each Stratum V2 pool is a source of its own, and a mixed list is
 // chained in order.
-func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) {
+func buildSources(sp sourceSpec) (source.Source, error) {
 	var srcs []source.Source
 	var run []stratum.PoolConfig
 	flush := func() error {
 		if len(run) == 0 {
 			return nil
 		}
-		cl, err := stratum.NewClient(run, copts)
+		cl, err := stratum.NewClient(run, sp.copts)
 		if err != nil {
 			return err
 		}
@@ -104,19 +132,19 @@ func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) 
 		run = nil
 		return nil
 	}
-	for i, p := range setup.pools {
-		if setup.ups[i].kind == kindV2 {
+	for i, p := range sp.pools {
+		if sp.ups[i].kind == kindV2 {
 			if err := flush(); err != nil {
 				return nil, err
 			}
-			s, err := newV2Source(setup, p, i)
+			s, err := newV2Source(sp, p, i)
 			if err != nil {
 				return nil, err
 			}
 			srcs = append(srcs, s)
 			continue
 		}
-		o, isNode := setup.nodes[i]
+		o, isNode := sp.nodes[i]
 		if !isNode {
 			run = append(run, p)
 			continue
@@ -124,7 +152,10 @@ func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) 
 		if err := flush(); err != nil {
 			return nil, err
 		}
-		opt := gbt.Options{Logger: setup.log}
+		opt := gbt.Options{Logger: sp.log}
+		if sp.proxy {
+			opt.Extranonce2Size = proxyNodeExtranonce2
+		}
 		dial, err := upstreamDialer(p)
 		if err != nil {
 			return nil, fmt.Errorf("pool %d: %w", i+1, err)

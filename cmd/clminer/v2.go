@@ -36,14 +36,14 @@ func checkV2Pool(name string, pc stratum.PoolConfig, insecure bool) error {
 	return nil
 }
 
-func newV2Source(setup *runSetup, p stratum.PoolConfig, index int) (source.Source, error) {
+func newV2Source(sp sourceSpec, p stratum.PoolConfig, index int) (source.Source, error) {
 	dial, err := upstreamDialer(p)
 	if err != nil {
 		return nil, fmt.Errorf("pool %d: %w", index+1, err)
 	}
 	s, err := channel.New(channel.Config{
-		URL: p.URL, User: p.User, VersionRolling: p.VersionRolling, Index: index, HashRate: setup.rates.rate,
-	}, channel.Options{Logger: setup.log, Dial: dial})
+		URL: p.URL, User: p.User, VersionRolling: p.VersionRolling, Index: index, HashRate: sp.hashRate, Extended: sp.proxy,
+	}, channel.Options{Logger: sp.log, Dial: dial, MaxInFlight: sp.inFlight})
 	if err != nil {
 		return nil, fmt.Errorf("pool %d: %w", index+1, err)
 	}

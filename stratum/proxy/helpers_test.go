@@ -60,14 +60,22 @@ func startProxy(t testing.TB, cfg Config, pools ...*pooltest.Server) *proxyRun {
 	}
 	client, err := stratum.NewClient(pcs, fastOpts())
 	require.NoError(t, err)
+	r := startProxyOn(t, cfg, client)
+	r.client = client
+	return r
+}
+
+// startProxyOn runs a proxy in front of any upstream.
+func startProxyOn(t testing.TB, cfg Config, up source.Source) *proxyRun {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	srv, err := New(cfg, client)
+	srv, err := New(cfg, up)
 	require.NoError(t, err)
 	require.NoError(t, srv.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &proxyRun{srv: srv, client: client, stop: cancel, done: make(chan error, 1)}
+	r := &proxyRun{srv: srv, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

@@ -270,6 +270,12 @@ type pjob struct {
 	// local: the upstream takes only blocks (BlocksOnly); miners' shares
 	// are judged at their own (vardiff) difficulty and kept here.
 	local bool
+	// bump is added to the ntime miners are sent: an upstream job that
+	// comes back after miners were moved off it (a failover chain hands
+	// the backup's latest job back) is sent as a new job, on which miners
+	// start their extranonce2 at zero again; a later ntime makes their
+	// work new instead of repeating the shares they sent on it before.
+	bump uint32
 	// params per downstream extranonce2_size (the padding differs)
 	params map[int]work.JobParams
 }
@@ -603,9 +609,13 @@ func (s *Server) onJob(j *source.Job) {
 			told = max(told, s.atOnce)
 			s.atOnce = j.Difficulty
 		}
+		var bump uint32
+		if pj != nil && pj.bump < s.cfg.NTimeRoll/2 {
+			bump = pj.bump + 1
+		}
 		s.jobSeq++
 		pj = &pjob{id: strconv.FormatUint(s.jobSeq, 16), seq: s.jobSeq, up: j, sp: s.sp, params: map[int]work.JobParams{},
-			told: told, local: j.BlocksOnly}
+			told: told, local: j.BlocksOnly, bump: bump}
 		s.jobs[pj.id] = pj
 		s.byEntry[j.Entry] = pj
 		s.order = append(s.order, pj)
@@ -652,7 +662,7 @@ func (s *Server) paramsFor(pj *pjob, d int, clean bool) work.JobParams {
 			MerkleBranch: branch,
 			Version:      work.FormatUint32Hex(j.Version),
 			NBits:        work.FormatUint32Hex(j.NBits),
-			NTime:        work.FormatUint32Hex(j.NTime),
+			NTime:        work.FormatUint32Hex(j.NTime + pj.bump),
 		}
 		s.mu.Lock()
 		pj.params[d] = p

@@ -419,3 +419,22 @@ func itoa(v uint64) string {
 	}
 	return string(b[i:])
 }
+
+// Hashrate is the farm's hashrate estimated from its miners' accepted
+// shares (what a V2 channel tells its pool).
+func (s *Server) Hashrate() float64 {
+	now := time.Now()
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var sum float64
+	for _, c := range conns {
+		c.mu.Lock()
+		sum += c.rate.hashrate(now, c.since)
+		c.mu.Unlock()
+	}
+	return sum
+}

@@ -26,13 +26,20 @@ type Config struct {
 	Target              [32]byte
 	BatchSize           int // shares per SubmitShares.Success [1]
 	NBits               uint32
+	// Extended serves extended channels (and only them): coinbase-carrying
+	// jobs, whose shares are judged by rebuilding the coinbase with the
+	// client's extranonce of ExtranonceSize bytes [8].
+	Extended       bool
+	ExtranonceSize int
 }
 
 // Share is one submit the pool judged.
 type Share struct {
-	Msg      codec.SubmitSharesStandard
-	Accepted bool
-	Reason   string
+	Msg        codec.SubmitSharesStandard
+	Extranonce []byte // of an extended channel's share
+	Accepted   bool
+	Reason     string
+	Hash       [32]byte // internal byte order, when it was hashed
 }
 
 // Pool serves one channel per connection.
@@ -47,6 +54,7 @@ type Pool struct {
 	conns  []*Conn
 	shares []Share
 	seen   map[[32]byte]bool
+	down   bool // SetDown: connections are closed as they come
 	newc   chan *Conn
 	wg     sync.WaitGroup
 }
@@ -73,7 +81,14 @@ type job struct {
 	root [32]byte
 	ver  uint32
 	prev [32]byte
+	// an extended job's coinbase around prefix || extranonce, and the
+	// merkle path of the coinbase
+	pre, suf []byte
+	path     [][32]byte
 }
+
+// Prefix is the extranonce prefix every channel is opened with.
+var Prefix = []byte{0xaa, 0xbb}
 
 // EasyTarget is met by about one hash in 16.
 func EasyTarget() (t [32]byte) {
@@ -108,6 +123,9 @@ func StartWith(t testing.TB, cfg Config, auth *btcec.PrivateKey) *Pool {
 	}
 	if cfg.NBits == 0 {
 		cfg.NBits = 0x207fffff
+	}
+	if cfg.ExtranonceSize == 0 {
+		cfg.ExtranonceSize = 8
 	}
 	static, err := noise.NewKey()
 	require.NoError(t, err)
@@ -144,6 +162,22 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 }
 
+// SetDown makes the pool unreachable (every connection dropped, new ones
+// closed at once) or reachable again, at the same address and key.
+func (p *Pool) SetDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	var conns []*Conn
+	if down {
+		conns = p.conns
+		p.conns = nil
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.nc.Close()
+	}
+}
+
 // Next waits for the next client to open its channel.
 func (p *Pool) Next(timeout time.Duration) *Conn {
 	select {
@@ -168,6 +202,13 @@ func (p *Pool) accept() {
 		nc, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			nc.Close()
+			continue
 		}
 		c := &Conn{p: p, nc: nc, jobs: map[uint32]job{}, target: p.cfg.Target, Updates: make(chan codec.UpdateChannel, 16), nextJob: 1}
 		p.mu.Lock()
@@ -199,10 +240,14 @@ func (c *Conn) serve() error {
 		return errors.New("not SetupConnection")
 	}
 	c.Setup = *sc
-	if err := conn.WriteMessage(&codec.SetupConnectionSuccess{UsedVersion: 2, Flags: p.cfg.SetupFlags}); err != nil {
+	flags := p.cfg.SetupFlags
+	if p.cfg.Extended {
+		flags |= codec.FlagRequiresExtendedChannels
+	}
+	if err := conn.WriteMessage(&codec.SetupConnectionSuccess{UsedVersion: 2, Flags: flags}); err != nil {
 		return err
 	}
-	if p.cfg.SetupFlags&codec.FlagRequiresExtendedChannels != 0 {
+	if p.cfg.SetupFlags&codec.FlagRequiresExtendedChannels != 0 && !p.cfg.Extended {
 		_, _, _ = conn.ReadMessage()
 		return nil
 	}
@@ -210,22 +255,39 @@ func (c *Conn) serve() error {
 	if err != nil {
 		return err
 	}
-	op, ok := m.(*codec.OpenStandardMiningChannel)
-	if !ok {
+	var reqID uint32
+	switch op := m.(type) {
+	case *codec.OpenStandardMiningChannel:
+		if p.cfg.Extended {
+			return conn.WriteMessage(&codec.OpenMiningChannelError{RequestID: op.RequestID, ErrorCode: "extended-channels-only"})
+		}
+		c.Open, reqID = *op, op.RequestID
+	case *codec.OpenExtendedMiningChannel:
+		if !p.cfg.Extended {
+			return conn.WriteMessage(&codec.OpenMiningChannelError{RequestID: op.RequestID, ErrorCode: "standard-channels-only"})
+		}
+		c.Open, reqID = op.OpenStandardMiningChannel, op.RequestID
+	default:
 		return errors.New("not OpenStandardMiningChannel")
 	}
-	c.Open = *op
 	if p.cfg.RefuseChannel != "" {
-		return conn.WriteMessage(&codec.OpenMiningChannelError{RequestID: op.RequestID, ErrorCode: p.cfg.RefuseChannel})
+		return conn.WriteMessage(&codec.OpenMiningChannelError{RequestID: reqID, ErrorCode: p.cfg.RefuseChannel})
 	}
-	if err := conn.WriteMessage(&codec.OpenStandardMiningChannelSuccess{RequestID: op.RequestID, ChannelID: 7, Target: c.target, ExtranoncePrefix: []byte{0xaa, 0xbb}}); err != nil {
+	var open codec.Message = &codec.OpenStandardMiningChannelSuccess{RequestID: reqID, ChannelID: 7, Target: c.target, ExtranoncePrefix: Prefix}
+	if p.cfg.Extended {
+		open = &codec.OpenExtendedMiningChannelSuccess{RequestID: reqID, ChannelID: 7, Target: c.target, ExtranonceSize: uint16(p.cfg.ExtranonceSize), ExtranoncePrefix: Prefix}
+	}
+	if err := conn.WriteMessage(open); err != nil {
 		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	if err := c.NewBlock(); err != nil {
 		return err
 	}
-	p.newc <- c
+	select {
+	case p.newc <- c:
+	default: // a test that never calls Next must not stall the pool
+	}
 	for {
 		m, _, err := conn.ReadMessage()
 		if err != nil {
@@ -233,7 +295,11 @@ func (c *Conn) serve() error {
 		}
 		switch m := m.(type) {
 		case *codec.SubmitSharesStandard:
-			if err := c.judge(m); err != nil {
+			if err := c.judge(m, nil); err != nil {
+				return err
+			}
+		case *codec.SubmitSharesExtended:
+			if err := c.judge(&m.SubmitSharesStandard, m.Extranonce); err != nil {
 				return err
 			}
 		case *codec.UpdateChannel:
@@ -250,17 +316,41 @@ func random32() (b [32]byte) {
 	return b
 }
 
+// newJobLocked makes job id: a merkle root, or for an extended channel a
+// coinbase (whose script holds the prefix and the client's extranonce)
+// and the merkle path of two other transactions.
+func (c *Conn) newJobLocked(prev [32]byte) job {
+	j := job{root: random32(), ver: 0x20000000, prev: prev}
+	if c.p.cfg.Extended {
+		n := c.nextJob
+		script := 4 + len(Prefix) + c.p.cfg.ExtranonceSize
+		j.pre = append([]byte{2, 0, 0, 0, 1}, make([]byte, 32)...)
+		j.pre = append(j.pre, 0xff, 0xff, 0xff, 0xff, byte(script), 3, byte(n), byte(n>>8), byte(n>>16))
+		j.suf = []byte{0xff, 0xff, 0xff, 0xff, 1, 0, 0xf2, 0x05, 0x2a, 1, 0, 0, 0, 1, 0x51, 0, 0, 0, 0}
+		j.path = [][32]byte{random32(), random32()}
+	}
+	return j
+}
+
+func (c *Conn) sendJob(id uint32, j job, minNTime *uint32) error {
+	if c.p.cfg.Extended {
+		return c.c.WriteMessage(&codec.NewExtendedMiningJob{ChannelID: 7, JobID: id, MinNTime: minNTime, Version: j.ver, VersionRollingAllowed: true,
+			MerklePath: j.path, CoinbaseTxPrefix: j.pre, CoinbaseTxSuffix: j.suf})
+	}
+	return c.c.WriteMessage(&codec.NewMiningJob{ChannelID: 7, JobID: id, MinNTime: minNTime, Version: j.ver, MerkleRoot: j.root})
+}
+
 // NewBlock sends a future job and activates it with a new prevhash.
 func (c *Conn) NewBlock() error {
 	c.mu.Lock()
 	id := c.nextJob
+	j := c.newJobLocked(random32())
 	c.nextJob++
-	j := job{root: random32(), ver: 0x20000000, prev: random32()}
 	c.jobs = map[uint32]job{id: j}
 	c.prev = j.prev
 	c.minNTime = uint32(time.Now().Unix())
 	c.mu.Unlock()
-	if err := c.c.WriteMessage(&codec.NewMiningJob{ChannelID: 7, JobID: id, Version: j.ver, MerkleRoot: j.root}); err != nil {
+	if err := c.sendJob(id, j, nil); err != nil {
 		return err
 	}
 	return c.c.WriteMessage(&codec.SetNewPrevHash{ChannelID: 7, JobID: id, PrevHash: j.prev, MinNTime: c.minNTime, NBits: c.p.cfg.NBits})
@@ -270,12 +360,19 @@ func (c *Conn) NewBlock() error {
 func (c *Conn) NewJob() error {
 	c.mu.Lock()
 	id := c.nextJob
+	j := c.newJobLocked(c.prev)
 	c.nextJob++
-	j := job{root: random32(), ver: 0x20000000, prev: c.prev}
 	c.jobs[id] = j
 	nt := c.minNTime
 	c.mu.Unlock()
-	return c.c.WriteMessage(&codec.NewMiningJob{ChannelID: 7, JobID: id, MinNTime: &nt, Version: j.ver, MerkleRoot: j.root})
+	return c.sendJob(id, j, &nt)
+}
+
+// Target is the channel's target now.
+func (c *Conn) Target() [32]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.target
 }
 
 // SetTarget changes the channel's target at once.
@@ -303,7 +400,12 @@ func meets(hash, target [32]byte) bool {
 	return true
 }
 
-func (c *Conn) judge(m *codec.SubmitSharesStandard) error {
+func sha256d(b []byte) [32]byte {
+	a := sha256.Sum256(b)
+	return sha256.Sum256(a[:])
+}
+
+func (c *Conn) judge(m *codec.SubmitSharesStandard, extranonce []byte) error {
 	c.mu.Lock()
 	j, ok := c.jobs[m.JobID]
 	target := c.target
@@ -311,13 +413,26 @@ func (c *Conn) judge(m *codec.SubmitSharesStandard) error {
 	c.mu.Unlock()
 	reason := ""
 	var hash [32]byte
-	if !ok {
+	switch {
+	case !ok:
 		reason = "stale-share"
-	} else {
+	case (extranonce != nil) != c.p.cfg.Extended:
+		reason = "wrong-channel-kind"
+	case extranonce != nil && len(extranonce) != c.p.cfg.ExtranonceSize:
+		reason = "invalid-extranonce-size"
+	default:
+		root := j.root
+		if extranonce != nil {
+			cb := append(append(append(append([]byte(nil), j.pre...), Prefix...), extranonce...), j.suf...)
+			root = sha256d(cb)
+			for _, p := range j.path {
+				root = sha256d(append(root[:], p[:]...))
+			}
+		}
 		var h [80]byte
 		binary.LittleEndian.PutUint32(h[0:], m.Version)
 		copy(h[4:36], j.prev[:])
-		copy(h[36:68], j.root[:])
+		copy(h[36:68], root[:])
 		binary.LittleEndian.PutUint32(h[68:], m.NTime)
 		binary.LittleEndian.PutUint32(h[72:], c.p.cfg.NBits)
 		binary.LittleEndian.PutUint32(h[76:], m.Nonce)
@@ -341,7 +456,7 @@ func (c *Conn) judge(m *codec.SubmitSharesStandard) error {
 	if reason == "" {
 		c.p.seen[hash] = true
 	}
-	c.p.shares = append(c.p.shares, Share{Msg: *m, Accepted: reason == "", Reason: reason})
+	c.p.shares = append(c.p.shares, Share{Msg: *m, Extranonce: append([]byte(nil), extranonce...), Accepted: reason == "", Reason: reason, Hash: hash})
 	c.p.mu.Unlock()
 	if reason != "" {
 		return c.c.WriteMessage(&codec.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: reason})
