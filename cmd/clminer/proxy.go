@@ -54,12 +54,12 @@ func proxyFlags() []cli.Flag {
 
 func proxyCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "proxy",
-		Usage:     "serve Stratum v1 to a farm of miners over one upstream (a v1 or V2 pool, or a node) with failover, re-verifying every share",
+		Name:  "proxy",
+		Usage: "serve Stratum v1 to a farm of miners over one upstream (a v1 or V2 pool, or a node) with failover, re-verifying every share",
 		UsageText: "clminer proxy --listen 0.0.0.0:3334 -o stratum+tcp://pool:3333 -u wallet [-o stratum+tcp://backup:3333 -u wallet] [options]\n" +
 			"   clminer proxy --listen 0.0.0.0:3334 -o stratum2+tcp://pool:3336/AUTHORITY_KEY -u account.farm [-o stratum+tcp://backup:3333 -u wallet] [options]\n" +
 			"   clminer proxy --listen 0.0.0.0:3334 -o http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --coinbase-addr ADDR [options]",
-		Flags:     proxyFlags(),
+		Flags: proxyFlags(),
 		Action: func(c *cli.Context) error {
 			ps, err := prepareProxy(c)
 			if err != nil {
