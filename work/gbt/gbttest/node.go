@@ -37,7 +37,11 @@ var Params = &chaincfg.RegressionNetParams
 type Node struct {
 	URL, User, Pass string
 	Dir             string
+	bin             string
+	args            []string
 	cmd             *exec.Cmd
+	exited          chan struct{}
+	logf            *os.File
 	http            *http.Client
 }
 
@@ -62,6 +66,19 @@ func btcdPath() string {
 // waits until its RPC answers.
 func Start(t testing.TB, miningAddr string) *Node {
 	t.Helper()
+	return start(t, miningAddr, "--regtest")
+}
+
+// StartSimnet runs btcd on simnet (SimNetParams' addresses): a chain as
+// easy as regtest's that btcd keeps across a Restart (it wipes regtest's
+// database at every start).
+func StartSimnet(t testing.TB, miningAddr string) *Node {
+	t.Helper()
+	return start(t, miningAddr, "--simnet")
+}
+
+func start(t testing.TB, miningAddr, net string) *Node {
+	t.Helper()
 	bin := btcdPath()
 	if bin == "" {
 		if os.Getenv("CLMINER_REQUIRE_BTCD") == "1" {
@@ -72,11 +89,11 @@ func Start(t testing.TB, miningAddr string) *Node {
 	dir := t.TempDir()
 	port := freePort(t)
 	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), User: "clminer", Pass: "test-pass-" + strconv.Itoa(port), Dir: dir,
-		http: &http.Client{Timeout: 30 * time.Second}}
-	n.cmd = exec.Command(bin, "--regtest", "--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"),
-		"--configfile="+filepath.Join(dir, "btcd.conf"), "--notls", "--nolisten", "--rpclisten=127.0.0.1:"+strconv.Itoa(port),
-		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--miningaddr="+miningAddr, "--debuglevel=warn",
-		"--txindex", "--blockminsize=0", "--blockprioritysize=0")
+		http: &http.Client{Timeout: 30 * time.Second}, bin: bin}
+	n.args = []string{net, "--datadir=" + filepath.Join(dir, "data"), "--logdir=" + filepath.Join(dir, "logs"),
+		"--configfile=" + filepath.Join(dir, "btcd.conf"), "--notls", "--nolisten", "--rpclisten=127.0.0.1:" + strconv.Itoa(port),
+		"--rpcuser=" + n.User, "--rpcpass=" + n.Pass, "--miningaddr=" + miningAddr, "--debuglevel=warn",
+		"--txindex", "--blockminsize=0", "--blockprioritysize=0"}
 	if err := os.WriteFile(filepath.Join(dir, "btcd.conf"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -84,21 +101,58 @@ func Start(t testing.TB, miningAddr string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		t.Fatalf("start btcd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(exited) }()
+	n.logf = logf
 	t.Cleanup(func() {
-		_ = n.cmd.Process.Kill()
-		<-exited
+		n.kill()
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "btcd.out"))
 			t.Logf("btcd output:\n%s", tail(b, 4000))
 		}
 	})
+	n.run(t)
+	return n
+}
+
+// kill stops the running btcd and waits for it.
+func (n *Node) kill() {
+	if n.cmd != nil {
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+		n.cmd = nil
+	}
+}
+
+// Restart stops btcd as an operator does (SIGINT: it flushes its chain)
+// and starts it again on the same data directory and RPC address. Its
+// chain is kept; RPC is down in between; btcd does not keep its mempool.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	if n.cmd != nil {
+		_ = n.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-n.exited:
+			n.cmd = nil
+		case <-time.After(30 * time.Second):
+			t.Log("btcd did not stop on SIGINT within 30 s; killing it")
+			n.kill()
+		}
+	}
+	n.run(t)
+}
+
+// run starts btcd and waits until its RPC answers.
+func (n *Node) run(t testing.TB) {
+	t.Helper()
+	n.cmd = exec.Command(n.bin, n.args...)
+	n.cmd.Stdout, n.cmd.Stderr = n.logf, n.logf
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("start btcd: %v", err)
+	}
+	exited := make(chan struct{})
+	n.exited = exited
+	cmd := n.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var h int64
@@ -113,7 +167,6 @@ func Start(t testing.TB, miningAddr string) *Node {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return n
 }
 
 func tail(b []byte, n int) []byte {
