@@ -89,6 +89,16 @@ func startProxyOn(t testing.TB, cfg Config, up source.Source) *proxyRun {
 	return r
 }
 
+// feeding is the upstream index of the job miners are sent now (-1:
+// none).
+func (r *proxyRun) feeding() int {
+	pj, _, _ := r.srv.current()
+	if pj == nil {
+		return -1
+	}
+	return r.srv.issue(pj).Pool
+}
+
 func (r *proxyRun) url() string { return "stratum+tcp://" + r.srv.Addr() }
 
 // downstream is a clminer (client + miner + reference device) mining on

@@ -35,6 +35,8 @@ type Event struct {
 	Reason   string  `json:"reason"`
 	User     string  `json:"user"`
 	Flags    uint32  `json:"flags"`
+	Hash     string  `json:"hash"` // an accepted share's, display order
+	Cmd      string  `json:"cmd"`
 	HashRate float64 `json:"hashrate"`
 	Err      string  `json:"err"`
 }
@@ -52,6 +54,7 @@ type Peer struct {
 	mu       sync.Mutex
 	accepted int
 	rejected int
+	shares   []Event
 	done     chan struct{}
 }
 
@@ -117,6 +120,7 @@ func Start(t testing.TB, args ...string) *Peer {
 				} else {
 					p.rejected++
 				}
+				p.shares = append(p.shares, e)
 				p.mu.Unlock()
 			}
 			select {
@@ -143,11 +147,33 @@ func (p *Peer) URL() string {
 	return "stratum2+tcp://127.0.0.1:" + strconv.Itoa(p.Port) + "/" + p.Key
 }
 
+// Command sends a command line to the peer (see peer.mjs: target HEX, job,
+// block, down, up) and waits until it has been applied.
+func (p *Peer) Command(t testing.TB, cmd string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, cmd+"\n"); err != nil {
+		t.Fatalf("v2peer command %q: %v", cmd, err)
+	}
+	kind := "command"
+	switch cmd {
+	case "down", "up":
+		kind = cmd
+	}
+	p.WaitEvent(t, kind, 10*time.Second)
+}
+
 // Counts are the shares the peer accepted and rejected.
 func (p *Peer) Counts() (accepted, rejected int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.accepted, p.rejected
+}
+
+// Shares are the share events so far, in order.
+func (p *Peer) Shares() []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Event(nil), p.shares...)
 }
 
 // Stop ends the peer (closing its stdin) and waits for it. Safe to call

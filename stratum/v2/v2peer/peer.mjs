@@ -13,6 +13,11 @@
 // coinbase with the miner's extranonce and folding the merkle path.
 // It prints one JSON line per event on stdout; the first is
 // {"event":"listening","port":..,"key":"<base58check authority key>"}.
+// It takes commands on stdin, one per line, applied to every connection:
+//   target HEX_BE   SetTarget (shares are judged at it from then on)
+//   job             a new job on the current prevhash
+//   block           a new block: a future job and SetNewPrevHash
+//   down / up       drop every connection and refuse new ones / serve again
 
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -122,7 +127,10 @@ class Reader {
 
 // --- the pool ---
 const targetBE = opt('target', '0fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff');
-const target = Uint8Array.from(Buffer.from(targetBE, 'hex')).reverse(); // U256 is little-endian
+const u256 = (be) => Uint8Array.from(Buffer.from(be, 'hex')).reverse(); // U256 is little-endian
+let target = u256(targetBE);
+const sessions = new Set(); // what commands reach
+let down = false;
 const batch = Number(opt('batch', '1'));
 const NBITS = 0x207fffff;
 const BIP320 = 0x1fffe000;
@@ -134,6 +142,7 @@ let connections = 0;
 const leU256 = (b) => BigInt('0x' + hex(Uint8Array.from(b).reverse()));
 
 function serve(sock) {
+  if (down) { sock.destroy(); return; }
   const id = ++connections;
   let buf = new Uint8Array(0);
   let st = 'act1';
@@ -311,13 +320,57 @@ function serve(sock) {
       sock.destroy();
     }
   });
+  const session = {
+    sock,
+    command(cmd) {
+      if (!send || !channel) return;
+      if (cmd === 'job') newJob();
+      else if (cmd === 'block') newBlock();
+      else if (cmd === 'target') { write(0x21, concat(u32(channel), target)); emit({ event: 'target', conn: id }); }
+    },
+  };
+  sessions.add(session);
   sock.on('error', () => {});
-  sock.on('close', () => emit({ event: 'closed', conn: id }));
+  sock.on('close', () => { sessions.delete(session); emit({ event: 'closed', conn: id }); });
+}
+
+function command(line) {
+  const [cmd, arg] = line.trim().split(/\s+/);
+  switch (cmd) {
+    case 'target':
+      target = u256(arg);
+      break;
+    case 'down':
+      down = true;
+      for (const s of sessions) s.sock.destroy();
+      emit({ event: 'down' });
+      return;
+    case 'up':
+      down = false;
+      emit({ event: 'up' });
+      return;
+    case 'job': case 'block':
+      break;
+    default:
+      emit({ event: 'error', err: 'unknown command ' + cmd });
+      return;
+  }
+  for (const s of sessions) s.command(cmd);
+  emit({ event: 'command', cmd });
 }
 
 const server = net.createServer(serve);
 server.listen(Number(opt('port', '0')), '127.0.0.1', () => {
   emit({ event: 'listening', port: server.address().port, key: authKey, authority: hex(authPub) });
+});
+let pending = '';
+process.stdin.on('data', (chunk) => {
+  pending += chunk;
+  let i;
+  while ((i = pending.indexOf('\n')) >= 0) {
+    command(pending.slice(0, i));
+    pending = pending.slice(i + 1);
+  }
 });
 process.stdin.on('end', () => process.exit(0)); // the test closed our stdin: stop
 process.stdin.resume();
