@@ -15,12 +15,16 @@ import (
 	"clminer/work/source"
 )
 
-// fakeUpstream accepts every share at once and keeps the sub-worker set.
-type fakeUpstream struct{ keys map[string]bool }
+// fakeUpstream answers every share at once (with kind, which the fuzz
+// event "!verdict" moves on) and keeps the sub-worker set.
+type fakeUpstream struct {
+	keys map[string]bool
+	kind source.ReplyKind
+}
 
 func (f *fakeUpstream) Run(ctx context.Context, _ source.Sink) error { <-ctx.Done(); return ctx.Err() }
 func (f *fakeUpstream) Send(_ source.Share, done func(source.Reply)) {
-	done(source.Reply{Kind: source.Accepted})
+	done(source.Reply{Kind: f.kind, Code: 23, Reason: "fuzz"})
 }
 func (f *fakeUpstream) AddWorker(k string) error {
 	if f.keys == nil {
@@ -57,14 +61,18 @@ type peerConn struct {
 func (p peerConn) RemoteAddr() net.Addr { return p.addr }
 
 // fuzzUpstream plays the pool side of a fuzz run: a ledger and jobs it
-// hands the server as a stratum.Client would.
+// hands the server as a source would: a Stratum v1 client, a V2 channel
+// (targets applied at once) or a node (only blocks go up).
 type fuzzUpstream struct {
 	s       *Server
 	led     *ledger.Ledger
 	session uint64
+	pool    int
 	en1     string
 	size    int
 	n       int
+	mode    string  // "v1", "v2" or "node"
+	diff    float64 // the V2 channel's target, as a difficulty
 	last    *source.Job
 }
 
@@ -74,26 +82,87 @@ func (u *fuzzUpstream) job(t testing.TB, clean bool) {
 	p := work.JobParams{JobID: fmt.Sprintf("j%d", u.n), PrevHash: strings.Repeat("00", 31) + fmt.Sprintf("%02x", u.n%256),
 		Coinb1: "01000000010000", Coinb2: "ffffffff00", Version: "20000000", NBits: "1d00ffff", NTime: "5f5e1000",
 		Extranonce1: u.en1, Extranonce2Size: u.size, Difficulty: 1e-12}
-	wj, err := work.NewJob(p)
+	space := u.en1 + "/" + fmt.Sprint(u.size)
+	var entry *ledger.Entry
+	var err error
+	switch u.mode {
+	case "v2":
+		p.Difficulty = u.diff
+		tg, terr := work.TargetForDifficulty(u.diff)
+		if terr != nil {
+			t.Fatal(terr)
+		}
+		entry, err = u.led.JobAtTarget(space, p.JobID, u.size, tg)
+	case "node":
+		// regtest's bits: about one hash in two is a block
+		p.NBits = "207fffff"
+		tg, terr := work.NBitsTarget(0x207fffff)
+		if terr != nil {
+			t.Fatal(terr)
+		}
+		p.Difficulty = work.TargetDifficulty(tg)
+		entry, err = u.led.JobAtTarget(space, p.JobID, u.size, tg)
+	default:
+		entry, err = u.led.Job(space, p.JobID, u.size, 1e-12)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	space := u.en1 + "/" + fmt.Sprint(u.size)
-	entry, err := u.led.Job(space, p.JobID, u.size, 1e-12)
+	wj, err := work.NewJob(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if clean {
 		u.led.Retain(p.JobID)
 	}
-	u.last = &source.Job{Job: wj, Entry: entry, RollingMask: work.BIP320Mask, Clean: clean, Session: u.session}
+	u.last = &source.Job{Job: wj, Entry: entry, RollingMask: work.BIP320Mask, Clean: clean, Session: u.session, Pool: u.pool,
+		TargetAtOnce: u.mode == "v2", BlocksOnly: u.mode == "node"}
 	u.s.onJob(u.last)
 }
 
+// failover moves to another upstream of kind mode.
+func (u *fuzzUpstream) failover(t testing.TB, mode, en1 string, size int) {
+	u.session++
+	u.pool = (u.pool + 1) % 3
+	u.mode, u.en1, u.size, u.diff = mode, en1, size, 1e-12
+	u.led = ledger.New(0)
+	u.job(t, true)
+}
+
 // event applies one upstream event line ("!clean", "!job", "!diff",
-// "!mask", "!space", "!dead").
+// "!mask", "!space", "!dead", "!v2", "!node", "!target+", "!target-",
+// "!verdict").
 func (u *fuzzUpstream) event(t testing.TB, ev string) {
 	switch ev {
+	case "!v2":
+		u.failover(t, "v2", "0a0b0c0d", 8)
+	case "!node":
+		u.failover(t, "node", "01010101", 8)
+	case "!target+", "!target-":
+		// a V2 SetTarget: every live job judged at it at once, the last
+		// one re-issued
+		if u.mode != "v2" {
+			return
+		}
+		if ev == "!target+" {
+			u.diff *= 4
+		} else {
+			u.diff /= 4
+		}
+		tg, err := work.TargetForDifficulty(u.diff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.led.SetTarget(tg)
+		j := *u.last
+		wj := *j.Job
+		wj.Difficulty, wj.ShareTarget = u.diff, tg
+		j.Job, j.Clean = &wj, false
+		u.last = &j
+		u.s.onJob(&j)
+	case "!verdict":
+		f := u.s.up.(*fakeUpstream)
+		f.kind = (f.kind + 1) % 5
 	case "!clean":
 		u.job(t, true)
 	case "!job":
@@ -114,10 +183,7 @@ func (u *fuzzUpstream) event(t testing.TB, ev string) {
 		u.s.onJob(&j)
 	case "!space":
 		// failover to a pool with another extranonce1 and a smaller size
-		u.session++
-		u.en1, u.size = "aabb", 2
-		u.led = ledger.New(0)
-		u.job(t, true)
+		u.failover(t, "v1", "aabb", 2)
 	case "!dead":
 		u.led.Reset()
 	}
@@ -125,11 +191,12 @@ func (u *fuzzUpstream) event(t testing.TB, ev string) {
 
 // fuzzServer is a server holding one upstream job (job id "1" for miners).
 func fuzzServer(t testing.TB, users map[string]string) (*Server, *fuzzUpstream) {
-	s, err := New(Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30, Users: users}, &fakeUpstream{})
+	s, err := New(Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30, Users: users,
+		StartDifficulty: 1e-12, MinDifficulty: 1e-12, RetargetInterval: time.Nanosecond}, &fakeUpstream{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &fuzzUpstream{s: s, led: ledger.New(0), session: 1, en1: "01020304", size: 4}
+	u := &fuzzUpstream{s: s, led: ledger.New(0), session: 1, en1: "01020304", size: 4, mode: "v1"}
 	u.job(t, true)
 	return s, u
 }
@@ -169,6 +236,31 @@ var fuzzSeeds = []string{
 {"id":7,"method":"mining.submit","params":["w","3","01","%NTIME%","00000000"]}
 !dead
 {"id":8,"method":"mining.submit","params":["w","3","02","%NTIME%","00000000"]}`,
+	// A V2 channel: SetTarget up and down, a failover to a node whose
+	// shares are judged at the miner's own difficulty (suggested, then
+	// re-targeted), blocks and their verdicts, and back to v1.
+	`{"id":1,"method":"mining.suggest_difficulty","params":[0.5]}
+{"id":2,"method":"mining.subscribe","params":["x"]}
+{"id":3,"method":"mining.authorize","params":["w","x"]}
+!v2
+{"id":4,"method":"mining.submit","params":["w","2","000001","%NTIME%","00000000"]}
+!target+
+{"id":5,"method":"mining.submit","params":["w","2","000002","%NTIME%","00000000"]}
+!target-
+!job
+{"id":6,"method":"mining.submit","params":["w","3","000003","%NTIME%","00000000"]}
+!node
+{"id":7,"method":"mining.suggest_target","params":["00000000ffff0000000000000000000000000000000000000000000000000000"]}
+{"id":8,"method":"mining.submit","params":["w","4","000004","%NTIME%","00000001"]}
+!verdict
+{"id":9,"method":"mining.submit","params":["w","4","000005","%NTIME%","00000002"]}
+!verdict
+!verdict
+{"id":10,"method":"mining.submit","params":["w","4","000006","%NTIME%","00000003"]}
+{"id":11,"method":"mining.suggest_difficulty","params":["x"]}
+!job
+!space
+{"id":12,"method":"mining.submit","params":["w","5","01","%NTIME%","00000000"]}`,
 }
 
 // FuzzServerLines feeds one miner connection arbitrary lines, interleaved
@@ -289,6 +381,16 @@ var sessionSeeds = []string{
 		"1{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"b.r\",\"p\"]}\n" +
 		"2{\"id\":\"" + strings.Repeat("7", 300) + "\",\"method\":\"mining.ping\",\"params\":[]}\n" +
 		"3{\"id\":1,\"method\":\"mining.authorize\",\"params\":[\"a.r\",\"wrong\"]}\n~0\n~1",
+	// two miners on a node upstream (their own difficulty, blocks), one
+	// leaving, a V2 channel after it
+	"0{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"0{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"a.r\",\"p\"]}\n" +
+		"1{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n" +
+		"1{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"b.r\",\"p\"]}\n!node\n" +
+		"0{\"id\":3,\"method\":\"mining.submit\",\"params\":[\"a.r\",\"2\",\"000001\",\"%NTIME%\",\"00000000\"]}\n" +
+		"1{\"id\":3,\"method\":\"mining.submit\",\"params\":[\"b.r\",\"2\",\"000001\",\"%NTIME%\",\"00000001\"]}\n!verdict\n" +
+		"1{\"id\":4,\"method\":\"mining.suggest_difficulty\",\"params\":[2]}\n~0\n!v2\n!target-\n" +
+		"1{\"id\":5,\"method\":\"mining.submit\",\"params\":[\"b.r\",\"3\",\"000002\",\"%NTIME%\",\"00000000\"]}\n~1",
 }
 
 // FuzzServerSessions plays session sequences over four connections from
