@@ -1,9 +1,40 @@
 // Package proxy is a Stratum v1 server for a farm: many downstream miners
-// (ASICs, other clminers, cpuminer-style software) share one upstream
-// session per pool, held by the same stratum.Client the miner uses (with its
-// failover, health rules and work ledger).
+// (ASICs, other clminers, cpuminer-style software) share one upstream,
+// consumed through the contract the miner consumes (package work/source):
+// a Stratum v1 pool list (stratum.Client, with its failover, health rules
+// and work ledger), a Stratum V2 extended channel (a V1-to-V2 translator),
+// a node (a solo pool for the farm), or a work/failover chain of them.
 //
 // Why it is built the way it is:
+//
+//   - The upstream is a source.Source, not a protocol: what differs between
+//     kinds is said by the jobs themselves (source.Job.TargetAtOnce for a
+//     V2 channel, BlocksOnly for a node) and by whether the source has
+//     sub-workers (source.SubWorkers), so a failover between kinds is a new
+//     share space like any other and miners stay connected through it.
+//     Every share goes up with source.Source.Send and the full extranonce2,
+//     ntime and version bits of the upstream's own job, to the session that
+//     issued it and nowhere else.
+//   - A V2 channel must be extended (channel.Config.Extended): its jobs
+//     carry the coinbase, so the channel's extranonce is split like a v1
+//     pool's extranonce2, and shares go up as SubmitSharesExtended.
+//     SetTarget applies to the channel's jobs at once in both directions;
+//     miners speak v1, where a set_difficulty lowers only later jobs, so a
+//     raise reaches them at once (the job re-sent) and a lowering from the
+//     second new job after it, the rule clminer's own v1 client follows.
+//   - A node takes only blocks. The proxy is then the pool: it sets each
+//     miner's difficulty (vardiff, honouring mining.suggest_difficulty
+//     within bounds, never above the network's), judges every share at the
+//     lowest difficulty the miner was told for its job and keeps it here,
+//     and hands only a share that meets the network target to the node
+//     source, which builds and checks the block and sends one per tip
+//     (work/gbt's sent-tip set). Blocks are counted per miner and worker.
+//   - A failover chain keeps every upstream connected, so a v1 backup's
+//     latest job can come back unchanged after the proxy left it. Miners
+//     start a new job's extranonce2 at zero, so such a job is sent with a
+//     later ntime (pjob.bump): their work on it is new rather than a replay
+//     of the shares they sent on it before (the ledger would refuse those
+//     as duplicates, and the hashing would be wasted).
 //
 //   - The upstream extranonce2 space is split, not shared: each miner gets a
 //     unique prefix of PrefixSize bytes as its extranonce1 and the rest (at
@@ -32,10 +63,10 @@
 //     duplicate, low-difficulty and malformed shares are answered locally
 //     with the pool's usual codes, so a broken miner cannot make the pool
 //     mark the farm's one connection sick.
-//   - A miner's difficulty is the upstream one, stamped per job: a higher
-//     downstream difficulty would cut the credit the pool gives (it credits
-//     each share at its own difficulty), a lower one would send shares the
-//     pool rejects.
+//   - With a pool, a miner's difficulty is the upstream one, stamped per
+//     job: a higher downstream difficulty would cut the credit the pool
+//     gives (it credits each share at its own difficulty), a lower one would
+//     send shares the pool rejects.
 //   - Version rolling is negotiated upstream; each miner gets the
 //     intersection of its mask and the pool's, updated with
 //     mining.set_version_mask when the pool's changes.
@@ -54,10 +85,12 @@
 //     connection closed to make room, and refused authorizes are rate-limited
 //     per address: silent sockets, handshake floods and password guessing
 //     cost the attacker's address, not the farm.
-//   - Each downstream worker name is authorized upstream as a sub-worker of
-//     the pool user (stratum.Client.AddWorker), and its shares are submitted
-//     under it; a name the pool refuses is reported and its shares go under
-//     the pool user. Every upstream authorize is a message on the farm's one
+//   - Where the upstream has sub-workers (Stratum v1), each downstream
+//     worker name is authorized upstream as a sub-worker of the pool user
+//     (source.Workers.AddWorker, on every v1 pool of a failover chain), and
+//     its shares are submitted under it; a name the pool refuses is reported
+//     and its shares go under the pool user. V2 and nodes have no such
+//     accounts: the names are the proxy's per-worker accounting only. Every upstream authorize is a message on the farm's one
 //     pool connection, which pools rate-limit: a name is authorized only
 //     once its miner subscribed, stays authorized (the most recently used,
 //     bounded) when the miner leaves so a returning one costs nothing, and
@@ -67,8 +100,10 @@
 //     names and a bounded number that left: junk names cannot fill them.
 //
 // FuzzServerLines feeds one connection arbitrary line sequences interleaved
-// with upstream events, FuzzServerSessions several connections from two
-// addresses (their corpus is in testdata/fuzz); testdata/miner.py
-// is a miner written apart from this code (Python, hashlib only) that the
-// tests drive through the proxy.
+// with upstream events (v1, V2 and node jobs, SetTarget, every verdict
+// kind), FuzzServerSessions several connections from two addresses (their
+// corpus is in testdata/fuzz); testdata/miner.py is a miner written apart
+// from this code (Python, hashlib only) that the tests drive through the
+// proxy, with stratum/v2/v2peer (Node.js) as an independent V2 pool and
+// btcd as a node.
 package proxy
