@@ -244,7 +244,7 @@ func (k chanSink) Job(j *source.Job) {
 	default:
 	}
 }
-func (chanSink) NoWork(string)       {}
+func (chanSink) NoWork(string)      {}
 func (chanSink) Event(source.Event) {}
 
 // benchChannel sends b.N shares found beforehand on src's first job with

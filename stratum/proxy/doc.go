@@ -35,7 +35,6 @@
 //     later ntime (pjob.bump): their work on it is new rather than a replay
 //     of the shares they sent on it before (the ledger would refuse those
 //     as duplicates, and the hashing would be wasted).
-//
 //   - The upstream extranonce2 space is split, not shared: each miner gets a
 //     unique prefix of PrefixSize bytes as its extranonce1 and the rest (at
 //     most 8 bytes, what cgminer and WhatsMiners accept) as its
