@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/stratum/v2/v2peer"
+	"clminer/work/gbt/gbttest"
 )
 
 // `clminer proxy` in front of the built-in pool, with two `clminer mine`
@@ -283,4 +287,166 @@ func TestDemoProxy(t *testing.T) {
 	}
 	assert.Positive(t, credited["demo.rig1"], "%v", credited)
 	assert.Positive(t, credited["demo.rig2"], "%v", credited)
+}
+
+// proxyCmd is a `clminer proxy` running in the test.
+type proxyCmd struct {
+	listen, api string
+	log         *logWatch
+	cancel      func()
+	done        chan error
+}
+
+// startProxyCmd runs `clminer proxy --listen 127.0.0.1:0 --api-listen
+// 127.0.0.1:0 ARGS` and waits until both addresses are bound.
+func startProxyCmd(t *testing.T, args ...string) *proxyCmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	p := &proxyCmd{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	p.log = &logWatch{on: func(ev map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev["event"] {
+		case "proxy.listening":
+			p.listen, _ = ev["addr"].(string)
+		case "api.listening":
+			p.api, _ = ev["addr"].(string)
+		}
+		if p.listen != "" && p.api != "" {
+			once.Do(func() { close(ready) })
+		}
+	}}
+	app := newApp()
+	app.ErrWriter = p.log
+	go func() {
+		p.done <- app.RunContext(ctx, append([]string{"clminer", "--log-format", "json", "proxy", "--listen", "127.0.0.1:0",
+			"--api-listen", "127.0.0.1:0", "--status-interval", "0"}, args...))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-p.done
+	})
+	select {
+	case <-ready:
+	case err := <-p.done:
+		t.Fatalf("proxy stopped: %v\n%s", err, strings.Join(p.log.all(), "\n"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return p
+}
+
+// get reads path from the proxy's API.
+func (p *proxyCmd) get(t *testing.T, path string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://" + p.api + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return b
+}
+
+// README's V2 example: `clminer proxy -o stratum2+tcp://.../KEY -u
+// account.farm -o stratum+tcp://backup -u wallet` in front of the
+// independent V2 pool (extended channels only), a `clminer mine` behind
+// it; the pool re-checks every share it accepts.
+func TestProxyCommandV2Upstream(t *testing.T) {
+	peer := v2peer.Start(t, "--extended", "--target", peerTarget)
+	backup := pooltest.New(pooltest.Config{Difficulty: 0.0001, Extranonce2Size: 8})
+	require.NoError(t, backup.Start())
+	defer backup.Close()
+	px := startProxyCmd(t, "-o", peer.URL(), "-u", "acct.farm", "-o", backup.URL(), "-u", "wallet")
+	// The backup may feed the proxy for a moment while the V2 channel opens.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st struct {
+			MiningOn string `json:"mining_on"`
+		}
+		require.NoError(t, json.Unmarshal(px.get(t, "/api/v1/status"), &st))
+		if strings.HasPrefix(st.MiningOn, "stratum2+tcp://") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the proxy never mined on the V2 pool")
+		time.Sleep(50 * time.Millisecond)
+	}
+	accepted := 0
+	_, err := runMine(t, []string{"-o", "stratum+tcp://" + px.listen, "-u", "rig1", "--device", "cpu", "--threads", "1",
+		"--status-interval", "0", "--drain-timeout", "1s"}, func(ev map[string]any, stop func()) {
+		if ev["event"] == "share.accepted" {
+			if accepted++; accepted == 3 {
+				stop()
+			}
+		}
+	})
+	require.NoError(t, err)
+	acc, rej := peer.Counts()
+	assert.GreaterOrEqual(t, acc, 3)
+	assert.Zero(t, rej)
+	assert.Zero(t, backup.Stats().Accepted, "the V2 pool, first in the list, got the shares")
+	open := peer.WaitEvent(t, "open", 10*time.Second)
+	assert.Equal(t, "acct.farm", open.User)
+	var st struct {
+		Shares struct {
+			Accepted uint64 `json:"accepted"`
+		} `json:"shares"`
+		Pools []struct {
+			Protocol string `json:"protocol"`
+			State    string `json:"state"`
+		} `json:"pools"`
+	}
+	require.NoError(t, json.Unmarshal(px.get(t, "/api/v1/status"), &st))
+	assert.EqualValues(t, acc, st.Shares.Accepted, "the pool's count is the proxy's")
+	require.Len(t, st.Pools, 2)
+	assert.Equal(t, "stratum2", st.Pools[0].Protocol)
+	assert.Equal(t, "active", st.Pools[0].State)
+}
+
+// README's node example: `clminer proxy -o http://node --coinbase-addr
+// ADDR` in front of btcd (regtest), a `clminer mine` behind it: its
+// blocks are btcd's, pay the address, and the proxy's status and metrics
+// credit them to the miner.
+func TestProxyCommandNodeUpstream(t *testing.T) {
+	w := gbttest.NewWallet("clminer proxy command wallet")
+	n := gbttest.Start(t, w.P2PKH.EncodeAddress())
+	n.MustCall(t, nil, "generate", 101)
+	h0 := n.Height(t)
+	addr := payouts(t)["P2TR"]
+	px := startProxyCmd(t, "-o", n.URL, "-u", n.User, "-p", n.Pass, "--coinbase-addr", addr.EncodeAddress())
+	blocks := 0
+	_, err := runMine(t, []string{"-o", "stratum+tcp://" + px.listen, "-u", "rig1", "--device", "cpu", "--threads", "1",
+		"--status-interval", "0", "--drain-timeout", "1s"}, func(ev map[string]any, stop func()) {
+		if ev["event"] == "share.accepted" {
+			if blocks++; blocks == 3 {
+				stop()
+			}
+		}
+	})
+	require.NoError(t, err)
+	require.Greater(t, n.Height(t), h0)
+	want, err := txscript.PayToAddrScript(addr)
+	require.NoError(t, err)
+	for h := h0 + 1; h <= n.Height(t); h++ {
+		assert.True(t, bytes.Equal(n.BlockAt(t, h).Payout, want), "block %d pays %s", h, addr)
+	}
+	var st struct {
+		Shares struct {
+			BlocksAccepted uint64 `json:"blocks_accepted"`
+		} `json:"shares"`
+		Workers []struct {
+			Name   string `json:"name"`
+			Shares struct {
+				BlocksAccepted uint64 `json:"blocks_accepted"`
+			} `json:"shares"`
+		} `json:"workers"`
+	}
+	require.NoError(t, json.Unmarshal(px.get(t, "/api/v1/status"), &st))
+	assert.EqualValues(t, n.Height(t)-h0, st.Shares.BlocksAccepted)
+	require.Len(t, st.Workers, 1)
+	assert.Equal(t, st.Shares.BlocksAccepted, st.Workers[0].Shares.BlocksAccepted)
+	assert.Contains(t, string(px.get(t, "/metrics")), fmt.Sprintf(`clminer_proxy_blocks_total{outcome="accepted",worker="rig1"} %d`, st.Shares.BlocksAccepted))
+	assert.NotContains(t, strings.Join(px.log.all(), "\n"), n.Pass, "the RPC password is never logged")
 }

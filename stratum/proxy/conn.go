@@ -92,6 +92,7 @@ type conn struct {
 	// must never follow a newer one. Taken before mu.
 	jobMu   sync.Mutex
 	lastJob uint64
+	sentJob uint64 // the job last written to the miner (guarded by mu)
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -744,6 +745,14 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 		c.diff = diff
 		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(diff))
 	}
+	if pj.seq == c.sentJob && !clean && len(lines) == 0 {
+		// A re-issue that changes nothing this miner sees (a mask it does
+		// not roll, a V2 lowering not yet due): a second notify of the same
+		// job would only make it restart its work.
+		c.mu.Unlock()
+		return
+	}
+	c.sentJob = pj.seq
 	c.noteToldLocked(pj.seq, diff)
 	c.sentJobFirst = true
 	d := c.d

@@ -286,6 +286,25 @@ func TestVersionRollingPassesThrough(t *testing.T) {
 	assert.Zero(t, pool.Stats().Rejected)
 }
 
+// A re-issue that changes nothing a miner sees (a new mask, for a miner
+// that does not roll) is not sent to it again: a second notify of the same
+// job makes a miner restart its work, and a test flood counting jobs took
+// it for the next one and sent a window of shares on a job about to die.
+func TestReissueUnchangedForTheMinerIsNotResent(t *testing.T) {
+	pool := startPool(t, pooltest.Config{VersionMask: 0x00ffe000})
+	px := startProxy(t, Config{}, pool)
+	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", false)
+	first := s.job.JobID
+	pool.SetVersionMask(0x0000e000)
+	waitFor(t, 10*time.Second, "the proxy's re-issue under the new mask", func() bool {
+		pj, _, _ := px.srv.current()
+		return pj != nil && px.srv.issue(pj).RollingMask == 0x0000e000
+	})
+	pool.PushJob(false)
+	s.nextJob(t)
+	assert.NotEqual(t, first, s.job.JobID, "the next notify is the next job, not the first again")
+}
+
 // Miners past the capacity are refused with a clear reason; a freed prefix
 // whose miner sent shares is not handed out before a clean job, one whose
 // miner sent none is at once.

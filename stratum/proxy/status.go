@@ -157,17 +157,19 @@ type WorkerStatus struct {
 
 // Status is the proxy's state for the status API.
 type Status struct {
-	Listen      string            `json:"listen"`
-	UptimeS     float64           `json:"uptime_s"`
-	PrefixBytes int               `json:"extranonce_prefix_bytes"`
-	MaxMiners   int               `json:"max_miners"`
-	Idle        string            `json:"idle,omitempty"`
-	Refused     uint64            `json:"miners_refused"`
-	Shares      Counts            `json:"shares"`
-	Hashrate    float64           `json:"hashrate_from_shares"`
-	Miners      []MinerStatus     `json:"miners"`
-	Workers     []WorkerStatus    `json:"workers"`
-	Pools       []miner.PoolStats `json:"pools"`
+	Listen      string  `json:"listen"`
+	UptimeS     float64 `json:"uptime_s"`
+	PrefixBytes int     `json:"extranonce_prefix_bytes"`
+	MaxMiners   int     `json:"max_miners"`
+	Idle        string  `json:"idle,omitempty"`
+	// MiningOn is the upstream whose job miners are sent now.
+	MiningOn string            `json:"mining_on,omitempty"`
+	Refused  uint64            `json:"miners_refused"`
+	Shares   Counts            `json:"shares"`
+	Hashrate float64           `json:"hashrate_from_shares"`
+	Miners   []MinerStatus     `json:"miners"`
+	Workers  []WorkerStatus    `json:"workers"`
+	Pools    []miner.PoolStats `json:"pools"`
 }
 
 // keptWorkerStats is how many names no miner uses any more keep their
@@ -261,6 +263,9 @@ func (s *Server) Status() Status {
 	s.mu.Lock()
 	st := Status{Listen: s.Addr(), UptimeS: now.Sub(s.started).Seconds(), PrefixBytes: s.prefix, MaxMiners: s.capacity,
 		Idle: s.idle, Refused: s.refused, Shares: s.totals}
+	if s.cur != nil && s.idle == "" {
+		st.MiningOn = s.cur.up.PoolURL
+	}
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
