@@ -13,6 +13,7 @@ import (
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/channel"
+	"clminer/stratum/v2/codec"
 	"clminer/stratum/v2/v2test"
 	"clminer/work"
 	"clminer/work/failover"
@@ -240,4 +241,30 @@ func TestV2FailoverToV1AndBack(t *testing.T) {
 	assert.GreaterOrEqual(t, got, st.Shares.Accepted, "%+v", st.Shares)
 	assert.LessOrEqual(t, got, st.Shares.Accepted+st.Shares.Lost, "both pools' counts are the proxy's: %+v", st.Shares)
 	assert.Zero(t, st.Shares.Invalid+st.Shares.Duplicate+st.Shares.Rejected, "%+v", st.Shares)
+}
+
+// The V2 pool's Reconnect and CloseChannel end the channel as they do for
+// `clminer mine` (the channel reconnects, to the same authority key); the
+// miners keep their connection to the proxy and mine on the new channel.
+func TestV2ReconnectAndCloseChannelKeepMiners(t *testing.T) {
+	pool, src := startV2(t, v2test.Config{})
+	px := startProxyOn(t, Config{}, src)
+	d := startDownstream(t, px.url(), "rig1", stratum.Options{})
+	conn := pool.Next(10 * time.Second)
+	require.NotNil(t, conn)
+	acc := func() int { a, _, _ := v2Counts(pool); return a }
+	waitFor(t, 60*time.Second, "shares", func() bool { return acc() >= 2 })
+	for _, m := range []codec.Message{&codec.Reconnect{}, &codec.CloseChannel{ChannelID: 7, ReasonCode: "maintenance"}} {
+		require.NoError(t, conn.Send(m))
+		conn = pool.Next(30 * time.Second)
+		require.NotNil(t, conn, "the channel came back after %s", m.Name())
+		n := acc()
+		waitFor(t, 60*time.Second, "shares on the new channel", func() bool { return acc() >= n+2 })
+	}
+	assert.EqualValues(t, 1, d.client.Status()[0].Connects, "the miner never reconnected to the proxy")
+	d.shutdown()
+	_, rej, dup := v2Counts(pool)
+	assert.Zero(t, rej+dup)
+	st := px.srv.Status().Shares
+	assert.Zero(t, st.Invalid+st.Duplicate+st.Rejected, "%+v", st)
 }

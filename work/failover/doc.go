@@ -10,4 +10,9 @@
 // hand-over, not a connect and a template. A source that is not feeding the
 // miner sends nothing upstream, because shares go only to the source whose
 // job they were found on.
+//
+// A chain's sub-workers (Chain.SubWorkers) are those of its Stratum v1
+// sources, all of them: a farm proxy's names are authorized on a v1 backup
+// while a V2 pool or a node feeds the miners, so a failover finds them
+// there.
 package failover

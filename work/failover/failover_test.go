@@ -2,8 +2,10 @@ package failover
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,4 +126,51 @@ func TestPriorityAndRouting(t *testing.T) {
 	assert.Equal(t, [][2]int{{2, 1}, {1, 2}}, moves, "the pools that fed the miner: a's second pool (1) and the node (2)")
 	cancel()
 	<-done
+}
+
+// workerFake is a source with sub-workers (a Stratum v1 client's).
+type workerFake struct {
+	*fake
+	keys map[string]bool
+	full bool // AddWorker fails
+}
+
+func (w *workerFake) AddWorker(k string) error {
+	if w.full {
+		return assert.AnError
+	}
+	w.keys[k] = true
+	return nil
+}
+func (w *workerFake) RemoveWorker(k string) { delete(w.keys, k) }
+func (w *workerFake) WaitWorker(k string, _ time.Duration) (string, string) {
+	return fmt.Sprintf("%p.%s", w, k), "authorized"
+}
+func (w *workerFake) Workers() []source.WorkerStatus { return nil }
+
+// A chain's sub-workers are all its v1 sources': a name goes on every one
+// (or on none), and the verdict asked for is the feeding source's when it
+// has sub-workers, else the first's. A chain without any has none.
+func TestChainSubWorkers(t *testing.T) {
+	assert.Nil(t, source.SubWorkers(New(newFake(1), newFake(1))))
+	a := &workerFake{fake: newFake(1), keys: map[string]bool{}}
+	b := &workerFake{fake: newFake(1), keys: map[string]bool{}}
+	c := New(newFake(1), a, b)
+	w := source.SubWorkers(c)
+	require.NotNil(t, w)
+	require.NoError(t, w.AddWorker("rig1"))
+	assert.True(t, a.keys["rig1"] && b.keys["rig1"])
+	name, _ := w.WaitWorker("rig1", 0)
+	assert.Equal(t, fmt.Sprintf("%p.rig1", a), name, "no v1 source feeds: the first one's")
+	c.mu.Lock()
+	c.active = 2
+	c.mu.Unlock()
+	name, _ = w.WaitWorker("rig1", 0)
+	assert.Equal(t, fmt.Sprintf("%p.rig1", b), name, "the feeding source's")
+	b.full = true
+	require.Error(t, w.AddWorker("rig2"))
+	assert.False(t, a.keys["rig2"], "added on none when one refuses")
+	w.RemoveWorker("rig1")
+	assert.Empty(t, a.keys)
+	assert.Empty(t, b.keys)
 }

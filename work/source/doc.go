@@ -15,4 +15,12 @@
 //     one counted outcome.
 //   - NoWork tells the core that no upstream has a live job; devices idle
 //     instead of hashing work that cannot be submitted.
+//   - The farm proxy consumes the same contract, so it takes every kind of
+//     upstream the miner takes. What it needs beyond the miner is said by
+//     the jobs (TargetAtOnce: a V2 channel re-judges its jobs at once on a
+//     new target; BlocksOnly: a node takes blocks, not shares), by Share
+//     (the sub-worker to credit, the full extranonce2 in the unit) and
+//     Reply (the upstream's reject code), and by the optional Workers of a
+//     source whose upstream has sub-accounts (Stratum v1). A miner ignores
+//     all of it.
 package source
