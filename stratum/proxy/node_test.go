@@ -120,8 +120,12 @@ func TestNodeUpstreamBlocksIntoBtcd(t *testing.T) {
 	px := nodeProxy(t, n, payTo.EncodeAddress(), gbt.Options{})
 	// Slow devices: on regtest every other hash is a block; a pause before
 	// each sweep keeps the chain at a pace the test can follow.
-	d1 := startDownstream(t, px.url(), "farm.rig1", stratum.Options{}, &slowDevice{Device: gputest.Device{ID: "a"}})
-	d2 := startDownstream(t, px.url(), "farm.rig2", stratum.Options{}, &slowDevice{Device: gputest.Device{ID: "b"}})
+	// The rig that loses a tip has its block answered stale: clminer's
+	// client must not leave the proxy for a streak of them (see
+	// TestNodeRestartKeepsMinersMining).
+	opts := stratum.Options{RejectStreak: 1 << 20}
+	d1 := startDownstream(t, px.url(), "farm.rig1", opts, &slowDevice{Device: gputest.Device{ID: "a"}})
+	d2 := startDownstream(t, px.url(), "farm.rig2", opts, &slowDevice{Device: gputest.Device{ID: "b"}})
 	waitFor(t, 90*time.Second, "blocks from both rigs", func() bool {
 		return minerBlocks(px, "farm.rig1") > 0 && minerBlocks(px, "farm.rig2") > 0 && n.Height(t) >= h0+3
 	})
