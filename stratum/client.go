@@ -721,20 +721,12 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 	})
 }
 
-// SubmitAsync sends a share of j under sub-worker key (AddWorker; "" for
+// submitAsync sends a share of j under sub-worker key (AddWorker; "" for
 // the pool user) on the connection that sent j, without blocking: done is
 // called exactly once with the verdict, ErrStaleSession (nothing sent: the
 // connection is gone) or ErrThrottled. A key the pool has not (yet)
 // accepted on that connection submits under the pool user, so a share is
 // never lost to a worker name. Worker in done's result says which was used.
-func (c *Client) SubmitAsync(j *Job, sub work.Submit, key string, done func(SubmitResult, error)) {
-	if j == nil {
-		done(SubmitResult{}, ErrStaleSession)
-		return
-	}
-	c.submitAsync(j, sub, key, done)
-}
-
 func (c *Client) submitAsync(j *Job, sub work.Submit, key string, done func(SubmitResult, error)) {
 	c.mu.Lock()
 	s := c.live
@@ -955,7 +947,7 @@ const (
 
 // AddWorker registers sub-worker key: every session, the live one at once,
 // authorizes WorkerName(pool user, key) after the pool user, and shares
-// submitted under key (SubmitAsync, or a device of DeviceWorkers) carry that
+// submitted under key (Send with Share.Worker, or a device of DeviceWorkers) carry that
 // name once the pool accepted it. Adding a key twice is a no-op.
 func (c *Client) AddWorker(key string) error {
 	if key == "" || len(key) > MaxWorkerLen {
