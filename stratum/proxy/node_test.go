@@ -20,10 +20,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"clminer/gpu"
 	"clminer/gpu/gputest"
 	"clminer/stratum"
 	"clminer/work"
+	"clminer/work/device"
 	"clminer/work/gbt"
 	"clminer/work/gbt/gbttest"
 )
@@ -279,10 +279,10 @@ func TestNodeTemplateRefreshMidShare(t *testing.T) {
 // a block at once.
 type slowDevice struct{ gputest.Device }
 
-func (d *slowDevice) Sweep(ctx context.Context, sw gpu.Sweep) (gpu.Result, error) {
+func (d *slowDevice) Sweep(ctx context.Context, sw device.Sweep) (device.Result, error) {
 	select {
 	case <-ctx.Done():
-		return gpu.Result{}, ctx.Err()
+		return device.Result{}, ctx.Err()
 	case <-time.After(time.Duration(100+rand.IntN(400)) * time.Millisecond):
 	}
 	return d.Device.Sweep(ctx, sw)
