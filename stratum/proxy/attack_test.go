@@ -451,3 +451,32 @@ func TestAttackPasswordGuessing(t *testing.T) {
 	// another address is not locked out
 	handshakePass(t, dialRaw(t, addr), "honest", "h").c.Close()
 }
+
+// Point 5 with authorize added: sessions that subscribe, authorize and
+// never send a share hold every prefix. Past SilentGrace the oldest of
+// them gives its prefix to a newcomer; a miner that has sent shares keeps
+// its own, and none of its shares is lost or doubled.
+func TestAttackAuthorizedSilentHolders(t *testing.T) {
+	pool := startPool(t, pooltest.Config{}) // extranonce2_size 4: 1-byte prefixes, 256 of them
+	px := startProxy(t, Config{SilentGrace: time.Millisecond}, pool)
+	addr := px.srv.Addr()
+	_ = startDownstream(t, px.url(), "honest", stratum.Options{})
+	more := honestMining(t, pool, "farm.honest")
+	var held []*raw
+	for i := 0; i < 300; i++ {
+		c, err := dialFrom(t, addr, attackerIP(i%8))
+		require.NoError(t, err)
+		r := &raw{t: t, c: c, r: bufio.NewReader(c)}
+		r.call("mining.subscribe", "x")
+		r.call("mining.authorize", fmt.Sprintf("squatter%d", i), "x")
+		held = append(held, r)
+	}
+	s := handshake(t, dialRaw(t, addr), "newcomer", false)
+	assert.NotEmpty(t, s.job.JobID, "the newcomer got a prefix and a job")
+	more(2, "while authorized sessions squat on prefixes")
+	assert.Zero(t, pool.Stats().Rejected)
+	assert.Zero(t, pool.Stats().Duplicate)
+	for _, r := range held {
+		r.c.Close()
+	}
+}

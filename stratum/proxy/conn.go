@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -51,7 +52,12 @@ type conn struct {
 
 	// guarded by s.mu
 	authed   bool          // passed authorize once
-	holdElem *list.Element // in s.holders while it holds a prefix unauthenticated
+	holdElem *list.Element // in holdList while it holds a prefix it has not earned
+	holdList *list.List    // s.holders (not authenticated) or s.silent (no share yet)
+	// earned is prefixSilent until the miner's first share goes to the
+	// pool (prefixEarned); allocSlot may take a silent prefix for a
+	// newcomer (prefixTaken). The swap decides a race between the two.
+	earned atomic.Int32
 
 	mu           sync.Mutex
 	subscribed   bool
@@ -962,6 +968,12 @@ func (c *conn) claim(id json.RawMessage, worker string, entry *ledger.Entry, key
 		// Its prefix may already be free: nothing of it goes to the pool.
 		c.mu.Unlock()
 		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner disconnected")
+		return false
+	}
+	if !c.s.earnPrefix(c) {
+		// Its prefix went to a newcomer: nothing of it goes to the pool.
+		c.mu.Unlock()
+		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner's prefix went to another miner")
 		return false
 	}
 	// Marked before the claim, under the lock close reads it with: the

@@ -65,6 +65,11 @@ type Config struct {
 	// [none: a small miner at a high pool difficulty may submit once an
 	// hour; TCP keepalive finds dead peers].
 	IdleTimeout time.Duration
+	// SilentGrace: when every prefix is taken, an authorized miner that
+	// has sent no share for this long gives its prefix to a newcomer
+	// [2 min: a real miner's first share comes sooner at any sane pool
+	// difficulty, and a miner holding a prefix idle keeps others out].
+	SilentGrace time.Duration
 	// WriteQueueBytes bounds what waits to be written to a miner; past it
 	// the miner is dropped as not reading (one line always fits an empty
 	// queue) [64 KiB].
@@ -132,6 +137,7 @@ func (c *Config) defaults() {
 	}
 	def(&c.FirstLineTimeout, 5*time.Second)
 	def(&c.HandshakeTimeout, 15*time.Second)
+	def(&c.SilentGrace, 2*time.Minute)
 	def(&c.WriteTimeout, 10*time.Second)
 	if c.WriteQueueBytes <= 0 {
 		c.WriteQueueBytes = 64 << 10
@@ -300,7 +306,9 @@ type Server struct {
 	nextSlot int
 	// holders are the slot holders not yet authenticated (holdRec),
 	// oldest first: when every prefix is taken, the first makes room.
-	holders *list.List
+	// silent are those authenticated that have sent no share yet, oldest
+	// first: past SilentGrace, the next to make room.
+	holders, silent *list.List
 	epoch   uint64 // bumped by clean jobs and new spaces: frees quarantined prefixes
 	jobs    map[string]*pjob
 	order   []*pjob
@@ -348,8 +356,9 @@ type slot struct {
 }
 
 type holdRec struct {
-	c *conn
-	n int
+	c     *conn
+	n     int
+	since time.Time // when it joined its list
 }
 
 // upKey is one upstream sub-worker key.
@@ -375,7 +384,7 @@ func New(cfg Config, up Upstream) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, up: up, wk: source.SubWorkers(up), log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(),
+	return &Server{cfg: cfg, up: up, wk: source.SubWorkers(up), log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(), silent: list.New(),
 		jobs: map[string]*pjob{}, byEntry: map[*ledger.Entry]*pjob{}, workers: map[string]*workerStat{}, gone: list.New(),
 		keys: map[string]*upKey{}, idleKeys: list.New(),
 		names:    connlimit.NewBuckets(newNamesRate, newNamesBurst, peerTable),
@@ -690,10 +699,11 @@ func (s *Server) waitSpace(done <-chan struct{}, d time.Duration) bool {
 var ErrFull = errors.New("proxy full")
 
 // allocSlot hands c a free prefix index, round robin, skipping any whose
-// last holder sent shares on jobs still live. When none is free, the
-// oldest holder that has not authenticated (it was never sent a job) is
-// dropped and its prefix taken: sessions that never authorize cannot keep
-// miners out.
+// last holder sent shares on jobs still live. When none is free, a holder
+// that has not earned its prefix makes room: the oldest that has not
+// authenticated (it was never sent a job), else the oldest authenticated
+// one that has sent no share in SilentGrace. Sessions that never
+// authorize, or authorize and never mine, cannot keep miners out.
 func (s *Server) allocSlot(c *conn) (int, error) {
 	s.mu.Lock()
 	n, victim := -1, (*conn)(nil)
@@ -710,8 +720,20 @@ func (s *Server) allocSlot(c *conn) (int, error) {
 	if n < 0 {
 		if e := s.holders.Front(); e != nil && e.Value.(holdRec).c != c {
 			h := e.Value.(holdRec)
-			s.holders.Remove(e)
-			h.c.holdElem = nil
+			s.unholdLocked(h.c)
+			n, victim = h.n, h.c
+		}
+	}
+	for n < 0 {
+		e := s.silent.Front()
+		if e == nil || time.Since(e.Value.(holdRec).since) < s.cfg.SilentGrace {
+			break
+		}
+		h := e.Value.(holdRec)
+		s.unholdLocked(h.c)
+		// A share of its own may be on its way to the pool right now:
+		// the swap decides, and a miner that earned its prefix keeps it.
+		if h.c.earned.CompareAndSwap(prefixSilent, prefixTaken) {
 			n, victim = h.n, h.c
 		}
 	}
@@ -721,13 +743,55 @@ func (s *Server) allocSlot(c *conn) (int, error) {
 	}
 	s.slots[n] = slot{holder: c}
 	if !c.authed {
-		c.holdElem = s.holders.PushBack(holdRec{c, n})
+		s.holdLocked(c, s.holders, n)
 	}
 	s.mu.Unlock()
 	if victim != nil {
-		victim.close(fmt.Errorf("%w: its prefix went to a new miner, as it had not authorized", ErrFull))
+		why := "as it had not authorized"
+		if victim.authed {
+			why = fmt.Sprintf("as it had sent no share in %v", s.cfg.SilentGrace)
+		}
+		victim.close(fmt.Errorf("%w: its prefix went to a new miner, %s", ErrFull, why))
 	}
 	return n, nil
+}
+
+// Prefix states (conn.earned).
+const (
+	prefixSilent = iota
+	prefixEarned
+	prefixTaken
+)
+
+// earnPrefix records c's first share to the pool: its prefix is its own
+// from now on. False when the prefix was taken for a newcomer first.
+func (s *Server) earnPrefix(c *conn) bool {
+	switch c.earned.Load() {
+	case prefixEarned:
+		return true
+	case prefixTaken:
+		return false
+	}
+	if !c.earned.CompareAndSwap(prefixSilent, prefixEarned) {
+		return c.earned.Load() == prefixEarned
+	}
+	s.mu.Lock()
+	if c.holdList == s.silent {
+		s.unholdLocked(c)
+	}
+	s.mu.Unlock()
+	return true
+}
+
+func (s *Server) holdLocked(c *conn, l *list.List, n int) {
+	c.holdElem, c.holdList = l.PushBack(holdRec{c: c, n: n, since: time.Now()}), l
+}
+
+func (s *Server) unholdLocked(c *conn) {
+	if c.holdElem != nil {
+		c.holdList.Remove(c.holdElem)
+		c.holdElem, c.holdList = nil, nil
+	}
 }
 
 // releaseSlot frees c's prefix n; hot says c sent the pool shares, the
@@ -735,25 +799,25 @@ func (s *Server) allocSlot(c *conn) (int, error) {
 func (s *Server) releaseSlot(n int, c *conn, hot bool, cool uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.holdElem != nil {
-		s.holders.Remove(c.holdElem)
-		c.holdElem = nil
-	}
+	s.unholdLocked(c)
 	if n >= 0 && n < len(s.slots) && s.slots[n].holder == c {
 		s.slots[n] = slot{hot: hot, cool: cool}
 	}
 }
 
-// authenticated records that c passed authorize: its prefix and its
-// connection are no longer dropped to make room. It reports whether this
-// is the first time.
+// authenticated records that c passed authorize: its connection is no
+// longer dropped to make room, and its prefix only once it has sent no
+// share for SilentGrace. It reports whether this is the first time.
 func (s *Server) authenticated(c *conn) bool {
 	s.mu.Lock()
 	first := !c.authed
 	c.authed = true
-	if c.holdElem != nil {
-		s.holders.Remove(c.holdElem)
-		c.holdElem = nil
+	if c.holdList == s.holders {
+		n := c.holdElem.Value.(holdRec).n
+		s.unholdLocked(c)
+		if c.earned.Load() == prefixSilent {
+			s.holdLocked(c, s.silent, n)
+		}
 	}
 	s.mu.Unlock()
 	if a, ok := c.nc.(interface{ Activate() }); first && ok {
