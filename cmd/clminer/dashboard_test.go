@@ -23,6 +23,18 @@ import (
 	"clminer/stratum/pooltest"
 )
 
+// removeEventually removes dir, retrying while processes that are
+// shutting down still create files in it.
+func removeEventually(t *testing.T, dir string) {
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+	}
+	t.Errorf("browser profile %s left behind: %v", dir, err)
+}
+
 // browser is a headless Chromium (Debian's chromium) driven over the
 // DevTools protocol, collecting every console error, uncaught exception
 // and browser log error of the pages it opens.
@@ -35,6 +47,13 @@ type browser struct {
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := requireTool(t, "chromium")
+	// Not t.TempDir: Chromium's helper processes outlive the browser by a
+	// moment and still write into the profile, so a single RemoveAll at
+	// cleanup fails with "directory not empty" (seen in CI). The profile is
+	// removed once the processes are gone, retrying for a while.
+	profile, err := os.MkdirTemp("", "clminer-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() { removeEventually(t, profile) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -43,7 +62,9 @@ func startBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-crash-reporter", true),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1000),
 	)
 	if os.Geteuid() == 0 {
