@@ -751,10 +751,13 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 		c.diff = diff
 		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(diff))
 	}
-	if pj.seq == c.sentJob && !clean && len(lines) == 0 {
-		// A re-issue that changes nothing this miner sees (a mask it does
-		// not roll, a V2 lowering not yet due): a second notify of the same
-		// job would only make it restart its work.
+	if pj.seq == c.sentJob && len(lines) == 0 {
+		// The job this miner already has, with nothing it sees changed: a
+		// re-issue (a mask it does not roll, a V2 lowering not yet due), or
+		// the pool's broadcast of the job that its own subscribe or
+		// authorize just sent it (both ask for clean). A second notify of
+		// the same job would only make it restart its work. A changed
+		// extranonce, mask or difficulty comes with a line, and is sent.
 		c.mu.Unlock()
 		return
 	}

@@ -305,6 +305,31 @@ func TestReissueUnchangedForTheMinerIsNotResent(t *testing.T) {
 	assert.NotEqual(t, first, s.job.JobID, "the next notify is the next job, not the first again")
 }
 
+// The job a miner was just sent is not sent again: a miner's authorize (or
+// subscribe) sends it the current job while the pool's broadcast of that
+// same job may be on its way to every connection, and CI saw the miner get
+// job 1 twice. A second notify of the same job only restarts its work.
+func TestSameJobTwiceIsSentOnce(t *testing.T) {
+	pool := startPool(t, pooltest.Config{})
+	px := startProxy(t, Config{}, pool)
+	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", false)
+	first := s.job.JobID
+	pj, _, _ := px.srv.current()
+	require.NotNil(t, pj)
+	px.srv.mu.Lock()
+	var conns []*conn
+	for _, c := range px.srv.conns {
+		conns = append(conns, c)
+	}
+	px.srv.mu.Unlock()
+	for _, c := range conns {
+		c.sendJob(pj, true) // the racing broadcast of the job the miner has
+	}
+	pool.PushJob(false)
+	s.nextJob(t)
+	assert.NotEqual(t, first, s.job.JobID, "the next notify is the next job, not the first again")
+}
+
 // Miners past the capacity are refused with a clear reason; a freed prefix
 // whose miner sent shares is not handed out before a clean job, one whose
 // miner sent none is at once.
