@@ -309,12 +309,12 @@ type Server struct {
 	// silent are those authenticated that have sent no share yet, oldest
 	// first: past SilentGrace, the next to make room.
 	holders, silent *list.List
-	epoch   uint64 // bumped by clean jobs and new spaces: frees quarantined prefixes
-	jobs    map[string]*pjob
-	order   []*pjob
-	byEntry map[*ledger.Entry]*pjob
-	cur     *pjob
-	jobSeq  uint64
+	epoch           uint64 // bumped by clean jobs and new spaces: frees quarantined prefixes
+	jobs            map[string]*pjob
+	order           []*pjob
+	byEntry         map[*ledger.Entry]*pjob
+	cur             *pjob
+	jobSeq          uint64
 	// atOnce is the highest difficulty an upstream that lowers at once
 	// (V2's SetTarget) had since its last new job: the next new job is
 	// told at least that, so a lowering reaches miners from the second job
