@@ -138,7 +138,7 @@ func TestVectorsEndToEnd(t *testing.T) {
 	}
 }
 
-// Each reject format of §7 comes back as Accepted=false with a readable
+// Each reject format of stratum/PROTOCOL.md#errors comes back as Accepted=false with a readable
 // reason and the code when there is one.
 func TestSubmitErrorFormats(t *testing.T) {
 	for _, tc := range []struct {
@@ -208,7 +208,7 @@ func TestSubmitRejectsKinds(t *testing.T) {
 	assert.Equal(t, 1, st.Accepted)
 }
 
-// §8 quirks: prevhash change without clean_jobs, difficulty stamping and
+// stratum/PROTOCOL.md#quirks: prevhash change without clean_jobs, difficulty stamping and
 // lowering, set_extranonce from the next job, set_version_mask at once,
 // ping/get_version/show_message, garbage lines.
 func TestSessionQuirks(t *testing.T) {

@@ -109,7 +109,7 @@ func FuzzNotifyToJob(f *testing.F) {
 // A reconnect or a drop moves the rest of the lines to the next connection.
 // Checked: no panic; every job is well formed; at each barrier the latest
 // job of the live session was notified on its connection, has a difficulty
-// at least the one the pool judges it at (stratum-v1.md §3: the highest in
+// at least the one the pool judges it at (stratum/PROTOCOL.md#difficulty: the highest in
 // force from the notify before it until now) and at least its ledger
 // entry's; every Send gets exactly one reply; every submit reaches only the
 // connection whose session issued its job; Run returns and no goroutine

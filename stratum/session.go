@@ -658,7 +658,7 @@ func (s *session) onNotify(raw json.RawMessage) {
 		known = s.led.Lookup(space, p.JobID)
 	}
 	// The difficulty this notify is judged at: the highest in force since
-	// the previous notify (stratum-v1.md §3). A lowering therefore applies
+	// the previous notify (stratum/PROTOCOL.md#difficulty). A lowering therefore applies
 	// from the second job after it, which is what ckpool enforces; a raise
 	// applies at once (onDifficulty). A job the pool sends again keeps what
 	// it was judged at, and does not count as the next job: only a new job
