@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"clminer/stratum"
 	"clminer/work/source"
 )
 
@@ -398,7 +397,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range st.Pools {
 		up := 0.0
-		if p.State == stratum.StateActive.String() {
+		if p.State == source.StateActive.String() {
 			up = 1
 		}
 		gauge(descPoolUp, up, itoa(uint64(p.Index)), p.URL)
