@@ -142,39 +142,6 @@ func (o *Options) defaults() {
 // make the miner buffer.
 const DefaultMaxLineSize = 1 << 20
 
-// Job is a source.Job: a work.Job with its ledger entry and where it came
-// from. Shares for it go only to the connection that sent it.
-type Job = source.Job
-
-// Pool events and states are the protocol-neutral ones of package source.
-type (
-	EventKind  = source.EventKind
-	PoolEvent  = source.Event
-	PoolState  = source.State
-	PoolStatus = source.UpstreamStatus
-)
-
-// Pool events.
-const (
-	EventConnecting         = source.EventConnecting
-	EventConnected          = source.EventConnected
-	EventAuthorized         = source.EventAuthorized
-	EventAuthFailed         = source.EventAuthFailed
-	EventDisconnected       = source.EventDisconnected
-	EventFailover           = source.EventFailover
-	EventReconnectRequested = source.EventReconnectRequested
-	EventSick               = source.EventSick
-)
-
-// Pool states.
-const (
-	StateIdle       = source.StateIdle
-	StateConnecting = source.StateConnecting
-	StateActive     = source.StateActive
-	StateDown       = source.StateDown
-	StateSick       = source.StateSick
-)
-
 // SubmitResult is the pool's verdict on a share.
 type SubmitResult struct {
 	Accepted bool
@@ -190,7 +157,7 @@ type poolRec struct {
 	redirect    string // client.reconnect target for the next attempt only
 	resumeID    string
 	ledger      *ledger.Ledger
-	state       PoolState
+	state       source.State
 	fails       int
 	sickCount   int
 	sickReason  string
@@ -327,7 +294,7 @@ func (c *Client) Run(ctx context.Context, sink source.Sink) error {
 			c.mu.Lock()
 			c.pools[cur].failovers++
 			c.mu.Unlock()
-			c.event(PoolEvent{Kind: EventFailover, Pool: idx, URL: c.pools[idx].url.String(), From: cur, To: idx})
+			c.event(source.Event{Kind: source.EventFailover, Pool: idx, URL: c.pools[idx].url.String(), From: cur, To: idx})
 		}
 		cur = idx
 		c.runPool(ctx, idx)
@@ -345,7 +312,7 @@ func (c *Client) pick() (int, time.Duration) {
 	for i, p := range c.pools {
 		w := p.nextAttempt.Sub(now)
 		if w <= 0 {
-			if p.state != StateSick {
+			if p.state != source.StateSick {
 				return i, 0
 			}
 			if sick < 0 {
@@ -388,7 +355,7 @@ func backoffDelay(fails int, min, max time.Duration, jitter float64) time.Durati
 // failLocked records a failure and schedules the next attempt.
 func (c *Client) failLocked(p *poolRec, err error) {
 	p.fails++
-	p.state = StateDown
+	p.state = source.StateDown
 	if err != nil {
 		p.lastErr = err.Error()
 	}
@@ -401,7 +368,7 @@ func (c *Client) failLocked(p *poolRec, err error) {
 func (c *Client) sickLocked(p *poolRec, reason string) {
 	p.fails++
 	p.sickCount++
-	p.state = StateSick
+	p.state = source.StateSick
 	p.sickReason = reason
 	p.lastErr = "sick: " + reason
 	hold := c.opts.SickHoldDown << min(p.sickCount-1, 4)
@@ -422,11 +389,11 @@ func (p *poolRec) dialAddr() (addr string, redirected bool) {
 func (c *Client) runPool(ctx context.Context, idx int) {
 	c.mu.Lock()
 	p := c.pools[idx]
-	p.state = StateConnecting
+	p.state = source.StateConnecting
 	addr, redirected := p.dialAddr()
 	resume, pc, u, led := p.resumeID, p.cfg, p.url, p.ledger
 	c.mu.Unlock()
-	c.event(PoolEvent{Kind: EventConnecting, Pool: idx, URL: u.String()})
+	c.event(source.Event{Kind: source.EventConnecting, Pool: idx, URL: u.String()})
 
 	failed := func(err error) {
 		c.mu.Lock()
@@ -443,14 +410,14 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 			return
 		}
 		failed(fmt.Errorf("connect: %w", err))
-		c.event(PoolEvent{Kind: EventDisconnected, Pool: idx, URL: u.String(), Err: err})
+		c.event(source.Event{Kind: source.EventDisconnected, Pool: idx, URL: u.String(), Err: err})
 		return
 	}
 	s := newSession(c, idx, pc, u, addr, conn, led)
 	c.mu.Lock()
 	p.connects++
 	c.mu.Unlock()
-	c.event(PoolEvent{Kind: EventConnected, Pool: idx, URL: u.String(), Session: s.id})
+	c.event(source.Event{Kind: source.EventConnected, Pool: idx, URL: u.String(), Session: s.id})
 	s.start()
 
 	err = s.handshake(ctx, resume)
@@ -461,21 +428,21 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 			return
 		}
 		failed(err)
-		kind := EventDisconnected
+		kind := source.EventDisconnected
 		if errors.Is(err, ErrAuthorize) {
-			kind = EventAuthFailed
+			kind = source.EventAuthFailed
 		}
-		c.event(PoolEvent{Kind: kind, Pool: idx, URL: u.String(), Session: s.id, Err: err})
+		c.event(source.Event{Kind: kind, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 		return
 	}
 
 	c.mu.Lock()
-	p.state = StateActive
+	p.state = source.StateActive
 	p.sickReason = ""
 	p.resumeID = s.sessionID
 	c.live = s
 	c.mu.Unlock()
-	c.event(PoolEvent{Kind: EventAuthorized, Pool: idx, URL: u.String(), Session: s.id})
+	c.event(source.Event{Kind: source.EventAuthorized, Pool: idx, URL: u.String(), Session: s.id})
 	s.ready()
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -522,7 +489,7 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	rc := s.reconnectReq()
 	c.mu.Lock()
 	p.diff, p.mask, p.en1, p.en2size = diff, mask, en1, en2
-	p.state = StateIdle
+	p.state = source.StateIdle
 	healthy := time.Since(s.authorizeAt) >= c.opts.HoldDown
 	var sick *SickError
 	switch {
@@ -549,7 +516,7 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 		if healthy {
 			// One immediate retry after a session that worked for a while.
 			p.fails, p.sickCount = 0, 0
-			p.state = StateDown
+			p.state = source.StateDown
 			p.lastErr = errString(err)
 			p.nextAttempt = time.Now()
 		} else {
@@ -558,9 +525,9 @@ func (c *Client) runPool(ctx context.Context, idx int) {
 	}
 	c.mu.Unlock()
 	if sick != nil {
-		c.event(PoolEvent{Kind: EventSick, Pool: idx, URL: u.String(), Session: s.id, Err: err})
+		c.event(source.Event{Kind: source.EventSick, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 	}
-	c.event(PoolEvent{Kind: EventDisconnected, Pool: idx, URL: u.String(), Session: s.id, Err: err})
+	c.event(source.Event{Kind: source.EventDisconnected, Pool: idx, URL: u.String(), Session: s.id, Err: err})
 }
 
 func errString(err error) string {
@@ -578,7 +545,7 @@ func (c *Client) applyReconnectLocked(p *poolRec, s *session, r *Reconnect, heal
 	if addr := net.JoinHostPort(r.Host, r.Port); addr != p.url.Addr() {
 		p.redirect = addr
 	}
-	p.state = StateIdle
+	p.state = source.StateIdle
 	wait := time.Duration(r.Wait) * time.Second
 	if wait > c.opts.BackoffMax {
 		wait = c.opts.BackoffMax
@@ -590,7 +557,7 @@ func (c *Client) applyReconnectLocked(p *poolRec, s *session, r *Reconnect, heal
 		wait = max(wait, backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
 	}
 	p.nextAttempt = time.Now().Add(wait)
-	c.event(PoolEvent{Kind: EventReconnectRequested, Pool: s.pool, URL: p.url.String(), Session: s.id, Err: ErrReconnectRequested})
+	c.event(source.Event{Kind: source.EventReconnectRequested, Pool: s.pool, URL: p.url.String(), Session: s.id, Err: ErrReconnectRequested})
 }
 
 // probe runs subscribe and authorize on a throwaway connection: a pool is
@@ -646,7 +613,7 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 			if err != nil {
 				since[i] = time.Time{}
 				c.mu.Lock()
-				if p.state != StateSick {
+				if p.state != source.StateSick {
 					c.failLocked(p, fmt.Errorf("probe: %w", err))
 				} else {
 					p.nextAttempt = time.Now().Add(backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
@@ -662,9 +629,9 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 				c.log.Info("higher-priority pool is back (subscribe and authorize pass)", "event", "pool.recovered", "pool", u.String())
 				c.mu.Lock()
 				p.nextAttempt = time.Time{}
-				if p.state == StateSick {
+				if p.state == source.StateSick {
 					// It passed the probes: no longer last in pick's order.
-					p.state = StateIdle
+					p.state = source.StateIdle
 				}
 				c.mu.Unlock()
 				select {
@@ -727,7 +694,7 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 // connection is gone) or ErrThrottled. A key the pool has not (yet)
 // accepted on that connection submits under the pool user, so a share is
 // never lost to a worker name. Worker in done's result says which was used.
-func (c *Client) submitAsync(j *Job, sub work.Submit, key string, done func(SubmitResult, error)) {
+func (c *Client) submitAsync(j *source.Job, sub work.Submit, key string, done func(SubmitResult, error)) {
 	c.mu.Lock()
 	s := c.live
 	wr := c.workers[key]
@@ -775,7 +742,7 @@ func (c *Client) submitAsync(j *Job, sub work.Submit, key string, done func(Subm
 // verdict. If that connection is gone it returns ErrStaleSession without
 // sending anything: a share is never sent to another pool. Safe for
 // concurrent use.
-func (c *Client) Submit(ctx context.Context, j *Job, sub work.Submit) (SubmitResult, error) {
+func (c *Client) Submit(ctx context.Context, j *source.Job, sub work.Submit) (SubmitResult, error) {
 	if j == nil {
 		return SubmitResult{}, errors.New("stratum: nil job")
 	}
@@ -794,15 +761,15 @@ func (c *Client) Submit(ctx context.Context, j *Job, sub work.Submit) (SubmitRes
 }
 
 // Status returns a snapshot of every pool, for metrics.
-func (c *Client) Status() []PoolStatus {
+func (c *Client) Status() []source.UpstreamStatus {
 	c.mu.Lock()
 	live := c.live
-	out := make([]PoolStatus, len(c.pools))
+	out := make([]source.UpstreamStatus, len(c.pools))
 	for i, p := range c.pools {
-		out[i] = PoolStatus{Index: i, URL: p.url.String(), Protocol: "stratum", State: p.state, Connects: p.connects, Failovers: p.failovers,
+		out[i] = source.UpstreamStatus{Index: i, URL: p.url.String(), Protocol: "stratum", State: p.state, Connects: p.connects, Failovers: p.failovers,
 			Failures: p.fails, LastError: p.lastErr, SickReason: p.sickReason, Difficulty: p.diff, RollingMask: p.mask,
 			Extranonce1: p.en1, Extranonce2Size: p.en2size, Accepted: p.accepted, Rejected: p.rejected, Throttled: p.throttled}
-		if p.state != StateSick {
+		if p.state != source.StateSick {
 			out[i].SickReason = ""
 		}
 	}
@@ -821,11 +788,11 @@ func (c *Client) Status() []PoolStatus {
 // Upstreams implements source.Source.
 func (c *Client) Upstreams() []source.UpstreamStatus { return c.Status() }
 
-func (c *Client) emitJob(j *Job) { c.enqueue(evJob, func(s source.Sink) { s.Job(j) }) }
+func (c *Client) emitJob(j *source.Job) { c.enqueue(evJob, func(s source.Sink) { s.Job(j) }) }
 
 func (c *Client) noWork(reason string) { c.enqueue(evOther, func(s source.Sink) { s.NoWork(reason) }) }
 
-func (c *Client) event(e PoolEvent) {
+func (c *Client) event(e source.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -935,9 +902,6 @@ type workerRec struct {
 	rejected uint64
 }
 
-// WorkerStatus is a snapshot of one sub-worker.
-type WorkerStatus = source.WorkerStatus
-
 // Sub-worker states (WorkerStatus.State).
 const (
 	WorkerPending    = "pending"    // authorize sent, no answer yet (or no live session)
@@ -1031,13 +995,13 @@ func (c *Client) workerKeys() []string {
 
 // Workers returns every sub-worker, in the order added, with its standing
 // on the live session.
-func (c *Client) Workers() []WorkerStatus {
+func (c *Client) Workers() []source.WorkerStatus {
 	c.mu.Lock()
 	live := c.live
-	out := make([]WorkerStatus, 0, len(c.workerSeq))
+	out := make([]source.WorkerStatus, 0, len(c.workerSeq))
 	for _, k := range c.workerSeq {
 		w := c.workers[k]
-		out = append(out, WorkerStatus{Key: k, State: WorkerPending, Accepted: w.accepted, Rejected: w.rejected})
+		out = append(out, source.WorkerStatus{Key: k, State: WorkerPending, Accepted: w.accepted, Rejected: w.rejected})
 	}
 	c.mu.Unlock()
 	for i := range out {

@@ -16,6 +16,7 @@ import (
 
 	"clminer/stratum/pooltest"
 	"clminer/work"
+	"clminer/work/source"
 )
 
 const easy = 1e-7
@@ -101,7 +102,7 @@ func TestHandshakeAndShare(t *testing.T) {
 			assert.True(t, strings.HasPrefix(sub[0].(string), "clminer/"), sub)
 			st := c.Status()
 			require.Len(t, st, 1)
-			assert.Equal(t, StateActive, st[0].State)
+			assert.Equal(t, source.StateActive, st[0].State)
 			assert.Equal(t, uint64(1), st[0].Accepted)
 			assert.Equal(t, easy, st[0].Difficulty)
 			assert.Len(t, st[0].Extranonce1, 8)
@@ -138,7 +139,7 @@ func TestVectorsEndToEnd(t *testing.T) {
 	}
 }
 
-// Each reject format of §7 comes back as Accepted=false with a readable
+// Each reject format of stratum/PROTOCOL.md#errors comes back as Accepted=false with a readable
 // reason and the code when there is one.
 func TestSubmitErrorFormats(t *testing.T) {
 	for _, tc := range []struct {
@@ -197,7 +198,7 @@ func TestSubmitRejectsKinds(t *testing.T) {
 	assert.Contains(t, res.Reason, "nonce")
 
 	srv.PushJob(true)
-	j2 := r.nextJob(t, func(x *Job) bool { return x.ID != j.ID })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.ID != j.ID })
 	assert.True(t, j2.Clean)
 	res, _ = c.Submit(ctx, j, mine(t, j, en2(j, 4), j.Version))
 	assert.False(t, res.Accepted)
@@ -208,7 +209,7 @@ func TestSubmitRejectsKinds(t *testing.T) {
 	assert.Equal(t, 1, st.Accepted)
 }
 
-// §8 quirks: prevhash change without clean_jobs, difficulty stamping and
+// stratum/PROTOCOL.md#quirks: prevhash change without clean_jobs, difficulty stamping and
 // lowering, set_extranonce from the next job, set_version_mask at once,
 // ping/get_version/show_message, garbage lines.
 func TestSessionQuirks(t *testing.T) {
@@ -337,7 +338,7 @@ func TestSubmitTimeoutAndStaleSession(t *testing.T) {
 	assert.ErrorIs(t, err, ErrTimeout)
 
 	srv.DropAll()
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	assert.True(t, j2.Clean)
 	before := len(methods(srv.Requests()))
 	_, err = c.Submit(context.Background(), j, mine(t, j, en2(j, 2), j.Version))
@@ -364,7 +365,7 @@ func TestResumeRefusedRetriesWithout(t *testing.T) {
 	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
 	srv.DropAll()
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	res, err := c.Submit(context.Background(), j2, mine(t, j2, en2(j2, 1), j2.Version))
 	require.NoError(t, err)
 	assert.True(t, res.Accepted)
@@ -422,13 +423,13 @@ func TestTLS(t *testing.T) {
 			}
 			eventually(t, func() bool {
 				for _, e := range r.eventList() {
-					if e.Kind == EventDisconnected && e.Err != nil {
+					if e.Kind == source.EventDisconnected && e.Err != nil {
 						return true
 					}
 				}
 				return false
 			}, "TLS failure reported")
-			assert.False(t, r.hasEvent(EventAuthorized, 0))
+			assert.False(t, r.hasEvent(source.EventAuthorized, 0))
 			assert.NotEmpty(t, c.Status()[0].LastError)
 		})
 	}
@@ -450,12 +451,12 @@ func TestFailoverAndReturn(t *testing.T) {
 	j := r.nextJob(t, nil)
 	assert.Equal(t, 1, j.Pool)
 	assert.Less(t, time.Since(start), 5*time.Second)
-	assert.True(t, r.hasEvent(EventFailover, 1))
+	assert.True(t, r.hasEvent(source.EventFailover, 1))
 
 	// the primary comes back: no switch before the hold-down, then a switch
 	d.set(primary.Addr(), false)
 	back := time.Now()
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Pool == 0 })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Pool == 0 })
 	assert.GreaterOrEqual(t, time.Since(back), opts.HoldDown)
 	assert.True(t, j2.Clean)
 	_, err := c.Submit(context.Background(), j, mine(t, j, en2(j, 1), j.Version))
@@ -465,7 +466,7 @@ func TestFailoverAndReturn(t *testing.T) {
 	assert.True(t, res.Accepted)
 	assert.Equal(t, 0, backup.Stats().Accepted)
 	st := c.Status()
-	assert.Equal(t, StateActive, st[0].State)
+	assert.Equal(t, source.StateActive, st[0].State)
 	assert.GreaterOrEqual(t, st[1].Failovers, uint64(1))
 }
 
@@ -483,7 +484,7 @@ func TestStalledPrimaryFailsOver(t *testing.T) {
 	primary.Stall(true)
 	start := time.Now()
 	// reconnects to the stalled primary get no subscribe reply either
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Pool == 1 })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Pool == 1 })
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.True(t, j2.Clean)
 }
@@ -497,10 +498,10 @@ func TestAuthorizeFailureFailsOver(t *testing.T) {
 	c := runClient(t, []PoolConfig{pool(primary), pool(backup)}, opts, r)
 	j := r.nextJob(t, nil)
 	assert.Equal(t, 1, j.Pool)
-	assert.True(t, r.hasEvent(EventAuthFailed, 0))
+	assert.True(t, r.hasEvent(source.EventAuthFailed, 0))
 	var authErr error
 	for _, e := range r.eventList() {
-		if e.Kind == EventAuthFailed {
+		if e.Kind == source.EventAuthFailed {
 			authErr = e.Err
 		}
 	}
@@ -526,7 +527,7 @@ func TestBackoffAgainstDeadPool(t *testing.T) {
 	n := d.count("127.0.0.1:1")
 	// after the cap, attempts come at most every 160 ms*0.8
 	assert.Less(t, n, 7+600/128+3)
-	assert.Equal(t, StateDown, c.Status()[0].State)
+	assert.Equal(t, source.StateDown, c.Status()[0].State)
 }
 
 func TestReconnect(t *testing.T) {
@@ -540,7 +541,7 @@ func TestReconnect(t *testing.T) {
 		j2 := r.nextJob(t, nil)
 		assert.Equal(t, j.Session, j2.Session)
 		assert.Equal(t, 1, srv.Stats().Connections)
-		assert.False(t, r.hasEvent(EventReconnectRequested, 0))
+		assert.False(t, r.hasEvent(source.EventReconnectRequested, 0))
 		_ = c
 	})
 	t.Run("same host other port followed", func(t *testing.T) {
@@ -551,13 +552,13 @@ func TestReconnect(t *testing.T) {
 		j := r.nextJob(t, nil)
 		_, port, _ := net.SplitHostPort(other.Addr())
 		srv.Reconnect("127.0.0.1", port, 0)
-		j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+		j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 		assert.Equal(t, 0, j2.Pool)
 		res, err := c.Submit(context.Background(), j2, mine(t, j2, en2(j2, 1), j2.Version))
 		require.NoError(t, err)
 		assert.True(t, res.Accepted)
 		assert.Equal(t, 1, other.Stats().Accepted)
-		assert.True(t, r.hasEvent(EventReconnectRequested, 0))
+		assert.True(t, r.hasEvent(source.EventReconnectRequested, 0))
 	})
 	t.Run("other domain allowed by option", func(t *testing.T) {
 		srv := startServer(t, pooltest.Config{Difficulty: easy})
@@ -569,7 +570,7 @@ func TestReconnect(t *testing.T) {
 		j := r.nextJob(t, nil)
 		_, port, _ := net.SplitHostPort(other.Addr())
 		srv.Reconnect("localhost", port, 0)
-		r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+		r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 		eventually(t, func() bool { return other.Stats().Authorized == 1 }, "moved to localhost")
 	})
 }
@@ -584,11 +585,11 @@ func TestEndlessLine(t *testing.T) {
 	runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	srv.SendEndless(4 << 20)
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	assert.True(t, j2.Clean)
 	var lineErr bool
 	for _, e := range r.eventList() {
-		if e.Kind == EventDisconnected && errors.Is(e.Err, ErrLineTooLong) {
+		if e.Kind == source.EventDisconnected && errors.Is(e.Err, ErrLineTooLong) {
 			lineErr = true
 		}
 	}
@@ -606,7 +607,7 @@ func TestNewClientErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "fingerprint")
 	c, err := NewClient([]PoolConfig{{URL: "stratum+tcp://pool:3333", User: "w"}}, Options{})
 	require.NoError(t, err)
-	_, err = c.Submit(context.Background(), &Job{Session: 99}, work.Submit{})
+	_, err = c.Submit(context.Background(), &source.Job{Session: 99}, work.Submit{})
 	assert.ErrorIs(t, err, ErrStaleSession)
 }
 

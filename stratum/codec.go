@@ -676,10 +676,10 @@ func EncodeNotification(method string, params []any) ([]byte, error) {
 }
 
 // RejectError is the error member of a refusal in the most widely parsed
-// shape, [code, "message", null] (stratum-v1.md §7); ParseError reads it.
+// shape, [code, "message", null] (stratum/PROTOCOL.md#errors); ParseError reads it.
 func RejectError(code int, msg string) []any { return []any{code, msg, nil} }
 
-// Share error codes of the slush documentation (stratum-v1.md §7).
+// Share error codes of the slush documentation (stratum/PROTOCOL.md#errors).
 const (
 	CodeOther         = 20
 	CodeJobNotFound   = 21

@@ -64,7 +64,7 @@ func TestNumID(t *testing.T) {
 	}
 }
 
-// Every error format of stratum-v1.md §7.
+// Every error format of stratum/PROTOCOL.md#errors.
 func TestParseErrorFormats(t *testing.T) {
 	for _, tc := range []struct {
 		name, line string

@@ -1,6 +1,6 @@
 // Package stratum speaks Stratum v1 to Bitcoin pools as they are really
 // deployed, which differs from any written description in many small ways
-// (see shared/docs/stratum-v1.md). The package exists so that the rest of
+// (see stratum/PROTOCOL.md). The package exists so that the rest of
 // the miner sees only validated jobs and a Submit call, and never has to
 // care which pool dialect is on the other end.
 //
@@ -16,7 +16,7 @@
 //   - Errors come in every JSON type; anything but result == true on a
 //     submit is a reject, and RPCError keeps the reason readable.
 //   - Difficulty is judged the way both kinds of real pool judge it
-//     (stratum-v1.md §3): a job is judged at the highest difficulty in force
+//     (stratum/PROTOCOL.md#difficulty): a job is judged at the highest difficulty in force
 //     from the previous notify until now. A raise therefore applies at once
 //     (public-pool enforces it on jobs already sent): the ledger entries are
 //     raised and the latest job is re-issued with the harder target. A

@@ -109,7 +109,7 @@ func FuzzNotifyToJob(f *testing.F) {
 // A reconnect or a drop moves the rest of the lines to the next connection.
 // Checked: no panic; every job is well formed; at each barrier the latest
 // job of the live session was notified on its connection, has a difficulty
-// at least the one the pool judges it at (stratum-v1.md §3: the highest in
+// at least the one the pool judges it at (stratum/PROTOCOL.md#difficulty: the highest in
 // force from the notify before it until now) and at least its ledger
 // entry's; every Send gets exactly one reply; every submit reaches only the
 // connection whose session issued its job; Run returns and no goroutine
@@ -263,7 +263,7 @@ type seqHarness struct {
 	syncN  int
 
 	mu        sync.Mutex
-	jobs      []*Job
+	jobs      []*source.Job
 	authed    []uint64 // sessions in EventAuthorized order
 	submits   []seqSubmit
 	conns     []*seqConn
@@ -275,7 +275,7 @@ type seqHarness struct {
 }
 
 // Job, NoWork and Event make the harness the client's sink.
-func (h *seqHarness) Job(j *Job) {
+func (h *seqHarness) Job(j *source.Job) {
 	switch {
 	case j == nil || j.Job == nil || j.Entry == nil:
 		h.t.Errorf("job without work or ledger entry: %+v", j)
@@ -296,8 +296,8 @@ func (h *seqHarness) Job(j *Job) {
 
 func (h *seqHarness) NoWork(string) {}
 
-func (h *seqHarness) Event(e PoolEvent) {
-	if e.Kind == EventAuthorized {
+func (h *seqHarness) Event(e source.Event) {
+	if e.Kind == source.EventAuthorized {
 		h.mu.Lock()
 		h.authed = append(h.authed, e.Session)
 		h.mu.Unlock()
@@ -445,7 +445,7 @@ func (h *seqHarness) sync(sc *seqConn) bool {
 	}
 }
 
-func (h *seqHarness) latest(session uint64) *Job {
+func (h *seqHarness) latest(session uint64) *source.Job {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := len(h.jobs) - 1; i >= 0; i-- {

@@ -13,22 +13,23 @@ import (
 
 	"clminer/stratum/pooltest"
 	"clminer/work"
+	"clminer/work/source"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // recorder collects callbacks.
 type recorder struct {
-	jobs   chan *Job
+	jobs   chan *source.Job
 	mu     sync.Mutex
-	events []PoolEvent
+	events []source.Event
 	noWork int
 }
 
-func newRecorder() *recorder { return &recorder{jobs: make(chan *Job, 1000)} }
+func newRecorder() *recorder { return &recorder{jobs: make(chan *source.Job, 1000)} }
 
 // Job, NoWork and Event make the recorder a source.Sink.
-func (r *recorder) Job(j *Job) { r.jobs <- j }
+func (r *recorder) Job(j *source.Job) { r.jobs <- j }
 
 func (r *recorder) NoWork(reason string) {
 	r.mu.Lock()
@@ -36,19 +37,19 @@ func (r *recorder) NoWork(reason string) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) Event(e PoolEvent) {
+func (r *recorder) Event(e source.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
 }
 
-func (r *recorder) eventList() []PoolEvent {
+func (r *recorder) eventList() []source.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]PoolEvent(nil), r.events...)
+	return append([]source.Event(nil), r.events...)
 }
 
-func (r *recorder) hasEvent(kind EventKind, pool int) bool {
+func (r *recorder) hasEvent(kind source.EventKind, pool int) bool {
 	for _, e := range r.eventList() {
 		if e.Kind == kind && e.Pool == pool {
 			return true
@@ -58,7 +59,7 @@ func (r *recorder) hasEvent(kind EventKind, pool int) bool {
 }
 
 // nextJob waits for a job matching ok (nil: any).
-func (r *recorder) nextJob(t *testing.T, ok func(*Job) bool) *Job {
+func (r *recorder) nextJob(t *testing.T, ok func(*source.Job) bool) *source.Job {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -158,7 +159,7 @@ func pool(s *pooltest.Server) PoolConfig {
 
 // mine finds a nonce meeting the job's share target (tests use tiny
 // difficulties) and builds its submit params.
-func mine(t *testing.T, j *Job, en2 []byte, version uint32) work.Submit {
+func mine(t *testing.T, j *source.Job, en2 []byte, version uint32) work.Submit {
 	t.Helper()
 	u, err := j.NewUnit(en2, version, j.NTime)
 	require.NoError(t, err)
@@ -173,7 +174,7 @@ func mine(t *testing.T, j *Job, en2 []byte, version uint32) work.Submit {
 	return work.Submit{}
 }
 
-func en2(j *Job, b byte) []byte {
+func en2(j *source.Job, b byte) []byte {
 	e := make([]byte, j.Extranonce2Size)
 	e[0] = b
 	return e

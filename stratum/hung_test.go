@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/work/source"
 )
 
 // hungOptions scale the real timeouts down (ReadTimeout : HandshakeTimeout
@@ -26,17 +27,17 @@ func hungOptions(r *recorder) Options {
 
 // connectsBefore counts pool's EventConnecting after the first event
 // matching from and before the first EventConnecting of pool other.
-func connectsBefore(events []PoolEvent, from func(PoolEvent) bool, pool, other int) (n int, reached bool) {
+func connectsBefore(events []source.Event, from func(source.Event) bool, pool, other int) (n int, reached bool) {
 	started := false
 	for _, e := range events {
 		if !started {
 			started = from(e)
 			continue
 		}
-		if e.Kind == EventConnecting && e.Pool == other {
+		if e.Kind == source.EventConnecting && e.Pool == other {
 			return n, true
 		}
-		if e.Kind == EventConnecting && e.Pool == pool {
+		if e.Kind == source.EventConnecting && e.Pool == pool {
 			n++
 		}
 	}
@@ -57,10 +58,10 @@ func TestHungPoolLeftForTheBackup(t *testing.T) {
 	runClient(t, []PoolConfig{pool(primary), pool(backup)}, hungOptions(r), r)
 	require.Equal(t, 0, r.nextJob(t, nil).Pool)
 	primary.Stall(true)
-	j := r.nextJob(t, func(j *Job) bool { return j.Pool == 1 })
+	j := r.nextJob(t, func(j *source.Job) bool { return j.Pool == 1 })
 	assert.True(t, j.Clean)
-	silent := func(e PoolEvent) bool {
-		return e.Kind == EventDisconnected && e.Pool == 0 && errors.Is(e.Err, ErrSilent)
+	silent := func(e source.Event) bool {
+		return e.Kind == source.EventDisconnected && e.Pool == 0 && errors.Is(e.Err, ErrSilent)
 	}
 	n, reached := connectsBefore(r.eventList(), silent, 0, 1)
 	require.True(t, reached, "the silence ended the session, then the backup was tried: %+v", r.eventList())
@@ -75,8 +76,8 @@ func TestUnansweredSubscribeFailsOver(t *testing.T) {
 	backup := startServer(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	runClient(t, []PoolConfig{pool(primary), pool(backup)}, hungOptions(r), r)
-	r.nextJob(t, func(j *Job) bool { return j.Pool == 1 })
-	first := func(e PoolEvent) bool { return e.Kind == EventConnecting && e.Pool == 0 }
+	r.nextJob(t, func(j *source.Job) bool { return j.Pool == 1 })
+	first := func(e source.Event) bool { return e.Kind == source.EventConnecting && e.Pool == 0 }
 	n, reached := connectsBefore(r.eventList(), first, 0, 1)
 	require.True(t, reached)
 	assert.Zero(t, n, "a second connection to the pool that never answered")
@@ -96,7 +97,7 @@ func TestUnansweredResumeNotRetried(t *testing.T) {
 	require.Equal(t, 0, r.nextJob(t, nil).Pool)
 	primary.Stall(true)
 	primary.DropAll() // a session that worked ends: one retry of the same pool, with its id
-	r.nextJob(t, func(j *Job) bool { return j.Pool == 1 })
+	r.nextJob(t, func(j *source.Job) bool { return j.Pool == 1 })
 	assert.Equal(t, 2, countMethod(primary.Requests(), MethodSubscribe), "the first session's, then one with the id")
 }
 
@@ -130,8 +131,8 @@ func TestSlowPoolIsKept(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	assert.Empty(t, r.eventsOf(EventDisconnected, 0), "the slow pool was left")
-	assert.Empty(t, r.eventsOf(EventConnecting, 1), "the backup was tried")
+	assert.Empty(t, r.eventsOf(source.EventDisconnected, 0), "the slow pool was left")
+	assert.Empty(t, r.eventsOf(source.EventConnecting, 1), "the backup was tried")
 }
 
 // The defaults keep the promise: a pool's last line to the next pool is at

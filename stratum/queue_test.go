@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/work/source"
 )
 
 // A sink slower than the pool must not let the event queue grow: jobs not
@@ -19,12 +20,12 @@ func TestEventQueueIsBoundedForASlowSink(t *testing.T) {
 	require.NoError(t, err)
 	c.sink = newRecorder()
 	for i := 0; i < 10000; i++ {
-		c.emitJob(&Job{})
+		c.emitJob(&source.Job{})
 	}
 	assert.Len(t, c.evQ, 1, "undelivered jobs coalesce")
 	for i := 0; i < 5000; i++ {
-		c.event(PoolEvent{Kind: EventConnecting})
-		c.emitJob(&Job{})
+		c.event(source.Event{Kind: source.EventConnecting})
+		c.emitJob(&source.Job{})
 	}
 	assert.LessOrEqual(t, len(c.evQ), maxQueued+1)
 	assert.Positive(t, c.evDropped)

@@ -28,7 +28,7 @@ import (
 
 // mineShare finds a nonce meeting j's share target on extranonce2 en2(j, b)
 // and returns it as the share a device would hand to Send.
-func mineShare(t *testing.T, j *Job, b byte) source.Share {
+func mineShare(t *testing.T, j *source.Job, b byte) source.Share {
 	t.Helper()
 	u, err := j.NewUnit(en2(j, b), j.Version, j.NTime)
 	require.NoError(t, err)
@@ -70,8 +70,8 @@ func countMethod(reqs []pooltest.Request, method string) int {
 	return n
 }
 
-func (r *recorder) eventsOf(kind EventKind, pool int) []PoolEvent {
-	var out []PoolEvent
+func (r *recorder) eventsOf(kind source.EventKind, pool int) []source.Event {
+	var out []source.Event
 	for _, e := range r.eventList() {
 		if e.Kind == kind && e.Pool == pool {
 			out = append(out, e)
@@ -81,8 +81,8 @@ func (r *recorder) eventsOf(kind EventKind, pool int) []PoolEvent {
 }
 
 // drainJobs returns the jobs delivered so far without waiting.
-func (r *recorder) drainJobs() []*Job {
-	var out []*Job
+func (r *recorder) drainJobs() []*source.Job {
+	var out []*source.Job
 	for {
 		select {
 		case j := <-r.jobs:
@@ -305,10 +305,10 @@ func TestReconnectDeadRedirectReturnsToConfigured(t *testing.T) {
 
 	_, port, _ := net.SplitHostPort(dead)
 	srv.Reconnect("127.0.0.1", port, 0)
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	assert.Equal(t, 0, j2.Pool)
 	assert.True(t, j2.Clean)
-	assert.True(t, r.hasEvent(EventReconnectRequested, 0))
+	assert.True(t, r.hasEvent(source.EventReconnectRequested, 0))
 
 	dl := d.dials()
 	require.Len(t, dl, 3, "configured, redirect, configured: %+v", dl)
@@ -341,8 +341,8 @@ func TestReconnectOnSubscribeLoopIsBackedOff(t *testing.T) {
 	el := time.Since(start)
 	assert.GreaterOrEqual(t, el, 900*time.Millisecond, "6 connections in %v", el)
 	assert.LessOrEqual(t, srv.Stats().Connections, 7)
-	assert.False(t, r.hasEvent(EventAuthorized, 0))
-	assert.False(t, r.hasEvent(EventReconnectRequested, 0), "a reconnect before authorize is not obeyed")
+	assert.False(t, r.hasEvent(source.EventAuthorized, 0))
+	assert.False(t, r.hasEvent(source.EventReconnectRequested, 0), "a reconnect before authorize is not obeyed")
 	assert.Zero(t, srv.Stats().Authorized)
 	assert.GreaterOrEqual(t, c.Status()[0].Failures, 5)
 }
@@ -374,7 +374,7 @@ func TestReconnectAfterAuthorizeLoopIsBackedOff(t *testing.T) {
 	el := time.Since(start)
 	assert.GreaterOrEqual(t, el, 900*time.Millisecond, "6 connections in %v", el)
 	assert.LessOrEqual(t, fp.conns.Load(), int32(7))
-	assert.GreaterOrEqual(t, len(r.eventsOf(EventReconnectRequested, 0)), 4, "every session was redirected")
+	assert.GreaterOrEqual(t, len(r.eventsOf(source.EventReconnectRequested, 0)), 4, "every session was redirected")
 }
 
 // client.reconnect before the authorize reply (and before the subscribe
@@ -404,7 +404,7 @@ func TestReconnectBeforeAuthorizeIgnored(t *testing.T) {
 	c := runClient(t, []PoolConfig{{URL: fp.url(), User: "w"}}, opts, r)
 	j := r.nextJob(t, nil)
 	assert.Equal(t, "j1", j.ID)
-	assert.True(t, r.hasEvent(EventAuthorized, 0))
+	assert.True(t, r.hasEvent(source.EventAuthorized, 0))
 	res, err := c.Submit(context.Background(), j, mine(t, j, en2(j, 1), j.Version))
 	require.NoError(t, err)
 	assert.True(t, res.Accepted)
@@ -417,8 +417,8 @@ func TestReconnectBeforeAuthorizeIgnored(t *testing.T) {
 	assert.Equal(t, j.Session, j2.Session)
 	assert.Equal(t, int32(1), fp.conns.Load())
 	assert.Zero(t, d.count(other), "redirect target never dialled")
-	assert.False(t, r.hasEvent(EventReconnectRequested, 0))
-	assert.Equal(t, StateActive, c.Status()[0].State)
+	assert.False(t, r.hasEvent(source.EventReconnectRequested, 0))
+	assert.Equal(t, source.StateActive, c.Status()[0].State)
 }
 
 // A pool that redirects right after accepting the worker (the reconnect in
@@ -439,9 +439,9 @@ func TestReconnectRightAfterAuthorizeReplyFollowed(t *testing.T) {
 	})
 	r := newRecorder()
 	c := runClient(t, []PoolConfig{{URL: fp.url(), User: "w"}}, testOptions(r), r)
-	jt := r.nextJob(t, func(x *Job) bool { return x.ID != "lb" })
+	jt := r.nextJob(t, func(x *source.Job) bool { return x.ID != "lb" })
 	assert.Equal(t, target.CurrentJob().JobID, jt.ID)
-	assert.True(t, r.hasEvent(EventReconnectRequested, 0))
+	assert.True(t, r.hasEvent(source.EventReconnectRequested, 0))
 	res, err := c.Submit(context.Background(), jt, mine(t, jt, en2(jt, 1), jt.Version))
 	require.NoError(t, err)
 	assert.True(t, res.Accepted)
@@ -466,10 +466,10 @@ func TestReconnectNullHostKeepsCurrentHost(t *testing.T) {
 	runClient(t, []PoolConfig{p}, opts, r)
 	j := r.nextJob(t, nil)
 	srv.Reconnect("localhost", p2, 0)
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	require.Equal(t, 1, d.count(net.JoinHostPort("localhost", p2)))
 	second.Reconnect("", p3, 0)
-	r.nextJob(t, func(x *Job) bool { return x.Session != j2.Session })
+	r.nextJob(t, func(x *source.Job) bool { return x.Session != j2.Session })
 	assert.Equal(t, 1, d.count(net.JoinHostPort("localhost", p3)), "dials: %+v", d.dials())
 	assert.Zero(t, d.count(net.JoinHostPort("127.0.0.1", p3)))
 	assert.Equal(t, 1, third.Stats().Authorized)
@@ -477,10 +477,10 @@ func TestReconnectNullHostKeepsCurrentHost(t *testing.T) {
 
 // ---- health ----------------------------------------------------------------
 
-func sickEvent(t *testing.T, r *recorder, pool int) PoolEvent {
+func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 	t.Helper()
-	eventually(t, func() bool { return r.hasEvent(EventSick, pool) }, "pool marked sick")
-	e := r.eventsOf(EventSick, pool)[0]
+	eventually(t, func() bool { return r.hasEvent(source.EventSick, pool) }, "pool marked sick")
+	e := r.eventsOf(source.EventSick, pool)[0]
 	require.ErrorIs(t, e.Err, ErrSick)
 	var se *SickError
 	require.ErrorAs(t, e.Err, &se)
@@ -511,7 +511,7 @@ func TestSilentSubmitsMakePoolSick(t *testing.T) {
 	rep := waitReply(t, ch)
 	assert.Equal(t, source.NoReply, rep.Kind, rep.Reason)
 	st := c.Status()[0]
-	assert.Equal(t, StateSick, st.State)
+	assert.Equal(t, source.StateSick, st.State)
 	assert.Contains(t, st.SickReason, "no submit answered")
 	assert.Equal(t, 1, srv.Stats().Connections, "held down, not reconnected")
 	assert.Equal(t, 1, countMethod(srv.Requests(), MethodSubmit))
@@ -539,7 +539,7 @@ func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
 	}
 	e := sickEvent(t, r, 0)
 	assert.Contains(t, e.Err.Error(), "3 submits in a row")
-	assert.Equal(t, StateSick, c.Status()[0].State)
+	assert.Equal(t, source.StateSick, c.Status()[0].State)
 }
 
 // One submit that timed out, with nothing else waiting, is not "no submit
@@ -559,8 +559,8 @@ func TestTimedOutSubmitAloneIsNotSick(t *testing.T) {
 	// A negative assertion needs a window: well past UnansweredAfter plus
 	// several monitor ticks since the share was sent.
 	time.Sleep(opts.UnansweredAfter + 100*time.Millisecond)
-	assert.False(t, r.hasEvent(EventSick, 0), "sick with nothing waiting: %+v", r.eventsOf(EventSick, 0))
-	assert.Equal(t, StateActive, c.Status()[0].State)
+	assert.False(t, r.hasEvent(source.EventSick, 0), "sick with nothing waiting: %+v", r.eventsOf(source.EventSick, 0))
+	assert.Equal(t, source.StateActive, c.Status()[0].State)
 	// the pool answers again: a share now is accepted on the same session
 	srv.SetBehavior(func(b *pooltest.Behavior) { b.NeverReply = nil })
 	rep = waitReply(t, sendShare(c, mineShare(t, j, 2)))
@@ -586,15 +586,15 @@ func TestStaleRejectsDoNotCountTowardSick(t *testing.T) {
 		require.False(t, res.Accepted)
 	}
 	srv.PushJob(true)
-	j2 := r.nextJob(t, func(x *Job) bool { return x.ID != j.ID })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.ID != j.ID })
 	require.False(t, j.Entry.Live())
 	for i := 0; i < 3; i++ {
 		res, err := c.Submit(ctx, j, mine(t, j, en2(j, byte(10+i)), j.Version))
 		require.NoError(t, err)
 		require.False(t, res.Accepted)
 	}
-	assert.Equal(t, StateActive, c.Status()[0].State, "stale rejects are not a sick pool")
-	assert.False(t, r.hasEvent(EventSick, 0))
+	assert.Equal(t, source.StateActive, c.Status()[0].State, "stale rejects are not a sick pool")
+	assert.False(t, r.hasEvent(source.EventSick, 0))
 	res, err := c.Submit(ctx, j2, mine(t, j2, en2(j2, 1), j2.Version))
 	require.NoError(t, err)
 	require.False(t, res.Accepted)
@@ -646,8 +646,8 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, res.Accepted)
 	}
-	assert.Equal(t, StateActive, c.Status()[0].State, "4 rejects are not a streak of 5")
-	assert.False(t, r.hasEvent(EventSick, 0))
+	assert.Equal(t, source.StateActive, c.Status()[0].State, "4 rejects are not a streak of 5")
+	assert.False(t, r.hasEvent(source.EventSick, 0))
 
 	primary.SetBehavior(func(b *pooltest.Behavior) { b.RefuseAuth = true })
 	res, err := c.Submit(ctx, j, mine(t, j, en2(j, 5), j.Version))
@@ -656,10 +656,10 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 	e := sickEvent(t, r, 0)
 	assert.Contains(t, e.Err.Error(), "5 host-verified shares in a row rejected")
 
-	jb := r.nextJob(t, func(x *Job) bool { return x.Pool == 1 })
+	jb := r.nextJob(t, func(x *source.Job) bool { return x.Pool == 1 })
 	assert.True(t, jb.Clean)
-	assert.True(t, r.hasEvent(EventAuthorized, 1))
-	assert.True(t, r.hasEvent(EventFailover, 1))
+	assert.True(t, r.hasEvent(source.EventAuthorized, 1))
+	assert.True(t, r.hasEvent(source.EventFailover, 1))
 	res, err = c.Submit(ctx, jb, mine(t, jb, en2(jb, 1), jb.Version))
 	require.NoError(t, err)
 	assert.True(t, res.Accepted)
@@ -677,15 +677,15 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 	for _, x := range r.drainJobs() {
 		assert.NotEqual(t, 0, x.Pool, "job from the refusing primary")
 	}
-	assert.Len(t, r.eventsOf(EventAuthorized, 0), 1)
+	assert.Len(t, r.eventsOf(source.EventAuthorized, 0), 1)
 	st := c.Status()
-	assert.Equal(t, StateSick, st[0].State)
-	assert.Equal(t, StateActive, st[1].State)
+	assert.Equal(t, source.StateSick, st[0].State)
+	assert.Equal(t, source.StateActive, st[1].State)
 
 	// The primary takes the worker (and shares) again.
 	primary.SetBehavior(func(b *pooltest.Behavior) { b.RefuseAuth, b.RejectAll = false, false })
 	ok := time.Now()
-	j0 := r.nextJob(t, func(x *Job) bool { return x.Pool == 0 })
+	j0 := r.nextJob(t, func(x *source.Job) bool { return x.Pool == 0 })
 	assert.GreaterOrEqual(t, time.Since(ok), opts.HoldDown, "returned before the probes passed for HoldDown")
 	assert.True(t, j0.Clean)
 	// (a fresh extranonce2: pooltest remembers the rejected shares of the
@@ -693,8 +693,8 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 	res, err = c.Submit(ctx, j0, mine(t, j0, en2(j0, 20), j0.Version))
 	require.NoError(t, err)
 	assert.True(t, res.Accepted, res.Reason)
-	assert.True(t, r.hasEvent(EventFailover, 0))
-	assert.Equal(t, StateActive, c.Status()[0].State)
+	assert.True(t, r.hasEvent(source.EventFailover, 0))
+	assert.Equal(t, source.StateActive, c.Status()[0].State)
 }
 
 // ---- throttle --------------------------------------------------------------
@@ -814,7 +814,7 @@ func TestBigNotifyAccepted(t *testing.T) {
 	require.Greater(t, notifyLineLen(big), 100_000)
 	require.Less(t, notifyLineLen(big), DefaultMaxLineSize)
 	srv.PushJobParams(big)
-	jb := r.nextJob(t, func(x *Job) bool { return x.ID == "big" })
+	jb := r.nextJob(t, func(x *source.Job) bool { return x.ID == "big" })
 	assert.Equal(t, j.Session, jb.Session, "no reconnect")
 	assert.Greater(t, len(jb.Coinb2), 50_000)
 	res, err := c.Submit(context.Background(), jb, mine(t, jb, en2(jb, 1), jb.Version))
@@ -824,7 +824,7 @@ func TestBigNotifyAccepted(t *testing.T) {
 
 func lineTooLongSeen(r *recorder) bool {
 	for _, e := range r.eventList() {
-		if e.Kind == EventDisconnected && errors.Is(e.Err, ErrLineTooLong) {
+		if e.Kind == source.EventDisconnected && errors.Is(e.Err, ErrLineTooLong) {
 			return true
 		}
 	}
@@ -843,7 +843,7 @@ func TestLineAboveCapDrops(t *testing.T) {
 		j := r.nextJob(t, nil)
 		// raw, so that the server's current job (sent on reconnect) stays small
 		srv.SendRaw(fakeNotify(bigNotify(srv, "big", 1500)))
-		j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+		j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 		assert.NotEqual(t, "big", j2.ID)
 		assert.True(t, lineTooLongSeen(r))
 	})
@@ -853,7 +853,7 @@ func TestLineAboveCapDrops(t *testing.T) {
 		runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
 		srv.SendRaw(`{"id":null,"method":"client.show_message","params":["` + strings.Repeat("a", DefaultMaxLineSize) + `"]}`)
-		r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+		r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 		assert.True(t, lineTooLongSeen(r))
 	})
 }
@@ -960,7 +960,7 @@ func TestSubmitWriteFailureAnsweredOnce(t *testing.T) {
 	rep := waitReply(t, got)
 	assert.Contains(t, []source.ReplyKind{source.NoReply, source.NotSent}, rep.Kind, rep.Reason)
 	assert.Equal(t, int32(1), answers.Load(), "answered more than once")
-	j2 := r.nextJob(t, func(x *Job) bool { return x.Session != j.Session })
+	j2 := r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
 	assert.Equal(t, int32(1), answers.Load())
 	assert.Zero(t, c.Status()[0].InFlight)
 	rep = waitReply(t, sendShare(c, mineShare(t, j2, 1)))

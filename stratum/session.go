@@ -18,6 +18,7 @@ import (
 	"clminer/work"
 	"clminer/work/ledger"
 	"clminer/work/ratelog"
+	"clminer/work/source"
 )
 
 // Errors a caller can test for with errors.Is.
@@ -101,7 +102,7 @@ type session struct {
 	rolling     bool
 	mask        uint32
 	queued      []json.RawMessage
-	latest      *Job
+	latest      *source.Job
 	prevHash    string
 	emittedAny  bool
 	sessionID   string
@@ -658,7 +659,7 @@ func (s *session) onNotify(raw json.RawMessage) {
 		known = s.led.Lookup(space, p.JobID)
 	}
 	// The difficulty this notify is judged at: the highest in force since
-	// the previous notify (stratum-v1.md §3). A lowering therefore applies
+	// the previous notify (stratum/PROTOCOL.md#difficulty). A lowering therefore applies
 	// from the second job after it, which is what ckpool enforces; a raise
 	// applies at once (onDifficulty). A job the pool sends again keeps what
 	// it was judged at, and does not count as the next job: only a new job
@@ -696,19 +697,19 @@ func (s *session) onNotify(raw json.RawMessage) {
 	}
 }
 
-func (s *session) newJobLocked(wj *work.Job, entry *ledger.Entry, clean bool) *Job {
+func (s *session) newJobLocked(wj *work.Job, entry *ledger.Entry, clean bool) *source.Job {
 	var mask uint32
 	if s.rolling {
 		mask = s.mask
 	}
-	return &Job{Job: wj, Entry: entry, Pool: s.pool, PoolURL: s.url.String(), Session: s.id, Worker: s.worker,
+	return &source.Job{Job: wj, Entry: entry, Pool: s.pool, PoolURL: s.url.String(), Session: s.id, Worker: s.worker,
 		RollingMask: mask, Clean: clean, Received: time.Now()}
 }
 
 // emitLocked hands a job to the consumer. The first job of a session says
 // Clean: work from another connection cannot be submitted here (its
 // ledger entries stay, so a resumed session continues where it stopped).
-func (s *session) emitLocked(j *Job) {
+func (s *session) emitLocked(j *source.Job) {
 	if s.retired {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 	"clminer/work/source"
 )
 
-func sendDeviceShare(t *testing.T, c *Client, j *Job, b byte, device string) source.Reply {
+func sendDeviceShare(t *testing.T, c *Client, j *source.Job, b byte, device string) source.Reply {
 	t.Helper()
 	sub := mine(t, j, en2(j, b), j.Version)
 	u, err := j.NewUnit(en2(j, b), j.Version, j.NTime)
@@ -52,7 +52,7 @@ func TestWorkerPerDevice(t *testing.T) {
 	ws := c.Workers()
 	require.Len(t, ws, 2)
 	require.Equal(t, []string{"bad", "gpu0"}, []string{ws[0].Key, ws[1].Key}, "in device order (cpu, gpu0)")
-	assert.Equal(t, WorkerStatus{Key: "gpu0", Name: "worker.1.gpu0", State: WorkerAuthorized, Accepted: 1}, ws[1])
+	assert.Equal(t, source.WorkerStatus{Key: "gpu0", Name: "worker.1.gpu0", State: WorkerAuthorized, Accepted: 1}, ws[1])
 	assert.Equal(t, WorkerRefused, ws[0].State)
 	assert.Contains(t, ws[0].Reason, "Unauthorized worker")
 	assert.Zero(t, ws[0].Accepted, "counted under the pool user, not the refused worker")

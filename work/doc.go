@@ -3,7 +3,7 @@
 // and share/network targets, and turns a found nonce back into the params of
 // mining.submit.
 //
-// Byte order is the classic trap of Stratum mining (see stratum-v1.md §4):
+// Byte order is the classic trap of Stratum mining (see stratum/PROTOCOL.md#byte-order):
 // every conversion from Stratum hex to header bytes lives in hex.go, and the
 // rest of the project goes through this package rather than decoding hex on
 // its own.

@@ -37,3 +37,36 @@ func RollVersion(jobVersion, mask uint32, n uint64) (uint32, error) {
 // to the mask. Pools combine it with the job version by OR, XOR or BIP 310's
 // formula; all agree on this value when the job version has no mask bits set.
 func VersionBits(rolled, mask uint32) uint32 { return rolled & mask }
+
+// VersionGroup returns k units of u's job rolled under the BIP 320 mask,
+// with u itself at index at and the rolls around u's own version (wrapping
+// in the roll space) elsewhere: what a unit of k versions the ledger hands
+// out looks like when u's version is one of them.
+func VersionGroup(u *Unit, k, at int) ([]*Unit, error) {
+	if k < 1 || at < 0 || at >= k {
+		return nil, fmt.Errorf("index %d of %d versions", at, k)
+	}
+	mask := BIP320Mask
+	var own uint64 // u's roll: its mask bits, gathered
+	i := 0
+	for m := mask; m != 0; m &= m - 1 {
+		if u.Version&(m&-m) != 0 {
+			own |= 1 << i
+		}
+		i++
+	}
+	total := RolledVersions(mask)
+	units := make([]*Unit, k)
+	for i := range units {
+		if i == at {
+			units[i] = u
+			continue
+		}
+		v, err := RollVersion(u.Version, mask, (own+total+uint64(i)-uint64(at))%total)
+		if err != nil {
+			return nil, err
+		}
+		units[i] = u.WithVersion(v)
+	}
+	return units, nil
+}

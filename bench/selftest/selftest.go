@@ -87,39 +87,6 @@ func RunEach(ctx context.Context, devs []device.Device, vecs []vectors.Vector, w
 	}
 }
 
-// VersionGroup returns k units of u's job rolled under the BIP 320 mask,
-// with u itself at index at and the rolls around u's own version (wrapping
-// in the roll space) elsewhere: what a unit of k versions the ledger hands
-// out looks like when u's version is one of them.
-func VersionGroup(u *work.Unit, k, at int) ([]*work.Unit, error) {
-	if k < 1 || at < 0 || at >= k {
-		return nil, fmt.Errorf("index %d of %d versions", at, k)
-	}
-	mask := work.BIP320Mask
-	var own uint64 // u's roll: its mask bits, gathered
-	i := 0
-	for m := mask; m != 0; m &= m - 1 {
-		if u.Version&(m&-m) != 0 {
-			own |= 1 << i
-		}
-		i++
-	}
-	total := work.RolledVersions(mask)
-	units := make([]*work.Unit, k)
-	for i := range units {
-		if i == at {
-			units[i] = u
-			continue
-		}
-		v, err := work.RollVersion(u.Version, mask, (own+total+uint64(i)-uint64(at))%total)
-		if err != nil {
-			return nil, err
-		}
-		units[i] = u.WithVersion(v)
-	}
-	return units, nil
-}
-
 func check(ctx context.Context, dev device.Device, v *vectors.Vector, window uint64, versions, at int) Result {
 	r := Result{Vector: v.Label(), Device: dev.Info().ID, Versions: versions, VersionIndex: at}
 	fail := func(format string, args ...any) Result {
@@ -153,7 +120,7 @@ func check(ctx context.Context, dev device.Device, v *vectors.Vector, window uin
 	r.Nonce = work.FormatUint32Hex(sol.Nonce)
 	r.Window = window
 	start := windowStart(sol.Nonce, window)
-	units, err := VersionGroup(sol.Unit, versions, at)
+	units, err := work.VersionGroup(sol.Unit, versions, at)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -107,25 +107,3 @@ func TestSelftestFailsOnWrongVersionIndex(t *testing.T) {
 		assert.False(t, r.Pass, r.String())
 	}
 }
-
-func TestVersionGroupPutsTheUnitAtItsIndex(t *testing.T) {
-	sol, err := builtinVectors(t)[1].Solution()
-	require.NoError(t, err)
-	for k := 1; k <= 4; k++ {
-		for at := 0; at < k; at++ {
-			us, err := selftest.VersionGroup(sol.Unit, k, at)
-			require.NoError(t, err)
-			require.Len(t, us, k)
-			assert.Same(t, sol.Unit, us[at])
-			seen := map[uint32]bool{}
-			for _, u := range us {
-				assert.False(t, seen[u.Version], "versions repeat")
-				seen[u.Version] = true
-				assert.Equal(t, sol.Unit.Version&^0x1fffe000, u.Version&^0x1fffe000, "only the BIP 320 bits roll")
-				assert.Equal(t, sol.Unit.Tail, u.Tail)
-			}
-		}
-	}
-	_, err = selftest.VersionGroup(sol.Unit, 2, 2)
-	require.Error(t, err)
-}

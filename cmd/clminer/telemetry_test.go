@@ -21,6 +21,7 @@ import (
 	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe"
+	"clminer/work/source"
 )
 
 // conditionalMetricNames are the series clminer exports only in some
@@ -32,7 +33,7 @@ func conditionalMetricNames(t *testing.T) map[string]bool {
 	idle := true
 	r := device.Reading{TempC: &v, PowerW: &v, FanPct: &v, SMClockMHz: &v, MemClockMHz: &v, UtilPct: &v}
 	snap := miner.Snapshot{Shares: miner.Counts{RejectReasons: map[string]uint64{"low difficulty": 1}},
-		Pools: []miner.PoolStats{{URL: "stratum+tcp://a:1", State: "sick", SickReason: "rejects"}}}
+		Pools: []miner.PoolStats{{PoolStats: source.PoolStats{URL: "stratum+tcp://a:1", State: "sick", SickReason: "rejects"}}}}
 	m := observe.NewMetrics("v", "c", func() miner.Snapshot { return snap })
 	// The histograms have series once a share and a job were seen.
 	m.Share(miner.ShareEvent{PoolURL: "stratum+tcp://a:1", RTT: time.Millisecond})

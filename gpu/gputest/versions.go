@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"clminer/bench/selftest"
 	"clminer/work"
 	"clminer/work/device"
 )
@@ -37,7 +36,7 @@ func RealBlocksAtTheirIndex(t *testing.T, dev device.Device, k int, label string
 	for name, sol := range SolvedVectors(t) {
 		for at := 0; at < k; at++ {
 			t.Run(fmt.Sprintf("K%d-%s-%s-at%d", k, label, name, at), func(t *testing.T) {
-				units, err := selftest.VersionGroup(sol.Unit, k, at)
+				units, err := work.VersionGroup(sol.Unit, k, at)
 				require.NoError(t, err)
 				const window = 1 << 14
 				start := uint64(sol.Nonce) &^ (window - 1)

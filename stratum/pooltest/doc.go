@@ -10,7 +10,7 @@
 // push methods (late or missing replies, notify before the subscribe reply,
 // refused authorization, every reject format, garbage, endless lines,
 // stalls, dropped connections, client.reconnect), so the client can be
-// tested against the quirks of stratum-v1.md §8 without a network. It also
+// tested against the quirks of stratum/PROTOCOL.md#quirks without a network. It also
 // serves as the built-in demo pool. Close stops every goroutine it started.
 //
 // As the demo pool it runs for as long as its user likes, so what it keeps

@@ -24,7 +24,7 @@ import (
 )
 
 // ErrorFormat selects how share rejects are written, covering every format
-// of stratum-v1.md §7.
+// of stratum/PROTOCOL.md#errors.
 type ErrorFormat int
 
 // Reject formats.
@@ -65,7 +65,7 @@ type Behavior struct {
 // DiffRule selects how a pool judges shares after mining.set_difficulty.
 type DiffRule int
 
-// Difficulty rules (stratum-v1.md §3).
+// Difficulty rules (stratum/PROTOCOL.md#difficulty).
 const (
 	// DiffLenient accepts shares meeting the lower of the job's and the
 	// connection's current difficulty.

@@ -76,7 +76,7 @@ type Config struct {
 	WriteQueueBytes int
 	WriteTimeout    time.Duration // one write to a miner [10 s]
 	// NTimeRoll is how far above the job's ntime a share may be (btcpool's
-	// window, the narrowest of stratum-v1.md §6) [600].
+	// window, the narrowest of stratum/PROTOCOL.md#rolling) [600].
 	NTimeRoll uint32
 	// WorkerKey turns a downstream worker name into the sub-worker key it is
 	// authorized upstream as ("" puts it under the pool user) [with Users,
@@ -222,7 +222,7 @@ func poolSafe(name string) string {
 type Upstream = source.Source
 
 // maxDownstreamEN2 is the largest extranonce2_size given to a miner:
-// cgminer refuses to submit above 8 and WhatsMiners fail (stratum-v1.md §8).
+// cgminer refuses to submit above 8 and WhatsMiners fail (stratum/PROTOCOL.md#quirks).
 const maxDownstreamEN2 = 8
 
 // keptJobs is how many jobs stay known so that late shares are answered

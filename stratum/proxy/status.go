@@ -8,8 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"clminer/stratum"
-	"clminer/work/miner"
 	"clminer/work/source"
 )
 
@@ -163,13 +161,13 @@ type Status struct {
 	MaxMiners   int     `json:"max_miners"`
 	Idle        string  `json:"idle,omitempty"`
 	// MiningOn is the upstream whose job miners are sent now.
-	MiningOn string            `json:"mining_on,omitempty"`
-	Refused  uint64            `json:"miners_refused"`
-	Shares   Counts            `json:"shares"`
-	Hashrate float64           `json:"hashrate_from_shares"`
-	Miners   []MinerStatus     `json:"miners"`
-	Workers  []WorkerStatus    `json:"workers"`
-	Pools    []miner.PoolStats `json:"pools"`
+	MiningOn string             `json:"mining_on,omitempty"`
+	Refused  uint64             `json:"miners_refused"`
+	Shares   Counts             `json:"shares"`
+	Hashrate float64            `json:"hashrate_from_shares"`
+	Miners   []MinerStatus      `json:"miners"`
+	Workers  []WorkerStatus     `json:"workers"`
+	Pools    []source.PoolStats `json:"pools"`
 }
 
 // keptWorkerStats is how many names no miner uses any more keep their
@@ -305,7 +303,7 @@ func (s *Server) Status() Status {
 		st.Miners = append(st.Miners, ms)
 	}
 	for _, p := range s.up.Upstreams() {
-		st.Pools = append(st.Pools, miner.NewPoolStats(p))
+		st.Pools = append(st.Pools, source.NewPoolStats(p))
 	}
 	byKey := map[string]source.WorkerStatus{}
 	if s.wk != nil {
@@ -399,7 +397,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range st.Pools {
 		up := 0.0
-		if p.State == stratum.StateActive.String() {
+		if p.State == source.StateActive.String() {
 			up = 1
 		}
 		gauge(descPoolUp, up, itoa(uint64(p.Index)), p.URL)

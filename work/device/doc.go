@@ -24,6 +24,6 @@
 // loading a driver binding; gpu/nvml fills them and gpu/thermal adds its
 // throttle state.
 //
-// Nothing in work/ imports gpu/, stratum/, bench/ or cmd/; work/layers_test.go holds
-// that rule.
+// Nothing in work/ imports gpu/, stratum/, bench/ or cmd/, and this contract
+// imports nothing above it in work/; internal/layers holds that rule.
 package device

@@ -1,7 +1,8 @@
 // Package failover puts upstreams of different kinds in one priority list:
-// a Stratum pool list, a node mined solo, later a Stratum V2 channel. Each
-// kind keeps its own connection logic (the Stratum client already fails
-// over between pools, with health and backoff); this package only decides
+// a Stratum v1 pool list, a Stratum V2 channel, a node mined solo
+// (getblocktemplate). Each kind keeps its own connection logic (the Stratum
+// client already fails over between pools, with health and backoff); this
+// package only decides
 // which of them feeds the miner: the first, in the operator's order, that
 // has a live job.
 //

@@ -33,7 +33,7 @@ func TestNodeRejectReasonKeepsMetricsServed(t *testing.T) {
 		for k := range up[0].Node.RejectReasons {
 			assert.True(t, utf8.ValidString(k), "%q", k)
 		}
-		snap := miner.Snapshot{Pools: []miner.PoolStats{miner.NewPoolStats(up[0])}}
+		snap := miner.Snapshot{Pools: []miner.PoolStats{{PoolStats: source.NewPoolStats(up[0])}}}
 		m := observe.NewMetrics("test", "abc", func() miner.Snapshot { return snap })
 		_, err = m.Registry().Gather()
 		require.NoError(t, err, "/metrics would answer 500")

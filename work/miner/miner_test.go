@@ -233,7 +233,7 @@ func TestSetExtranonceAndDifficultyMidRun(t *testing.T) {
 	waitFor(t, 30*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 1 })
 
 	// A lower difficulty applies from the second job notified after it
-	// (stratum-v1.md §3): shares between the two difficulties are then
+	// (stratum/PROTOCOL.md#difficulty): shares between the two difficulties are then
 	// submitted and accepted, and never on the jobs before.
 	old := pool.CurrentJob().JobID
 	pool.SetDifficulty(lowDiff)

@@ -802,7 +802,7 @@ func TestHugeNotifyLineMines(t *testing.T) {
 // TestDifficultyRules: against a pool with ckpool's rule (a change applies
 // from the second job after it) and one with public-pool's (at once), vardiff
 // lowers and raises several times, with clean and non-clean notifies in
-// between. The client's rule (stratum-v1.md §3) is never rejected for low
+// between. The client's rule (stratum/PROTOCOL.md#difficulty) is never rejected for low
 // difficulty, and shares are accepted in every phase.
 //
 // A share found before a raise reached the client met the difficulty in

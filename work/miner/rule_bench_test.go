@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkDifficultyRuleCredit measures what the difficulty rule of
-// stratum-v1.md §3 costs in credited work: the miner judges a job at the
+// stratum/PROTOCOL.md#difficulty costs in credited work: the miner judges a job at the
 // highest difficulty in force since the notify before it, so after a
 // lowering it holds back shares that meet only the new value for one or two
 // jobs. It mines with the CPU device against the test pool while vardiff

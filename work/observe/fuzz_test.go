@@ -25,11 +25,11 @@ func FuzzMetricsLabels(f *testing.F) {
 		snap := miner.Snapshot{
 			Devices: []miner.DeviceStats{{ID: "cpu"}},
 			Shares:  miner.Counts{Rejected: 2, RejectReasons: map[string]uint64{r1: 1, r2: 1}},
-			Pools: []miner.PoolStats{{
+			Pools: []miner.PoolStats{{PoolStats: source.PoolStats{
 				Index: 0, URL: "stratum+tcp://pool:3333", State: source.StateSick.String(), SickReason: r1, Protocol: "stratum2", Channel: r2,
-				Node:    &miner.NodeStats{Chain: chain, RejectReasons: map[string]uint64{block: 1, r1: 2, r2: 3}},
+				Node:    &source.NodeStats{Chain: chain, RejectReasons: map[string]uint64{block: 1, r1: 2, r2: 3}},
 				Workers: []source.WorkerStatus{{Key: "a", Name: worker, State: "authorized"}, {Key: "b", Name: worker + "\xff", State: "refused"}},
-			}},
+			}}},
 		}
 		m := observe.NewMetrics("test", "abc", func() miner.Snapshot { return snap })
 		if _, err := m.Registry().Gather(); err != nil {

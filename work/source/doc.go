@@ -1,7 +1,9 @@
 // Package source is the contract between the miner core and whatever gives
-// it work: a Stratum v1 session today, a node's getblocktemplate or a Stratum
-// V2 channel next. The miner consumes Jobs and sends Shares through these
-// types and never learns which protocol is on the other end.
+// it work: a Stratum v1 pool list (package stratum), a Stratum V2 channel
+// (stratum/v2/channel), a node's getblocktemplate (work/gbt), or a priority
+// list of them (work/failover). The miner and the farm proxy consume Jobs
+// and send Shares through these types and never learn which protocol is on
+// the other end.
 //
 // Why it is shaped this way:
 //   - A Job carries its ledger entry (package ledger): the extranonce2 and

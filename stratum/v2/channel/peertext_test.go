@@ -38,7 +38,7 @@ func TestErrorCodeKeepsMetricsServed(t *testing.T) {
 
 		var ms miner.Snapshot
 		ms.Shares.RejectReasons = map[string]uint64{got.Reason: 1}
-		ms.Pools = []miner.PoolStats{miner.NewPoolStats(s.Upstreams()[0])}
+		ms.Pools = []miner.PoolStats{{PoolStats: source.NewPoolStats(s.Upstreams()[0])}}
 		_, err := observe.NewMetrics("test", "abc", func() miner.Snapshot { return ms }).Registry().Gather()
 		require.NoError(t, err, "/metrics would answer 500")
 	}

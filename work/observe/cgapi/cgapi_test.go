@@ -16,6 +16,7 @@ import (
 
 	"clminer/work/device"
 	"clminer/work/miner"
+	"clminer/work/source"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,12 +43,13 @@ func testState() State {
 				{ID: "opencl:1:0", Name: "Other GPU", LastErr: "CL_OUT_OF_RESOURCES"},
 			},
 			Pools: []miner.PoolStats{
-				{Index: 0, URL: "stratum+tcp://pool.example:3333", State: "active", Protocol: "stratum", Accepted: 90, Rejected: 10,
-					Difficulty: 0.5, Connects: 1, RollingMask: "1fffe000", Jobs: 40,
+				{PoolStats: source.PoolStats{Index: 0, URL: "stratum+tcp://pool.example:3333", State: "active", Protocol: "stratum",
+					Accepted: 90, Rejected: 10, Difficulty: 0.5, Connects: 1, RollingMask: "1fffe000"}, Jobs: 40,
 					Shares: &miner.Counts{Accepted: 90, Rejected: 10, Stale: 2, Lost: 3, AcceptedDiff: 45, RejectedDiff: 5, StaleDiff: 1,
 						Diff1: 50, BestShare: 1234.56, LastShare: t0.Add(-3 * time.Second), LastShareDiff: 0.5}},
-				{Index: 1, URL: "stratum+tls://b,ack=up.example:443", State: "down", Protocol: "stratum", ConnectFailures: 4,
-					Shares: &miner.Counts{}},
+				{PoolStats: source.PoolStats{Index: 1, URL: "stratum+tls://b,ack=up.example:443", State: "down", Protocol: "stratum"},
+					ConnectFailures: 4,
+					Shares:          &miner.Counts{}},
 			},
 			Job: &miner.JobInfo{ID: "j1", NBits: "1d00ffff", Received: t0.Add(-2 * time.Second),
 				PrevHash: "00000000000000000001aa", BlockSeen: t0.Add(-100*time.Second + 250*time.Millisecond)},
