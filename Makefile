@@ -40,8 +40,11 @@ build:
 glibc-check: build
 	@PORTABLE=$(PORTABLE) GLIBC_MAX=$(GLIBC_MAX) OLD_GLIBC='$(OLD_GLIBC)' cmd/clminer/glibc/check.sh $(BIN)
 
+# gofmt too: an unformatted file is a diff in everyone's next change.
 vet:
 	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt -w these files:"; echo "$$out"; exit 1; fi
 
 # The OpenCL package builds about twenty kernel variants on POCL with a cold
 # cache (CI's), several minutes on two cores: 20m leaves it room.
