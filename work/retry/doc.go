@@ -14,8 +14,12 @@
 //     the cap an operator reads is the cap.
 //   - Redialing loops share the shape "try; on success start over; on
 //     failure wait the next delay unless ctx ends": Counter holds the
-//     failures in a row and Sleep waits, so no loop keeps its own doubling
-//     and its own timer code.
+//     failures in a row and Redial is that loop (Sleep the wait alone), so
+//     no loop keeps its own doubling and its own timer code. A loop that
+//     keeps its failures elsewhere (the V1 client's per-pool count, shown
+//     in status) asks DelayAt with its own random source.
+//   - The random number is injectable (Counter.Rand, DelayAt's u), so tests
+//     that count waits are deterministic.
 //
 // It imports nothing of clminer's, so every layer may use it.
 package retry

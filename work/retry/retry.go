@@ -91,17 +91,48 @@ func (b Backoff) DelayAt(fails int, u float64) time.Duration {
 // a Backoff set is ready; it is not safe for concurrent use.
 type Counter struct {
 	Backoff Backoff
-	fails   int
+	// Rand draws the spread's uniform number in [0, 1) [math/rand/v2's
+	// Float64]; a test sets it to fix the delays.
+	Rand  func() float64
+	fails int
 }
 
 // Failed counts a failure and returns how long to wait before the next try.
 func (c *Counter) Failed() time.Duration {
 	c.fails++
-	return c.Backoff.Delay(c.fails)
+	u := rand.Float64
+	if c.Rand != nil {
+		u = c.Rand
+	}
+	return c.Backoff.DelayAt(c.fails, u())
 }
 
 // Reset starts the doubling over: the last try did useful work.
 func (c *Counter) Reset() { c.fails = 0 }
+
+// Redial is the reconnect loop of an upstream: it runs try until ctx ends.
+// After each try, ended is told why it ended and how long the loop waits
+// before the next; the doubling starts over when the try did useful work
+// (worked), so an upstream that drops a working session is redialed after
+// Initial, and one that fails every connect no faster than the backoff
+// allows. The wait is cut short by ctx. It returns ctx's error; try is
+// expected to return when ctx ends.
+func (c *Counter) Redial(ctx context.Context, try func(context.Context) (worked bool, err error), ended func(err error, worked bool, wait time.Duration)) error {
+	for {
+		worked, err := try(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if worked {
+			c.Reset()
+		}
+		wait := c.Failed()
+		ended(err, worked, wait)
+		if err := Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
 
 // Sleep waits d, or until ctx ends; it returns ctx's error then, nil after d.
 func Sleep(ctx context.Context, d time.Duration) error {

@@ -133,3 +133,49 @@ func TestSleepEndsWithTheContext(t *testing.T) {
 	assert.ErrorIs(t, Sleep(ctx, 0), context.Canceled)
 	assert.NoError(t, Sleep(context.Background(), time.Millisecond))
 }
+
+func TestCounterRandFixesTheSpread(t *testing.T) {
+	for _, u := range []float64{0, 0.5, 0.999} {
+		c := Counter{Backoff: Backoff{Initial: time.Second}, Rand: func() float64 { return u }}
+		assert.Equal(t, c.Backoff.DelayAt(1, u), c.Failed())
+		assert.Equal(t, c.Backoff.DelayAt(2, u), c.Failed())
+	}
+}
+
+// Redial: failures double the wait, a try that worked starts it over, and
+// the loop ends with ctx (here cancelled by the fifth try).
+func TestRedial(t *testing.T) {
+	ms := time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	worked := []bool{false, false, false, true, false}
+	tries := 0
+	var waits []time.Duration
+	var errs []string
+	c := Counter{Backoff: Backoff{Initial: ms, Max: 4 * ms}, Rand: func() float64 { return 0.5 }}
+	err := c.Redial(ctx, func(ctx context.Context) (bool, error) {
+		require.NoError(t, ctx.Err(), "a try after ctx ended")
+		tries++
+		if tries == len(worked) {
+			cancel()
+			return false, ctx.Err()
+		}
+		return worked[tries-1], assert.AnError
+	}, func(err error, w bool, wait time.Duration) {
+		assert.Equal(t, worked[len(waits)], w)
+		errs = append(errs, err.Error())
+		waits = append(waits, wait)
+	})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 5, tries)
+	assert.Equal(t, []time.Duration{ms, 2 * ms, 4 * ms, ms}, waits, "the end of the try that worked (the fourth) is followed by Initial")
+	assert.Len(t, errs, 4, "the try cut short by ctx is not reported")
+}
+
+func TestRedialWaitEndsWithTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := Counter{Backoff: Backoff{Initial: time.Hour}}
+	err := c.Redial(ctx, func(context.Context) (bool, error) { return false, assert.AnError },
+		func(error, bool, time.Duration) { cancel() })
+	assert.ErrorIs(t, err, context.Canceled, "an hour's wait ends with ctx")
+}
