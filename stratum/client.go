@@ -15,7 +15,10 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/work"
+	"clminer/work/health"
 	"clminer/work/ledger"
+	"clminer/work/option"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -60,8 +63,7 @@ type Options struct {
 	HandshakeTimeout time.Duration // subscribe and authorize replies [30 s]
 	SubmitTimeout    time.Duration // mining.submit reply; longer than UnansweredAfter, so a silent pool is left before its shares time out [60 s]
 	HoldDown         time.Duration // a higher-priority pool must pass subscribe+authorize probes this long before we return to it [60 s]
-	BackoffMin       time.Duration // first retry delay of a failing pool [1 s]
-	BackoffMax       time.Duration // cap of the doubling delay [60 s]
+	Retry            retry.Backoff // a failing pool's retry delay [1 s doubling to 60 s, ±20%]
 	MaxLineSize      int           // bytes; a longer line drops the connection [1 MiB]
 	UserAgent        string        // ["clminer/" + Version]
 
@@ -90,37 +92,26 @@ type Options struct {
 	WorkerName func(user, key string) string
 }
 
+// healthRule is the sick rule of the client's sessions: every clause of
+// work/health, with the options' numbers.
+func (o *Options) healthRule() health.Rule {
+	return health.Rule{TimeoutStreak: o.UnansweredStreak, Unanswered: o.UnansweredAfter, RejectStreak: o.RejectStreak}
+}
+
 func (o *Options) defaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.ReadTimeout, 90*time.Second)
-	def(&o.DialTimeout, 10*time.Second)
-	def(&o.CallTimeout, 5*time.Second)
-	def(&o.HandshakeTimeout, 30*time.Second)
-	def(&o.SubmitTimeout, 60*time.Second)
-	def(&o.HoldDown, 60*time.Second)
-	def(&o.BackoffMin, time.Second)
-	def(&o.BackoffMax, 60*time.Second)
-	def(&o.UnansweredAfter, 30*time.Second)
-	def(&o.SickHoldDown, o.HoldDown)
-	if o.BackoffMax < o.BackoffMin {
-		o.BackoffMax = o.BackoffMin
-	}
-	if o.MaxLineSize <= 0 {
-		o.MaxLineSize = DefaultMaxLineSize
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 64
-	}
-	if o.UnansweredStreak <= 0 {
-		o.UnansweredStreak = 5
-	}
-	if o.RejectStreak <= 0 {
-		o.RejectStreak = 5
-	}
+	option.Default(&o.ReadTimeout, 90*time.Second)
+	option.Default(&o.DialTimeout, 10*time.Second)
+	option.Default(&o.CallTimeout, 5*time.Second)
+	option.Default(&o.HandshakeTimeout, 30*time.Second)
+	option.Default(&o.SubmitTimeout, 60*time.Second)
+	option.Default(&o.HoldDown, 60*time.Second)
+	o.Retry = o.Retry.WithDefaults()
+	option.Default(&o.UnansweredAfter, 30*time.Second)
+	option.Default(&o.SickHoldDown, o.HoldDown)
+	option.Default(&o.MaxLineSize, DefaultMaxLineSize)
+	option.Default(&o.MaxInFlight, 64)
+	option.Default(&o.UnansweredStreak, 5)
+	option.Default(&o.RejectStreak, 5)
 	if o.UserAgent == "" {
 		o.UserAgent = "clminer/" + Version
 	}
@@ -332,24 +323,11 @@ func (c *Client) pick() (int, time.Duration) {
 	return 0, minWait
 }
 
-// backoffDelay is BackoffMin doubled per consecutive failure, capped at
-// BackoffMax, with ±20% jitter (never above the cap).
-func backoffDelay(fails int, min, max time.Duration, jitter float64) time.Duration {
-	if fails <= 0 {
-		return 0
-	}
-	d := min
-	for i := 1; i < fails && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	d = time.Duration(float64(d) * (0.8 + 0.4*jitter))
-	if d > max {
-		d = max
-	}
-	return d
+// backoffLocked is the wait after p's failures in a row. The count is the
+// pool's own (status shows it), so the delay comes from DelayAt with the
+// client's random source, which c.mu guards.
+func (c *Client) backoffLocked(p *poolRec) time.Duration {
+	return c.opts.Retry.DelayAt(p.fails, c.rnd.Float64())
 }
 
 // failLocked records a failure and schedules the next attempt.
@@ -359,7 +337,7 @@ func (c *Client) failLocked(p *poolRec, err error) {
 	if err != nil {
 		p.lastErr = err.Error()
 	}
-	p.nextAttempt = time.Now().Add(backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
+	p.nextAttempt = time.Now().Add(c.backoffLocked(p))
 }
 
 // sickLocked holds a sick pool down: SickHoldDown, doubled per sickness in
@@ -547,14 +525,14 @@ func (c *Client) applyReconnectLocked(p *poolRec, s *session, r *Reconnect, heal
 	}
 	p.state = source.StateIdle
 	wait := time.Duration(r.Wait) * time.Second
-	if wait > c.opts.BackoffMax {
-		wait = c.opts.BackoffMax
+	if wait > c.opts.Retry.Max {
+		wait = c.opts.Retry.Max
 	}
 	if healthy {
 		p.fails = 0
 	} else {
 		p.fails++
-		wait = max(wait, backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
+		wait = max(wait, c.backoffLocked(p))
 	}
 	p.nextAttempt = time.Now().Add(wait)
 	c.event(source.Event{Kind: source.EventReconnectRequested, Pool: s.pool, URL: p.url.String(), Session: s.id, Err: ErrReconnectRequested})
@@ -616,7 +594,7 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 				if p.state != source.StateSick {
 					c.failLocked(p, fmt.Errorf("probe: %w", err))
 				} else {
-					p.nextAttempt = time.Now().Add(backoffDelay(p.fails, c.opts.BackoffMin, c.opts.BackoffMax, c.rnd.Float64()))
+					p.nextAttempt = time.Now().Add(c.backoffLocked(p))
 				}
 				c.mu.Unlock()
 				continue

@@ -16,6 +16,7 @@ import (
 
 	"clminer/stratum/pooltest"
 	"clminer/work"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -519,8 +520,7 @@ func TestBackoffAgainstDeadPool(t *testing.T) {
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.Dialer = d.dial
-	opts.BackoffMin = 20 * time.Millisecond
-	opts.BackoffMax = 160 * time.Millisecond
+	opts.Retry = retry.Backoff{Initial: 20 * time.Millisecond, Max: 160 * time.Millisecond}
 	c := runClient(t, []PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "w"}}, opts, r)
 	eventually(t, func() bool { return c.Status()[0].Failures >= 7 }, "failures accumulate")
 	time.Sleep(600 * time.Millisecond)

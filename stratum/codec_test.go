@@ -11,6 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"clminer/work/health"
+	"clminer/work/retry"
 )
 
 func TestDecodeLineClassifies(t *testing.T) {
@@ -288,26 +291,17 @@ func TestLineReader(t *testing.T) {
 	assert.Len(t, l, 1000)
 }
 
-func TestBackoffGrowsAndIsCapped(t *testing.T) {
-	min, max := time.Second, 60*time.Second
-	assert.Equal(t, time.Duration(0), backoffDelay(0, min, max, 0.5))
-	prev := time.Duration(0)
-	for n := 1; n <= 7; n++ {
-		d := backoffDelay(n, min, max, 0.5) // no jitter at 0.5
-		assert.Greater(t, d, prev, "n=%d", n)
-		prev = d
-	}
-	assert.Equal(t, time.Second, backoffDelay(1, min, max, 0.5))
-	assert.Equal(t, 32*time.Second, backoffDelay(6, min, max, 0.5))
-	for n := 7; n < 100; n++ {
-		for _, j := range []float64{0, 0.5, 0.999} {
-			assert.LessOrEqual(t, backoffDelay(n, min, max, j), max)
-			assert.GreaterOrEqual(t, backoffDelay(n, min, max, j), 48*time.Second)
-		}
-	}
-	// jitter spreads the delay by ±20%
-	assert.Equal(t, 800*time.Millisecond, backoffDelay(1, min, max, 0))
-	assert.InDelta(t, float64(1200*time.Millisecond), float64(backoffDelay(1, min, max, 1)), float64(time.Millisecond))
+// The pool list's backoff and sick rule are work/retry's and work/health's
+// with the numbers README promises: 1 s doubling to 60 s with jitter; 5
+// timeouts in a row, 30 s unanswered, 5 rejects in a row.
+func TestClientRetryAndHealthDefaults(t *testing.T) {
+	var o Options
+	o.defaults()
+	assert.Equal(t, retry.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2, Jitter: 0.2}, o.Retry)
+	assert.Equal(t, health.Rule{TimeoutStreak: 5, Unanswered: 30 * time.Second, RejectStreak: 5}, o.healthRule())
+	o = Options{Retry: retry.Backoff{Initial: time.Second, Max: time.Millisecond}}
+	o.defaults()
+	assert.Equal(t, time.Second, o.Retry.Max, "a cap below the first delay is raised to it")
 }
 
 func TestSameDomain(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/work"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -543,7 +544,7 @@ func runSessionSequence(t *testing.T, data []byte) {
 		ReadTimeout: 10 * time.Second, DialTimeout: 5 * time.Second, CallTimeout: time.Second, HandshakeTimeout: 5 * time.Second,
 		SubmitTimeout: 20 * time.Millisecond, UnansweredAfter: 20 * time.Millisecond, UnansweredStreak: 3, RejectStreak: 3,
 		HoldDown: 20 * time.Millisecond, SickHoldDown: 2 * time.Millisecond,
-		BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond,
+		Retry:       retry.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond},
 		MaxLineSize: 16 << 10, MaxInFlight: 4,
 	}
 	c, err := NewClient([]PoolConfig{{URL: "stratum+tcp://pool.example.com:3333", User: "fuzz.worker", Pass: "x",

@@ -13,6 +13,7 @@ import (
 
 	"clminer/stratum/pooltest"
 	"clminer/work"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -126,8 +127,7 @@ func testOptions(r *recorder) Options {
 		HandshakeTimeout: 2 * time.Second,
 		SubmitTimeout:    2 * time.Second,
 		HoldDown:         time.Second,
-		BackoffMin:       50 * time.Millisecond,
-		BackoffMax:       400 * time.Millisecond,
+		Retry:            retry.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond},
 	}
 }
 

@@ -21,7 +21,7 @@ func hungOptions(r *recorder) Options {
 	o.ReadTimeout = 600 * time.Millisecond
 	o.HandshakeTimeout = 200 * time.Millisecond
 	o.HoldDown = time.Nanosecond
-	o.BackoffMin = 20 * time.Millisecond
+	o.Retry.Initial = 20 * time.Millisecond
 	return o
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -298,8 +299,7 @@ func TestReconnectDeadRedirectReturnsToConfigured(t *testing.T) {
 	opts.Dialer = d.dial
 	// Long enough that "dialled again at once" and "dialled again after a
 	// backoff" cannot be confused.
-	opts.BackoffMin = 400 * time.Millisecond
-	opts.BackoffMax = 2 * time.Second
+	opts.Retry = retry.Backoff{Initial: 400 * time.Millisecond, Max: 2 * time.Second}
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 
@@ -333,8 +333,7 @@ func TestReconnectOnSubscribeLoopIsBackedOff(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{ReconnectOnSubscribe: true}})
 	r := newRecorder()
 	opts := testOptions(r)
-	opts.BackoffMin = 50 * time.Millisecond
-	opts.BackoffMax = 400 * time.Millisecond
+	opts.Retry = retry.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond}
 	start := time.Now()
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	eventually(t, func() bool { return srv.Stats().Connections >= 6 }, "6 connections")
@@ -365,8 +364,7 @@ func TestReconnectAfterAuthorizeLoopIsBackedOff(t *testing.T) {
 	})
 	r := newRecorder()
 	opts := testOptions(r)
-	opts.BackoffMin = 50 * time.Millisecond
-	opts.BackoffMax = 400 * time.Millisecond
+	opts.Retry = retry.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond}
 	p := PoolConfig{URL: fp.url(), User: "w", ExtranonceSubscribe: true}
 	start := time.Now()
 	runClient(t, []PoolConfig{p}, opts, r)

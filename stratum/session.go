@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/work"
+	"clminer/work/health"
 	"clminer/work/ledger"
 	"clminer/work/ratelog"
 	"clminer/work/source"
@@ -121,14 +122,11 @@ type session struct {
 	subWorkers map[string]*subWorker
 
 	// submit accounting and health
-	inflight      int
-	waitingSince  time.Time // oldest submit not answered since the last reply
-	timeoutStreak int
-	rejectStreak  int
-	firstReject   time.Time
-	offered       uint64 // shares handed to submitAsync, for suggest_difficulty
-	offeredSince  time.Time
-	lastSuggest   time.Time
+	inflight     int
+	health       health.Tracker // the pool's submits, judged by the client's rule
+	offered      uint64         // shares handed to submitAsync, for suggest_difficulty
+	offeredSince time.Time
+	lastSuggest  time.Time
 
 	logGarbage, logMessage, logJob, logThrottle *ratelog.Log
 
@@ -151,6 +149,7 @@ func newSession(c *Client, pool int, pc PoolConfig, u PoolURL, addr string, conn
 		logJob:      ratelog.New(10*time.Second, 5),
 		logThrottle: ratelog.New(10*time.Second, 1),
 		done:        make(chan struct{}),
+		health:      health.Tracker{Rule: c.opts.healthRule()},
 	}
 }
 
@@ -257,6 +256,7 @@ func (s *session) monitor() {
 
 func (s *session) expire(now time.Time) {
 	var late []*call
+	submits := 0
 	s.mu.Lock()
 	for id, cl := range s.pending {
 		if cl.cb != nil && now.After(cl.deadline) {
@@ -264,44 +264,23 @@ func (s *session) expire(now time.Time) {
 			delete(s.pending, id)
 			if cl.submit {
 				s.inflight--
-				s.timeoutStreak++
+				submits++
 			}
 		}
 	}
-	// Nothing waits any more: the "no submit answered for UnansweredAfter
-	// while some wait" period ends here, unless it already ran its length.
-	// Without this, one timed-out share made the pool sick UnansweredAfter
-	// after it was sent although nothing had waited since its timeout, and
-	// the next share, however late, was judged from the old send time.
-	if len(late) > 0 && now.Sub(s.waitingSince) < s.c.opts.UnansweredAfter {
-		s.waitingSince = s.oldestPendingSubmitLocked()
-	}
+	s.health.Expired(now, submits, s.oldestPendingSubmitLocked)
 	s.mu.Unlock()
 	for _, cl := range late {
 		cl.cb(nil, fmt.Errorf("%w: %s after %v", ErrTimeout, cl.method, cl.deadline.Sub(cl.sent).Round(time.Millisecond)))
 	}
 }
 
-// sickReason applies the health rules: a pool is left when its submits go
-// unanswered (UnansweredStreak timeouts in a row, or none answered for
-// UnansweredAfter while some wait) or when it rejects host-verified shares
-// of jobs it still holds in a streak (RejectStreak in a row, or two or more
-// over UnansweredAfter with no accept between).
+// sickReason applies the client's health rule (work/health) at now: "" is
+// healthy, else the reason an operator reads.
 func (s *session) sickReason(now time.Time) string {
-	o := &s.c.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.timeoutStreak >= o.UnansweredStreak:
-		return fmt.Sprintf("%d submits in a row got no answer", s.timeoutStreak)
-	case !s.waitingSince.IsZero() && now.Sub(s.waitingSince) >= o.UnansweredAfter:
-		return fmt.Sprintf("no submit answered for %v", now.Sub(s.waitingSince).Round(time.Millisecond))
-	case s.rejectStreak >= o.RejectStreak:
-		return fmt.Sprintf("%d host-verified shares in a row rejected", s.rejectStreak)
-	case s.rejectStreak >= 2 && now.Sub(s.firstReject) >= o.UnansweredAfter:
-		return fmt.Sprintf("%d host-verified shares rejected over %v without an accept", s.rejectStreak, now.Sub(s.firstReject).Round(time.Millisecond))
-	}
-	return ""
+	return s.health.Check(now).String()
 }
 
 func (s *session) write(b []byte) error {
@@ -574,24 +553,19 @@ func (s *session) oldestPendingSubmitLocked() time.Time {
 	return t
 }
 
-// onSubmitReplyLocked updates the health counters for a submit verdict.
+// onSubmitReplyLocked tells the health rule of a submit verdict.
 func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
-	now := time.Now()
 	s.inflight--
-	s.timeoutStreak = 0
-	s.waitingSince = s.oldestPendingSubmitLocked()
+	v := health.Rejected
 	switch {
 	case IsTrue(m.Result):
-		s.rejectStreak = 0
+		v = health.Accepted
 	case cl.entry != nil && !cl.entry.Live():
 		// The pool dropped the job while the share was on the wire: a
 		// routine stale, not a sign of a broken pool.
-	default:
-		if s.rejectStreak == 0 {
-			s.firstReject = now
-		}
-		s.rejectStreak++
+		v = health.Stale
 	}
+	s.health.Answered(time.Now(), v, s.oldestPendingSubmitLocked)
 }
 
 func (s *session) applySubscribe(r SubscribeResult) {
@@ -1000,9 +974,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 		return
 	}
 	s.inflight++
-	if s.waitingSince.IsZero() {
-		s.waitingSince = now
-	}
+	s.health.Sent(now)
 	s.mu.Unlock()
 	if !rolling && len(params) > 5 {
 		params = params[:5]
@@ -1019,7 +991,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 		s.mu.Lock()
 		s.inflight--
 		if s.inflight == 0 {
-			s.waitingSince = time.Time{}
+			s.health.Idle()
 		}
 		s.mu.Unlock()
 		if errors.Is(err, ErrSessionClosed) {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/work/gbt"
+	"clminer/work/retry"
 )
 
 // regtestAddr is a regtest P2WPKH address (BIP 173's test vector's
@@ -67,7 +68,7 @@ func startFakeNode(t testing.TB, refresh time.Duration) *gbt.Source {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	src, err := gbt.New(gbt.Config{Endpoint: gbt.Endpoint{URL: srv.URL, User: "u", Pass: "p"}, Address: regtestAddr, VersionRolling: true},
-		gbt.Options{Extranonce2Size: 8, RefreshInterval: refresh, PollInterval: time.Second, MaxBackoff: 100 * time.Millisecond})
+		gbt.Options{Extranonce2Size: 8, RefreshInterval: refresh, PollInterval: time.Second, Retry: retry.Backoff{Max: 100 * time.Millisecond}})
 	require.NoError(t, err)
 	return src
 }

@@ -19,6 +19,7 @@ import (
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
 	"clminer/work/miner"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -41,7 +42,7 @@ func startPool(t testing.TB, cfg pooltest.Config) *pooltest.Server {
 
 // fastOpts make failover and backoff quick enough for tests.
 func fastOpts() stratum.Options {
-	return stratum.Options{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, HoldDown: time.Hour}
+	return stratum.Options{Retry: retry.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}, HoldDown: time.Hour}
 }
 
 type proxyRun struct {
@@ -121,8 +122,8 @@ func startDownstreamWith(t testing.TB, pc stratum.PoolConfig, opts stratum.Optio
 	if len(devs) == 0 {
 		devs = []device.Device{&gputest.Device{ID: "test0"}}
 	}
-	if opts.BackoffMin == 0 {
-		opts.BackoffMin, opts.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
+	if opts.Retry == (retry.Backoff{}) {
+		opts.Retry = retry.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
 	client, err := stratum.NewClient([]stratum.PoolConfig{pc}, opts)
 	require.NoError(t, err)

@@ -80,7 +80,7 @@ func nodeProxy(t *testing.T, n *gbttest.Node, payTo string, opt gbt.Options) *pr
 	if opt.PollInterval == 0 {
 		opt.PollInterval = 50 * time.Millisecond
 	}
-	opt.MaxBackoff = 200 * time.Millisecond
+	opt.Retry.Max = 200 * time.Millisecond
 	if os.Getenv("PROXY_DEBUG") != "" {
 		opt.Logger = log.NewWithOptions(os.Stderr, log.Options{Level: log.DebugLevel})
 	}

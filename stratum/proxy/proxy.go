@@ -22,6 +22,7 @@ import (
 	"clminer/work"
 	"clminer/work/connlimit"
 	"clminer/work/ledger"
+	"clminer/work/option"
 	"clminer/work/ratelog"
 	"clminer/work/source"
 )
@@ -130,15 +131,10 @@ func (c *Config) defaults() {
 	if c.Burst <= 0 {
 		c.Burst = 400
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.FirstLineTimeout, 5*time.Second)
-	def(&c.HandshakeTimeout, 15*time.Second)
-	def(&c.SilentGrace, 2*time.Minute)
-	def(&c.WriteTimeout, 10*time.Second)
+	option.Default(&c.FirstLineTimeout, 5*time.Second)
+	option.Default(&c.HandshakeTimeout, 15*time.Second)
+	option.Default(&c.SilentGrace, 2*time.Minute)
+	option.Default(&c.WriteTimeout, 10*time.Second)
 	if c.WriteQueueBytes <= 0 {
 		c.WriteQueueBytes = 64 << 10
 	}
@@ -163,7 +159,7 @@ func (c *Config) defaults() {
 	if c.SharesPerMinute <= 0 {
 		c.SharesPerMinute = 6
 	}
-	def(&c.RetargetInterval, 60*time.Second)
+	option.Default(&c.RetargetInterval, 60*time.Second)
 }
 
 // checkDifficulty refuses difficulty settings that contradict each other.

@@ -17,6 +17,7 @@ import (
 	"clminer/stratum/v2/v2test"
 	"clminer/work"
 	"clminer/work/failover"
+	"clminer/work/retry"
 )
 
 // v2Target is the V2 target of difficulty d.
@@ -37,7 +38,7 @@ func startV2(t testing.TB, cfg v2test.Config) (*v2test.Pool, *channel.Source) {
 	}
 	pool := v2test.Start(t, cfg)
 	src, err := channel.New(channel.Config{URL: pool.URL(), User: "acct.farm", VersionRolling: true, Extended: true},
-		channel.Options{MaxBackoff: 100 * time.Millisecond, MaxInFlight: 1024})
+		channel.Options{Retry: retry.Backoff{Max: 100 * time.Millisecond}, MaxInFlight: 1024})
 	require.NoError(t, err)
 	return pool, src
 }

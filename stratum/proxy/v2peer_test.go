@@ -18,6 +18,7 @@ import (
 	"clminer/stratum/v2/v2peer"
 	"clminer/work"
 	"clminer/work/failover"
+	"clminer/work/retry"
 )
 
 // peerTarget is difficulty d as peer.mjs's --target and target command
@@ -72,7 +73,7 @@ func TestV2PeerUpstream(t *testing.T) {
 	peer := v2peer.Start(t, "--extended", "--target", peerTarget(t, lowDiff))
 	v1 := startPool(t, pooltest.Config{Extranonce2Size: 8})
 	src, err := channel.New(channel.Config{URL: peer.URL(), User: "acct.farm", VersionRolling: true, Extended: true},
-		channel.Options{MaxBackoff: 100 * time.Millisecond, MaxInFlight: 1024})
+		channel.Options{Retry: retry.Backoff{Max: 100 * time.Millisecond}, MaxInFlight: 1024})
 	require.NoError(t, err)
 	client, err := stratum.NewClient([]stratum.PoolConfig{{URL: v1.URL(), User: "farm", Pass: "x", VersionRolling: true}}, fastOpts())
 	require.NoError(t, err)

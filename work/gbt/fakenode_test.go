@@ -188,7 +188,7 @@ func startSource(t *testing.T, f *fakeNode, addr string, opt Options) (*Source, 
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	opt.PollInterval = 20 * time.Millisecond
-	opt.MaxBackoff = 50 * time.Millisecond
+	opt.Retry.Max = 50 * time.Millisecond
 	s, err := New(Config{Endpoint: Endpoint{URL: srv.URL, User: "u", Pass: "secret-pass"}, Address: addr, VersionRolling: true}, opt)
 	if err != nil {
 		t.Fatal(err)

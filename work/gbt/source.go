@@ -20,6 +20,8 @@ import (
 
 	"clminer/work"
 	"clminer/work/ledger"
+	"clminer/work/option"
+	"clminer/work/retry"
 	"clminer/work/safetext"
 	"clminer/work/source"
 )
@@ -43,7 +45,7 @@ type Options struct {
 	PollInterval    time.Duration // best-block poll when the node offers no longpoll [1 s]
 	RefreshInterval time.Duration // a new template on the same tip (fees, time) [30 s]
 	LongPollTimeout time.Duration // one longpoll request [10 min]
-	MaxBackoff      time.Duration // between failed connects [60 s]
+	Retry           retry.Backoff // between failed connects [1 s doubling to 60 s, ±20%]
 	// Extranonce2Size is the bytes of the coinbase's extranonce the
 	// consumer rolls [4; a proxy that splits it among miners wants 8],
 	// at most MaxExtranonce2Size.
@@ -57,20 +59,13 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = log.New(io.Discard)
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.CallTimeout, 15*time.Second)
-	def(&o.SubmitTimeout, 60*time.Second)
-	def(&o.PollInterval, time.Second)
-	def(&o.RefreshInterval, 30*time.Second)
-	def(&o.LongPollTimeout, 10*time.Minute)
-	def(&o.MaxBackoff, 60*time.Second)
-	if o.Extranonce2Size <= 0 {
-		o.Extranonce2Size = extranonce2Size
-	}
+	option.Default(&o.CallTimeout, 15*time.Second)
+	option.Default(&o.SubmitTimeout, 60*time.Second)
+	option.Default(&o.PollInterval, time.Second)
+	option.Default(&o.RefreshInterval, 30*time.Second)
+	option.Default(&o.LongPollTimeout, 10*time.Minute)
+	o.Retry = o.Retry.WithDefaults()
+	option.Default(&o.Extranonce2Size, extranonce2Size)
 }
 
 // ParseNodeURL checks a node URL: http or https, a host, no credentials
@@ -209,17 +204,13 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 		s.mu.Unlock()
 		s.wg.Wait()
 	}()
-	first := min(time.Second, s.opt.MaxBackoff)
-	backoff := first
-	for {
+	c := retry.Counter{Backoff: s.opt.Retry}
+	return c.Redial(ctx, func(ctx context.Context) (bool, error) {
 		s.setState(source.StateConnecting, "")
 		sink.Event(s.event(source.EventConnecting, nil))
-		worked, err := s.runSession(ctx, sink)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		return s.runSession(ctx, sink)
+	}, func(err error, worked bool, wait time.Duration) {
 		if worked {
-			backoff = first
 			sink.NoWork("node: " + err.Error())
 		}
 		s.mu.Lock()
@@ -232,20 +223,14 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			kind = source.EventAuthFailed
 		}
 		sink.Event(s.event(kind, err))
-		s.log.Warn("node unusable; retrying", "event", "node.down", "pool", s.st.URL, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, s.opt.MaxBackoff)
-	}
+		s.log.Warn("node unusable; retrying", "event", "node.down", "pool", s.st.URL, "err", err, "retry_in", wait)
+	})
 }
 
 func (s *Source) event(k source.EventKind, err error) source.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return source.Event{Kind: k, Pool: 0, URL: s.st.URL, Session: s.session, Err: err, Time: time.Now()}
+	return s.st.Event(k, s.session, err)
 }
 
 func (s *Source) setState(st source.State, lastErr string) {

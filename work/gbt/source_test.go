@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/work"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -182,7 +183,7 @@ func TestUnreachableNode(t *testing.T) {
 	require.NoError(t, err)
 	url := "http://" + l.Addr().String()
 	l.Close()
-	s, err := New(Config{Endpoint: Endpoint{URL: url, User: "u", Pass: "p"}, Address: regtestP2WPKH}, Options{MaxBackoff: 20 * time.Millisecond})
+	s, err := New(Config{Endpoint: Endpoint{URL: url, User: "u", Pass: "p"}, Address: regtestP2WPKH}, Options{Retry: retry.Backoff{Max: 20 * time.Millisecond}})
 	require.NoError(t, err)
 	sink := newRecSink()
 	ctx, cancel := contextWithCancel()

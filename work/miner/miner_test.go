@@ -20,6 +20,7 @@ import (
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
 	"clminer/work/miner"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -75,8 +76,8 @@ type run struct {
 func startMiner(t testing.TB, pools []stratum.PoolConfig, devs []device.Device, opts stratum.Options) *run {
 	t.Helper()
 	rec := &recorder{}
-	if opts.BackoffMin == 0 {
-		opts.BackoffMin, opts.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	if opts.Retry == (retry.Backoff{}) {
+		opts.Retry = retry.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
 	client, err := stratum.NewClient(pools, opts)
 	require.NoError(t, err)

@@ -32,6 +32,7 @@ import (
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
 	"clminer/work/miner"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -122,8 +123,8 @@ func startHarness(t *testing.T, cfg harnessConfig) *harness {
 	if cfg.drain == 0 {
 		cfg.drain = 3 * time.Second
 	}
-	if cfg.opts.BackoffMin == 0 {
-		cfg.opts.BackoffMin, cfg.opts.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	if cfg.opts.Retry == (retry.Backoff{}) {
+		cfg.opts.Retry = retry.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
 	client, err := stratum.NewClient(cfg.pools, cfg.opts)
 	require.NoError(t, err)
@@ -568,8 +569,7 @@ var sickOptions = stratum.Options{
 	RejectStreak:     3,
 	HoldDown:         300 * time.Millisecond,
 	SickHoldDown:     300 * time.Millisecond,
-	BackoffMin:       50 * time.Millisecond,
-	BackoffMax:       200 * time.Millisecond,
+	Retry:            retry.Backoff{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond},
 	DialTimeout:      time.Second,
 	HandshakeTimeout: time.Second,
 	CallTimeout:      time.Second,

@@ -24,6 +24,7 @@ import (
 	"clminer/work/device"
 	"clminer/work/miner"
 	"clminer/work/observe"
+	"clminer/work/retry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -50,7 +51,7 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	sl, err := observe.OpenShareLog(r.share)
 	require.NoError(t, err)
 	client, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "w", Pass: "x"}},
-		stratum.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: 2 * time.Second})
+		stratum.Options{Retry: retry.Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond}, ReadTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	m, err = miner.New(miner.Config{
 		Source:  client,

@@ -184,6 +184,13 @@ type Event struct {
 	Time    time.Time
 }
 
+// Event is an event of this upstream in a source that has no other (a
+// Stratum V2 pool, a node mined solo: Pool 0), stamped now. One
+// constructor, so such sources cannot disagree on what their events carry.
+func (st *UpstreamStatus) Event(k EventKind, session uint64, err error) Event {
+	return Event{Kind: k, Pool: 0, URL: st.URL, Session: session, Err: err, Time: time.Now()}
+}
+
 // State is the state of one upstream.
 type State int
 

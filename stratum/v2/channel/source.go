@@ -16,7 +16,10 @@ import (
 	"clminer/stratum/v2/codec"
 	"clminer/stratum/v2/noise"
 	"clminer/work"
+	"clminer/work/health"
 	"clminer/work/ledger"
+	"clminer/work/option"
+	"clminer/work/retry"
 	"clminer/work/safetext"
 	"clminer/work/source"
 )
@@ -52,7 +55,7 @@ type Options struct {
 	SetupTimeout   time.Duration // handshake, setup, open channel [15 s]
 	SubmitTimeout  time.Duration // a share's verdict; acks come in batches [5 min]
 	UpdateInterval time.Duration // how often the hashrate is compared for UpdateChannel [1 min]
-	MaxBackoff     time.Duration // between failed connects [60 s]
+	Retry          retry.Backoff // between failed connects [1 s doubling to 60 s, ±20%]
 	MaxInFlight    int           // shares awaiting a verdict [1024]
 }
 
@@ -63,19 +66,12 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&o.DialTimeout, 10*time.Second)
-	def(&o.SetupTimeout, 15*time.Second)
-	def(&o.SubmitTimeout, 5*time.Minute)
-	def(&o.UpdateInterval, time.Minute)
-	def(&o.MaxBackoff, 60*time.Second)
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 1024
-	}
+	option.Default(&o.DialTimeout, 10*time.Second)
+	option.Default(&o.SetupTimeout, 15*time.Second)
+	option.Default(&o.SubmitTimeout, 5*time.Minute)
+	option.Default(&o.UpdateInterval, time.Minute)
+	o.Retry = o.Retry.WithDefaults()
+	option.Default(&o.MaxInFlight, 1024)
 }
 
 // Limits on what the pool may make the client hold.
@@ -144,33 +140,37 @@ func (s *Source) Upstreams() []source.UpstreamStatus {
 func (s *Source) event(k source.EventKind, err error) source.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return source.Event{Kind: k, Pool: 0, URL: s.st.URL, Session: s.session, Err: err, Time: time.Now()}
+	return s.st.Event(k, s.session, err)
 }
 
-// Run mines until ctx ends, reconnecting with backoff.
+// Run mines until ctx ends, reconnecting with backoff (work/retry's loop).
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
-	first := min(time.Second, s.opt.MaxBackoff)
-	backoff := first
-	for {
+	c := retry.Counter{Backoff: s.opt.Retry}
+	return c.Redial(ctx, func(ctx context.Context) (bool, error) {
 		s.mu.Lock()
 		s.st.State = source.StateConnecting
 		s.mu.Unlock()
 		sink.Event(s.event(source.EventConnecting, nil))
-		worked, err := s.runSession(ctx, sink)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		return s.runSession(ctx, sink)
+	}, func(err error, worked bool, wait time.Duration) {
 		if worked {
-			backoff = first
 			sink.NoWork("stratum2: " + err.Error())
 		}
+		var sick *SickError
+		isSick := errors.As(err, &sick)
 		s.mu.Lock()
 		s.st.State = source.StateDown
+		if isSick {
+			s.st.State, s.st.SickReason = source.StateSick, sick.Sickness.String()
+		}
 		s.st.LastError = err.Error()
 		if !errors.Is(err, errReconnect) {
 			s.st.Failures++
 		}
 		s.mu.Unlock()
+		if isSick {
+			sink.Event(s.event(source.EventSick, err))
+		}
 		kind := source.EventDisconnected
 		switch {
 		case errors.Is(err, errReconnect):
@@ -182,15 +182,8 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 		// A redirect is not counted as a failure, but it backs off like one
 		// unless the session mined: a pool answering every connect with
 		// Reconnect must not make a reconnect storm.
-		wait := backoff
-		backoff = min(2*backoff, s.opt.MaxBackoff)
 		s.log.Warn("stratum2 pool connection ended; reconnecting", "event", "pool.down", "pool", s.st.URL, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	})
 }
 
 func isAuthErr(err error) bool {
@@ -244,17 +237,18 @@ type session struct {
 	rate     float64
 
 	pmu sync.Mutex
-	// noVerdict counts shares expired since the last verdict (guarded by pmu).
-	noVerdict int
-	seq       uint32
-	pending   map[uint32]*pending
-	closed    bool
+	// health judges the pool by its verdicts (guarded by pmu).
+	health  health.Tracker
+	seq     uint32
+	pending map[uint32]*pending
+	closed  bool
 }
 
 type pending struct {
 	done  func(source.Reply)
 	reply source.Reply
 	sent  time.Time
+	entry *ledger.Entry // its job's: a reject of a job the pool dropped is stale
 }
 
 func (ss *session) inFlight() int {
@@ -299,7 +293,7 @@ func (s *Source) runSession(ctx context.Context, sink source.Sink) (worked bool,
 	if err != nil {
 		return false, err
 	}
-	ss := &session{conn: conn, nc: nc, futures: map[uint32]spec{}, pending: map[uint32]*pending{}}
+	ss := &session{conn: conn, nc: nc, futures: map[uint32]spec{}, pending: map[uint32]*pending{}, health: health.Tracker{Rule: healthRule}}
 	s.mu.Lock()
 	s.session++
 	ss.id = s.session
@@ -642,7 +636,7 @@ func (s *Source) publish(ss *session, sink source.Sink, sp spec, ntime uint32, c
 	jb := &job{spec: sp, ntime: ntime, issued: j, entry: entry}
 	ss.current = jb
 	s.mu.Lock()
-	s.st.Failures, s.st.LastError = 0, ""
+	s.st.Failures, s.st.LastError, s.st.SickReason = 0, "", ""
 	url := s.st.URL
 	s.mu.Unlock()
 	if clean {
@@ -692,7 +686,9 @@ func (s *Source) Send(sh source.Share, done func(source.Reply)) {
 	}
 	ss.seq++
 	seq := ss.seq
-	ss.pending[seq] = &pending{done: done, reply: reply, sent: time.Now()}
+	now := time.Now()
+	ss.pending[seq] = &pending{done: done, reply: reply, sent: now, entry: sh.Job.Entry}
+	ss.health.Sent(now)
 	ss.pmu.Unlock()
 	std := codec.SubmitSharesStandard{ChannelID: ss.channel, SequenceNumber: seq, JobID: uint32(id),
 		Nonce: sh.Nonce, NTime: sh.Unit.NTime, Version: sh.Unit.Version}
@@ -722,8 +718,21 @@ func (s *Source) finish(ss *session, seq uint32, kind source.ReplyKind, reason s
 	ss.pmu.Lock()
 	p := ss.pending[seq]
 	delete(ss.pending, seq)
-	if p != nil && (kind == source.Accepted || kind == source.Rejected) {
-		ss.noVerdict = 0
+	if p != nil {
+		switch kind {
+		case source.Accepted:
+			ss.health.Answered(time.Now(), health.Accepted, ss.oldestLocked)
+		case source.Rejected:
+			v := health.Rejected
+			if p.entry != nil && !p.entry.Live() {
+				v = health.Stale
+			}
+			ss.health.Answered(time.Now(), v, ss.oldestLocked)
+		case source.NotSent:
+			if len(ss.pending) == 0 {
+				ss.health.Idle()
+			}
+		}
 	}
 	ss.pmu.Unlock()
 	if p == nil {
@@ -790,20 +799,47 @@ func (s *Source) expire(ss *session, now time.Time) error {
 		s.finish(ss, seq, source.NoReply, "no verdict within "+s.opt.SubmitTimeout.String())
 	}
 	ss.pmu.Lock()
-	ss.noVerdict += len(late)
-	n := ss.noVerdict
+	ss.health.Expired(now, len(late), ss.oldestLocked)
+	sick := ss.health.Check(now)
 	ss.pmu.Unlock()
-	if n >= UnansweredStreak {
-		return fmt.Errorf("the pool left %d shares in a row without a verdict: leaving it", n)
+	if sick.Sick() {
+		return &SickError{Sickness: sick}
 	}
 	return nil
 }
 
+// oldestLocked is when the oldest share still waiting for a verdict was
+// sent (zero when none waits); pmu is held.
+func (ss *session) oldestLocked() time.Time {
+	var t time.Time
+	for _, p := range ss.pending {
+		if t.IsZero() || p.sent.Before(t) {
+			t = p.sent
+		}
+	}
+	return t
+}
+
 // UnansweredStreak is how many shares in a row may go without a verdict
 // before the session is dropped, so a pool that holds the connection open
-// but stopped answering is left for the next upstream (as the V1 client's
-// sick rule does).
+// but stopped answering is left for the next upstream.
 const UnansweredStreak = 5
+
+// healthRule is the V1 client's sick rule (work/health) as far as it fits
+// V2. The streak of shares without a verdict applies as it is. The
+// unanswered window does not: a V2 pool acknowledges in batches, minutes
+// apart, so any window short enough to matter would fire on a healthy pool
+// before SubmitTimeout does, and a longer one adds nothing to the streak.
+// Nor does the reject streak: V2's SetTarget judges the shares already on
+// the wire at the new target, so a raise rejects a burst of them as
+// difficulty-too-low, host-verified shares but no sign of a broken pool.
+var healthRule = health.Rule{TimeoutStreak: UnansweredStreak}
+
+// SickError ends a session the health rule judged sick; the pool is left
+// as a V1 pool is (an EventSick, the reason in status), then redialed.
+type SickError struct{ Sickness health.Sickness }
+
+func (e *SickError) Error() string { return "sv2: the pool is sick: " + e.Sickness.String() }
 
 // maybeUpdate tells the pool of a hashrate that moved by a fifth or more.
 func (s *Source) maybeUpdate(ss *session) {

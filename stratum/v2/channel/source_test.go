@@ -15,7 +15,9 @@ import (
 	"clminer/stratum/v2/noise"
 	"clminer/stratum/v2/v2test"
 	"clminer/work"
+	"clminer/work/health"
 	"clminer/work/ledger"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -76,8 +78,8 @@ func (s *sink) waitEvent(t *testing.T, kind source.EventKind) source.Event {
 
 func run(t *testing.T, cfg Config, opt Options) (*Source, *sink) {
 	t.Helper()
-	if opt.MaxBackoff == 0 {
-		opt.MaxBackoff = 50 * time.Millisecond
+	if opt.Retry.Max == 0 {
+		opt.Retry.Max = 50 * time.Millisecond
 	}
 	s, err := New(cfg, opt)
 	require.NoError(t, err)
@@ -362,11 +364,13 @@ func splitAddr(t *testing.T, addr string) (string, uint16) {
 	return e.Host, e.Port
 }
 
-// A pool that keeps the connection but stops giving verdicts is left after
-// UnansweredStreak shares in a row expire, so failover can move on.
+// A pool that keeps the connection but stops giving verdicts is left as
+// sick (work/health's timeouts streak, V1's rule) after UnansweredStreak
+// shares in a row expire, so failover can move on.
 func TestSilentPoolIsLeft(t *testing.T) {
 	p := v2test.Start(t, v2test.Config{BatchSize: 1000}) // never acknowledges
-	s, sk := run(t, Config{URL: p.URL(), User: "u"}, Options{SubmitTimeout: 50 * time.Millisecond})
+	// No redial before the status is read: it would clear the reason.
+	s, sk := run(t, Config{URL: p.URL(), User: "u"}, Options{SubmitTimeout: 50 * time.Millisecond, Retry: retry.Backoff{Initial: time.Minute}})
 	p.Next(wait)
 	j := sk.job(t)
 	var rs []chan source.Reply
@@ -376,8 +380,16 @@ func TestSilentPoolIsLeft(t *testing.T) {
 	for _, r := range rs {
 		require.Equal(t, source.NoReply, reply(t, r).Kind)
 	}
-	e := sk.waitEvent(t, source.EventDisconnected)
-	require.ErrorContains(t, e.Err, "without a verdict")
+	e := sk.waitEvent(t, source.EventSick)
+	var sick *SickError
+	require.ErrorAs(t, e.Err, &sick)
+	require.Equal(t, health.Sickness{Clause: health.TimeoutStreak, Count: UnansweredStreak}, sick.Sickness)
+	require.ErrorContains(t, e.Err, "5 submits in a row got no answer")
+	st := s.Upstreams()[0]
+	require.Equal(t, sick.Sickness.String(), st.SickReason, "the reason in status, as a V1 pool's")
+	require.Equal(t, source.StateSick, st.State)
+	e = sk.waitEvent(t, source.EventDisconnected)
+	require.ErrorAs(t, e.Err, &sick)
 }
 
 // A listener that accepts and never answers (a hung pool daemon, a load

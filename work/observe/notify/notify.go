@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/work/miner"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -32,12 +33,11 @@ type Event struct {
 
 // Options tune delivery; zero values get the defaults in brackets.
 type Options struct {
-	Rig        string        // sent in every event [hostname, set by the caller]
-	Queue      int           // events held for delivery [64]
-	Attempts   int           // tries per event [6]
-	BackoffMin time.Duration // first retry delay, doubling [1 s]
-	BackoffMax time.Duration // [60 s]
-	Timeout    time.Duration // per POST [10 s]
+	Rig      string        // sent in every event [hostname, set by the caller]
+	Queue    int           // events held for delivery [64]
+	Attempts int           // tries per event [6]
+	Retry    retry.Backoff // between tries [1 s doubling to 60 s, ±20%]
+	Timeout  time.Duration // per POST [10 s]
 	// PoolDownEvery is the least time between two pool_down events for one
 	// pool, so a pool that flaps does not become a flood [5 min].
 	PoolDownEvery time.Duration
@@ -80,12 +80,7 @@ func New(raw string, o Options) (*Notifier, error) {
 	if o.Attempts <= 0 {
 		o.Attempts = 6
 	}
-	if o.BackoffMin <= 0 {
-		o.BackoffMin = time.Second
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = time.Minute
-	}
+	o.Retry = o.Retry.WithDefaults()
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -145,10 +140,10 @@ func (n *Notifier) Run(ctx context.Context) {
 
 func (n *Notifier) deliver(ctx context.Context, e Event) {
 	body, _ := json.Marshal(e)
-	delay := n.o.BackoffMin
+	c := retry.Counter{Backoff: n.o.Retry}
 	var last string
 	for attempt := 1; attempt <= n.o.Attempts; attempt++ {
-		retry, why := n.post(ctx, body)
+		again, why := n.post(ctx, body)
 		if why == "" {
 			n.mu.Lock()
 			n.sent++
@@ -157,17 +152,12 @@ func (n *Notifier) deliver(ctx context.Context, e Event) {
 			return
 		}
 		last = why
-		if !retry || attempt == n.o.Attempts {
+		if !again || attempt == n.o.Attempts {
 			break
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, c.Failed()) != nil {
 			return
-		case <-t.C:
 		}
-		delay = min(2*delay, n.o.BackoffMax)
 	}
 	n.o.Logger.Warn("webhook delivery failed", "event", "notify.failed", "kind", e.Event, "host", n.host, "err", last)
 	n.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/work/miner"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -87,7 +88,7 @@ func TestDeliveryWithRetries(t *testing.T) {
 	h := &hook{fail: 2, posted: make(chan struct{}, 1)}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	n, err := New(srv.URL+"/hook/s3cr3t-token", Options{Rig: "rig7", BackoffMin: time.Millisecond, BackoffMax: 4 * time.Millisecond})
+	n, err := New(srv.URL+"/hook/s3cr3t-token", Options{Rig: "rig7", Retry: retry.Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}})
 	require.NoError(t, err)
 	assert.Equal(t, srv.URL, n.Host(), "the loggable form drops the path and its token")
 	start(t, n)
@@ -143,7 +144,7 @@ func TestNeverBlocks(t *testing.T) {
 	h := &hook{status: http.StatusForbidden, posted: make(chan struct{}, 1)}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	n2, err := New(srv.URL+"/t0ken", Options{BackoffMin: time.Millisecond, Logger: log.New(&logs)})
+	n2, err := New(srv.URL+"/t0ken", Options{Retry: retry.Backoff{Initial: time.Millisecond}, Logger: log.New(&logs)})
 	require.NoError(t, err)
 	start(t, n2)
 	n2.Notify(Event{Event: "best_share"})
