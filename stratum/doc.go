@@ -66,7 +66,7 @@
 //     has no liveness message, pools may acknowledge shares in batches and
 //     send jobs only when the template changes (rarely, on a quiet chain),
 //     so silence there does not tell hung from idle, and a V2 pool is left
-//     by its rule on shares without a verdict. A node mined solo is asked
+//     by the sick rule's streak of shares without a verdict (work/health). A node mined solo is asked
 //     for a template at least every RefreshInterval (30 s) with CallTimeout
 //     (15 s), a longpoll notwithstanding, so a hung node idles the devices
 //     within 45 s.
