@@ -24,6 +24,7 @@ import (
 	"clminer/work/ledger"
 	"clminer/work/option"
 	"clminer/work/ratelog"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -484,8 +485,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
+// acceptBackoff spaces accepts that fail (out of descriptors): short, as a
+// descriptor may free up any moment, but no spin.
+var acceptBackoff = retry.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}
+
 func (s *Server) accept() {
-	backoff := 5 * time.Millisecond
+	wait := retry.Counter{Backoff: acceptBackoff}
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -494,15 +499,12 @@ func (s *Server) accept() {
 			}
 			// Out of file descriptors and the like: wait rather than spin.
 			s.logErr.Warn(s.log, "accepting a miner failed", "event", "proxy.accept_error", "err", err)
-			select {
-			case <-s.ctx.Done():
+			if retry.Sleep(s.ctx, wait.Failed()) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 5 * time.Millisecond
+		wait.Reset()
 		s.mu.Lock()
 		if s.ctx.Err() != nil {
 			// Run is closing the connections it knows: this one is not

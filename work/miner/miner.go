@@ -16,6 +16,7 @@ import (
 	"clminer/work/dispatch"
 	"clminer/work/ledger"
 	"clminer/work/ratelog"
+	"clminer/work/retry"
 	"clminer/work/source"
 )
 
@@ -296,11 +297,14 @@ func (m *Miner) onPoolEvent(e source.Event) {
 	}
 }
 
+// deviceBackoff spaces the retries of a device that keeps failing.
+var deviceBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second}
+
 func (m *Miner) runDevice(ctx context.Context, idx int, dev device.Device) {
 	acct := m.devs[idx]
 	info := dev.Info()
 	var lastSeq uint64
-	backoff := 100 * time.Millisecond
+	retries := retry.Counter{Backoff: deviceBackoff}
 	// A device that hashes several rolled versions of each nonce at once
 	// gets that many units per assignment when the job rolls versions.
 	versions := device.VersionsOf(dev)
@@ -354,16 +358,14 @@ func (m *Miner) runDevice(ctx context.Context, idx int, dev device.Device) {
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			acct.setErr(err)
-			m.log.Error("device failed; retrying", "event", "device.error", "device", info.ID, "err", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			wait := retries.Failed()
+			m.log.Error("device failed; retrying", "event", "device.error", "device", info.ID, "err", err, "retry_in", wait)
+			if retry.Sleep(ctx, wait) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		retries.Reset()
 	}
 }
 

@@ -2,7 +2,9 @@
 // keeps failing waits before it tries again. Every upstream kind (the
 // Stratum v1 pool list, a Stratum V2 channel, a node mined solo) and the
 // webhook delivery use it, so the operator reads one rule in README (1 s
-// doubling to 60 s, spread by ±20%) and tests name one set of options.
+// doubling to 60 s, spread by ±20%) and tests name one set of options; so
+// do the loops that retry a failing accept or device, with their own
+// numbers.
 //
 // Why it is shaped this way:
 //   - The delay is a pure function of the failures in a row and a uniform

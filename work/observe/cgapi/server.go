@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"clminer/work/connlimit"
+	"clminer/work/retry"
 )
 
 // Limits on what a peer can make the server hold. A request is one short
@@ -81,7 +82,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve accepts connections until Close.
 func (s *Server) Serve() error {
-	var backoff time.Duration
+	// Out of descriptors and the like: wait rather than spin.
+	wait := retry.Counter{Backoff: retry.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}}
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -91,12 +93,10 @@ func (s *Server) Serve() error {
 			if done || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			// Out of descriptors and the like: wait rather than spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
+			time.Sleep(wait.Failed())
 			continue
 		}
-		backoff = 0
+		wait.Reset()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
