@@ -142,3 +142,71 @@ func TestSicknessString(t *testing.T) {
 	assert.Empty(t, Sickness{}.String())
 	assert.False(t, Sickness{}.Sick())
 }
+
+// FuzzTracker: whatever an upstream does with the shares and whenever (the
+// bytes pick events and clock steps, the clock may even step back), the
+// rule never panics, a zero Rule finds nothing, and a finding names the
+// clause and counts that its rule has.
+func FuzzTracker(f *testing.F) {
+	f.Add(byte(5), byte(30), byte(5), []byte{0, 1, 0, 2, 0, 3, 4, 5, 6})
+	f.Add(byte(0), byte(0), byte(0), []byte{0, 0, 4, 4, 4, 4, 4})
+	f.Add(byte(1), byte(1), byte(1), []byte{255, 0, 2, 128, 2, 7})
+	f.Fuzz(func(t *testing.T, streak, window, rejects byte, ops []byte) {
+		r := Rule{TimeoutStreak: int(streak % 8), Unanswered: time.Duration(window%64) * time.Second, RejectStreak: int(rejects % 8)}
+		tr := Tracker{Rule: r}
+		now := t0
+		var sent []time.Time // shares waiting, oldest first
+		oldest := func() time.Time {
+			if len(sent) == 0 {
+				return time.Time{}
+			}
+			return sent[0]
+		}
+		for _, op := range ops {
+			now = now.Add(time.Duration(int8(op)) * 500 * time.Millisecond)
+			switch op % 7 {
+			case 0:
+				sent = append(sent, now)
+				tr.Sent(now)
+			case 1, 2, 3:
+				if len(sent) > 0 {
+					sent = sent[1:]
+				}
+				tr.Answered(now, Verdict(op%7-1), oldest)
+			case 4:
+				n := min(int(op>>4), len(sent))
+				sent = sent[n:]
+				tr.Expired(now, n, oldest)
+			case 5:
+				sent = nil
+				tr.Idle()
+			}
+			s := tr.Check(now)
+			switch s.Clause {
+			case Healthy:
+				continue
+			case TimeoutStreak:
+				if r.TimeoutStreak == 0 || s.Count < r.TimeoutStreak {
+					t.Fatalf("%+v under %+v", s, r)
+				}
+			case Unanswered:
+				if r.Unanswered == 0 || s.For < r.Unanswered {
+					t.Fatalf("%+v under %+v", s, r)
+				}
+			case RejectStreak:
+				if r.RejectStreak == 0 || s.Count < r.RejectStreak {
+					t.Fatalf("%+v under %+v", s, r)
+				}
+			case RejectSpell:
+				if r.RejectStreak == 0 || r.Unanswered == 0 || s.Count < 2 || s.For < r.Unanswered {
+					t.Fatalf("%+v under %+v", s, r)
+				}
+			default:
+				t.Fatalf("unknown clause %+v", s)
+			}
+			if s.String() == "" {
+				t.Fatalf("a finding without a reason: %+v", s)
+			}
+		}
+	})
+}
