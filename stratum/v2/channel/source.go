@@ -148,7 +148,8 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	c := retry.Counter{Backoff: s.opt.Retry}
 	return c.Redial(ctx, func(ctx context.Context) (bool, error) {
 		s.mu.Lock()
-		s.st.State = source.StateConnecting
+		// Sick, as a V1 pool, is a state that lasts until the next try.
+		s.st.State, s.st.SickReason = source.StateConnecting, ""
 		s.mu.Unlock()
 		sink.Event(s.event(source.EventConnecting, nil))
 		return s.runSession(ctx, sink)
@@ -636,7 +637,7 @@ func (s *Source) publish(ss *session, sink source.Sink, sp spec, ntime uint32, c
 	jb := &job{spec: sp, ntime: ntime, issued: j, entry: entry}
 	ss.current = jb
 	s.mu.Lock()
-	s.st.Failures, s.st.LastError, s.st.SickReason = 0, "", ""
+	s.st.Failures, s.st.LastError = 0, ""
 	url := s.st.URL
 	s.mu.Unlock()
 	if clean {
