@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"clminer/work/device"
+	"clminer/work/retry"
 )
 
 // Device runs a device.Device under a Throttle.
@@ -20,20 +21,9 @@ type Device struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // Wrap puts d under t.
 func Wrap(d device.Device, t *Throttle) *Device {
-	return &Device{Device: d, t: t, slice: 200 * time.Millisecond, maxPause: time.Second, now: time.Now, sleep: sleepCtx}
+	return &Device{Device: d, t: t, slice: 200 * time.Millisecond, maxPause: time.Second, now: time.Now, sleep: retry.Sleep}
 }
 
 // Versions passes the wrapped device's multi-version width through: a
