@@ -4,206 +4,76 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/safetext"
 )
 
-// Method names of Stratum v1 as deployed.
+// Method names of Stratum v1 (package wire's, under the names this
+// package's users know).
 const (
-	MethodSubscribe           = "mining.subscribe"
-	MethodAuthorize           = "mining.authorize"
-	MethodConfigure           = "mining.configure"
-	MethodSubmit              = "mining.submit"
-	MethodExtranonceSubscribe = "mining.extranonce.subscribe"
-	MethodSuggestDifficulty   = "mining.suggest_difficulty"
-	MethodNotify              = "mining.notify"
-	MethodSetDifficulty       = "mining.set_difficulty"
-	MethodSetExtranonce       = "mining.set_extranonce"
-	MethodSetVersionMask      = "mining.set_version_mask"
-	MethodPing                = "mining.ping"
-	MethodReconnect           = "client.reconnect"
-	MethodShowMessage         = "client.show_message"
-	MethodGetVersion          = "client.get_version"
+	MethodSubscribe           = wire.MethodSubscribe
+	MethodAuthorize           = wire.MethodAuthorize
+	MethodConfigure           = wire.MethodConfigure
+	MethodSubmit              = wire.MethodSubmit
+	MethodExtranonceSubscribe = wire.MethodExtranonceSubscribe
+	MethodSuggestDifficulty   = wire.MethodSuggestDifficulty
+	MethodSuggestTarget       = wire.MethodSuggestTarget
+	MethodNotify              = wire.MethodNotify
+	MethodSetDifficulty       = wire.MethodSetDifficulty
+	MethodSetExtranonce       = wire.MethodSetExtranonce
+	MethodSetVersionMask      = wire.MethodSetVersionMask
+	MethodPing                = wire.MethodPing
+	MethodReconnect           = wire.MethodReconnect
+	MethodShowMessage         = wire.MethodShowMessage
+	MethodGetVersion          = wire.MethodGetVersion
 )
 
-// Kind says how a decoded line is to be handled.
-type Kind int
+// Kind says how a decoded line is to be handled (wire.Kind).
+type Kind = wire.Kind
 
 // The three kinds of JSON-RPC 1.0 messages.
 const (
-	KindNotification Kind = iota // method, id null or absent
-	KindRequest                  // method and a non-null id: must be answered
-	KindResponse                 // no method, non-null id
+	KindNotification = wire.KindNotification
+	KindRequest      = wire.KindRequest
+	KindResponse     = wire.KindResponse
 )
 
-func (k Kind) String() string {
-	switch k {
-	case KindNotification:
-		return "notification"
-	case KindRequest:
-		return "request"
-	case KindResponse:
-		return "response"
-	}
-	return "unknown"
-}
-
-// Message is one decoded line. Params, Result and Error are kept raw and are
-// parsed by the typed helpers below, which never panic on hostile input.
-type Message struct {
-	Kind   Kind
-	ID     json.RawMessage // raw id as sent; nil for notifications
-	Method string
-	Params json.RawMessage
-	Result json.RawMessage
-	Error  json.RawMessage
-	// RejectReason is ckpool's "reject-reason" key.
-	RejectReason string
-}
-
-// NumID returns the id as an unsigned integer, accepting numbers and numeric
-// strings (the client only sends numeric ids).
-func (m *Message) NumID() (uint64, bool) {
-	if len(m.ID) == 0 {
-		return 0, false
-	}
-	var n json.Number
-	d := json.NewDecoder(bytes.NewReader(m.ID))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return 0, false
-	}
-	switch t := v.(type) {
-	case json.Number:
-		n = t
-	case string:
-		n = json.Number(t)
-	default:
-		return 0, false
-	}
-	u, err := strconv.ParseUint(string(n), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return u, true
-}
-
-type wireMessage struct {
-	ID           json.RawMessage `json:"id"`
-	Method       json.RawMessage `json:"method"`
-	Params       json.RawMessage `json:"params"`
-	Result       json.RawMessage `json:"result"`
-	Error        json.RawMessage `json:"error"`
-	RejectReason json.RawMessage `json:"reject-reason"`
-}
+// Message is one decoded line (wire.Message). Params, Result and Error are
+// kept raw and are parsed by the typed helpers below, which never panic on
+// hostile input.
+type Message = wire.Message
 
 // ErrNotMessage is wrapped by DecodeLine for lines that are not Stratum
 // messages.
-var ErrNotMessage = errors.New("not a stratum message")
+var ErrNotMessage = wire.ErrNotMessage
 
-func isNull(r json.RawMessage) bool {
-	r = bytes.TrimSpace(r)
-	return len(r) == 0 || string(r) == "null"
-}
+func isNull(r json.RawMessage) bool { return wire.IsNull(r) }
 
 // DecodeLine decodes one line (without its newline) and classifies it: by
-// method first, else by id as a response.
-func DecodeLine(line []byte) (*Message, error) {
-	line = bytes.TrimSpace(line)
-	if len(line) == 0 || line[0] != '{' {
-		return nil, fmt.Errorf("%w: want a JSON object, got %q", ErrNotMessage, clip(string(line)))
-	}
-	var w wireMessage
-	if err := json.Unmarshal(line, &w); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotMessage, err)
-	}
-	m := &Message{Params: w.Params, Result: w.Result, Error: w.Error}
-	if !isNull(w.RejectReason) {
-		m.RejectReason = rawText(w.RejectReason)
-	}
-	if !isNull(w.ID) {
-		m.ID = w.ID
-	}
-	if !isNull(w.Method) {
-		if err := json.Unmarshal(w.Method, &m.Method); err != nil || m.Method == "" {
-			return nil, fmt.Errorf("%w: method is not a non-empty string", ErrNotMessage)
-		}
-		if m.ID == nil {
-			m.Kind = KindNotification
-		} else {
-			m.Kind = KindRequest
-		}
-		return m, nil
-	}
-	if m.ID == nil {
-		return nil, fmt.Errorf("%w: neither method nor id", ErrNotMessage)
-	}
-	m.Kind = KindResponse
-	return m, nil
-}
-
-// request is what the client writes.
-type request struct {
-	ID     uint64 `json:"id"`
-	Method string `json:"method"`
-	Params []any  `json:"params"`
-}
-
-func encodeRequest(id uint64, method string, params []any) ([]byte, error) {
-	if params == nil {
-		params = []any{}
-	}
-	b, err := json.Marshal(request{ID: id, Method: method, Params: params})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
-
-func encodeResponse(id json.RawMessage, result any, rpcErr any) ([]byte, error) {
-	b, err := json.Marshal(struct {
-		ID     json.RawMessage `json:"id"`
-		Result any             `json:"result"`
-		Error  any             `json:"error"`
-	}{id, result, rpcErr})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
+// method first, else by id as a response (wire.Decode).
+func DecodeLine(line []byte) (*Message, error) { return wire.Decode(line) }
 
 // RPCError is a pool error in any of the wire formats (array with or without
 // data, JSON-RPC 2 object, plain string, boolean, null plus ckpool's
 // reject-reason). Message is always readable.
-type RPCError struct {
-	Code    int
-	HasCode bool
-	Message string
-}
+type RPCError = wire.Error
 
-func (e *RPCError) Error() string {
-	if e.HasCode {
-		return fmt.Sprintf("%s (code %d)", e.Message, e.Code)
-	}
-	return e.Message
-}
-
-// ParseError turns the error member (any JSON type) and ckpool's
-// reject-reason into an RPCError; nil when there is neither.
+// ParseError turns the error member (any JSON type, wire.DecodeError) and
+// ckpool's reject-reason into an RPCError whose text is clipped for logs
+// and metric labels; nil when there is neither.
 func ParseError(raw json.RawMessage, rejectReason string) *RPCError {
-	var e *RPCError
-	if !isNull(raw) {
-		e = parseErrorValue(raw)
+	e := wire.DecodeError(raw)
+	if e != nil {
+		e.Message = clip(e.Message)
 	}
-	if rejectReason != "" {
+	if rejectReason = clip(rejectReason); rejectReason != "" {
 		if e == nil {
 			e = &RPCError{}
 		}
@@ -214,98 +84,6 @@ func ParseError(raw json.RawMessage, rejectReason string) *RPCError {
 		}
 	}
 	return e
-}
-
-func parseErrorValue(raw json.RawMessage) *RPCError {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return &RPCError{Message: clip(string(raw))}
-	}
-	e := &RPCError{}
-	switch t := v.(type) {
-	case []any:
-		if len(t) > 0 {
-			e.Code, e.HasCode = numberToInt(t[0])
-			if !e.HasCode {
-				e.Message = valueText(t[0])
-			}
-		}
-		if len(t) > 1 {
-			e.Message = joinText(e.Message, valueText(t[1]))
-		}
-		if len(t) > 2 && t[2] != nil {
-			if s := valueText(t[2]); s != "" {
-				e.Message = joinText(e.Message, s)
-			}
-		}
-	case map[string]any:
-		if c, ok := t["code"]; ok {
-			e.Code, e.HasCode = numberToInt(c)
-		}
-		for _, k := range []string{"message", "msg", "reason"} {
-			if m, ok := t[k]; ok {
-				e.Message = valueText(m)
-				break
-			}
-		}
-		if e.Message == "" {
-			e.Message = clip(string(raw))
-		}
-	case string:
-		e.Message = clip(t)
-	case bool:
-		e.Message = fmt.Sprintf("error: %v", t)
-	default:
-		e.Message = clip(string(raw))
-	}
-	if e.Message == "" {
-		e.Message = "unspecified error"
-	}
-	return e
-}
-
-func joinText(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + ": " + b
-}
-
-func numberToInt(v any) (int, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(n), 10, 32); err == nil {
-			return int(i), true
-		}
-		if f, err := strconv.ParseFloat(string(n), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<31 {
-			return int(f), true
-		}
-	case float64:
-		if n == math.Trunc(n) && math.Abs(n) < 1<<31 {
-			return int(n), true
-		}
-	}
-	return 0, false
-}
-
-func valueText(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return clip(t)
-	case json.Number:
-		return string(t)
-	case bool:
-		return strconv.FormatBool(t)
-	}
-	b, _ := json.Marshal(v)
-	return clip(string(b))
 }
 
 func rawText(raw json.RawMessage) string {
@@ -645,49 +423,15 @@ const MaxWorkerLen = 128
 // longest real one is a job id (work.MaxJobIDLen).
 const maxParamLen = work.MaxJobIDLen
 
-// EncodeRequest is the line for a request with a numeric id.
-func EncodeRequest(id uint64, method string, params []any) ([]byte, error) {
-	return encodeRequest(id, method, params)
-}
-
-// EncodeResponse is the line answering the request with raw id id. rpcErr is
-// nil or a RejectError.
-func EncodeResponse(id json.RawMessage, result any, rpcErr any) ([]byte, error) {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
-	}
-	return encodeResponse(id, result, rpcErr)
-}
-
-// EncodeNotification is the line for a server notification (id null).
-func EncodeNotification(method string, params []any) ([]byte, error) {
-	if params == nil {
-		params = []any{}
-	}
-	b, err := json.Marshal(struct {
-		ID     *int   `json:"id"`
-		Method string `json:"method"`
-		Params []any  `json:"params"`
-	}{nil, method, params})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
-
-// RejectError is the error member of a refusal in the most widely parsed
-// shape, [code, "message", null] (stratum/PROTOCOL.md#errors); ParseError reads it.
-func RejectError(code int, msg string) []any { return []any{code, msg, nil} }
-
-// Share error codes of the slush documentation (stratum/PROTOCOL.md#errors).
+// Share error codes (stratum/PROTOCOL.md#errors), package wire's.
 const (
-	CodeOther         = 20
-	CodeJobNotFound   = 21
-	CodeDuplicate     = 22
-	CodeLowDifficulty = 23
-	CodeUnauthorized  = 24
-	CodeNotSubscribed = 25
-	CodeVersionMask   = 33
+	CodeOther         = wire.CodeOther
+	CodeJobNotFound   = wire.CodeJobNotFound
+	CodeDuplicate     = wire.CodeDuplicate
+	CodeLowDifficulty = wire.CodeLowDifficulty
+	CodeUnauthorized  = wire.CodeUnauthorized
+	CodeNotSubscribed = wire.CodeNotSubscribed
+	CodeVersionMask   = wire.CodeVersionMask
 )
 
 // SubscribeParams builds mining.subscribe's params; session is "" for a

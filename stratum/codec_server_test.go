@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/vectors"
 )
@@ -88,17 +89,17 @@ func TestServerBuildersRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, r, back)
 	}
-	e := ParseError(rawJSON(t, RejectError(CodeDuplicate, "Duplicate share")), "")
+	e := ParseError(rawJSON(t, wire.NewError(CodeDuplicate, "Duplicate share")), "")
 	require.NotNil(t, e)
 	assert.Equal(t, CodeDuplicate, e.Code)
 	assert.Equal(t, "Duplicate share", e.Message)
 
-	line, err := EncodeNotification(MethodNotify, NotifyParams(work.JobParams{JobID: "1"}))
+	line, err := wire.EncodeNotification(MethodNotify, NotifyParams(work.JobParams{JobID: "1"}))
 	require.NoError(t, err)
 	msg, err := DecodeLine(line[:len(line)-1])
 	require.NoError(t, err)
 	assert.Equal(t, KindNotification, msg.Kind)
-	line, err = EncodeResponse(nil, true, nil)
+	line, err = wire.EncodeResponse(nil, true, nil)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":null,"result":true,"error":null}`, string(line))
 }

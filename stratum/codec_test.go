@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -318,4 +319,26 @@ func TestPoolConfigStringHidesPassword(t *testing.T) {
 	p := PoolConfig{URL: "stratum+tcp://p:1", User: "u", Pass: "hunter2"}
 	assert.NotContains(t, p.String(), "hunter2")
 	assert.NotContains(t, fmt.Sprintf("%v %+v", p, p), "hunter2")
+}
+
+// A pool's error text of any size or encoding comes out of ParseError as
+// readable text within the log clip: the wire package keeps the text as
+// sent, so the clip is this package's.
+func TestParseErrorClipsPoolText(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	for _, tc := range []struct{ raw, reason string }{
+		{`[21,"` + long + `","` + long + `"]`, ""},
+		{`{"code":23,"message":"` + long + `"}`, ""},
+		{`{"code":23,"data":"` + long + `"}`, ""},
+		{`"` + long + "\xff" + `"`, ""},
+		{`[20,"bad"]`, long + "\xff"},
+		{`null`, long},
+		{"{\"x\":\"\xff\xfe\"}", ""},
+	} {
+		e := ParseError(json.RawMessage(tc.raw), tc.reason)
+		require.NotNil(t, e, "%.40s", tc.raw)
+		assert.LessOrEqual(t, len(e.Message), 200, "%.40s", tc.raw)
+		assert.NotEmpty(t, e.Message)
+		assert.True(t, utf8.ValidString(e.Message), "%.40s", tc.raw)
+	}
 }

@@ -83,6 +83,10 @@
 //     answers) has its builders and parsers here too, each the pair of a
 //     client-side one (codec_server_test round-trips them), so the farm
 //     proxy (package stratum/proxy) and the client agree by construction.
+//     The method names, error codes, the error member and the line
+//     envelope (one encoder, one decoder) are package stratum/wire's, which
+//     the test pool (stratum/pooltest) shares without sharing this
+//     package's logic; the names here are aliases of wire's.
 //   - Sub-workers (AddWorker, Options.DeviceWorkers) are authorized on every
 //     session after the pool user and answered by callback like optional
 //     calls; a share goes under its sub-worker only once the pool accepted

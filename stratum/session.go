@@ -15,6 +15,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/health"
 	"clminer/work/ledger"
@@ -326,7 +327,7 @@ func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
 	id := s.nextID
 	s.pending[id] = cl
 	s.mu.Unlock()
-	b, err := encodeRequest(id, cl.method, params)
+	b, err := wire.EncodeRequest(id, cl.method, params)
 	if err == nil {
 		d := s.c.opts.CallTimeout + 5*time.Second
 		if cl.submit {
@@ -411,8 +412,8 @@ func (s *session) wait(ctx context.Context, cl *call, id uint64, timeout time.Du
 	}
 }
 
-func (s *session) respond(id json.RawMessage, result any, rpcErr any) {
-	b, err := encodeResponse(id, result, rpcErr)
+func (s *session) respond(id json.RawMessage, result any, rpcErr *wire.Error) {
+	b, err := wire.EncodeResponse(id, result, rpcErr)
 	if err == nil {
 		_ = s.write(b)
 	}
@@ -482,7 +483,7 @@ func (s *session) handle(m *Message) {
 	default:
 		s.log.Debug("unknown method from pool", "event", "pool.unknown_method", "method", clip(m.Method))
 		if m.Kind == KindRequest {
-			s.respond(m.ID, nil, []any{-3, "Method '" + clip(m.Method) + "' not found", nil})
+			s.respond(m.ID, nil, wire.NewError(wire.CodeMethodNotFound, "Method '"+clip(m.Method)+"' not found"))
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"clminer/stratum/pooltest"
+	"clminer/stratum/wire"
 )
 
 func main() {
@@ -171,7 +172,7 @@ func workers(n int, f func(i int)) {
 // never read; a connection that took every ping is held, one the proxy
 // dropped is opened again a second later.
 func (a *attack) ping(ctx context.Context, conns, pings, idBytes int, hold time.Duration) {
-	line := request(strings.Repeat("7", idBytes), "mining.ping")
+	line := request(strings.Repeat("7", idBytes), wire.MethodPing)
 	workers(conns, func(i int) {
 		for ctx.Err() == nil {
 			c, err := a.dial(ctx, i)
@@ -212,7 +213,7 @@ func (a *attack) subclose(ctx context.Context, burst int, every time.Duration) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Write(request(1, "mining.subscribe", "subclose")); err != nil {
+			if _, err := c.Write(request(1, wire.MethodSubscribe, "subclose")); err != nil {
 				return
 			}
 			a.reply(bufio.NewReader(c))
@@ -245,7 +246,7 @@ func (a *attack) subhold(ctx context.Context, conns int) {
 			}
 			stop := closeOnDone(ctx, c)
 			r := bufio.NewReader(c)
-			if _, err := c.Write(request(1, "mining.subscribe", "subhold")); err == nil && a.reply(r) {
+			if _, err := c.Write(request(1, wire.MethodSubscribe, "subhold")); err == nil && a.reply(r) {
 				for {
 					if _, err := r.ReadString('\n'); err != nil {
 						break

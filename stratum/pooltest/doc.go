@@ -24,4 +24,12 @@
 // The records kept for tests (Config.Records), per-worker counts and
 // session ids are bounded too. Flood is a fake miner that pushes shares
 // through it (or a proxy) as fast as they are answered, for soak tests.
+//
+// Its verdicts are its own: it shares with the client only package
+// stratum/wire (the method names, the error codes and the envelope of a
+// line), never package stratum's parsers or share checks, so a bug in the
+// client's reading of a message is not repeated by the pool that tests it.
+// It reads requests with its own lenient decoding and judges shares with
+// package work alone; the odd reject shapes it is scripted to send are
+// written here, since wire writes only the [code, "message", null] one.
 package pooltest

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"clminer/stratum/wire"
 )
 
 // Flood is a fake miner for soak tests: over one connection it subscribes,
@@ -52,11 +54,11 @@ func DialFlood(addr, worker string, window int) (*Flood, error) {
 	f := &Flood{c: c, worker: worker, window: make(chan struct{}, max(window, 1)), w: bufio.NewWriter(c),
 		gotJob: make(chan struct{}), jobCh: make(chan struct{}), done: make(chan struct{})}
 	go f.read()
-	if err := f.send(1, "mining.subscribe", "flood/1"); err != nil {
+	if err := f.send(1, wire.MethodSubscribe, "flood/1"); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := f.send(2, "mining.authorize", worker, "x"); err != nil {
+	if err := f.send(2, wire.MethodAuthorize, worker, "x"); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -77,11 +79,11 @@ func DialFlood(addr, worker string, window int) (*Flood, error) {
 }
 
 func (f *Flood) send(id uint32, method string, params ...any) error {
-	b, err := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
+	b, err := wire.EncodeRequest(uint64(id), method, params)
 	if err != nil {
 		return err
 	}
-	_, err = f.w.Write(append(b, '\n'))
+	_, err = f.w.Write(b)
 	return err
 }
 
@@ -101,7 +103,7 @@ func (f *Flood) read() {
 			return
 		}
 		switch {
-		case m.Method == "mining.notify":
+		case m.Method == wire.MethodNotify:
 			p, err := ParseNotifyParams(m.Params)
 			if err != nil {
 				f.fail(err)
@@ -172,7 +174,7 @@ func (f *Flood) Submit(n int) error {
 		f.mu.Unlock()
 		f.nonce++
 		// Ids 1 and 2 are the handshake's; a share's id is past them.
-		err := f.send(f.nonce+2, "mining.submit", f.worker, job.JobID, strings.Repeat("00", size), job.NTime, fmt.Sprintf("%08x", f.nonce))
+		err := f.send(f.nonce+2, wire.MethodSubmit, f.worker, job.JobID, strings.Repeat("00", size), job.NTime, fmt.Sprintf("%08x", f.nonce))
 		if err == nil && len(f.window) == cap(f.window) {
 			err = f.w.Flush()
 		}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 )
 
@@ -443,8 +444,14 @@ func (s *Server) send(c *conn, v any) {
 	if stalled {
 		return
 	}
-	if r, ok := v.(rawLine); ok {
-		s.sendRaw(c, []byte(string(r)+"\n"))
+	switch l := v.(type) {
+	case rawLine:
+		s.sendRaw(c, []byte(string(l)+"\n"))
+		return
+	case encoded:
+		if l != nil {
+			s.sendRaw(c, l)
+		}
 		return
 	}
 	b, err := json.Marshal(v)
@@ -467,17 +474,27 @@ type msg struct {
 	Params json.RawMessage `json:"params"`
 }
 
-type reply struct {
+// oddReply is a response whose error member is in one of the shapes of
+// stratum/PROTOCOL.md#errors that package wire does not write (a pair, an
+// object, a bare string, a boolean): the pool's scripted misbehaviour.
+type oddReply struct {
 	ID     json.RawMessage `json:"id"`
 	Result any             `json:"result"`
 	Error  any             `json:"error"`
 }
 
-func notification(method string, params ...any) map[string]any {
-	if params == nil {
-		params = []any{}
-	}
-	return map[string]any{"id": nil, "method": method, "params": params}
+// encoded is a line written by package wire, newline included; nil when
+// it could not be encoded (send skips it).
+type encoded []byte
+
+func response(id json.RawMessage, result any, rpcErr *wire.Error) encoded {
+	b, _ := wire.EncodeResponse(id, result, rpcErr)
+	return b
+}
+
+func notification(method string, params ...any) encoded {
+	b, _ := wire.EncodeNotification(method, params)
+	return b
 }
 
 func (s *Server) handle(c *conn, line []byte) {
@@ -503,18 +520,18 @@ func (s *Server) handle(c *conn, line []byte) {
 	_ = json.Unmarshal(m.Params, &params)
 	var out []any // lines to send, in order
 	switch m.Method {
-	case "mining.configure":
+	case wire.MethodConfigure:
 		if s.cfg.NoVersionRolling {
-			out = append(out, reply{m.ID, map[string]any{"version-rolling": false}, nil})
+			out = append(out, response(m.ID, map[string]any{"version-rolling": false}, nil))
 			break
 		}
 		s.mu.Lock()
 		c.rolling, c.mask = true, s.cfg.VersionMask
 		s.mu.Unlock()
-		out = append(out, reply{m.ID, map[string]any{"version-rolling": true, "version-rolling.mask": fmt.Sprintf("%08x", s.cfg.VersionMask)}, nil})
-	case "mining.subscribe":
+		out = append(out, response(m.ID, map[string]any{"version-rolling": true, "version-rolling.mask": fmt.Sprintf("%08x", s.cfg.VersionMask)}, nil))
+	case wire.MethodSubscribe:
 		if bh.ReconnectOnSubscribe {
-			s.send(c, notification("client.reconnect"))
+			s.send(c, notification(wire.MethodReconnect))
 			c.c.Close()
 			return
 		}
@@ -524,7 +541,7 @@ func (s *Server) handle(c *conn, line []byte) {
 			_ = json.Unmarshal(params[1], &sid)
 			if bh.RejectResume {
 				s.mu.Unlock()
-				s.later(c, bh, m.Method, []any{reply{m.ID, nil, []any{20, "session resume not supported", nil}}})
+				s.later(c, bh, m.Method, []any{response(m.ID, nil, wire.NewError(wire.CodeOther, "session resume not supported"))})
 				return
 			}
 			if en1, ok := s.resume[sid]; ok && s.cfg.Extranonce1 == "" {
@@ -535,13 +552,13 @@ func (s *Server) handle(c *conn, line []byte) {
 		var subs any
 		switch bh.SubscribeShape {
 		case "single":
-			subs = []any{"mining.notify", c.sid}
+			subs = []any{wire.MethodNotify, c.sid}
 		case "notify-only":
-			subs = []any{[]any{"mining.notify", c.sid}}
+			subs = []any{[]any{wire.MethodNotify, c.sid}}
 		case "none":
 			subs = []any{}
 		default:
-			subs = []any{[]any{"mining.set_difficulty", c.sid}, []any{"mining.notify", c.sid}}
+			subs = []any{[]any{wire.MethodSetDifficulty, c.sid}, []any{wire.MethodNotify, c.sid}}
 		}
 		res := []any{subs, c.en1, c.size}
 		var pre []any
@@ -549,8 +566,8 @@ func (s *Server) handle(c *conn, line []byte) {
 			pre = s.jobLinesLocked(c, true)
 		}
 		s.mu.Unlock()
-		out = append(pre, reply{m.ID, res, nil})
-	case "mining.authorize":
+		out = append(pre, response(m.ID, res, nil))
+	case wire.MethodAuthorize:
 		var user string
 		if len(params) > 0 {
 			_ = json.Unmarshal(params[0], &user)
@@ -560,7 +577,7 @@ func (s *Server) handle(c *conn, line []byte) {
 			refused = refused || w == user
 		}
 		if refused {
-			out = append(out, reply{m.ID, false, []any{24, "Unauthorized worker", nil}})
+			out = append(out, response(m.ID, false, wire.NewError(wire.CodeUnauthorized, "Unauthorized worker")))
 			break
 		}
 		s.mu.Lock()
@@ -571,12 +588,12 @@ func (s *Server) handle(c *conn, line []byte) {
 			post = s.jobLinesLocked(c, true)
 		}
 		s.mu.Unlock()
-		out = append([]any{reply{m.ID, true, nil}}, post...)
-	case "mining.extranonce.subscribe":
-		out = append(out, reply{m.ID, true, nil})
-	case "mining.suggest_difficulty":
-		out = append(out, reply{m.ID, true, nil})
-	case "mining.submit":
+		out = append([]any{response(m.ID, true, nil)}, post...)
+	case wire.MethodExtranonceSubscribe:
+		out = append(out, response(m.ID, true, nil))
+	case wire.MethodSuggestDifficulty:
+		out = append(out, response(m.ID, true, nil))
+	case wire.MethodSubmit:
 		rep, refresh := s.submit(c, m.ID, params)
 		out = append(out, rep)
 		if refresh != "" {
@@ -584,7 +601,7 @@ func (s *Server) handle(c *conn, line []byte) {
 		}
 	default:
 		if m.Method != "" {
-			out = append(out, reply{m.ID, nil, []any{-3, "Method '" + m.Method + "' not found", nil}})
+			out = append(out, response(m.ID, nil, wire.NewError(wire.CodeMethodNotFound, "Method '"+m.Method+"' not found")))
 		}
 	}
 	s.later(c, bh, m.Method, out)
@@ -622,10 +639,10 @@ func (s *Server) jobLinesLocked(c *conn, clean bool) []any {
 	j := s.jobs[s.current]
 	p := j.p
 	p.CleanJobs = p.CleanJobs || clean
-	return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+	return []any{notification(wire.MethodSetDifficulty, c.diff), s.notifyLocked(c, p)}
 }
 
-func (s *Server) notifyLocked(c *conn, p NotifyParams) map[string]any {
+func (s *Server) notifyLocked(c *conn, p NotifyParams) encoded {
 	if c.pendingEN != nil {
 		c.en1, c.size = c.pendingEN.en1, c.pendingEN.size
 		c.pendingEN = nil
@@ -636,7 +653,7 @@ func (s *Server) notifyLocked(c *conn, p NotifyParams) map[string]any {
 			delete(c.jobs, id)
 		}
 	}
-	return notification("mining.notify", p.Array()...)
+	return notification(wire.MethodNotify, p.Array()...)
 }
 
 func (s *Server) broadcast(f func(c *conn) []any) {
@@ -679,7 +696,7 @@ func (s *Server) refreshJob(id string) {
 			// authorize: a job pushed between a miner's subscribe and its
 			// authorize must not leave it at the protocol's default of 1.
 			c.sentJob = true
-			return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+			return []any{notification(wire.MethodSetDifficulty, c.diff), s.notifyLocked(c, p)}
 		}
 		return []any{s.notifyLocked(c, p)}
 	})
@@ -706,7 +723,7 @@ func (s *Server) PushJobParams(p NotifyParams) {
 			// authorize: a job pushed between a miner's subscribe and its
 			// authorize must not leave it at the protocol's default of 1.
 			c.sentJob = true
-			return []any{notification("mining.set_difficulty", c.diff), s.notifyLocked(c, p)}
+			return []any{notification(wire.MethodSetDifficulty, c.diff), s.notifyLocked(c, p)}
 		}
 		return []any{s.notifyLocked(c, p)}
 	})
@@ -731,7 +748,7 @@ func (s *Server) SetDifficulty(d float64) {
 	s.mu.Unlock()
 	s.broadcast(func(c *conn) []any {
 		c.oldDiff, c.changeSeq, c.diff = c.diff, seq+2, d
-		return []any{notification("mining.set_difficulty", d)}
+		return []any{notification(wire.MethodSetDifficulty, d)}
 	})
 }
 
@@ -747,7 +764,7 @@ func (s *Server) SetBehavior(f func(b *Behavior)) {
 func (s *Server) SetExtranonce(en1 string, size int) {
 	s.broadcast(func(c *conn) []any {
 		c.pendingEN = &pendingExtranonce{en1: en1, size: size}
-		return []any{notification("mining.set_extranonce", en1, size)}
+		return []any{notification(wire.MethodSetExtranonce, en1, size)}
 	})
 }
 
@@ -755,18 +772,18 @@ func (s *Server) SetExtranonce(en1 string, size int) {
 func (s *Server) SetVersionMask(mask uint32) {
 	s.broadcast(func(c *conn) []any {
 		c.mask = mask
-		return []any{notification("mining.set_version_mask", fmt.Sprintf("%08x", mask))}
+		return []any{notification(wire.MethodSetVersionMask, fmt.Sprintf("%08x", mask))}
 	})
 }
 
 // Reconnect sends client.reconnect(host, port, wait).
 func (s *Server) Reconnect(host string, port any, wait int) {
-	s.broadcast(func(c *conn) []any { return []any{notification("client.reconnect", host, port, wait)} })
+	s.broadcast(func(c *conn) []any { return []any{notification(wire.MethodReconnect, host, port, wait)} })
 }
 
 // ShowMessage sends client.show_message.
 func (s *Server) ShowMessage(text string) {
-	s.broadcast(func(c *conn) []any { return []any{notification("client.show_message", text)} })
+	s.broadcast(func(c *conn) []any { return []any{notification(wire.MethodShowMessage, text)} })
 }
 
 // SendRaw writes a raw line (a newline is added) to every subscribed
@@ -876,7 +893,7 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) (
 	sh, serr := s.checkShareLocked(c, params)
 	bh := s.cfg.Behavior
 	if serr == nil && bh.RejectAll {
-		serr = &shareErr{code: 20, reason: "forced reject"}
+		serr = &shareErr{code: wire.CodeOther, reason: "forced reject"}
 		if bh.RejectReason != "" {
 			serr.reason = bh.RejectReason
 		}
@@ -903,27 +920,27 @@ func (s *Server) submit(c *conn, id json.RawMessage, params []json.RawMessage) (
 	if sh.full {
 		refresh = sh.JobID
 	}
-	return reply{id, true, nil}, refresh
+	return response(id, true, nil), refresh
 }
 
 func rejectReply(id json.RawMessage, f ErrorFormat, e *shareErr) any {
 	switch f {
 	case ErrArray2:
-		return reply{id, false, []any{e.code, e.reason}}
+		return oddReply{id, false, []any{e.code, e.reason}}
 	case ErrMinus2:
-		return reply{id, nil, []any{-2, e.reason, nil}}
+		return response(id, nil, wire.NewError(wire.CodeService, e.reason))
 	case ErrObject:
-		return reply{id, false, map[string]any{"code": e.code, "message": e.reason}}
+		return oddReply{id, false, map[string]any{"code": e.code, "message": e.reason}}
 	case ErrString:
-		return reply{id, false, e.reason}
+		return oddReply{id, false, e.reason}
 	case ErrBool:
-		return reply{id, false, true}
+		return oddReply{id, false, true}
 	case ErrNullReason:
 		return map[string]any{"id": id, "result": false, "error": nil, "reject-reason": e.reason}
 	case ErrMissingKey:
 		return map[string]any{"id": id, "result": false}
 	}
-	return reply{id, false, []any{e.code, e.reason, nil}}
+	return response(id, false, wire.NewError(e.code, e.reason))
 }
 
 // checkedShare is a share judged valid; full is rememberLocked's report.
@@ -935,71 +952,71 @@ type checkedShare struct {
 func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (checkedShare, *shareErr) {
 	sh := checkedShare{Share: Share{Conn: c.id}}
 	if !c.authorized {
-		return sh, &shareErr{code: 24, reason: "Unauthorized worker"}
+		return sh, &shareErr{code: wire.CodeUnauthorized, reason: "Unauthorized worker"}
 	}
 	if len(params) < 5 || len(params) > 6 {
-		return sh, &shareErr{code: 20, reason: fmt.Sprintf("want 5 or 6 params, got %d", len(params))}
+		return sh, &shareErr{code: wire.CodeOther, reason: fmt.Sprintf("want 5 or 6 params, got %d", len(params))}
 	}
 	str := make([]string, len(params))
 	for i, p := range params {
 		if err := json.Unmarshal(p, &str[i]); err != nil {
-			return sh, &shareErr{code: 20, reason: fmt.Sprintf("param %d is not a string", i)}
+			return sh, &shareErr{code: wire.CodeOther, reason: fmt.Sprintf("param %d is not a string", i)}
 		}
 	}
 	sh.Worker, sh.JobID, sh.Extranonce2, sh.NTime, sh.Nonce = str[0], str[1], str[2], str[3], str[4]
 	sj, ok := s.jobs[sh.JobID]
 	cj, ok2 := c.jobs[sh.JobID]
 	if !ok || !ok2 {
-		return sh, &shareErr{code: 21, reason: "Job not found"}
+		return sh, &shareErr{code: wire.CodeJobNotFound, reason: "Job not found"}
 	}
 	if sj.seq < s.cleanSeq {
-		return sh, &shareErr{code: 21, reason: "Stale", kind: "stale"}
+		return sh, &shareErr{code: wire.CodeJobNotFound, reason: "Stale", kind: "stale"}
 	}
 	if len(sh.Extranonce2) != 2*cj.size {
-		return sh, &shareErr{code: 20, reason: "Incorrect size of extranonce2"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "Incorrect size of extranonce2"}
 	}
 	en2, err := hex.DecodeString(sh.Extranonce2)
 	if err != nil {
-		return sh, &shareErr{code: 20, reason: "extranonce2 is not hex"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "extranonce2 is not hex"}
 	}
 	if len(sh.Nonce) != 8 {
-		return sh, &shareErr{code: 20, reason: "nonce must be 8 hex chars"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "nonce must be 8 hex chars"}
 	}
 	nonce, err := work.ParseUint32Hex("nonce", sh.Nonce)
 	if err != nil {
-		return sh, &shareErr{code: 20, reason: "nonce is not hex"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "nonce is not hex"}
 	}
 	ntime, err := work.ParseUint32Hex("ntime", sh.NTime)
 	if err != nil {
-		return sh, &shareErr{code: 20, reason: "ntime must be 8 hex chars"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "ntime must be 8 hex chars"}
 	}
 	job, err := work.NewJob(work.JobParams{JobID: sj.p.JobID, PrevHash: sj.p.PrevHash, Coinb1: sj.p.Coinb1, Coinb2: sj.p.Coinb2,
 		MerkleBranch: sj.p.MerkleBranch, Version: sj.p.Version, NBits: sj.p.NBits, NTime: sj.p.NTime,
 		Extranonce1: cj.en1, Extranonce2Size: cj.size, Difficulty: cj.diff})
 	if err != nil {
-		return sh, &shareErr{code: 20, reason: "job rebuild: " + err.Error()}
+		return sh, &shareErr{code: wire.CodeOther, reason: "job rebuild: " + err.Error()}
 	}
 	if ntime < job.NTime || ntime > job.NTime+s.cfg.NTimeWindow {
-		return sh, &shareErr{code: 20, reason: "Ntime out of range"}
+		return sh, &shareErr{code: wire.CodeOther, reason: "Ntime out of range"}
 	}
 	version := job.Version
 	if len(str) == 6 {
 		sh.VersionBits = str[5]
 		if !c.rolling {
-			return sh, &shareErr{code: 20, reason: "version rolling not negotiated"}
+			return sh, &shareErr{code: wire.CodeOther, reason: "version rolling not negotiated"}
 		}
 		bits, err := work.ParseUint32Hex("version_bits", str[5])
 		if err != nil {
-			return sh, &shareErr{code: 20, reason: "version bits must be 8 hex chars"}
+			return sh, &shareErr{code: wire.CodeOther, reason: "version bits must be 8 hex chars"}
 		}
 		if bits&^c.mask != 0 {
-			return sh, &shareErr{code: 33, reason: "Invalid version mask"}
+			return sh, &shareErr{code: wire.CodeVersionMask, reason: "Invalid version mask"}
 		}
 		version = job.Version&^c.mask | bits&c.mask
 	}
 	u, err := job.NewUnit(en2, version, ntime)
 	if err != nil {
-		return sh, &shareErr{code: 20, reason: err.Error()}
+		return sh, &shareErr{code: wire.CodeOther, reason: err.Error()}
 	}
 	chk := u.Check(nonce)
 	sh.Hash = work.HashDisplay(chk.Hash)
@@ -1020,13 +1037,13 @@ func (s *Server) checkShareLocked(c *conn, params []json.RawMessage) (checkedSha
 	}
 	target, err := work.TargetForDifficulty(d)
 	if err != nil || !target.Met(chk.Hash) {
-		return sh, &shareErr{code: 23, reason: fmt.Sprintf("Low difficulty share of %g", chk.Difficulty)}
+		return sh, &shareErr{code: wire.CodeLowDifficulty, reason: fmt.Sprintf("Low difficulty share of %g", chk.Difficulty)}
 	}
 	// The header hash is the share: equal headers are one share however
 	// the hex was spelled, and two connections' shares (other extranonce1)
 	// never collide.
 	if _, dup := sj.seen[chk.Hash]; dup {
-		return sh, &shareErr{code: 22, reason: "Duplicate share", kind: "duplicate"}
+		return sh, &shareErr{code: wire.CodeDuplicate, reason: "Duplicate share", kind: "duplicate"}
 	}
 	sh.full = s.rememberLocked(sh.JobID, sj, chk.Hash)
 	return sh, nil

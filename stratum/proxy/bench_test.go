@@ -20,6 +20,7 @@ import (
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/channel"
 	"clminer/stratum/v2/v2test"
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/source"
 )
@@ -48,7 +49,7 @@ func newBenchMiner(b *testing.B, addr string, n int) *benchMiner {
 	}
 	m := &benchMiner{c: c, r: bufio.NewReaderSize(c, 1<<16)}
 	send := func(id int, method string, params ...any) {
-		line, _ := stratum.EncodeRequest(uint64(id), method, params)
+		line, _ := wire.EncodeRequest(uint64(id), method, params)
 		if _, err := c.Write(line); err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +106,7 @@ func newBenchMiner(b *testing.B, addr string, n int) *benchMiner {
 		for !u.Check(nonce).MeetsShare {
 			nonce++
 		}
-		line, _ := stratum.EncodeRequest(uint64(i+10), stratum.MethodSubmit,
+		line, _ := wire.EncodeRequest(uint64(i+10), stratum.MethodSubmit,
 			[]any{"bench.rig", j.ID, hex.EncodeToString(en2), work.FormatUint32Hex(j.NTime), work.FormatUint32Hex(nonce)})
 		m.shares = append(m.shares, line)
 	}
@@ -346,17 +347,17 @@ func startStub(b *testing.B) string {
 					switch m.Method {
 					case stratum.MethodSubscribe:
 						res := stratum.SubscribeResult{Extranonce1: "01020304", Extranonce2Size: 4}
-						out, _ := stratum.EncodeResponse(m.ID, res.Result(), nil)
+						out, _ := wire.EncodeResponse(m.ID, res.Result(), nil)
 						_, _ = w.Write(out)
 					case stratum.MethodAuthorize:
-						out, _ := stratum.EncodeResponse(m.ID, true, nil)
+						out, _ := wire.EncodeResponse(m.ID, true, nil)
 						_, _ = w.Write(out)
-						out, _ = stratum.EncodeNotification(stratum.MethodSetDifficulty, stratum.DifficultyParams(benchDiff))
+						out, _ = wire.EncodeNotification(stratum.MethodSetDifficulty, stratum.DifficultyParams(benchDiff))
 						_, _ = w.Write(out)
-						out, _ = stratum.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(job))
+						out, _ = wire.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(job))
 						_, _ = w.Write(out)
 					default:
-						out, _ := stratum.EncodeResponse(m.ID, true, nil)
+						out, _ := wire.EncodeResponse(m.ID, true, nil)
 						_, _ = w.Write(out)
 					}
 					if r.Buffered() == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/log"
 
 	"clminer/stratum"
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/connlimit"
 	"clminer/work/ledger"
@@ -282,19 +283,19 @@ func (c *conn) sendNotify(enc func(clean bool) []byte, clean bool) {
 }
 
 func (c *conn) notify(method string, params []any) {
-	if b, err := stratum.EncodeNotification(method, params); err == nil {
+	if b, err := wire.EncodeNotification(method, params); err == nil {
 		c.send(b)
 	}
 }
 
-func (c *conn) respond(id json.RawMessage, result any, rpcErr any) {
-	if b, err := stratum.EncodeResponse(id, result, rpcErr); err == nil {
+func (c *conn) respond(id json.RawMessage, result any, rpcErr *wire.Error) {
+	if b, err := wire.EncodeResponse(id, result, rpcErr); err == nil {
 		c.send(b)
 	}
 }
 
 func (c *conn) reject(id json.RawMessage, code int, msg string) {
-	c.respond(id, false, stratum.RejectError(code, msg))
+	c.respond(id, false, wire.NewError(code, msg))
 }
 
 func (c *conn) writeLoop() {
@@ -452,7 +453,7 @@ func (c *conn) handleLine(line []byte) error {
 		if m.Kind == stratum.KindRequest {
 			c.respond(m.ID, true, nil)
 		}
-	case stratum.MethodSuggestDifficulty, "mining.suggest_target":
+	case stratum.MethodSuggestDifficulty, stratum.MethodSuggestTarget:
 		return c.onSuggest(m)
 	case stratum.MethodPing:
 		if m.Kind == stratum.KindRequest {
@@ -460,7 +461,7 @@ func (c *conn) handleLine(line []byte) error {
 		}
 	default:
 		if m.Kind == stratum.KindRequest {
-			c.respond(m.ID, nil, []any{-3, "Method not found", nil})
+			c.respond(m.ID, nil, wire.NewError(wire.CodeMethodNotFound, "Method not found"))
 		}
 		return c.junk("unknown method")
 	}
@@ -483,13 +484,13 @@ func (c *conn) onConfigure(m *stratum.Message) {
 	req, err := stratum.ParseConfigureParams(m.Params)
 	if err != nil {
 		if m.Kind == stratum.KindRequest {
-			c.respond(m.ID, nil, stratum.RejectError(stratum.CodeOther, err.Error()))
+			c.respond(m.ID, nil, wire.NewError(stratum.CodeOther, err.Error()))
 		}
 		_ = c.junk("bad configure")
 		return
 	}
 	if !c.s.waitSpace(c.done, c.s.cfg.HandshakeTimeout) {
-		c.respond(m.ID, nil, stratum.RejectError(stratum.CodeOther, "the proxy has no pool job yet"))
+		c.respond(m.ID, nil, wire.NewError(stratum.CodeOther, "the proxy has no pool job yet"))
 		return
 	}
 	pj, _, _ := c.s.current()
@@ -772,7 +773,7 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 	p := c.s.paramsFor(pj, d, clean)
 	c.sendNotify(func(clean bool) []byte {
 		p.CleanJobs = clean
-		b, _ := stratum.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(p))
+		b, _ := wire.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(p))
 		return b
 	}, clean)
 }
@@ -1082,7 +1083,7 @@ func (c *conn) onSuggest(m *stratum.Message) error {
 // suggested reads the difficulty a suggest_difficulty or suggest_target
 // asks for.
 func suggested(m *stratum.Message) (float64, error) {
-	if m.Method != "mining.suggest_target" {
+	if m.Method != stratum.MethodSuggestTarget {
 		d, err := stratum.ParseDifficulty(m.Params)
 		if err == nil && (d <= 0 || math.IsInf(d, 0) || math.IsNaN(d)) {
 			err = fmt.Errorf("difficulty %v", d)
