@@ -60,7 +60,7 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 			l.Info("device ready", "event", "device.ready", "device", d.Info().ID, "name", d.Info().Name)
 		}
 		client, err := stratum.NewClient([]stratum.PoolConfig{{URL: "stratum+tcp://" + srv.Addr(), User: "demo." + rig, Pass: "x", VersionRolling: true}},
-			stratum.Options{Logger: l})
+			stratum.Options{Logger: l, UserAgent: userAgent()})
 		if err != nil {
 			stopProxy()
 			<-proxyDone
@@ -98,7 +98,7 @@ func demoProxyConfig(logger *log.Logger) proxy.Config {
 // listening but not yet running.
 func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
 	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
-		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight})
+		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight, UserAgent: userAgent()})
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,9 @@ func buildSources(sp sourceSpec) (source.Source, error) {
 		if len(run) == 0 {
 			return nil
 		}
-		cl, err := stratum.NewClient(run, sp.copts)
+		copts := sp.copts
+		copts.UserAgent = userAgent()
+		cl, err := stratum.NewClient(run, copts)
 		if err != nil {
 			return err
 		}
