@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -73,11 +74,23 @@ type apiServer struct {
 	log      *log.Logger
 	metrics  *observe.Metrics
 	shareLog *observe.ShareLog
+	ln       net.Listener
 	srv      *observe.Server
 	miner    *miner.Miner
+	cancel   func()
 	done     chan struct{}
 	// extra adds to /api/v1/status; set before start.
 	extra func(*observe.Status)
+}
+
+// listen binds addr for the flag that names it, so that a busy port fails
+// at start-up.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	return ln, nil
 }
 
 // newAPIServer binds the API address and opens the share log, so that a
@@ -87,19 +100,20 @@ func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
 	a := &apiServer{log: logger}
 	if cfg.listen != "" {
 		a.metrics = observe.NewMetrics(version, commit, func() miner.Snapshot { return a.miner.Snapshot() })
-		srv, err := observe.Listen(cfg.listen, cfg.token, version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() },
+		ln, err := listen("--api-listen", cfg.listen)
+		if err != nil {
+			return nil, err
+		}
+		a.ln = ln
+		a.srv = observe.NewServer(ln, cfg.token, observe.MinerHandlers(version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() },
+			func() any { return a.miner.History() },
 			func(s *observe.Status) {
 				if a.extra != nil {
 					a.extra(s)
 				}
-			})
-		if err != nil {
-			return nil, err
-		}
-		srv.ServeHistory(func() any { return a.miner.History() })
-		a.srv = srv
+			}))
 		if cfg.unauthExposed {
-			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", srv.Addr())
+			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", a.srv.Addr())
 		}
 	}
 	if cfg.shareLog != "" {
@@ -135,10 +149,12 @@ func (a *apiServer) start(m *miner.Miner) {
 	if a.srv == nil {
 		return
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
 	a.done = make(chan struct{})
 	go func() {
 		defer close(a.done)
-		if err := a.srv.Serve(); err != nil {
+		if err := a.srv.Run(ctx); err != nil {
 			a.log.Error("API server stopped", "event", "api.error", "err", err)
 		}
 	}()
@@ -148,10 +164,10 @@ func (a *apiServer) start(m *miner.Miner) {
 func (a *apiServer) stop() {
 	if a.srv != nil {
 		if a.done != nil {
-			a.srv.Shutdown()
+			a.cancel()
 			<-a.done
 		} else {
-			a.srv.Close()
+			_ = a.ln.Close()
 		}
 	}
 	if a.shareLog != nil {

@@ -263,7 +263,11 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	if ps.api.listen != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(srv.Collector())
-		api, err := observe.ListenHandlers(ps.api.listen, ps.api.token, observe.Handlers{
+		ln, err := listen("--api-listen", ps.api.listen)
+		if err != nil {
+			return err
+		}
+		api := observe.NewServer(ln, ps.api.token, observe.Handlers{
 			Metrics: reg,
 			Status: func() any {
 				return struct {
@@ -279,17 +283,15 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 				return true, "ok: forwarding a live pool's jobs"
 			},
 		})
-		if err != nil {
-			return err
-		}
+		apiCtx, stopAPI := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if err := api.Serve(); err != nil {
+			if err := api.Run(apiCtx); err != nil {
 				ps.log.Error("API server stopped", "event", "api.error", "err", err)
 			}
 		}()
-		defer func() { api.Shutdown(); <-done }()
+		defer func() { stopAPI(); <-done }()
 		ps.log.Info("API listening", "event", "api.listening", "addr", api.Addr(), "paths", "/ /metrics /api/v1/status /healthz")
 	}
 	if ps.duration > 0 {
