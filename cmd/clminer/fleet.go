@@ -119,6 +119,7 @@ type fleet struct {
 	cfg      fleetConfig
 	status   time.Duration
 	cg       *cgapi.Server
+	cgln     net.Listener // cg's, closed by stop when cg never ran
 	nv       nvml.Library
 	mon      *thermal.Monitor
 	tracker  *luck.Tracker
@@ -141,9 +142,15 @@ func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fle
 		}
 	}()
 	if cfg.cgAPI != "" {
-		if f.cg, err = cgapi.Listen(cfg.cgAPI, cgapi.Config{Version: version, State: f.state, Allow: cfg.cgAllow, LogInterval: int(status.Seconds())}); err != nil {
+		ln, err := listen("--cgminer-api", cfg.cgAPI)
+		if err != nil {
 			return nil, err
 		}
+		if f.cg, err = cgapi.New(ln, cgapi.Config{Version: version, State: f.state, Allow: cfg.cgAllow, LogInterval: int(status.Seconds())}); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		f.cgln = ln
 	}
 	if f.tracker, err = luck.Open(cfg.bestFile); err != nil {
 		if !cfg.bestDefault {
@@ -282,7 +289,7 @@ func (f *fleet) start(m *miner.Miner, api *apiServer) {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			if err := f.cg.Serve(); err != nil {
+			if err := f.cg.Run(ctx); err != nil {
 				f.log.Error("cgminer API stopped", "event", "cgapi.error", "err", err)
 			}
 		}()
@@ -295,11 +302,10 @@ func (f *fleet) start(m *miner.Miner, api *apiServer) {
 }
 
 func (f *fleet) stop() {
-	if f.cg != nil {
-		f.cg.Close()
-	}
 	if f.cancel != nil {
 		f.cancel()
+	} else if f.cgln != nil {
+		_ = f.cgln.Close()
 	}
 	f.wg.Wait()
 	if f.tracker != nil {
