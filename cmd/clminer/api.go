@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -76,21 +75,10 @@ type apiServer struct {
 	shareLog *observe.ShareLog
 	ln       net.Listener
 	srv      *observe.Server
+	served   bool // srv runs in a crew, which closes ln
 	miner    *miner.Miner
-	cancel   func()
-	done     chan struct{}
 	// extra adds to /api/v1/status; set before start.
 	extra func(*observe.Status)
-}
-
-// listen binds addr for the flag that names it, so that a busy port fails
-// at start-up.
-func listen(flag, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
-	}
-	return ln, nil
 }
 
 // newAPIServer binds the API address and opens the share log, so that a
@@ -143,32 +131,21 @@ func (a *apiServer) observer() miner.Observer {
 	return obs
 }
 
-// start serves the API for m.
-func (a *apiServer) start(m *miner.Miner) {
+// start serves the API for m in cr.
+func (a *apiServer) start(m *miner.Miner, cr *crew) {
 	a.miner = m
 	if a.srv == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.done = make(chan struct{})
-	go func() {
-		defer close(a.done)
-		if err := a.srv.Run(ctx); err != nil {
-			a.log.Error("API server stopped", "event", "api.error", "err", err)
-		}
-	}()
-	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/ /metrics /api/v1/status /api/v1/history /healthz")
+	a.served = true
+	cr.serveAPI(a.srv, "/ /metrics /api/v1/status /api/v1/history /healthz")
 }
 
+// stop closes the share log, and the address when the API never served;
+// the crew stops a served one.
 func (a *apiServer) stop() {
-	if a.srv != nil {
-		if a.done != nil {
-			a.cancel()
-			<-a.done
-		} else {
-			_ = a.ln.Close()
-		}
+	if a.srv != nil && !a.served {
+		_ = a.ln.Close()
 	}
 	if a.shareLog != nil {
 		_ = a.shareLog.Close()

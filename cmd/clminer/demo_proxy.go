@@ -91,7 +91,7 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 
 // demoProxyConfig is the farm proxy of `demo --proxy`.
 func demoProxyConfig(logger *log.Logger) proxy.Config {
-	return proxy.Config{Listen: "127.0.0.1:0", Logger: logger.With("side", "proxy")}
+	return proxy.Config{Logger: logger.With("side", "proxy")}
 }
 
 // newDemoProxy is the proxy of `demo --proxy` in front of the built-in pool,
@@ -102,11 +102,13 @@ func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (
 	if err != nil {
 		return nil, err
 	}
-	srv, err := proxy.New(cfg, upstream)
+	ln, err := listen("demo proxy", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.Listen(); err != nil {
+	srv, err := proxy.New(ln, cfg, upstream)
+	if err != nil {
+		_ = ln.Close()
 		return nil, err
 	}
 	return srv, nil

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -120,13 +119,12 @@ type fleet struct {
 	status   time.Duration
 	cg       *cgapi.Server
 	cgln     net.Listener // cg's, closed by stop when cg never ran
+	started  bool
 	nv       nvml.Library
 	mon      *thermal.Monitor
 	tracker  *luck.Tracker
 	notifier *notify.Notifier
 	miner    *miner.Miner
-	cancel   func()
-	wg       sync.WaitGroup
 	// users are the pools' users (worker names) for the cgminer API's
 	// POOLS; set before start.
 	users []string
@@ -262,10 +260,11 @@ func (f *fleet) observer() miner.Observer {
 	return joinObservers(obs...)
 }
 
-// start runs the fleet services for m and hooks them into the HTTP API;
-// it is called before the API serves.
-func (f *fleet) start(m *miner.Miner, api *apiServer) {
+// start runs the fleet services for m in cr and hooks them into the HTTP
+// API; it is called before the API serves.
+func (f *fleet) start(m *miner.Miner, api *apiServer, cr *crew) {
 	f.miner = m
+	f.started = true
 	if api.metrics != nil {
 		fc := &observe.FleetCollector{Luck: f.luck}
 		if f.mon != nil {
@@ -274,25 +273,15 @@ func (f *fleet) start(m *miner.Miner, api *apiServer) {
 		api.metrics.Registry().MustRegister(fc)
 	}
 	api.extra = f.decorate
-	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
 	if f.mon != nil {
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); f.mon.Run(ctx) }()
+		cr.run("", "", func(ctx context.Context) error { f.mon.Run(ctx); return nil })
 	}
 	if f.notifier != nil {
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); f.notifier.Run(ctx) }()
+		cr.run("", "", func(ctx context.Context) error { f.notifier.Run(ctx); return nil })
 		f.log.Info("webhook on", "event", "notify.on", "host", f.notifier.Host())
 	}
 	if f.cg != nil {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			if err := f.cg.Run(ctx); err != nil {
-				f.log.Error("cgminer API stopped", "event", "cgapi.error", "err", err)
-			}
-		}()
+		cr.run("cgminer API stopped", "cgapi.error", f.cg.Run)
 		allow := []string{"loopback"}
 		for _, p := range f.cfg.cgAllow {
 			allow = append(allow, p.String())
@@ -301,13 +290,12 @@ func (f *fleet) start(m *miner.Miner, api *apiServer) {
 	}
 }
 
+// stop releases what newFleet opened; the services start ran are the
+// crew's to stop, before this.
 func (f *fleet) stop() {
-	if f.cancel != nil {
-		f.cancel()
-	} else if f.cgln != nil {
+	if !f.started && f.cgln != nil {
 		_ = f.cgln.Close()
 	}
-	f.wg.Wait()
 	if f.tracker != nil {
 		if err := f.tracker.Err(); err != nil {
 			f.log.Warn("could not keep the all-time best share", "event", "luck.save_failed", "err", err)

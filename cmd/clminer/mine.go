@@ -264,8 +264,10 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	fl.start(m, api)
-	api.start(m)
+	cr := newCrew(logger)
+	defer cr.stop()
+	fl.start(m, api, cr)
+	api.start(m, cr)
 	return m.Run(ctx)
 }
 

@@ -84,6 +84,7 @@ type proxySetup struct {
 	pools          []stratum.PoolConfig
 	ups            []upstream
 	nodes          map[int]nodeOpts
+	listen         string // the miners' address (--listen)
 	cfg            proxy.Config
 	api            apiConfig
 	statusInterval time.Duration
@@ -142,7 +143,7 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err := checkVardiff(c); err != nil {
 		return nil, err
 	}
-	cfg := proxy.Config{Listen: listen, Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
+	cfg := proxy.Config{Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
 		Rate: c.Float64("miner-rate"), Burst: int(2 * c.Float64("miner-rate")),
 		MaxConnsPerIP: c.Int("max-conns-per-ip"), MaxUnauthPerIP: c.Int("max-unauthenticated-per-ip"),
 		StartDifficulty: c.Float64("vardiff-start"), MinDifficulty: c.Float64("vardiff-min"), MaxDifficulty: c.Float64("vardiff-max"),
@@ -164,7 +165,7 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxySetup{log: logger, logFile: lf, pools: pools, ups: ups, nodes: nodes, cfg: cfg, api: api,
+	return &proxySetup{log: logger, logFile: lf, pools: pools, ups: ups, nodes: nodes, listen: listen, cfg: cfg, api: api,
 		statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
 }
 
@@ -251,77 +252,67 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	if err != nil {
 		return err
 	}
-	srv, err := proxy.New(ps.cfg, up)
+	ln, err := listen("--listen", ps.listen)
 	if err != nil {
 		return err
 	}
-	running.Store(srv)
-	if err := srv.Listen(); err != nil {
+	srv, err := proxy.New(ln, ps.cfg, up)
+	if err != nil {
+		_ = ln.Close()
 		return err
 	}
-	defer reopenOnHangup(ps.log, ps.logFile, nil)()
+	running.Store(srv)
+	var api *observe.Server
 	if ps.api.listen != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(srv.Collector())
-		ln, err := listen("--api-listen", ps.api.listen)
+		aln, err := listen("--api-listen", ps.api.listen)
 		if err != nil {
+			_ = ln.Close() // srv never ran
 			return err
 		}
-		api := observe.NewServer(ln, ps.api.token, observe.Handlers{
-			Metrics: reg,
-			Status: func() any {
-				return struct {
-					Version string `json:"version"`
-					Commit  string `json:"commit"`
-					proxy.Status
-				}{version, commit, srv.Status()}
-			},
-			Healthy: func() (bool, string) {
-				if st := srv.Status(); st.Idle != "" {
-					return false, "unhealthy: " + st.Idle
-				}
-				return true, "ok: forwarding a live pool's jobs"
-			},
-		})
-		apiCtx, stopAPI := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := api.Run(apiCtx); err != nil {
-				ps.log.Error("API server stopped", "event", "api.error", "err", err)
-			}
-		}()
-		defer func() { stopAPI(); <-done }()
-		ps.log.Info("API listening", "event", "api.listening", "addr", api.Addr(), "paths", "/ /metrics /api/v1/status /healthz")
+		api = observe.NewServer(aln, ps.api.token, proxyHandlers(srv))
 	}
+	defer reopenOnHangup(ps.log, ps.logFile, nil)()
 	if ps.duration > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, ps.duration)
 		defer cancel()
 	}
-	ps.log.Info("proxy listening for miners", "event", "proxy.listening", "addr", srv.Addr(), "pools", len(ps.pools))
-	if ps.statusInterval > 0 {
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			t := time.NewTicker(ps.statusInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					logProxyStatus(ps.log, srv.Status())
-				}
-			}
-		}()
+	cr := newCrew(ps.log)
+	defer cr.stop()
+	if api != nil {
+		cr.serveAPI(api, "/ /metrics /api/v1/status /healthz")
 	}
+	ps.log.Info("proxy listening for miners", "event", "proxy.listening", "addr", srv.Addr(), "pools", len(ps.pools))
+	cr.every(ps.statusInterval, func() { logProxyStatus(ps.log, srv.Status()) })
 	err = srv.Run(ctx)
 	logProxyStatus(ps.log, srv.Status())
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
 	return err
+}
+
+// proxyHandlers are what the proxy's HTTP API serves: its status, under
+// clminer's version, and healthy while it forwards a live pool's jobs.
+func proxyHandlers(srv *proxy.Server) observe.Handlers {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.Collector())
+	return observe.Handlers{
+		Metrics: reg,
+		Status: func() any {
+			return struct {
+				Version string `json:"version"`
+				Commit  string `json:"commit"`
+				proxy.Status
+			}{version, commit, srv.Status()}
+		},
+		Healthy: func() (bool, string) {
+			if st := srv.Status(); st.Idle != "" {
+				return false, "unhealthy: " + st.Idle
+			}
+			return true, "ok: forwarding a live pool's jobs"
+		},
+	}
 }
 
 func logProxyStatus(l *log.Logger, st proxy.Status) {
