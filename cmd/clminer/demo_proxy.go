@@ -40,15 +40,17 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	defer closeAll()
 	defer reopenOnHangup(logger, setup.logFile, nil)()
 
-	ctx := c.Context
+	ctx, stopRigs := context.WithCancel(c.Context)
+	defer stopRigs()
 	if d := setup.duration; d > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	proxyCtx, stopProxy := context.WithCancel(context.Background())
-	proxyDone := make(chan error, 1)
-	go func() { proxyDone <- srv.Run(proxyCtx) }()
+	// The proxy serves until the miners behind it are done.
+	cr := newCrew(logger)
+	var perr error
+	cr.run("", "", func(ctx context.Context) error { perr = srv.Run(ctx); return nil })
 	logger.Info(fmt.Sprintf("proxy on %s in front of the built-in pool; two miners behind it", srv.Addr()), "event", "demo.proxy", "addr", srv.Addr())
 
 	var wg sync.WaitGroup
@@ -61,26 +63,24 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 		}
 		client, err := stratum.NewClient([]stratum.PoolConfig{{URL: "stratum+tcp://" + srv.Addr(), User: "demo." + rig, Pass: "x", VersionRolling: true}},
 			stratum.Options{Logger: l, UserAgent: userAgent()})
-		if err != nil {
-			stopProxy()
-			<-proxyDone
-			return err
+		if err == nil {
+			var m *miner.Miner
+			if m, err = miner.New(miner.Config{Source: client, Devices: devs, Logger: l, StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout}); err == nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = m.Run(ctx)
+				}()
+				continue
+			}
 		}
-		m, err := miner.New(miner.Config{Source: client, Devices: devs, Logger: l, StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout})
-		if err != nil {
-			stopProxy()
-			<-proxyDone
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = m.Run(ctx)
-		}()
+		// The rigs already started are stopped with the proxy.
+		errs[i] = err
+		stopRigs()
+		break
 	}
 	wg.Wait()
-	stopProxy()
-	perr := <-proxyDone
+	cr.stop()
 	logProxyStatus(logger, srv.Status())
 	for _, w := range []string{"demo.rig1", "demo.rig2"} {
 		n := pool.AcceptedBy(w)

@@ -109,9 +109,6 @@ func fleetOptions(c *cli.Context, bestName string) (fleetConfig, error) {
 	return fc, nil
 }
 
-// openNVML is replaced by tests with a fake.
-var openNVML = nvml.Open
-
 // fleet runs the fleet services beside the miner.
 type fleet struct {
 	log      *log.Logger
@@ -131,8 +128,9 @@ type fleet struct {
 }
 
 // newFleet binds what listens and opens what can fail (the best-share
-// file, NVML when limits need it) before any device is opened.
-func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fleet, err error) {
+// file, NVML through openNVML, required when limits need it) before any
+// device is opened.
+func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration, openNVML func() (nvml.Library, error)) (_ *fleet, err error) {
 	f := &fleet{log: logger, cfg: cfg, status: status}
 	defer func() {
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
+	"clminer/gpu/nvml"
 	"clminer/gpu/registry"
 	"clminer/stratum"
 	"clminer/work/device"
@@ -51,7 +52,7 @@ func workerFlags() []cli.Flag {
 	}
 }
 
-func mineCommand() *cli.Command {
+func mineCommand(h hooks) *cli.Command {
 	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags(mineURLUsage)...)
 	flags = append(flags, soloFlags()...)
 	flags = append(flags, deviceFlags("auto")...)
@@ -70,7 +71,7 @@ func mineCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			setup, err := prepareRun(c, pools, ups)
+			setup, err := prepareRun(c, h, pools, ups)
 			if err != nil {
 				return err
 			}
@@ -82,14 +83,10 @@ func mineCommand() *cli.Command {
 			if fc != nil {
 				setup.workerNames = fc.Workers
 			}
-			return startRun(c, setup, stratum.Options{})
+			return h.mine(c, setup, stratum.Options{})
 		},
 	}
 }
-
-// startRun is what `mine` runs once its settings are checked; tests
-// replace it to see those settings without mining.
-var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
 // environment, and returns the pool list in priority order with each URL
@@ -137,6 +134,7 @@ type runSetup struct {
 	workerPerDevice bool
 	workerNames     map[string]string
 	rates           hashRateFeed // for V2 channels' UpdateChannel
+	openNVML        func() (nvml.Library, error)
 }
 
 // close releases what prepareRun opened.
@@ -149,7 +147,7 @@ func (s *runSetup) close() {
 // prepareRun checks every setting that is user input (the pools are
 // checked by poolsFromFlags): each error is one line saying what to fix.
 // The log file it opens is the caller's to close (runSetup.close).
-func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
+func prepareRun(c *cli.Context, h hooks, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
 	keepRunningOnBrokenPipe()
 	out, lf, err := logOutput(c)
 	if err != nil {
@@ -192,7 +190,7 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *
 	return &runSetup{
 		log: logger, logFile: lf, pools: pools, ups: ups, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
-		workerPerDevice: c.Bool("worker-per-device"),
+		workerPerDevice: c.Bool("worker-per-device"), openNVML: h.openNVML,
 	}, nil
 }
 
@@ -214,7 +212,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	}
 	defer api.stop()
 	defer reopenOnHangup(logger, setup.logFile, api.shareLog)()
-	fl, err := newFleet(setup.fleet, logger, setup.statusInterval)
+	fl, err := newFleet(setup.fleet, logger, setup.statusInterval, setup.openNVML)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func proxyFlags() []cli.Flag {
 	)
 }
 
-func proxyCommand() *cli.Command {
+func proxyCommand(h hooks) *cli.Command {
 	return &cli.Command{
 		Name:  "proxy",
 		Usage: "serve Stratum v1 to a farm of miners over one upstream (a v1 or V2 pool, or a node) with failover, re-verifying every share",
@@ -68,14 +68,10 @@ func proxyCommand() *cli.Command {
 			if ps.logFile != nil {
 				defer ps.logFile.Close()
 			}
-			return startProxy(c.Context, ps)
+			return h.proxy(c.Context, ps)
 		},
 	}
 }
-
-// startProxy is what `proxy` runs once its settings are checked; tests
-// replace it to see those settings without serving.
-var startProxy = runProxy
 
 // proxySetup is a proxy run's settings, all checked before anything binds.
 type proxySetup struct {
