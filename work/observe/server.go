@@ -46,8 +46,13 @@ type Status struct {
 // the documents polled every few seconds stay small).
 //
 // extras, called on every status document, add what lives outside the
-// miner (GPU telemetry, the all-time best share).
+// miner (GPU telemetry, the all-time best share). Metrics made without a
+// snapshot read this one from here on.
 func MinerHandlers(version, commit string, metrics *Metrics, snapshot func() miner.Snapshot, history func() any, extras ...func(*Status)) Handlers {
+	if metrics.snapshot == nil {
+		metrics.snapshot = snapshot
+		metrics.reg.MustRegister(&snapshotCollector{m: metrics})
+	}
 	return Handlers{
 		Metrics: metrics.Registry(),
 		Status: func() any {
