@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 
@@ -25,12 +26,13 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	if setup.api.listen != "" {
 		return errors.New("--api-listen is not served by demo --proxy: run `clminer proxy --api-listen` to see the proxy's API")
 	}
-	srv, err := newDemoProxy(pool, logger, demoProxyConfig(logger))
+	ln, err := listen("demo proxy", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	groups, closeAll, err := demoDeviceGroups(c.Context, setup)
 	if err != nil {
+		_ = ln.Close()
 		if c.Context.Err() != nil {
 			logger.Info("stopped before mining started", "event", "miner.stopped_at_start")
 			return nil
@@ -38,6 +40,10 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 		return err
 	}
 	defer closeAll()
+	srv, err := newDemoProxy(ln, pool, logger, demoProxyConfig(logger))
+	if err != nil {
+		return err
+	}
 	defer reopenOnHangup(logger, setup.logFile, nil)()
 
 	ctx, stopRigs := context.WithCancel(c.Context)
@@ -94,16 +100,13 @@ func demoProxyConfig(logger *log.Logger) proxy.Config {
 	return proxy.Config{Logger: logger.With("side", "proxy")}
 }
 
-// newDemoProxy is the proxy of `demo --proxy` in front of the built-in pool,
-// listening but not yet running.
-func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
+// newDemoProxy is the proxy of `demo --proxy` on ln in front of the
+// built-in pool, not yet running; it closes ln when it fails.
+func newDemoProxy(ln net.Listener, pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
 	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
 		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight, UserAgent: userAgent()})
 	if err != nil {
-		return nil, err
-	}
-	ln, err := listen("demo proxy", "127.0.0.1:0")
-	if err != nil {
+		_ = ln.Close()
 		return nil, err
 	}
 	srv, err := proxy.New(ln, cfg, upstream)

@@ -114,14 +114,12 @@ type fleet struct {
 	log      *log.Logger
 	cfg      fleetConfig
 	status   time.Duration
-	cg       *cgapi.Server
-	cgln     net.Listener // cg's, closed by stop when cg never ran
+	cgln     net.Listener // --cgminer-api's, closed by stop when never served
 	started  bool
 	nv       nvml.Library
 	mon      *thermal.Monitor
 	tracker  *luck.Tracker
 	notifier *notify.Notifier
-	miner    *miner.Miner
 	// users are the pools' users (worker names) for the cgminer API's
 	// POOLS; set before start.
 	users []string
@@ -140,10 +138,6 @@ func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration, openNVM
 	if cfg.cgAPI != "" {
 		ln, err := listen("--cgminer-api", cfg.cgAPI)
 		if err != nil {
-			return nil, err
-		}
-		if f.cg, err = cgapi.New(ln, cgapi.Config{Version: version, State: f.state, Allow: cfg.cgAllow, LogInterval: int(status.Seconds())}); err != nil {
-			_ = ln.Close()
 			return nil, err
 		}
 		f.cgln = ln
@@ -215,13 +209,13 @@ func (f *fleet) gpus() []device.GPUState {
 	return f.mon.States()
 }
 
-func (f *fleet) luck() *luck.Luck {
-	l := f.tracker.Luck(f.miner.Snapshot())
+func (f *fleet) luck(m *miner.Miner) *luck.Luck {
+	l := f.tracker.Luck(m.Snapshot())
 	return &l
 }
 
-func (f *fleet) state() cgapi.State {
-	st := cgapi.State{Snapshot: f.miner.Snapshot()}
+func (f *fleet) state(m *miner.Miner) cgapi.State {
+	st := cgapi.State{Snapshot: m.Snapshot()}
 	if f.mon != nil {
 		st.Telemetry = f.mon.Readings()
 	}
@@ -258,19 +252,17 @@ func (f *fleet) observer() miner.Observer {
 	return joinObservers(obs...)
 }
 
-// start runs the fleet services for m in cr and hooks them into the HTTP
-// API; it is called before the API serves.
-func (f *fleet) start(m *miner.Miner, api *apiServer, cr *crew) {
-	f.miner = m
+// start runs the fleet services for m in cr, the cgminer API among them,
+// and adds the fleet's metrics to metrics (nil: no HTTP API).
+func (f *fleet) start(m *miner.Miner, metrics *observe.Metrics, cr *crew) error {
 	f.started = true
-	if api.metrics != nil {
-		fc := &observe.FleetCollector{Luck: f.luck}
+	if metrics != nil {
+		fc := &observe.FleetCollector{Luck: func() *luck.Luck { return f.luck(m) }}
 		if f.mon != nil {
 			fc.GPUs = f.gpus
 		}
-		api.metrics.Registry().MustRegister(fc)
+		metrics.Registry().MustRegister(fc)
 	}
-	api.extra = f.decorate
 	if f.mon != nil {
 		cr.run("", "", func(ctx context.Context) error { f.mon.Run(ctx); return nil })
 	}
@@ -278,14 +270,20 @@ func (f *fleet) start(m *miner.Miner, api *apiServer, cr *crew) {
 		cr.run("", "", func(ctx context.Context) error { f.notifier.Run(ctx); return nil })
 		f.log.Info("webhook on", "event", "notify.on", "host", f.notifier.Host())
 	}
-	if f.cg != nil {
-		cr.run("cgminer API stopped", "cgapi.error", f.cg.Run)
+	if f.cgln != nil {
+		cg, err := cgapi.New(f.cgln, cgapi.Config{Version: version, State: func() cgapi.State { return f.state(m) }, Allow: f.cfg.cgAllow, LogInterval: int(f.status.Seconds())})
+		if err != nil {
+			_ = f.cgln.Close()
+			return err
+		}
+		cr.run("cgminer API stopped", "cgapi.error", cg.Run)
 		allow := []string{"loopback"}
 		for _, p := range f.cfg.cgAllow {
 			allow = append(allow, p.String())
 		}
-		f.log.Info("cgminer API listening", "event", "cgapi.listening", "addr", f.cg.Addr(), "allow", strings.Join(allow, " "))
+		f.log.Info("cgminer API listening", "event", "cgapi.listening", "addr", cg.Addr(), "allow", strings.Join(allow, " "))
 	}
+	return nil
 }
 
 // stop releases what newFleet opened; the services start ran are the

@@ -133,7 +133,6 @@ type runSetup struct {
 	// workerNames (device id -> name after "USER.") from the config file.
 	workerPerDevice bool
 	workerNames     map[string]string
-	rates           hashRateFeed // for V2 channels' UpdateChannel
 	openNVML        func() (nvml.Library, error)
 }
 
@@ -195,7 +194,11 @@ func prepareRun(c *cli.Context, h hooks, pools []stratum.PoolConfig, ups []upstr
 }
 
 // runMiner binds the API, opens the devices and runs the miner until the
-// context ends.
+// context ends. The world is put together in phases, each with what the
+// one before made in hand: what listens and what can fail without a device
+// (so a busy port fails in a second, not after a kernel compile), the
+// devices, the work source and the miner, then the servers of the miner,
+// run beside it until it returns.
 func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	logger := setup.log
 	for i, p := range setup.pools {
@@ -204,13 +207,13 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 				"event", "pool.tls_insecure", "pool", u.String())
 		}
 	}
-	// The API address is bound before the devices open, so a busy port
-	// fails in a second rather than after a kernel compile.
+
+	// Listeners, records and NVML.
 	api, err := newAPIServer(setup.api, logger)
 	if err != nil {
 		return err
 	}
-	defer api.stop()
+	defer api.close()
 	defer reopenOnHangup(logger, setup.logFile, api.shareLog)()
 	fl, err := newFleet(setup.fleet, logger, setup.statusInterval, setup.openNVML)
 	if err != nil {
@@ -218,6 +221,8 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	}
 	defer fl.stop()
 	fl.users = poolUsers(setup.pools)
+
+	// Devices.
 	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
 	if err != nil {
 		if c.Context.Err() != nil {
@@ -236,6 +241,10 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if devs, err = fl.bind(devs); err != nil {
 		return err
 	}
+
+	// The work source and the miner. A V2 channel tells its pool the
+	// miner's measured hashrate: the source is made before the miner that
+	// measures it, so it reads it through rates, a nominal 0 until then.
 	copts.Logger = logger
 	if setup.workerPerDevice {
 		copts.DeviceWorkers = deviceWorkers(devs, setup.workerNames)
@@ -243,7 +252,8 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 			logger.Info("device credited to its own worker (USER."+key+")", "event", "device.worker", "device", id, "worker_suffix", key)
 		}
 	}
-	src, err := buildSource(setup, copts)
+	var rates hashRateFeed
+	src, err := buildSource(setup, copts, rates.rate)
 	if err != nil {
 		return err
 	}
@@ -255,7 +265,10 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if err != nil {
 		return err
 	}
-	setup.rates.m.Store(m)
+	rates.m.Store(m)
+
+	// The miner's servers and services, stopped once it has drained, so
+	// the API answers until then.
 	ctx := c.Context
 	if d := setup.duration; d > 0 {
 		var cancel func()
@@ -264,8 +277,10 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	}
 	cr := newCrew(logger)
 	defer cr.stop()
-	fl.start(m, api, cr)
-	api.start(m, cr)
+	if err := fl.start(m, api.metrics, cr); err != nil {
+		return err
+	}
+	api.serve(m, cr, fl.decorate)
 	return m.Run(ctx)
 }
 

@@ -232,8 +232,31 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 				"event", "pool.tls_insecure", "pool", u.String())
 		}
 	}
-	// The V2 channels tell their pool the farm's hashrate, estimated from
-	// the miners' accepted shares, once the server exists.
+	// Listeners: a busy port fails before anything else is made.
+	ln, err := listen("--listen", ps.listen)
+	if err != nil {
+		return err
+	}
+	var apiLn net.Listener
+	if ps.api.listen != "" {
+		if apiLn, err = listen("--api-listen", ps.api.listen); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	served := false
+	defer func() {
+		if !served {
+			_ = ln.Close()
+			if apiLn != nil {
+				_ = apiLn.Close()
+			}
+		}
+	}()
+
+	// The upstream and the proxy. The V2 channels tell their pool the
+	// farm's hashrate, estimated from the miners' accepted shares, once
+	// the proxy that estimates it exists.
 	var running atomic.Pointer[proxy.Server]
 	rate := func() float64 {
 		if s := running.Load(); s != nil {
@@ -248,25 +271,14 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen("--listen", ps.listen)
-	if err != nil {
-		return err
-	}
 	srv, err := proxy.New(ln, ps.cfg, up)
 	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	running.Store(srv)
-	var api *observe.Server
-	if ps.api.listen != "" {
-		aln, err := listen("--api-listen", ps.api.listen)
-		if err != nil {
-			_ = ln.Close() // srv never ran
-			return err
-		}
-		api = observe.NewServer(aln, ps.api.token, proxyHandlers(srv))
-	}
+
+	// The proxy's API and status line, run beside it until it returns.
+	served = true
 	defer reopenOnHangup(ps.log, ps.logFile, nil)()
 	if ps.duration > 0 {
 		var cancel func()
@@ -275,8 +287,8 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	}
 	cr := newCrew(ps.log)
 	defer cr.stop()
-	if api != nil {
-		cr.serveAPI(api, "/ /metrics /api/v1/status /healthz")
+	if apiLn != nil {
+		cr.serveAPI(observe.NewServer(apiLn, ps.api.token, proxyHandlers(srv)), "/ /metrics /api/v1/status /healthz")
 	}
 	ps.log.Info("proxy listening for miners", "event", "proxy.listening", "addr", srv.Addr(), "pools", len(ps.pools))
 	cr.every(ps.statusInterval, func() { logProxyStatus(ps.log, srv.Status()) })
