@@ -22,9 +22,9 @@ import (
 	"clminer/work/source"
 )
 
-// Version is the miner version sent in the user agent ("clminer/<Version>");
-// set it at link time with -ldflags "-X clminer/stratum.Version=...".
-var Version = "dev"
+// defaultUserAgent is sent when Options.UserAgent is empty: a program that
+// knows its version (cmd/clminer) passes "clminer/<version>" itself.
+const defaultUserAgent = "clminer/dev"
 
 // PoolConfig is one pool of the ordered failover list.
 type PoolConfig struct {
@@ -65,7 +65,7 @@ type Options struct {
 	HoldDown         time.Duration // a higher-priority pool must pass subscribe+authorize probes this long before we return to it [60 s]
 	Retry            retry.Backoff // a failing pool's retry delay [1 s doubling to 60 s, ±20%]
 	MaxLineSize      int           // bytes; a longer line drops the connection [1 MiB]
-	UserAgent        string        // ["clminer/" + Version]
+	UserAgent        string        // sent in mining.subscribe and client.get_version ["clminer/dev"]
 
 	// MaxInFlight bounds the shares awaiting a verdict per connection; a
 	// share found beyond it is not sent (ErrThrottled) [64].
@@ -113,7 +113,7 @@ func (o *Options) defaults() {
 	option.Default(&o.UnansweredStreak, 5)
 	option.Default(&o.RejectStreak, 5)
 	if o.UserAgent == "" {
-		o.UserAgent = "clminer/" + Version
+		o.UserAgent = defaultUserAgent
 	}
 	if o.Logger == nil {
 		o.Logger = log.New(io.Discard)

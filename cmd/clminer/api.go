@@ -68,44 +68,38 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// apiServer wires the observe package to the command's flags.
+// apiServer is the HTTP API and the share log as the flags ask: the
+// address bound and the file opened before any device, the API served once
+// the miner it shows exists.
 type apiServer struct {
-	log      *log.Logger
-	metrics  *observe.Metrics
+	token    string
+	ln       net.Listener     // nil: no --api-listen
+	metrics  *observe.Metrics // nil: no --api-listen
 	shareLog *observe.ShareLog
-	srv      *observe.Server
-	miner    *miner.Miner
-	done     chan struct{}
-	// extra adds to /api/v1/status; set before start.
-	extra func(*observe.Status)
+	served   bool // ln belongs to the running server
 }
 
 // newAPIServer binds the API address and opens the share log, so that a
-// busy port or an unwritable file fails before any device is opened. It
-// serves nothing until start.
+// busy port or an unwritable file fails before any device is opened.
 func newAPIServer(cfg apiConfig, logger *log.Logger) (*apiServer, error) {
-	a := &apiServer{log: logger}
+	a := &apiServer{token: cfg.token}
 	if cfg.listen != "" {
-		a.metrics = observe.NewMetrics(version, commit, func() miner.Snapshot { return a.miner.Snapshot() })
-		srv, err := observe.Listen(cfg.listen, cfg.token, version, commit, a.metrics, func() miner.Snapshot { return a.miner.Snapshot() },
-			func(s *observe.Status) {
-				if a.extra != nil {
-					a.extra(s)
-				}
-			})
+		ln, err := listen("--api-listen", cfg.listen)
 		if err != nil {
 			return nil, err
 		}
-		srv.ServeHistory(func() any { return a.miner.History() })
-		a.srv = srv
+		a.ln = ln
+		// The miner, made later, is given the metrics as its observer;
+		// serve hands them its snapshot.
+		a.metrics = observe.NewMetrics(version, commit, nil)
 		if cfg.unauthExposed {
-			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", srv.Addr())
+			logger.Warn("the API is served beyond loopback without a token (--api-allow-unauthenticated)", "event", "api.exposed", "addr", ln.Addr().String())
 		}
 	}
 	if cfg.shareLog != "" {
 		sl, err := observe.OpenShareLog(cfg.shareLog)
 		if err != nil {
-			a.stop()
+			a.close()
 			return nil, err
 		}
 		a.shareLog = sl
@@ -129,30 +123,22 @@ func (a *apiServer) observer() miner.Observer {
 	return obs
 }
 
-// start serves the API for m.
-func (a *apiServer) start(m *miner.Miner) {
-	a.miner = m
-	if a.srv == nil {
+// serve runs the API of m in cr; extras add to its status document what
+// lives outside the miner.
+func (a *apiServer) serve(m *miner.Miner, cr *crew, extras ...func(*observe.Status)) {
+	if a.ln == nil {
 		return
 	}
-	a.done = make(chan struct{})
-	go func() {
-		defer close(a.done)
-		if err := a.srv.Serve(); err != nil {
-			a.log.Error("API server stopped", "event", "api.error", "err", err)
-		}
-	}()
-	a.log.Info("API listening", "event", "api.listening", "addr", a.srv.Addr(), "paths", "/ /metrics /api/v1/status /api/v1/history /healthz")
+	a.served = true
+	srv := observe.NewServer(a.ln, a.token, observe.MinerHandlers(version, commit, a.metrics, m.Snapshot, func() any { return m.History() }, extras...))
+	cr.serveAPI(srv, "/ /metrics /api/v1/status /api/v1/history /healthz")
 }
 
-func (a *apiServer) stop() {
-	if a.srv != nil {
-		if a.done != nil {
-			a.srv.Shutdown()
-			<-a.done
-		} else {
-			a.srv.Close()
-		}
+// close closes the share log, and the address when the API never served;
+// the crew stops a served one.
+func (a *apiServer) close() {
+	if a.ln != nil && !a.served {
+		_ = a.ln.Close()
 	}
 	if a.shareLog != nil {
 		_ = a.shareLog.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +14,42 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
+	"clminer/gpu/nvml"
 	"clminer/gpu/opencl"
 	"clminer/gpu/registry"
+	"clminer/stratum"
 	"clminer/work/observe"
 )
 
-func newApp() *cli.App {
+// hooks are the pieces tests replace (they see the settings a command
+// would run with, or give it a fake NVML) through the app they build,
+// not through package variables, so such tests may run in parallel.
+type hooks struct {
+	// mine runs `mine` once its settings are checked [runMiner].
+	mine func(c *cli.Context, setup *runSetup, copts stratum.Options) error
+	// proxy runs `proxy` once its settings are checked [runProxy].
+	proxy func(ctx context.Context, ps *proxySetup) error
+	// openNVML opens NVIDIA's telemetry library [nvml.Open].
+	openNVML func() (nvml.Library, error)
+}
+
+func (h *hooks) defaults() {
+	if h.mine == nil {
+		h.mine = runMiner
+	}
+	if h.proxy == nil {
+		h.proxy = runProxy
+	}
+	if h.openNVML == nil {
+		h.openNVML = nvml.Open
+	}
+}
+
+func newApp() *cli.App { return newAppWith(hooks{}) }
+
+// newAppWith is the app with h's pieces in place of the defaults.
+func newAppWith(h hooks) *cli.App {
+	h.defaults()
 	app := &cli.App{
 		Name:    "clminer",
 		Usage:   "Bitcoin SHA-256d miner for OpenCL GPUs (and CPUs), speaking Stratum v1",
@@ -28,9 +59,9 @@ func newApp() *cli.App {
 			command(devicesCommand()),
 			command(benchCommand()),
 			command(selftestCommand()),
-			command(mineCommand()),
-			command(demoCommand()),
-			command(proxyCommand()),
+			command(mineCommand(h)),
+			command(demoCommand(h)),
+			command(proxyCommand(h)),
 		},
 		// A password, worker name or fingerprint is one value: never split
 		// it on commas, on the command line or in CLMINER_* variables.

@@ -367,9 +367,6 @@ func TestAPIPortCheckedBeforeDevices(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	saved := startRun
-	startRun = runMiner
-	defer func() { startRun = saved }()
 	app := newApp()
 	var sink strings.Builder
 	app.Writer, app.ErrWriter = &sink, &sink

@@ -26,14 +26,18 @@ type result struct {
 // where `mine` would start mining, and returns what it would mine with.
 func runApp(t *testing.T, args ...string) (*result, error) {
 	t.Helper()
+	return runAppWith(t, hooks{}, args...)
+}
+
+// runAppWith is runApp with h's pieces (its mine is runApp's).
+func runAppWith(t *testing.T, h hooks, args ...string) (*result, error) {
+	t.Helper()
 	r := &result{}
-	saved := startRun
-	startRun = func(c *cli.Context, s *runSetup, _ stratum.Options) error {
+	h.mine = func(c *cli.Context, s *runSetup, _ stratum.Options) error {
 		r.setup, r.c = s, c
 		return nil
 	}
-	t.Cleanup(func() { startRun = saved })
-	app := newApp()
+	app := newAppWith(h)
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
 	err := app.RunContext(context.Background(), append([]string{"clminer"}, args...))

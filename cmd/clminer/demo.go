@@ -11,7 +11,7 @@ import (
 	"clminer/stratum/pooltest"
 )
 
-func demoCommand() *cli.Command {
+func demoCommand(h hooks) *cli.Command {
 	flags := append(deviceFlags("auto"), runFlags()...)
 	flags = append(flags, demoRecordFlags(append(apiFlags(), fleetFlags()...))...)
 	flags = append(flags,
@@ -27,7 +27,7 @@ func demoCommand() *cli.Command {
 			// The built-in pool's address is known once it starts; the
 			// placeholder only lets the settings be checked first.
 			pools := []stratum.PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "demo.rig", Pass: "x", VersionRolling: true}}
-			setup, err := prepareRun(c, pools, []upstream{{kind: kindPool}})
+			setup, err := prepareRun(c, h, pools, []upstream{{kind: kindPool}})
 			if err != nil {
 				return err
 			}
@@ -48,20 +48,9 @@ func demoCommand() *cli.Command {
 			}
 			defer pool.Close()
 			setup.log.Info(fmt.Sprintf("built-in pool on %s at difficulty %g; Ctrl-C to stop", pool.URL(), diff), "event", "demo.pool", "pool", pool.URL(), "difficulty", diff)
-			stop := make(chan struct{})
-			defer close(stop)
-			go func() {
-				t := time.NewTicker(c.Duration("job-interval"))
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-						pool.PushJob(true)
-					}
-				}
-			}()
+			jobs := newCrew(setup.log)
+			defer jobs.stop()
+			jobs.every(c.Duration("job-interval"), func() { pool.PushJob(true) })
 			setup.pools[0].URL = pool.URL()
 			if setup.ups[0], err = parseUpstream(pool.URL()); err != nil {
 				return err

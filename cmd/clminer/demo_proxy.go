@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 
@@ -25,12 +26,13 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 	if setup.api.listen != "" {
 		return errors.New("--api-listen is not served by demo --proxy: run `clminer proxy --api-listen` to see the proxy's API")
 	}
-	srv, err := newDemoProxy(pool, logger, demoProxyConfig(logger))
+	ln, err := listen("demo proxy", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	groups, closeAll, err := demoDeviceGroups(c.Context, setup)
 	if err != nil {
+		_ = ln.Close()
 		if c.Context.Err() != nil {
 			logger.Info("stopped before mining started", "event", "miner.stopped_at_start")
 			return nil
@@ -38,17 +40,23 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 		return err
 	}
 	defer closeAll()
+	srv, err := newDemoProxy(ln, pool, logger, demoProxyConfig(logger))
+	if err != nil {
+		return err
+	}
 	defer reopenOnHangup(logger, setup.logFile, nil)()
 
-	ctx := c.Context
+	ctx, stopRigs := context.WithCancel(c.Context)
+	defer stopRigs()
 	if d := setup.duration; d > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	proxyCtx, stopProxy := context.WithCancel(context.Background())
-	proxyDone := make(chan error, 1)
-	go func() { proxyDone <- srv.Run(proxyCtx) }()
+	// The proxy serves until the miners behind it are done.
+	cr := newCrew(logger)
+	var perr error
+	cr.run("", "", func(ctx context.Context) error { perr = srv.Run(ctx); return nil })
 	logger.Info(fmt.Sprintf("proxy on %s in front of the built-in pool; two miners behind it", srv.Addr()), "event", "demo.proxy", "addr", srv.Addr())
 
 	var wg sync.WaitGroup
@@ -60,27 +68,25 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 			l.Info("device ready", "event", "device.ready", "device", d.Info().ID, "name", d.Info().Name)
 		}
 		client, err := stratum.NewClient([]stratum.PoolConfig{{URL: "stratum+tcp://" + srv.Addr(), User: "demo." + rig, Pass: "x", VersionRolling: true}},
-			stratum.Options{Logger: l})
-		if err != nil {
-			stopProxy()
-			<-proxyDone
-			return err
+			stratum.Options{Logger: l, UserAgent: userAgent()})
+		if err == nil {
+			var m *miner.Miner
+			if m, err = miner.New(miner.Config{Source: client, Devices: devs, Logger: l, StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout}); err == nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = m.Run(ctx)
+				}()
+				continue
+			}
 		}
-		m, err := miner.New(miner.Config{Source: client, Devices: devs, Logger: l, StatusInterval: setup.statusInterval, DrainTimeout: setup.drainTimeout})
-		if err != nil {
-			stopProxy()
-			<-proxyDone
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = m.Run(ctx)
-		}()
+		// The rigs already started are stopped with the proxy.
+		errs[i] = err
+		stopRigs()
+		break
 	}
 	wg.Wait()
-	stopProxy()
-	perr := <-proxyDone
+	cr.stop()
 	logProxyStatus(logger, srv.Status())
 	for _, w := range []string{"demo.rig1", "demo.rig2"} {
 		n := pool.AcceptedBy(w)
@@ -91,22 +97,21 @@ func runProxyDemo(c *cli.Context, setup *runSetup, pool *pooltest.Server) error 
 
 // demoProxyConfig is the farm proxy of `demo --proxy`.
 func demoProxyConfig(logger *log.Logger) proxy.Config {
-	return proxy.Config{Listen: "127.0.0.1:0", Logger: logger.With("side", "proxy")}
+	return proxy.Config{Logger: logger.With("side", "proxy")}
 }
 
-// newDemoProxy is the proxy of `demo --proxy` in front of the built-in pool,
-// listening but not yet running.
-func newDemoProxy(pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
+// newDemoProxy is the proxy of `demo --proxy` on ln in front of the
+// built-in pool, not yet running; it closes ln when it fails.
+func newDemoProxy(ln net.Listener, pool *pooltest.Server, logger *log.Logger, cfg proxy.Config) (*proxy.Server, error) {
 	upstream, err := stratum.NewClient([]stratum.PoolConfig{{URL: pool.URL(), User: "demo", Pass: "x", VersionRolling: true}},
-		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight})
+		stratum.Options{Logger: logger.With("side", "proxy-upstream"), MaxInFlight: proxyInFlight, UserAgent: userAgent()})
 	if err != nil {
+		_ = ln.Close()
 		return nil, err
 	}
-	srv, err := proxy.New(cfg, upstream)
+	srv, err := proxy.New(ln, cfg, upstream)
 	if err != nil {
-		return nil, err
-	}
-	if err := srv.Listen(); err != nil {
+		_ = ln.Close()
 		return nil, err
 	}
 	return srv, nil

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -110,30 +109,26 @@ func fleetOptions(c *cli.Context, bestName string) (fleetConfig, error) {
 	return fc, nil
 }
 
-// openNVML is replaced by tests with a fake.
-var openNVML = nvml.Open
-
 // fleet runs the fleet services beside the miner.
 type fleet struct {
 	log      *log.Logger
 	cfg      fleetConfig
 	status   time.Duration
-	cg       *cgapi.Server
+	cgln     net.Listener // --cgminer-api's, closed by stop when never served
+	started  bool
 	nv       nvml.Library
 	mon      *thermal.Monitor
 	tracker  *luck.Tracker
 	notifier *notify.Notifier
-	miner    *miner.Miner
-	cancel   func()
-	wg       sync.WaitGroup
 	// users are the pools' users (worker names) for the cgminer API's
 	// POOLS; set before start.
 	users []string
 }
 
 // newFleet binds what listens and opens what can fail (the best-share
-// file, NVML when limits need it) before any device is opened.
-func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fleet, err error) {
+// file, NVML through openNVML, required when limits need it) before any
+// device is opened.
+func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration, openNVML func() (nvml.Library, error)) (_ *fleet, err error) {
 	f := &fleet{log: logger, cfg: cfg, status: status}
 	defer func() {
 		if err != nil {
@@ -141,9 +136,11 @@ func newFleet(cfg fleetConfig, logger *log.Logger, status time.Duration) (_ *fle
 		}
 	}()
 	if cfg.cgAPI != "" {
-		if f.cg, err = cgapi.Listen(cfg.cgAPI, cgapi.Config{Version: version, State: f.state, Allow: cfg.cgAllow, LogInterval: int(status.Seconds())}); err != nil {
+		ln, err := listen("--cgminer-api", cfg.cgAPI)
+		if err != nil {
 			return nil, err
 		}
+		f.cgln = ln
 	}
 	if f.tracker, err = luck.Open(cfg.bestFile); err != nil {
 		if !cfg.bestDefault {
@@ -212,13 +209,13 @@ func (f *fleet) gpus() []device.GPUState {
 	return f.mon.States()
 }
 
-func (f *fleet) luck() *luck.Luck {
-	l := f.tracker.Luck(f.miner.Snapshot())
+func (f *fleet) luck(m *miner.Miner) *luck.Luck {
+	l := f.tracker.Luck(m.Snapshot())
 	return &l
 }
 
-func (f *fleet) state() cgapi.State {
-	st := cgapi.State{Snapshot: f.miner.Snapshot()}
+func (f *fleet) state(m *miner.Miner) cgapi.State {
+	st := cgapi.State{Snapshot: m.Snapshot()}
 	if f.mon != nil {
 		st.Telemetry = f.mon.Readings()
 	}
@@ -255,53 +252,46 @@ func (f *fleet) observer() miner.Observer {
 	return joinObservers(obs...)
 }
 
-// start runs the fleet services for m and hooks them into the HTTP API;
-// it is called before the API serves.
-func (f *fleet) start(m *miner.Miner, api *apiServer) {
-	f.miner = m
-	if api.metrics != nil {
-		fc := &observe.FleetCollector{Luck: f.luck}
+// start runs the fleet services for m in cr, the cgminer API among them,
+// and adds the fleet's metrics to metrics (nil: no HTTP API).
+func (f *fleet) start(m *miner.Miner, metrics *observe.Metrics, cr *crew) error {
+	f.started = true
+	if metrics != nil {
+		fc := &observe.FleetCollector{Luck: func() *luck.Luck { return f.luck(m) }}
 		if f.mon != nil {
 			fc.GPUs = f.gpus
 		}
-		api.metrics.Registry().MustRegister(fc)
+		metrics.Registry().MustRegister(fc)
 	}
-	api.extra = f.decorate
-	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
 	if f.mon != nil {
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); f.mon.Run(ctx) }()
+		cr.run("", "", func(ctx context.Context) error { f.mon.Run(ctx); return nil })
 	}
 	if f.notifier != nil {
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); f.notifier.Run(ctx) }()
+		cr.run("", "", func(ctx context.Context) error { f.notifier.Run(ctx); return nil })
 		f.log.Info("webhook on", "event", "notify.on", "host", f.notifier.Host())
 	}
-	if f.cg != nil {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			if err := f.cg.Serve(); err != nil {
-				f.log.Error("cgminer API stopped", "event", "cgapi.error", "err", err)
-			}
-		}()
+	if f.cgln != nil {
+		cg, err := cgapi.New(f.cgln, cgapi.Config{Version: version, State: func() cgapi.State { return f.state(m) }, Allow: f.cfg.cgAllow, LogInterval: int(f.status.Seconds())})
+		if err != nil {
+			_ = f.cgln.Close()
+			return err
+		}
+		cr.run("cgminer API stopped", "cgapi.error", cg.Run)
 		allow := []string{"loopback"}
 		for _, p := range f.cfg.cgAllow {
 			allow = append(allow, p.String())
 		}
-		f.log.Info("cgminer API listening", "event", "cgapi.listening", "addr", f.cg.Addr(), "allow", strings.Join(allow, " "))
+		f.log.Info("cgminer API listening", "event", "cgapi.listening", "addr", cg.Addr(), "allow", strings.Join(allow, " "))
 	}
+	return nil
 }
 
+// stop releases what newFleet opened; the services start ran are the
+// crew's to stop, before this.
 func (f *fleet) stop() {
-	if f.cg != nil {
-		f.cg.Close()
+	if !f.started && f.cgln != nil {
+		_ = f.cgln.Close()
 	}
-	if f.cancel != nil {
-		f.cancel()
-	}
-	f.wg.Wait()
 	if f.tracker != nil {
 		if err := f.tracker.Err(); err != nil {
 			f.log.Warn("could not keep the all-time best share", "event", "luck.save_failed", "err", err)

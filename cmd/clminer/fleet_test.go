@@ -37,6 +37,12 @@ type liveRun struct {
 // and stops it when the test ends.
 func startDemo(t *testing.T, args ...string) *liveRun {
 	t.Helper()
+	return startDemoWith(t, hooks{}, args...)
+}
+
+// startDemoWith is startDemo with h's pieces.
+func startDemoWith(t *testing.T, h hooks, args ...string) *liveRun {
+	t.Helper()
 	r := &liveRun{addrs: map[string]string{}, tick: make(chan struct{}, 1), done: make(chan error, 1)}
 	r.w = &logWatch{on: func(ev map[string]any) {
 		r.mu.Lock()
@@ -57,7 +63,7 @@ func startDemo(t *testing.T, args ...string) *liveRun {
 	if !slices.Contains(args, "--best-share-file") {
 		args = append(args, "--best-share-file", filepath.Join(t.TempDir(), "best.json"))
 	}
-	app := newApp()
+	app := newAppWith(h)
 	app.Writer, app.ErrWriter = io.Discard, r.w
 	go func() {
 		r.done <- app.RunContext(ctx, append([]string{"clminer", "--log-format", "json", "demo", "--device", "cpu", "--threads", "1",

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/log"
 	"github.com/urfave/cli/v2"
 
+	"clminer/gpu/nvml"
 	"clminer/gpu/registry"
 	"clminer/stratum"
 	"clminer/work/device"
@@ -51,7 +52,7 @@ func workerFlags() []cli.Flag {
 	}
 }
 
-func mineCommand() *cli.Command {
+func mineCommand(h hooks) *cli.Command {
 	flags := append([]cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config file (flags and CLMINER_* variables override it)", EnvVars: []string{"CLMINER_CONFIG"}}}, poolFlags(mineURLUsage)...)
 	flags = append(flags, soloFlags()...)
 	flags = append(flags, deviceFlags("auto")...)
@@ -70,7 +71,7 @@ func mineCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			setup, err := prepareRun(c, pools, ups)
+			setup, err := prepareRun(c, h, pools, ups)
 			if err != nil {
 				return err
 			}
@@ -82,14 +83,10 @@ func mineCommand() *cli.Command {
 			if fc != nil {
 				setup.workerNames = fc.Workers
 			}
-			return startRun(c, setup, stratum.Options{})
+			return h.mine(c, setup, stratum.Options{})
 		},
 	}
 }
-
-// startRun is what `mine` runs once its settings are checked; tests
-// replace it to see those settings without mining.
-var startRun = runMiner
 
 // minePools applies the config file, if one is named, under the flags and
 // environment, and returns the pool list in priority order with each URL
@@ -136,7 +133,7 @@ type runSetup struct {
 	// workerNames (device id -> name after "USER.") from the config file.
 	workerPerDevice bool
 	workerNames     map[string]string
-	rates           hashRateFeed // for V2 channels' UpdateChannel
+	openNVML        func() (nvml.Library, error)
 }
 
 // close releases what prepareRun opened.
@@ -149,7 +146,7 @@ func (s *runSetup) close() {
 // prepareRun checks every setting that is user input (the pools are
 // checked by poolsFromFlags): each error is one line saying what to fix.
 // The log file it opens is the caller's to close (runSetup.close).
-func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
+func prepareRun(c *cli.Context, h hooks, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
 	keepRunningOnBrokenPipe()
 	out, lf, err := logOutput(c)
 	if err != nil {
@@ -192,12 +189,16 @@ func prepareRun(c *cli.Context, pools []stratum.PoolConfig, ups []upstream) (_ *
 	return &runSetup{
 		log: logger, logFile: lf, pools: pools, ups: ups, spec: c.String("device"), devices: opts, api: api, fleet: fl,
 		statusInterval: c.Duration("status-interval"), drainTimeout: c.Duration("drain-timeout"), duration: c.Duration("duration"),
-		workerPerDevice: c.Bool("worker-per-device"),
+		workerPerDevice: c.Bool("worker-per-device"), openNVML: h.openNVML,
 	}, nil
 }
 
 // runMiner binds the API, opens the devices and runs the miner until the
-// context ends.
+// context ends. The world is put together in phases, each with what the
+// one before made in hand: what listens and what can fail without a device
+// (so a busy port fails in a second, not after a kernel compile), the
+// devices, the work source and the miner, then the servers of the miner,
+// run beside it until it returns.
 func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	logger := setup.log
 	for i, p := range setup.pools {
@@ -206,20 +207,22 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 				"event", "pool.tls_insecure", "pool", u.String())
 		}
 	}
-	// The API address is bound before the devices open, so a busy port
-	// fails in a second rather than after a kernel compile.
+
+	// Listeners, records and NVML.
 	api, err := newAPIServer(setup.api, logger)
 	if err != nil {
 		return err
 	}
-	defer api.stop()
+	defer api.close()
 	defer reopenOnHangup(logger, setup.logFile, api.shareLog)()
-	fl, err := newFleet(setup.fleet, logger, setup.statusInterval)
+	fl, err := newFleet(setup.fleet, logger, setup.statusInterval, setup.openNVML)
 	if err != nil {
 		return err
 	}
 	defer fl.stop()
 	fl.users = poolUsers(setup.pools)
+
+	// Devices.
 	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
 	if err != nil {
 		if c.Context.Err() != nil {
@@ -238,6 +241,10 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if devs, err = fl.bind(devs); err != nil {
 		return err
 	}
+
+	// The work source and the miner. A V2 channel tells its pool the
+	// miner's measured hashrate: the source is made before the miner that
+	// measures it, so it reads it through rates, a nominal 0 until then.
 	copts.Logger = logger
 	if setup.workerPerDevice {
 		copts.DeviceWorkers = deviceWorkers(devs, setup.workerNames)
@@ -245,7 +252,8 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 			logger.Info("device credited to its own worker (USER."+key+")", "event", "device.worker", "device", id, "worker_suffix", key)
 		}
 	}
-	src, err := buildSource(setup, copts)
+	var rates hashRateFeed
+	src, err := buildSource(setup, copts, rates.rate)
 	if err != nil {
 		return err
 	}
@@ -257,15 +265,22 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 	if err != nil {
 		return err
 	}
-	setup.rates.m.Store(m)
+	rates.m.Store(m)
+
+	// The miner's servers and services, stopped once it has drained, so
+	// the API answers until then.
 	ctx := c.Context
 	if d := setup.duration; d > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	fl.start(m, api)
-	api.start(m)
+	cr := newCrew(logger)
+	defer cr.stop()
+	if err := fl.start(m, api.metrics, cr); err != nil {
+		return err
+	}
+	api.serve(m, cr, fl.decorate)
 	return m.Run(ctx)
 }
 

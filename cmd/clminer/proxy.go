@@ -52,7 +52,7 @@ func proxyFlags() []cli.Flag {
 	)
 }
 
-func proxyCommand() *cli.Command {
+func proxyCommand(h hooks) *cli.Command {
 	return &cli.Command{
 		Name:  "proxy",
 		Usage: "serve Stratum v1 to a farm of miners over one upstream (a v1 or V2 pool, or a node) with failover, re-verifying every share",
@@ -68,14 +68,10 @@ func proxyCommand() *cli.Command {
 			if ps.logFile != nil {
 				defer ps.logFile.Close()
 			}
-			return startProxy(c.Context, ps)
+			return h.proxy(c.Context, ps)
 		},
 	}
 }
-
-// startProxy is what `proxy` runs once its settings are checked; tests
-// replace it to see those settings without serving.
-var startProxy = runProxy
 
 // proxySetup is a proxy run's settings, all checked before anything binds.
 type proxySetup struct {
@@ -84,6 +80,7 @@ type proxySetup struct {
 	pools          []stratum.PoolConfig
 	ups            []upstream
 	nodes          map[int]nodeOpts
+	listen         string // the miners' address (--listen)
 	cfg            proxy.Config
 	api            apiConfig
 	statusInterval time.Duration
@@ -142,7 +139,7 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err := checkVardiff(c); err != nil {
 		return nil, err
 	}
-	cfg := proxy.Config{Listen: listen, Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
+	cfg := proxy.Config{Logger: logger, MaxMiners: c.Int("max-miners"), PrefixSize: c.Int("extranonce-prefix-size"),
 		Rate: c.Float64("miner-rate"), Burst: int(2 * c.Float64("miner-rate")),
 		MaxConnsPerIP: c.Int("max-conns-per-ip"), MaxUnauthPerIP: c.Int("max-unauthenticated-per-ip"),
 		StartDifficulty: c.Float64("vardiff-start"), MinDifficulty: c.Float64("vardiff-min"), MaxDifficulty: c.Float64("vardiff-max"),
@@ -164,7 +161,7 @@ func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxySetup{log: logger, logFile: lf, pools: pools, ups: ups, nodes: nodes, cfg: cfg, api: api,
+	return &proxySetup{log: logger, logFile: lf, pools: pools, ups: ups, nodes: nodes, listen: listen, cfg: cfg, api: api,
 		statusInterval: c.Duration("status-interval"), duration: c.Duration("duration")}, nil
 }
 
@@ -235,8 +232,31 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 				"event", "pool.tls_insecure", "pool", u.String())
 		}
 	}
-	// The V2 channels tell their pool the farm's hashrate, estimated from
-	// the miners' accepted shares, once the server exists.
+	// Listeners: a busy port fails before anything else is made.
+	ln, err := listen("--listen", ps.listen)
+	if err != nil {
+		return err
+	}
+	var apiLn net.Listener
+	if ps.api.listen != "" {
+		if apiLn, err = listen("--api-listen", ps.api.listen); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	served := false
+	defer func() {
+		if !served {
+			_ = ln.Close()
+			if apiLn != nil {
+				_ = apiLn.Close()
+			}
+		}
+	}()
+
+	// The upstream and the proxy. The V2 channels tell their pool the
+	// farm's hashrate, estimated from the miners' accepted shares, once
+	// the proxy that estimates it exists.
 	var running atomic.Pointer[proxy.Server]
 	rate := func() float64 {
 		if s := running.Load(); s != nil {
@@ -251,75 +271,56 @@ func runProxy(ctx context.Context, ps *proxySetup) error {
 	if err != nil {
 		return err
 	}
-	srv, err := proxy.New(ps.cfg, up)
+	srv, err := proxy.New(ln, ps.cfg, up)
 	if err != nil {
 		return err
 	}
 	running.Store(srv)
-	if err := srv.Listen(); err != nil {
-		return err
-	}
+
+	// The proxy's API and status line, run beside it until it returns.
+	served = true
 	defer reopenOnHangup(ps.log, ps.logFile, nil)()
-	if ps.api.listen != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(srv.Collector())
-		api, err := observe.ListenHandlers(ps.api.listen, ps.api.token, observe.Handlers{
-			Metrics: reg,
-			Status: func() any {
-				return struct {
-					Version string `json:"version"`
-					Commit  string `json:"commit"`
-					proxy.Status
-				}{version, commit, srv.Status()}
-			},
-			Healthy: func() (bool, string) {
-				if st := srv.Status(); st.Idle != "" {
-					return false, "unhealthy: " + st.Idle
-				}
-				return true, "ok: forwarding a live pool's jobs"
-			},
-		})
-		if err != nil {
-			return err
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := api.Serve(); err != nil {
-				ps.log.Error("API server stopped", "event", "api.error", "err", err)
-			}
-		}()
-		defer func() { api.Shutdown(); <-done }()
-		ps.log.Info("API listening", "event", "api.listening", "addr", api.Addr(), "paths", "/ /metrics /api/v1/status /healthz")
-	}
 	if ps.duration > 0 {
 		var cancel func()
 		ctx, cancel = context.WithTimeout(ctx, ps.duration)
 		defer cancel()
 	}
-	ps.log.Info("proxy listening for miners", "event", "proxy.listening", "addr", srv.Addr(), "pools", len(ps.pools))
-	if ps.statusInterval > 0 {
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			t := time.NewTicker(ps.statusInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					logProxyStatus(ps.log, srv.Status())
-				}
-			}
-		}()
+	cr := newCrew(ps.log)
+	defer cr.stop()
+	if apiLn != nil {
+		cr.serveAPI(observe.NewServer(apiLn, ps.api.token, proxyHandlers(srv)), "/ /metrics /api/v1/status /healthz")
 	}
+	ps.log.Info("proxy listening for miners", "event", "proxy.listening", "addr", srv.Addr(), "pools", len(ps.pools))
+	cr.every(ps.statusInterval, func() { logProxyStatus(ps.log, srv.Status()) })
 	err = srv.Run(ctx)
 	logProxyStatus(ps.log, srv.Status())
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
 	return err
+}
+
+// proxyHandlers are what the proxy's HTTP API serves: its status, under
+// clminer's version, and healthy while it forwards a live pool's jobs.
+func proxyHandlers(srv *proxy.Server) observe.Handlers {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.Collector())
+	return observe.Handlers{
+		Metrics: reg,
+		Status: func() any {
+			return struct {
+				Version string `json:"version"`
+				Commit  string `json:"commit"`
+				proxy.Status
+			}{version, commit, srv.Status()}
+		},
+		Healthy: func() (bool, string) {
+			if st := srv.Status(); st.Idle != "" {
+				return false, "unhealthy: " + st.Idle
+			}
+			return true, "ok: forwarding a live pool's jobs"
+		},
+	}
 }
 
 func logProxyStatus(l *log.Logger, st proxy.Status) {

@@ -187,11 +187,9 @@ func TestProxyTakesEveryUpstreamKind(t *testing.T) {
 		assert.Contains(t, url, kind)
 	}
 	var got *proxySetup
-	saved := startProxy
-	startProxy = func(_ context.Context, ps *proxySetup) error { got = ps; return nil }
-	t.Cleanup(func() { startProxy = saved })
+	capture := hooks{proxy: func(_ context.Context, ps *proxySetup) error { got = ps; return nil }}
 	v2 := "stratum2+tcp://pool.example:3336/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh"
-	_, err = runApp(t, "proxy", "-o", v2, "-u", "acct.farm", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm",
+	_, err = runAppWith(t, capture, "proxy", "-o", v2, "-u", "acct.farm", "-o", "stratum+tcp://127.0.0.1:1", "-u", "farm",
 		"-o", "http://127.0.0.1:8332", "-u", "rpc", "-p", "s3cret", "--coinbase-addr", regtestAddr, "--vardiff-start", "0.5")
 	require.NoError(t, err)
 	require.NotNil(t, got)
@@ -212,7 +210,7 @@ func TestProxyTakesEveryUpstreamKind(t *testing.T) {
 		{[]string{"-o", "stratum+tcp://127.0.0.1:1", "-u", "farm", "--vardiff-shares-per-minute", "-1"}, "--vardiff-shares-per-minute -1"},
 	} {
 		got = nil
-		r, err := runApp(t, append([]string{"proxy"}, tc.args...)...)
+		r, err := runAppWith(t, capture, append([]string{"proxy"}, tc.args...)...)
 		assertOneLine(t, r, err, tc.want, "%v", tc.args)
 		assert.NotContains(t, err.Error(), "s3cret")
 		assert.Nil(t, got)

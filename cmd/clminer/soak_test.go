@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -107,7 +108,9 @@ func TestDemoProxySoakFlat(t *testing.T) {
 	// The demo's miners send a few shares a second; the flood sends as many
 	// as the proxy answers.
 	cfg.Rate, cfg.Burst = 1e9, 1<<30
-	srv, err := newDemoProxy(pool, logger, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv, err := newDemoProxy(ln, pool, logger, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -108,9 +108,10 @@ type sourceSpec struct {
 // proxy: 2 bytes of miner prefix and 6 for each miner.
 const proxyNodeExtranonce2 = 8
 
-// buildSource makes the work source for a mining run's upstream list.
-func buildSource(setup *runSetup, copts stratum.Options) (source.Source, error) {
-	return buildSources(sourceSpec{pools: setup.pools, ups: setup.ups, nodes: setup.nodes, log: setup.log, copts: copts, hashRate: setup.rates.rate})
+// buildSource makes the work source for a mining run's upstream list;
+// hashRate is the rate V2 channels report to their pool.
+func buildSource(setup *runSetup, copts stratum.Options, hashRate func() float64) (source.Source, error) {
+	return buildSources(sourceSpec{pools: setup.pools, ups: setup.ups, nodes: setup.nodes, log: setup.log, copts: copts, hashRate: hashRate})
 }
 
 // buildSources makes the work source for the whole upstream list: runs of
@@ -124,7 +125,9 @@ func buildSources(sp sourceSpec) (source.Source, error) {
 		if len(run) == 0 {
 			return nil
 		}
-		cl, err := stratum.NewClient(run, sp.copts)
+		copts := sp.copts
+		copts.UserAgent = userAgent()
+		cl, err := stratum.NewClient(run, copts)
 		if err != nil {
 			return err
 		}

@@ -88,12 +88,10 @@ func TestThermalLimitsWithFakeNVML(t *testing.T) {
 	e := openclEntry(t)
 	fake := nvml.NewFake(e.Name)
 	fake.Set(0, device.Reading{TempC: nvml.Ptr(95), PowerW: nvml.Ptr(240.5), FanPct: nvml.Ptr(77), SMClockMHz: nvml.Ptr(1800), UtilPct: nvml.Ptr(99)})
-	saved := openNVML
-	openNVML = func() (nvml.Library, error) { return fake, nil }
-	t.Cleanup(func() { openNVML = saved })
+	withFake := hooks{openNVML: func() (nvml.Library, error) { return fake, nil }}
 
 	var statusLines int
-	r := startDemo(t, "--device", e.ID, "--temp-target", "80", "--temp-cutoff", "90", "--status-interval", "1s",
+	r := startDemoWith(t, withFake, "--device", e.ID, "--temp-target", "80", "--temp-cutoff", "90", "--status-interval", "1s",
 		"--api-listen", "127.0.0.1:0", "--cgminer-api", "127.0.0.1:0")
 	api, cg := r.addr(t, "api.listening"), r.addr(t, "cgapi.listening")
 	seen := func(event string) func(r *liveRun) bool {
@@ -196,9 +194,7 @@ func statusHashes(t *testing.T, api string) float64 {
 
 // Limits without NVML are refused before mining; bad limits are one line.
 func TestThermalFlags(t *testing.T) {
-	saved := openNVML
-	openNVML = func() (nvml.Library, error) { return nil, nvml.ErrUnavailable }
-	t.Cleanup(func() { openNVML = saved })
+	noNVML := func() (nvml.Library, error) { return nil, nvml.ErrUnavailable }
 	pool := []string{"mine", "-o", "stratum+tcp://a:1", "-u", "w"}
 	for args, want := range map[string]string{
 		"--temp-target 5":                     "--temp-target 5: want a GPU temperature",
@@ -206,10 +202,10 @@ func TestThermalFlags(t *testing.T) {
 		"--notify-url hooks.example/x":        "--notify-url: want an http:// or https:// URL",
 		"--temp-cutoff 90 --notify-url ftp:x": "--notify-url",
 	} {
-		r, err := runApp(t, append(pool, strings.Fields(args)...)...)
+		r, err := runAppWith(t, hooks{openNVML: noNVML}, append(pool, strings.Fields(args)...)...)
 		assertOneLine(t, r, err, want, args)
 	}
-	_, err := newFleet(fleetConfig{limits: thermal.Limits{Cutoff: 90}}, log.New(io.Discard), 0)
+	_, err := newFleet(fleetConfig{limits: thermal.Limits{Cutoff: 90}}, log.New(io.Discard), 0, noNVML)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--temp-target/--temp-cutoff need NVIDIA's NVML")
 }

@@ -61,3 +61,6 @@ func buildVersion(version, commit string, info *debug.BuildInfo) (string, string
 	}
 	return version, commit
 }
+
+// userAgent is what clminer calls itself to Stratum v1 pools.
+func userAgent() string { return "clminer/" + version }

@@ -191,7 +191,7 @@ func (u *fuzzUpstream) event(t testing.TB, ev string) {
 
 // fuzzServer is a server holding one upstream job (job id "1" for miners).
 func fuzzServer(t testing.TB, users map[string]string) (*Server, *fuzzUpstream) {
-	s, err := New(Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30, Users: users,
+	s, err := New(nil, Config{HandshakeTimeout: time.Millisecond, MaxMiners: 4, Rate: 1e9, Burst: 1 << 30, Users: users,
 		StartDifficulty: 1e-12, MinDifficulty: 1e-12, RetargetInterval: time.Nanosecond}, &fakeUpstream{})
 	if err != nil {
 		t.Fatal(err)

@@ -69,12 +69,10 @@ func startProxy(t testing.TB, cfg Config, pools ...*pooltest.Server) *proxyRun {
 // startProxyOn runs a proxy in front of any upstream.
 func startProxyOn(t testing.TB, cfg Config, up source.Source) *proxyRun {
 	t.Helper()
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	srv, err := New(cfg, up)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	require.NoError(t, srv.Listen())
+	srv, err := New(ln, cfg, up)
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &proxyRun{srv: srv, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- srv.Run(ctx) }()

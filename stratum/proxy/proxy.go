@@ -30,7 +30,6 @@ import (
 
 // Config tunes a Server; zero values get the defaults in brackets.
 type Config struct {
-	Listen string      // host:port for miners [127.0.0.1:3334]
 	Logger *log.Logger // [discard]
 	// PrefixSize is how many bytes of the pool's extranonce2 each miner's
 	// unique prefix takes [1 when the pool's extranonce2_size is below 6,
@@ -99,9 +98,6 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:3334"
-	}
 	if c.Logger == nil {
 		c.Logger = log.New(io.Discard)
 	}
@@ -289,8 +285,7 @@ type Server struct {
 	up  Upstream
 	wk  source.Workers // up's sub-workers, nil when it has none
 	log *log.Logger
-	ln  net.Listener
-	lim *connlimit.Listener
+	ln  net.Listener // nil: Run refuses (tests drive connections themselves)
 
 	mu       sync.Mutex
 	conns    map[uint64]*conn
@@ -365,8 +360,10 @@ type upKey struct {
 	adding bool          // AddWorker in progress
 }
 
-// New checks cfg and binds nothing.
-func New(cfg Config, up Upstream) (*Server, error) {
+// New checks cfg and serves up's work to the miners that connect to ln
+// once Run is called. The caller binds ln, so that a busy port fails at
+// start-up; the server owns it from here and Run closes it.
+func New(ln net.Listener, cfg Config, up Upstream) (*Server, error) {
 	cfg.defaults()
 	if up == nil {
 		return nil, errors.New("proxy: no upstream")
@@ -381,13 +378,21 @@ func New(cfg Config, up Upstream) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, up: up, wk: source.SubWorkers(up), log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(), silent: list.New(),
+	s := &Server{cfg: cfg, up: up, wk: source.SubWorkers(up), log: cfg.Logger, conns: map[uint64]*conn{}, spReady: make(chan struct{}), holders: list.New(), silent: list.New(),
 		jobs: map[string]*pjob{}, byEntry: map[*ledger.Entry]*pjob{}, workers: map[string]*workerStat{}, gone: list.New(),
 		keys: map[string]*upKey{}, idleKeys: list.New(),
 		names:    connlimit.NewBuckets(newNamesRate, newNamesBurst, peerTable),
 		allNames: connlimit.NewBuckets(allNamesRate, allNamesBurst, 1),
 		fails:    connlimit.NewBuckets(failedAuthRate, failedAuthBurst, peerTable),
-		logErr:   ratelog.New(10*time.Second, 5), logConn: ratelog.New(10*time.Second, 20), ctx: ctx, cancel: cancel, idle: "no job from the pool yet", started: time.Now()}, nil
+		logErr:   ratelog.New(10*time.Second, 5), logConn: ratelog.New(10*time.Second, 20), ctx: ctx, cancel: cancel, idle: "no job from the pool yet", started: time.Now()}
+	if ln != nil {
+		s.ln = connlimit.Wrap(ln, connlimit.Limits{Total: cfg.MaxConns, PerPeer: cfg.MaxConnsPerIP, IdlePerPeer: cfg.MaxUnauthPerIP,
+			OnDrop: func(remote net.Addr, why string) {
+				s.countRefused()
+				s.logErr.Warn(s.log, "dropping a connection: "+why, "event", "proxy.refused", "remote", remote.String())
+			}})
+	}
+	return s, nil
 }
 
 // CheckUsers refuses a user list that New would refuse with the default
@@ -417,25 +422,10 @@ func checkUserKeys(users map[string]string, key func(string) string) error {
 	return nil
 }
 
-// Listen binds the miners' address, so a busy port fails at start-up.
-func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("proxy listen %s: %w", s.cfg.Listen, err)
-	}
-	s.lim = connlimit.Wrap(ln, connlimit.Limits{Total: s.cfg.MaxConns, PerPeer: s.cfg.MaxConnsPerIP, IdlePerPeer: s.cfg.MaxUnauthPerIP,
-		OnDrop: func(remote net.Addr, why string) {
-			s.countRefused()
-			s.logErr.Warn(s.log, "dropping a connection: "+why, "event", "proxy.refused", "remote", remote.String())
-		}})
-	s.ln = s.lim
-	return nil
-}
-
 // Addr is the bound address (with the real port when listening on :0).
 func (s *Server) Addr() string {
 	if s.ln == nil {
-		return s.cfg.Listen
+		return ""
 	}
 	return s.ln.Addr().String()
 }
@@ -444,9 +434,7 @@ func (s *Server) Addr() string {
 // connection and returns once every goroutine it started has finished.
 func (s *Server) Run(ctx context.Context) error {
 	if s.ln == nil {
-		if err := s.Listen(); err != nil {
-			return err
-		}
+		return errors.New("proxy: no listener")
 	}
 	upCtx, stopUp := context.WithCancel(context.Background())
 	upDone := make(chan error, 1)

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -32,15 +33,17 @@ func heapObjects() uint64 {
 // cost the API bounded memory and goroutines, and requests from
 // 127.0.0.1 keep being answered. Judged by heap and goroutines, not time.
 func TestAPIHostileConnections(t *testing.T) {
-	srv, err := observe.ListenHandlers("127.0.0.1:0", "", observe.Handlers{
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := observe.NewServer(ln, "", observe.Handlers{
 		Metrics: prometheus.NewRegistry(),
 		Status:  func() any { return map[string]int{"ok": 1} },
 		Healthy: func() (bool, string) { return true, "ok" },
 	})
-	require.NoError(t, err)
+	ctx, stopServing := context.WithCancel(context.Background())
 	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve() }()
-	defer func() { srv.Shutdown(); <-served }()
+	go func() { defer close(served); _ = srv.Run(ctx) }()
+	defer func() { stopServing(); <-served }()
 	addr := srv.Addr()
 	dial := func(ip string) (net.Conn, error) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}

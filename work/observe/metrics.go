@@ -23,7 +23,9 @@ type Metrics struct {
 	snapshot  func() miner.Snapshot
 }
 
-// NewMetrics builds the registry. snapshot is called on every scrape.
+// NewMetrics builds the registry. snapshot is called on every scrape; nil
+// leaves it to MinerHandlers, for a command that observes the miner before
+// the miner exists (the miner takes its observers when it is made).
 func NewMetrics(version, commit string, snapshot func() miner.Snapshot) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -42,8 +44,11 @@ func NewMetrics(version, commit string, snapshot func() miner.Snapshot) *Metrics
 		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.submitRTT, m.notifyLat, build, &snapshotCollector{m: m},
+	m.reg.MustRegister(m.submitRTT, m.notifyLat, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if snapshot != nil {
+		m.reg.MustRegister(&snapshotCollector{m: m})
+	}
 	return m
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,12 +61,13 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	})
 	require.NoError(t, err)
 	r.m = m
-	srv, err := observe.Listen("127.0.0.1:0", token, "test", "abc123", metrics, m.Snapshot)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv.ServeHistory(func() any { return m.History() })
+	srv := observe.NewServer(ln, token, observe.MinerHandlers("test", "abc123", metrics, m.Snapshot, func() any { return m.History() }))
 	r.srv, r.base = srv, "http://"+srv.Addr()
+	serveCtx, stopServing := context.WithCancel(context.Background())
 	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve() }()
+	go func() { defer close(served); _ = srv.Run(serveCtx) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -73,7 +75,7 @@ func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		srv.Shutdown()
+		stopServing()
 		<-served
 		_ = sl.Close()
 	})

@@ -23,10 +23,8 @@ import (
 // Server serves /metrics, /api/v1/status, /healthz and the status page
 // at /.
 type Server struct {
-	srv   *http.Server
-	ln    net.Listener
-	mux   *http.ServeMux
-	guard func(http.Handler) http.Handler
+	srv *http.Server
+	ln  net.Listener
 }
 
 // Status is the /api/v1/status document.
@@ -41,16 +39,21 @@ type Status struct {
 	Luck *luck.Luck `json:"luck,omitempty"`
 }
 
-// Listen binds addr now, so a bad or busy address is an error at start-up,
-// not a log line later. token, when set, is required as a bearer token
-// ("Authorization: Bearer TOKEN", the scheme in any case) on /metrics and
-// /api/v1/status; /healthz never asks for it, so liveness probes work and
-// it tells nothing beyond healthy or not.
+// MinerHandlers are what a miner serves: /api/v1/status is the miner's
+// snapshot as a Status, /healthz is healthy while it hashes on a live pool,
+// and /api/v1/history is history's document (the miner's last hour of
+// hashrates, for the status page's chart; kept apart from the status so
+// the documents polled every few seconds stay small).
 //
 // extras, called on every status document, add what lives outside the
-// miner (GPU telemetry, the all-time best share).
-func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func() miner.Snapshot, extras ...func(*Status)) (*Server, error) {
-	return ListenHandlers(addr, token, Handlers{
+// miner (GPU telemetry, the all-time best share). Metrics made without a
+// snapshot read this one from here on.
+func MinerHandlers(version, commit string, metrics *Metrics, snapshot func() miner.Snapshot, history func() any, extras ...func(*Status)) Handlers {
+	if metrics.snapshot == nil {
+		metrics.snapshot = snapshot
+		metrics.reg.MustRegister(&snapshotCollector{m: metrics})
+	}
+	return Handlers{
 		Metrics: metrics.Registry(),
 		Status: func() any {
 			s := snapshot()
@@ -66,7 +69,8 @@ func Listen(addr, token, version, commit string, metrics *Metrics, snapshot func
 			}
 			return false, "unhealthy: not hashing on a live pool"
 		},
-	})
+		History: history,
+	}
 }
 
 // Handlers are what a command serves: the miner's, or the farm proxy's.
@@ -74,14 +78,18 @@ type Handlers struct {
 	Metrics prometheus.Gatherer
 	Status  func() any            // the /api/v1/status document
 	Healthy func() (bool, string) // /healthz: healthy or not, and the line to say
+	History func() any            // the /api/v1/history document; nil: not served
 }
 
-// ListenHandlers binds addr for h under the same exposure rules as Listen.
-func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--api-listen %s: %w", addr, err)
-	}
+// NewServer serves h on ln. The caller binds ln, so that a bad or busy
+// address is an error at start-up, not a log line later; the server owns
+// it from here and closes it when Run ends.
+//
+// token, when set, is required as a bearer token ("Authorization: Bearer
+// TOKEN", the scheme in any case) on /metrics, /api/v1/status and
+// /api/v1/history; /healthz never asks for it, so liveness probes work and
+// it tells nothing beyond healthy or not.
+func NewServer(ln net.Listener, token string, h Handlers) *Server {
 	guard := func(h http.Handler) http.Handler { return h }
 	if token != "" {
 		guard = func(h http.Handler) http.Handler { return requireToken(token, h) }
@@ -94,6 +102,12 @@ func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(h.Status())
 	})))
+	if h.History != nil {
+		mux.Handle("/api/v1/history", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(h.History())
+		})))
+	}
 	mux.Handle("GET /{$}", pageHandler(token != ""))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ok, msg := h.Healthy()
@@ -107,19 +121,8 @@ func ListenHandlers(addr, token string, h Handlers) (*Server, error) {
 	// bound what a connection can make the server hold (headers, idle
 	// time) and how many each address and all together keep open.
 	lim := connlimit.Wrap(ln, connlimit.Limits{Total: apiMaxConns, PerPeer: apiMaxConnsPerPeer, ActiveOnRead: true})
-	return &Server{ln: lim, mux: mux, guard: guard, srv: &http.Server{Handler: mux, MaxHeaderBytes: apiMaxHeaderBytes, ConnState: lim.ConnState,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}}, nil
-}
-
-// ServeHistory adds /api/v1/history, under the same token as the status:
-// the document history returns (the miner's last hour of hashrates, for
-// the status page's chart; kept apart from the status so the documents
-// polled every few seconds stay small). Call it before Serve.
-func (s *Server) ServeHistory(history func() any) {
-	s.mux.Handle("/api/v1/history", s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(history())
-	})))
+	return &Server{ln: lim, srv: &http.Server{Handler: mux, MaxHeaderBytes: apiMaxHeaderBytes, ConnState: lim.ConnState,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}}
 }
 
 // Limits of the HTTP API. A scrape or status request has a few hundred
@@ -151,24 +154,28 @@ func requireToken(token string, next http.Handler) http.Handler {
 // Addr is the bound address (useful with port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve runs until Shutdown.
-func (s *Server) Serve() error {
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+// Run serves until ctx ends, then stops: requests in progress get
+// shutdownGrace to finish, and connections still open after it are closed.
+// It returns once the server is down, with nil unless serving failed.
+func (s *Server) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-served:
+		_ = s.srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if s.srv.Shutdown(grace) != nil {
+		_ = s.srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// Shutdown stops the server, waiting briefly for requests in progress.
-func (s *Server) Shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
-}
-
-// Close releases the address of a server that was never served (the
-// command failed before it could start).
-func (s *Server) Close() {
-	_ = s.srv.Close()
-	_ = s.ln.Close()
-}
+// shutdownGrace is how long requests in progress may take at shutdown.
+const shutdownGrace = 2 * time.Second

@@ -1,6 +1,7 @@
 package cgapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,12 +63,15 @@ func testState() State {
 
 func newServer(t *testing.T, st State) *Server {
 	t.Helper()
-	s, err := Listen("127.0.0.1:0", Config{Version: "v9", State: func() State { return st }, LogInterval: 10,
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s, err := New(ln, Config{Version: "v9", State: func() State { return st }, LogInterval: 10,
 		Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve() }()
-	t.Cleanup(func() { s.Close(); <-done })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 	return s
 }
 

@@ -2,9 +2,9 @@ package cgapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -53,24 +53,19 @@ type Config struct {
 
 // Server serves the API on one listener.
 type Server struct {
-	cfg  Config
-	ln   net.Listener
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	done bool
+	cfg Config
+	ln  net.Listener
+	wg  sync.WaitGroup
 }
 
-// Listen binds addr now, so a busy port fails at start-up.
-func Listen(addr string, cfg Config) (*Server, error) {
+// New serves cfg on ln, which the caller binds (so that a busy port fails
+// at start-up) and the server owns from here: Run closes it.
+func New(ln net.Listener, cfg Config) (*Server, error) {
 	if cfg.State == nil {
 		return nil, errors.New("cgapi: no State")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--cgminer-api %s: %w", addr, err)
 	}
 	s := &Server{cfg: cfg}
 	s.ln = connlimit.Wrap(ln, connlimit.Limits{Total: maxConns, PerPeer: maxConnsPerPeer, ActiveOnRead: true, Allow: s.allowed})
@@ -80,20 +75,24 @@ func Listen(addr string, cfg Config) (*Server, error) {
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve accepts connections until Close.
-func (s *Server) Serve() error {
+// Run accepts connections until ctx ends, then stops accepting and returns
+// once the requests in progress, each bounded by connTimeout, are answered.
+func (s *Server) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = s.ln.Close() })
+	defer stop()
+	defer s.wg.Wait()
+	defer s.ln.Close()
 	// Out of descriptors and the like: wait rather than spin.
 	wait := retry.Counter{Backoff: retry.Backoff{Initial: 5 * time.Millisecond, Max: time.Second}}
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			done := s.done
-			s.mu.Unlock()
-			if done || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			time.Sleep(wait.Failed())
+			if retry.Sleep(ctx, wait.Failed()) != nil {
+				return nil
+			}
 			continue
 		}
 		wait.Reset()
@@ -103,16 +102,6 @@ func (s *Server) Serve() error {
 			s.handle(c)
 		}()
 	}
-}
-
-// Close stops accepting and waits for the requests in progress, each
-// bounded by connTimeout.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.done = true
-	s.mu.Unlock()
-	_ = s.ln.Close()
-	s.wg.Wait()
 }
 
 func (s *Server) allowed(a net.Addr) bool {
