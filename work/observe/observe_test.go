@@ -213,8 +213,10 @@ func TestAPITokenRules(t *testing.T) {
 		{"/api/v1/status", "", http.StatusUnauthorized},
 		{"/api/v1/status", "Bearer " + token + "x", http.StatusUnauthorized},
 		{"/api/v1/status", "bearer " + token, http.StatusOK},
-		{"/healthz", "", http.StatusOK},
-		{"/healthz", "Bearer wrong", http.StatusOK},
+		// Health itself may flip on a loaded machine (a 5-second rate of
+		// 0 is 503): what matters here is that no token is asked for.
+		{"/healthz", "", anyButUnauthorized},
+		{"/healthz", "Bearer wrong", anyButUnauthorized},
 		{"/api/v1/history", "", http.StatusUnauthorized},
 		{"/api/v1/history", "Bearer " + token, http.StatusOK},
 		// The page holds no data: it asks for the token and sends it on
@@ -224,9 +226,18 @@ func TestAPITokenRules(t *testing.T) {
 		{"/nothing", "Bearer " + token, http.StatusNotFound},
 	}
 	for _, tc := range tests {
-		assert.Equal(t, tc.want, r.getAuth(t, tc.path, tc.auth), "%s with %q", tc.path, tc.auth)
+		got := r.getAuth(t, tc.path, tc.auth)
+		if tc.want == anyButUnauthorized {
+			assert.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, got, "%s with %q", tc.path, tc.auth)
+			continue
+		}
+		assert.Equal(t, tc.want, got, "%s with %q", tc.path, tc.auth)
 	}
 }
+
+// anyButUnauthorized in a want column: served without credentials,
+// whatever the answer.
+const anyButUnauthorized = -1
 
 func TestHealthzTurns503WhenPoolDies(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
