@@ -21,4 +21,12 @@
 // computed on the host (precompute.go). Compiled programs are cached on disk,
 // keyed by the device, driver, build options and source. One Sweep runs at a
 // time per Device; concurrent calls wait for each other.
+//
+// The decisions are kept out of the cgo that acts on them, so that they are
+// table-tested on machines without OpenCL: options.go resolves Options
+// against what the runtime says about the device into a plan, tune.go picks
+// and retunes the batch size from measured times, cache.go names and stores
+// compiled programs, and pipeline.go's batch arithmetic is plain functions.
+// device.go opens and closes a Device, program.go compiles or loads its
+// program, and pipeline.go runs the sweeps.
 package opencl

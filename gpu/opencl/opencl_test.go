@@ -396,14 +396,3 @@ func TestPrefilterPassIsBelowTargetNotHWError(t *testing.T) {
 	require.Equal(t, []uint32{best}, below)
 	require.Zero(t, res.HWErrors)
 }
-
-func TestExpectedWake(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	// 2^20 nonces at 10 ns each: 10.49 ms of kernel, woken at 90%.
-	const ps, n = 10_000, 1 << 20
-	want := time.Duration(ps * n / 1000 * 9 / 10)
-	assert.Equal(t, t0.Add(want), expectedWake(t0, time.Time{}, ps, n), "first batch: from its launch")
-	later := t0.Add(3 * time.Millisecond)
-	assert.Equal(t, later.Add(want), expectedWake(t0, later, ps, n), "queued batch: from the end of the one before")
-	assert.Equal(t, t0, expectedWake(t0, time.Time{}, 0, n), "nothing measured yet: no sleep")
-}
