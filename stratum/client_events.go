@@ -1,8 +1,6 @@
 package stratum
 
 import (
-	"time"
-
 	"clminer/work/source"
 )
 
@@ -12,7 +10,7 @@ func (c *Client) noWork(reason string) { c.enqueue(evOther, func(s source.Sink) 
 
 func (c *Client) event(e source.Event) {
 	if e.Time.IsZero() {
-		e.Time = time.Now()
+		e.Time = c.now()
 	}
 	c.enqueue(evOther, func(s source.Sink) { s.Event(e) })
 }

@@ -48,6 +48,15 @@ type Options struct {
 	// WorkerName turns a pool user and a sub-worker key into the worker
 	// name authorized on that pool [user + "." + key].
 	WorkerName func(user, key string) string
+
+	// Now is the clock every decision reads [time.Now]: submit and call
+	// expiry, the health windows, the hold-downs and backoff schedule,
+	// whether a session worked long enough to count as healthy, and
+	// suggest_difficulty's share rate. A test sets it to fabricate times
+	// (the shape of stratum/v2/channel's and cgapi's Now). Socket deadlines
+	// (the ReadTimeout silence rule among them) and timers that only wait
+	// stay on the real clock: the kernel and the runtime keep those.
+	Now func() time.Time
 }
 
 // healthRule is the sick rule of the client's sessions: every clause of
@@ -79,6 +88,9 @@ func (o *Options) defaults() {
 	if o.Dialer == nil {
 		o.Dialer = defaultDialer(o.DialTimeout)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.WorkerName == nil {
 		o.WorkerName = func(user, key string) string { return user + "." + key }
 	}
@@ -90,3 +102,6 @@ func (o *Options) defaults() {
 // notify lines. It still bounds what a pool that never sends a newline can
 // make the miner buffer.
 const DefaultMaxLineSize = 1 << 20
+
+// now reads the client's clock (Options.Now).
+func (c *Client) now() time.Time { return c.opts.Now() }

@@ -48,7 +48,7 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 		for i := 0; i < idx; i++ {
 			c.mu.Lock()
 			p := c.pools[i]
-			due := !time.Now().Before(p.nextAttempt)
+			due := !c.now().Before(p.nextAttempt)
 			u := p.url
 			c.mu.Unlock()
 			if !due {
@@ -63,14 +63,14 @@ func (c *Client) probeHigher(ctx context.Context, idx int, back chan<- struct{})
 				since[i] = time.Time{}
 				c.mu.Lock()
 				if p.state != source.StateSick {
-					c.failLocked(p, fmt.Errorf("probe: %w", err))
+					c.failLocked(p, fmt.Errorf("probe: %w", err), c.now())
 				} else {
-					p.nextAttempt = time.Now().Add(c.backoffLocked(p))
+					p.nextAttempt = c.now().Add(c.backoffLocked(p))
 				}
 				c.mu.Unlock()
 				continue
 			}
-			now := time.Now()
+			now := c.now()
 			if since[i].IsZero() {
 				since[i] = now
 			}

@@ -185,6 +185,8 @@ func (s *session) closeErr() error {
 func (s *session) readLoop() {
 	lr := newLineReader(s.conn, s.c.opts.MaxLineSize)
 	for {
+		// A socket deadline is kept by the kernel on the real clock, not
+		// Options.Now: a test fabricates silence with a short ReadTimeout.
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.c.opts.ReadTimeout))
 		line, err := lr.ReadLine()
 		if err != nil {

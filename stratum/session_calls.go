@@ -145,7 +145,7 @@ func (s *session) handleResponse(m *Message) {
 // only logged. Nobody waits on it: the reader, the monitor or close answers
 // its callback, so it may be sent from any goroutine at any time.
 func (s *session) optional(method string, params []any) {
-	now := time.Now()
+	now := s.c.now()
 	cl := &call{method: method, sent: now, deadline: now.Add(s.c.opts.CallTimeout)}
 	cl.cb = func(m *Message, err error) {
 		switch {

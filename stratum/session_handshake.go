@@ -25,7 +25,7 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 		if err != nil {
 			return err
 		}
-		cfgSent = time.Now()
+		cfgSent = time.Now() // real time: it only sizes the wait below, a real timer
 	}
 	sub, err := s.subscribe(ctx, resumeID)
 	// Subscribing again without the id is for a pool that answered and
@@ -78,7 +78,7 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 func (s *session) ready() {
 	s.mu.Lock()
 	s.authorized = true
-	s.authorizeAt = time.Now()
+	s.authorizeAt = s.c.now()
 	s.offeredSince = s.authorizeAt
 	if s.latest != nil {
 		s.emitLocked(s.latest)

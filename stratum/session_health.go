@@ -8,7 +8,9 @@ import (
 )
 
 // monitor times out submits and judges the pool's health. One goroutine per
-// session, whatever the share rate.
+// session, whatever the share rate. The ticker only paces the checks; what
+// they decide reads the client's clock (Options.Now), so a test moves time
+// by setting it.
 func (s *session) monitor() {
 	o := &s.c.opts
 	tick := min(o.SubmitTimeout, o.UnansweredAfter) / 8
@@ -19,7 +21,8 @@ func (s *session) monitor() {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := s.c.now()
 			s.expire(now)
 			if reason := s.sickReason(now); reason != "" {
 				s.close(&SickError{Reason: reason})
@@ -82,5 +85,5 @@ func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
 		// routine stale, not a sign of a broken pool.
 		v = health.Stale
 	}
-	s.health.Answered(time.Now(), v, s.oldestPendingSubmitLocked)
+	s.health.Answered(s.c.now(), v, s.oldestPendingSubmitLocked)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"clminer/work"
@@ -122,7 +121,7 @@ func (s *session) newJobLocked(wj *work.Job, entry *ledger.Entry, clean bool) *s
 		mask = s.mask
 	}
 	return &source.Job{Job: wj, Entry: entry, Pool: s.pool, PoolURL: s.url.String(), Session: s.id, Worker: s.worker,
-		RollingMask: mask, Clean: clean, Received: time.Now()}
+		RollingMask: mask, Clean: clean, Received: s.c.now()}
 }
 
 // emitLocked hands a job to the consumer. The first job of a session says
@@ -193,7 +192,7 @@ func (s *session) setMask(granted uint32, rolling bool) {
 		j := *s.latest
 		j.RollingMask = s.mask
 		j.Clean = false
-		j.Received = time.Now()
+		j.Received = s.c.now()
 		s.latest = &j
 		if s.authorized {
 			s.emitLocked(&j)

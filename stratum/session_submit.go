@@ -18,7 +18,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 		sub.Worker = s.worker
 	}
 	params := sub.Params()
-	now := time.Now()
+	now := s.c.now()
 	s.mu.Lock()
 	rolling := s.rolling
 	s.offered++
@@ -47,7 +47,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 			done(SubmitResult{}, err)
 			return
 		}
-		done(submitVerdict(m, time.Since(now)), nil)
+		done(submitVerdict(m, s.c.now().Sub(now)), nil)
 	}
 	if _, _, err := s.sendCall(cl, params); err != nil {
 		s.mu.Lock()

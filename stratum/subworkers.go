@@ -33,7 +33,7 @@ func (s *session) authorizeWorkers(keys []string) {
 		w := &subWorker{name: name, state: WorkerPending, done: make(chan struct{})}
 		s.subWorkers[key] = w
 		s.mu.Unlock()
-		now := time.Now()
+		now := s.c.now()
 		cl := &call{method: MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
 		cl.cb = func(m *Message, err error) {
 			reason := ""
