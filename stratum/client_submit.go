@@ -37,24 +37,30 @@ func (c *Client) Send(sh source.Share, done func(source.Reply)) {
 		key = c.opts.DeviceWorkers[sh.Device]
 	}
 	c.submitAsync(j, sub, key, func(res SubmitResult, err error) {
-		reply.RTT = res.RTT
-		switch {
-		case errors.Is(err, ErrStaleSession):
-			reply.Kind, reply.Reason = source.NotSent, "pool session ended before submit"
-		case errors.Is(err, ErrThrottled):
-			reply.Kind, reply.Reason = source.Throttled, "too many shares awaiting a verdict"
-		case err != nil:
-			reply.Kind, reply.Reason = source.NoReply, err.Error()
-		case res.Accepted:
-			reply.Kind = source.Accepted
-		default:
-			reply.Kind, reply.Reason, reply.Code = source.Rejected, res.Reason, res.Code
-			if reply.Reason == "" {
-				reply.Reason = "rejected without a reason"
-			}
-		}
-		done(reply)
+		done(outcome(reply, res, err))
 	})
+}
+
+// outcome completes reply with the one counted outcome of a share that
+// submitAsync answered with res or err.
+func outcome(reply source.Reply, res SubmitResult, err error) source.Reply {
+	reply.RTT = res.RTT
+	switch {
+	case errors.Is(err, ErrStaleSession):
+		reply.Kind, reply.Reason = source.NotSent, "pool session ended before submit"
+	case errors.Is(err, ErrThrottled):
+		reply.Kind, reply.Reason = source.Throttled, "too many shares awaiting a verdict"
+	case err != nil:
+		reply.Kind, reply.Reason = source.NoReply, err.Error()
+	case res.Accepted:
+		reply.Kind = source.Accepted
+	default:
+		reply.Kind, reply.Reason, reply.Code = source.Rejected, res.Reason, res.Code
+		if reply.Reason == "" {
+			reply.Reason = "rejected without a reason"
+		}
+	}
+	return reply
 }
 
 // submitAsync sends a share of j under sub-worker key (AddWorker; "" for

@@ -64,24 +64,36 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 }
 
 // suggestLocked returns a difficulty to ask for when shares come faster
-// than a pool can sensibly take them (about one share per 5 s at the rate
-// seen since the last suggestion), at most once a minute; 0 otherwise.
+// than a pool can sensibly take them, and starts the next window when this
+// one was measured; 0 when nothing is to be asked.
 func (s *session) suggestLocked(now time.Time) float64 {
-	if now.Sub(s.lastSuggest) < time.Minute {
-		return 0
+	d, measured := suggestDifficulty(s.diff, s.offered, s.offeredSince, s.lastSuggest, now)
+	if measured {
+		s.lastSuggest, s.offered, s.offeredSince = now, 0, now
 	}
-	el := now.Sub(s.offeredSince).Seconds()
-	if el < 0.5 || s.offered < 10 {
-		return 0
+	return d
+}
+
+// suggestDifficulty is the difficulty to suggest at now for a pool at diff
+// that was offered shares since the window began (about one share per 5 s
+// at that rate), at most once a minute after the last suggestion; 0 when
+// none. measured: the window had enough shares and time to be judged, so
+// the caller starts a new one whatever the answer.
+func suggestDifficulty(diff float64, offered uint64, since, last, now time.Time) (d float64, measured bool) {
+	if now.Sub(last) < time.Minute {
+		return 0, false
 	}
-	rate := float64(s.offered) / el
-	s.lastSuggest, s.offered, s.offeredSince = now, 0, now
-	d := s.diff * rate * 5
-	if d < s.diff || math.IsInf(d, 0) || math.IsNaN(d) {
-		return 0
+	el := now.Sub(since).Seconds()
+	if el < 0.5 || offered < 10 {
+		return 0, false
+	}
+	rate := float64(offered) / el
+	d = diff * rate * 5
+	if d < diff || math.IsInf(d, 0) || math.IsNaN(d) {
+		return 0, true
 	}
 	// Round to a value pools take as a plain number.
-	return math.Max(d, 1e-8)
+	return math.Max(d, 1e-8), true
 }
 
 func submitVerdict(m *Message, rtt time.Duration) SubmitResult {
