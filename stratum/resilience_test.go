@@ -485,26 +485,29 @@ func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 	return e
 }
 
-// A pool that never answers submits is sick within UnansweredAfter plus a
-// monitor tick of the first unanswered share: EventSick, StateSick with a
-// reason, and the share's reply is NoReply.
+// A pool that never answers submits is sick once UnansweredAfter has passed
+// since the first unanswered share, and not before: EventSick, StateSick
+// with a reason, and the share's reply is NoReply.
 func TestSilentSubmitsMakePoolSick(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
 	r := newRecorder()
+	clk := newFakeClock()
 	opts := testOptions(r)
+	opts.Now = clk.Now
 	opts.UnansweredAfter = 300 * time.Millisecond
 	opts.SubmitTimeout = 5 * time.Second // only the "none answered for" rule
 	opts.SickHoldDown = time.Minute
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	sh := mineShare(t, j, 1)
-	start := time.Now()
+	start := clk.Now()
 	ch := sendShare(c, sh)
+	clk.Advance(opts.UnansweredAfter - time.Millisecond)
+	clk.waitReads(t, 2)
+	assert.False(t, r.hasEvent(source.EventSick, 0), "sick before UnansweredAfter")
+	clk.Advance(time.Millisecond)
 	e := sickEvent(t, r, 0)
-	el := e.Time.Sub(start)
-	tick := opts.UnansweredAfter / 8
-	assert.GreaterOrEqual(t, el, opts.UnansweredAfter)
-	assert.Less(t, el, opts.UnansweredAfter+tick+150*time.Millisecond, "sick after %v", el)
+	assert.Equal(t, opts.UnansweredAfter, e.Time.Sub(start), "judged at the clock's time")
 	assert.Contains(t, e.Err.Error(), "no submit answered")
 	rep := waitReply(t, ch)
 	assert.Equal(t, source.NoReply, rep.Kind, rep.Reason)
@@ -614,16 +617,22 @@ func TestSlowRejectsMakePoolSick(t *testing.T) {
 	opts.UnansweredAfter = 300 * time.Millisecond
 	opts.RejectStreak = 100
 	opts.SickHoldDown = time.Minute
+	clk := newFakeClock()
+	opts.Now = clk.Now
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
-	start := time.Now()
+	start := clk.Now()
 	for i := 0; i < 2; i++ {
 		res, err := c.Submit(context.Background(), j, mine(t, j, en2(j, byte(i+1)), j.Version))
 		require.NoError(t, err)
 		require.False(t, res.Accepted)
 	}
+	clk.Advance(opts.UnansweredAfter - time.Millisecond)
+	clk.waitReads(t, 2)
+	assert.False(t, r.hasEvent(source.EventSick, 0), "sick before UnansweredAfter")
+	clk.Advance(time.Millisecond)
 	e := sickEvent(t, r, 0)
-	assert.GreaterOrEqual(t, e.Time.Sub(start), opts.UnansweredAfter)
+	assert.Equal(t, opts.UnansweredAfter, e.Time.Sub(start))
 	assert.Contains(t, e.Err.Error(), "without an accept")
 }
 
