@@ -58,6 +58,7 @@ var sessionCounter atomic.Uint64
 // session is one connection to one pool. The reader goroutine owns all
 // protocol state changes; the handshake and Submit only send calls and wait.
 type session struct {
+	// fixed when the session is made
 	c      *Client
 	id     uint64
 	pool   int
@@ -72,26 +73,16 @@ type session struct {
 
 	wmu sync.Mutex
 
-	mu          sync.Mutex
-	nextID      uint64
-	pending     map[uint64]*call
+	mu sync.Mutex // guards the groups below, up to the lifecycle
+
+	// the call table (session_calls.go)
+	nextID  uint64
+	pending map[uint64]*call
+
+	// handshake and liveness (session_handshake.go)
 	subscribed  bool
 	authorized  bool
-	en1         string
-	en2size     int
-	pendingEN   *pendingExtranonce // set_extranonce waiting for the next notify
-	diff        float64
-	accDiff     float64 // highest difficulty in force since the previous notify
-	notifies    int
-	rolling     bool
-	mask        uint32
-	queued      []json.RawMessage
-	latest      *source.Job
-	prevHash    string
-	emittedAny  bool
 	sessionID   string
-	garbage     int
-	reconnect   *Reconnect
 	authorizeAt time.Time
 	// authOK: the reader has seen a true authorize reply. A client.reconnect
 	// read after it but before ready() (the pool sent both in one segment)
@@ -101,10 +92,30 @@ type session struct {
 	authOK            bool
 	retired           bool // being left by choice: its jobs go nowhere
 	deferredReconnect *Reconnect
-	// subWorkers: each sub-worker key's authorize on this connection.
+
+	// jobs and difficulty (session_jobs.go)
+	en1        string
+	en2size    int
+	pendingEN  *pendingExtranonce // set_extranonce waiting for the next notify
+	diff       float64
+	accDiff    float64 // highest difficulty in force since the previous notify
+	notifies   int
+	rolling    bool
+	mask       uint32
+	queued     []json.RawMessage
+	latest     *source.Job
+	prevHash   string
+	emittedAny bool
+
+	// the pool's other messages (session_messages.go)
+	garbage   int
+	reconnect *Reconnect
+
+	// subWorkers: each sub-worker key's authorize on this connection
+	// (subworkers.go).
 	subWorkers map[string]*subWorker
 
-	// submit accounting and health
+	// submit accounting and health (session_submit.go, session_health.go)
 	inflight     int
 	health       health.Tracker // the pool's submits, judged by the client's rule
 	offered      uint64         // shares handed to submitAsync, for suggest_difficulty
@@ -113,6 +124,7 @@ type session struct {
 
 	logGarbage, logMessage, logJob, logThrottle *ratelog.Log
 
+	// lifecycle
 	done      chan struct{}
 	closeOnce sync.Once
 	err       error
