@@ -92,6 +92,14 @@
 //     calls; a share goes under its sub-worker only once the pool accepted
 //     it on that connection, else under the pool user, so a refused or
 //     slow authorize never loses a share.
+//   - Every decision reads one clock, Options.Now (the shape of
+//     stratum/v2/channel's and cgapi's): submit and call expiry, the health
+//     windows, hold-downs and the backoff schedule, suggest_difficulty's
+//     rate. Tests fabricate times with it instead of sleeping, and the pure
+//     halves (nextPool, endedLocked, suggestDifficulty, outcome, option
+//     defaults) are table-tested at fabricated instants. Socket deadlines,
+//     the ReadTimeout silence rule among them, and timers that only wait
+//     stay on the real clock, which the kernel and the runtime keep.
 //
 // All header byte-order work is left to package work; this package never
 // decodes header hex itself, and it does not depend on any device package.

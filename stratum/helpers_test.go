@@ -184,3 +184,49 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
 	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
 }
+
+// fakeClock is an Options.Now that moves only when the test advances it, so
+// health windows, submit expiry and rate windows are crossed by fiat rather
+// than waited out.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	reads  int
+	want   int
+	waiter chan struct{}
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: t0} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	if c.waiter != nil && c.reads >= c.want {
+		close(c.waiter)
+		c.waiter = nil
+	}
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// waitReads waits until the clock has been read n more times. A session's
+// monitor reads it once per check and then decides, so with no other
+// traffic two reads after Advance mean a check at the new time finished.
+func (c *fakeClock) waitReads(t *testing.T, n int) {
+	t.Helper()
+	c.mu.Lock()
+	ch := make(chan struct{})
+	c.want, c.waiter = c.reads+n, ch
+	c.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the clock was not read %d more times within 10 s", n)
+	}
+}

@@ -485,26 +485,29 @@ func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 	return e
 }
 
-// A pool that never answers submits is sick within UnansweredAfter plus a
-// monitor tick of the first unanswered share: EventSick, StateSick with a
-// reason, and the share's reply is NoReply.
+// A pool that never answers submits is sick once UnansweredAfter has passed
+// since the first unanswered share, and not before: EventSick, StateSick
+// with a reason, and the share's reply is NoReply.
 func TestSilentSubmitsMakePoolSick(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
 	r := newRecorder()
+	clk := newFakeClock()
 	opts := testOptions(r)
+	opts.Now = clk.Now
 	opts.UnansweredAfter = 300 * time.Millisecond
 	opts.SubmitTimeout = 5 * time.Second // only the "none answered for" rule
 	opts.SickHoldDown = time.Minute
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	sh := mineShare(t, j, 1)
-	start := time.Now()
+	start := clk.Now()
 	ch := sendShare(c, sh)
+	clk.Advance(opts.UnansweredAfter - time.Millisecond)
+	clk.waitReads(t, 2)
+	assert.False(t, r.hasEvent(source.EventSick, 0), "sick before UnansweredAfter")
+	clk.Advance(time.Millisecond)
 	e := sickEvent(t, r, 0)
-	el := e.Time.Sub(start)
-	tick := opts.UnansweredAfter / 8
-	assert.GreaterOrEqual(t, el, opts.UnansweredAfter)
-	assert.Less(t, el, opts.UnansweredAfter+tick+150*time.Millisecond, "sick after %v", el)
+	assert.Equal(t, opts.UnansweredAfter, e.Time.Sub(start), "judged at the clock's time")
 	assert.Contains(t, e.Err.Error(), "no submit answered")
 	rep := waitReply(t, ch)
 	assert.Equal(t, source.NoReply, rep.Kind, rep.Reason)
@@ -546,17 +549,23 @@ func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
 func TestTimedOutSubmitAloneIsNotSick(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
 	r := newRecorder()
+	clk := newFakeClock()
 	opts := testOptions(r)
+	opts.Now = clk.Now
 	opts.SubmitTimeout = 100 * time.Millisecond
 	opts.UnansweredAfter = 300 * time.Millisecond
 	opts.UnansweredStreak = 5
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
-	rep := waitReply(t, sendShare(c, mineShare(t, j, 1)))
+	ch := sendShare(c, mineShare(t, j, 1))
+	clk.Advance(opts.SubmitTimeout + time.Millisecond)
+	rep := waitReply(t, ch)
 	require.Equal(t, source.NoReply, rep.Kind)
-	// A negative assertion needs a window: well past UnansweredAfter plus
-	// several monitor ticks since the share was sent.
-	time.Sleep(opts.UnansweredAfter + 100*time.Millisecond)
+	// A negative assertion needs a window: the clock moves well past
+	// UnansweredAfter since the share was sent, and the monitor judges the
+	// pool at that time.
+	clk.Advance(10 * opts.UnansweredAfter)
+	clk.waitReads(t, 2)
 	assert.False(t, r.hasEvent(source.EventSick, 0), "sick with nothing waiting: %+v", r.eventsOf(source.EventSick, 0))
 	assert.Equal(t, source.StateActive, c.Status()[0].State)
 	// the pool answers again: a share now is accepted on the same session
@@ -608,16 +617,22 @@ func TestSlowRejectsMakePoolSick(t *testing.T) {
 	opts.UnansweredAfter = 300 * time.Millisecond
 	opts.RejectStreak = 100
 	opts.SickHoldDown = time.Minute
+	clk := newFakeClock()
+	opts.Now = clk.Now
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
-	start := time.Now()
+	start := clk.Now()
 	for i := 0; i < 2; i++ {
 		res, err := c.Submit(context.Background(), j, mine(t, j, en2(j, byte(i+1)), j.Version))
 		require.NoError(t, err)
 		require.False(t, res.Accepted)
 	}
+	clk.Advance(opts.UnansweredAfter - time.Millisecond)
+	clk.waitReads(t, 2)
+	assert.False(t, r.hasEvent(source.EventSick, 0), "sick before UnansweredAfter")
+	clk.Advance(time.Millisecond)
 	e := sickEvent(t, r, 0)
-	assert.GreaterOrEqual(t, e.Time.Sub(start), opts.UnansweredAfter)
+	assert.Equal(t, opts.UnansweredAfter, e.Time.Sub(start))
 	assert.Contains(t, e.Err.Error(), "without an accept")
 }
 
@@ -736,36 +751,49 @@ func TestThrottleAtMaxInFlight(t *testing.T) {
 }
 
 // While shares are throttled, mining.suggest_difficulty goes out once (with
-// a difficulty above the current one) and not again within the minute.
+// a difficulty above the current one), not again within the minute, and
+// again after it.
 func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
 		ReplyDelay: map[string]time.Duration{MethodSubmit: 10 * time.Second}}})
 	r := newRecorder()
+	clk := newFakeClock()
 	opts := testOptions(r)
+	opts.Now = clk.Now
 	opts.MaxInFlight = 2
-	opts.SubmitTimeout = 20 * time.Second
+	// Nothing expires and the pool is not judged while the clock moves.
+	opts.SubmitTimeout = time.Hour
+	opts.UnansweredAfter = time.Hour
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
 	sh := mineShare(t, j, 1)
 	sendShare(c, mineShare(t, j, 2))
 	sendShare(c, mineShare(t, j, 3))
 	throttled := 0
-	throttle := func() {
-		rep := waitReply(t, sendShare(c, sh))
-		require.Equal(t, source.Throttled, rep.Kind)
-		throttled++
+	throttle := func(n int) {
+		for range n {
+			rep := waitReply(t, sendShare(c, sh))
+			require.Equal(t, source.Throttled, rep.Kind)
+			throttled++
+		}
 	}
-	// suggest needs 10 shares offered over at least 0.5 s since authorize
-	for deadline := time.Now().Add(10 * time.Second); countMethod(srv.Requests(), MethodSuggestDifficulty) == 0; time.Sleep(5 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "no suggest_difficulty while throttled")
-		throttle()
+	suggests := func(tag string) int {
+		barrier(t, srv, tag)
+		return countMethod(srv.Requests(), MethodSuggestDifficulty)
 	}
-	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		throttle()
-	}
-	barrier(t, srv, "after-throttle")
+	// Suggest needs 10 shares offered over at least 0.5 s since authorize.
+	throttle(10)
+	assert.Zero(t, suggests("too-soon"), "12 shares offered in no time")
+	clk.Advance(time.Second)
+	throttle(1)
+	assert.Equal(t, 1, suggests("first"))
+	clk.Advance(59 * time.Second)
+	throttle(20)
+	assert.Equal(t, 1, suggests("within-the-minute"))
+	clk.Advance(time.Second)
+	throttle(1)
+	assert.Equal(t, 2, suggests("after-the-minute"))
 	reqs := srv.Requests()
-	assert.Equal(t, 1, countMethod(reqs, MethodSuggestDifficulty))
 	assert.Equal(t, 2, countMethod(reqs, MethodSubmit))
 	for _, q := range reqs {
 		if q.Method == MethodSuggestDifficulty {
@@ -778,10 +806,6 @@ func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
 	assert.Equal(t, uint64(throttled), c.Status()[0].Throttled)
 }
 
-// ---- line size -------------------------------------------------------------
-
-// bigNotify is the pool's current job with a coinb2 of n P2PKH outputs (a
-// pool paying out to many miners in the coinbase).
 func bigNotify(srv *pooltest.Server, id string, n int) pooltest.NotifyParams {
 	p := srv.CurrentJob()
 	p.JobID, p.CleanJobs = id, true
