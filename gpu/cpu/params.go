@@ -130,6 +130,16 @@ func newParams(u *work.Unit) *params {
 	}
 	iv := work.IV
 	abefcdgh(p, offNIIV, &iv)
+
+	for i := 16; i < 64; i++ {
+		p[offCK1+i] = p[offC1+i] + work.K[i]
+		p[offCK2+i] = p[offC2+i] + work.K[i]
+	}
+	for j := 0; j < 3; j++ {
+		p[offHKW1+j] = p[offR3+7-j] + work.K[4+j] + w1[4+j]
+		p[offHK2+j] = p[offR1+7-j] + work.K[1+j]
+	}
+	p[offK60H7] = work.K[60] + work.IV[7]
 	return p
 }
 

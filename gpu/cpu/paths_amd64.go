@@ -11,17 +11,38 @@ import (
 
 // Implemented in sha256_amd64.s (generated) and cpuid_amd64.s.
 //
-// avx512Scan2 hashes zVersions rolled versions of 16 nonces: ps holds
-// each version's params (the same tail, so the same shared tables).
+// The avx512 kernels return a mask of the lanes that pass the top-word
+// test, 16 bits per chain of 16 nonces: bit 16*v+j is version v (or, for
+// the one-version kernels, block v), nonce+j.
 //
-//go:noescape
-func avx512Scan2(ps *[zVersions]*params, nonce uint32) uint64
+// avx512Scan2 and avx512Scan32 are the forms tuned on a Zen 5 (the round
+// adds d+h+K+W before e is ready, so e's path is one add shorter);
+// avx512R2, avx512R4 and avx512N32 run fewer instructions per hash (see
+// internal/gen/zv3.go).
 
-// avx512Scan32 hashes 32 consecutive nonces of one unit as two
-// interleaved 16-lane chains.
-//
+//go:noescape
+func avx512Scan2(ps *[2]*params, nonce uint32) uint64
+
 //go:noescape
 func avx512Scan32(p *params, nonce uint32) uint32
+
+//go:noescape
+func avx512R2(ps *[2]*params, nonce uint32, out *[1]uint32)
+
+//go:noescape
+func avx512R4(ps *[4]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func avx512R8(ps *[8]*params, nonce uint32, out *[4]uint32)
+
+//go:noescape
+func avx512N32(p *params, nonce uint32) uint32
+
+//go:noescape
+func avx512R4b(ps *[4]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func avx512N32b(p *params, nonce uint32) uint32
 
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
@@ -42,32 +63,58 @@ func hasSHANI() bool {
 	return b&(1<<29) != 0 && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
 }
 
-// archPaths lists the assembly paths, fastest first on the CPUs measured
-// (see the package benchmarks).
+// archPaths lists the assembly paths, in the order preferred where they
+// measure alike, each with its shapes.
 func archPaths() []path {
+	one := func(pa, name string, lanes, width uint32, k func(*params, uint32) uint32) shape {
+		return shape{path: pa, name: name, lanes: int(lanes), versions: 1, scan: func(p *params, start, n uint32, found func(uint32)) {
+			eachCandidate(start, n, width, 1, func(nonce uint32) uint64 { return uint64(k(p, nonce)) },
+				func(_ int, nonce uint32) { found(nonce) })
+		}}
+	}
+	z2 := func(k func(*[2]*params, uint32) uint64) versionsKernel {
+		return func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+			a := (*[2]*params)(ps)
+			eachCandidate(start, n, 16, 2, func(nonce uint32) uint64 { return k(a, nonce) }, found)
+		}
+	}
 	return []path{
-		{name: PathAVX512, lanes: 32, scan: scanAVX512x2, chunk: fastChunk, versions: zVersions, scanVersions: scanAVX512Versions, ok: func() bool {
+		{name: PathAVX512, chunk: fastChunk, ok: func() bool {
 			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
 			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
-		}},
-		{name: PathSHANI, lanes: niStreams, scan: scanSHANI, chunk: fastChunk, ok: hasSHANI},
-		{name: PathAVX2, lanes: 8, scan: scanAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 }},
+		},
+			single: []shape{
+				one(PathAVX512, "n32", 32, 32, avx512N32),
+				one(PathAVX512, "n32b", 32, 32, avx512N32b),
+				one(PathAVX512, "n32-latency", 32, 32, avx512Scan32),
+			},
+			multi: []shape{
+				{path: PathAVX512, name: "r8", lanes: 16, versions: 8, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [4]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R8((*[8]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r4", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [2]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R4((*[4]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r4b", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [2]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R4b((*[4]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r2", lanes: 16, versions: 2, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [1]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R2((*[2]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r2-latency", lanes: 16, versions: 2, scanVersions: z2(avx512Scan2)},
+			},
+		},
+		{name: PathSHANI, chunk: fastChunk, ok: hasSHANI,
+			single: []shape{{path: PathSHANI, name: "n4", lanes: niStreams, versions: 1, scan: scanSHANI}},
+		},
+		{name: PathAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 },
+			single: []shape{one(PathAVX2, "n8", 8, 8, avx2Scan)},
+		},
 	}
-}
-
-// scanAVX512Versions tests nonces [start, start+n) of every version in ps.
-func scanAVX512Versions(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32)) {
-	eachCandidate(start, n, zLanes, zVersions, func(nonce uint32) uint64 { return avx512Scan2(ps, nonce) }, found)
-}
-
-func scanAVX512x2(p *params, start, n uint32, found func(uint32)) {
-	eachCandidate(start, n, 32, 1, func(nonce uint32) uint64 { return uint64(avx512Scan32(p, nonce)) },
-		func(_ int, nonce uint32) { found(nonce) })
-}
-
-func scanAVX2(p *params, start, n uint32, found func(uint32)) {
-	eachCandidate(start, n, 8, 1, func(nonce uint32) uint64 { return uint64(avx2Scan(p, nonce)) },
-		func(_ int, nonce uint32) { found(nonce) })
 }
 
 // eachCandidate walks [start, start+n) in blocks of width nonces. scan
@@ -92,6 +139,29 @@ func eachCandidate(start, n, width uint32, versions int, scan func(nonce uint32)
 		for ; m != 0; m &= m - 1 {
 			b := uint32(bits.TrailingZeros64(m))
 			found(int(b/width), start+i+b%width)
+		}
+	}
+}
+
+// eachPair walks [start, start+n) in blocks of 16 nonces, for kernels that
+// hash pairs of rolled versions: scan hashes the block from its first nonce
+// and leaves in out[q] the mask of versions 2q and 2q+1 (16 bits each).
+func eachPair(start, n uint32, out []uint32, scan func(nonce uint32), found func(v int, nonce uint32)) {
+	for i := uint32(0); i < n; i += 16 {
+		scan(start + i)
+		for q, m32 := range out {
+			if m32 == 0 {
+				continue
+			}
+			m := uint64(m32)
+			if left := n - i; left < 16 {
+				keep := uint64(1)<<left - 1
+				m &= keep | keep<<16
+			}
+			for ; m != 0; m &= m - 1 {
+				b := uint32(bits.TrailingZeros64(m))
+				found(2*q+int(b/16), start+i+b%16)
+			}
 		}
 	}
 }
