@@ -29,7 +29,12 @@ const (
 	offHK2   = 535
 	offCK2   = 538
 	offK60H7 = 602
-	nParams  = 603
+	offNIR3  = 603
+	offNIQ4  = 611
+	offNIP1  = 615
+	offNIR1  = 663
+	offNIP2  = 671
+	nParams  = 719
 )
 
 // niStreams is how many nonces one shaniScan call hashes.

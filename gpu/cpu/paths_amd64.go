@@ -39,16 +39,38 @@ func avx512R8(ps *[8]*params, nonce uint32, out *[4]uint32)
 func avx512N32(p *params, nonce uint32) uint32
 
 //go:noescape
-func avx512R4b(ps *[4]*params, nonce uint32, out *[2]uint32)
+func avx512R4s(ps *[4]*params, nonce uint32, out *[2]uint32)
 
 //go:noescape
-func avx512N32b(p *params, nonce uint32) uint32
+func avx512N32s(p *params, nonce uint32) uint32
 
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
 
 //go:noescape
 func shaniScan(p *params, nonce uint32, out *[niStreams]uint32)
+
+// The shaniN and shaniV kernels (internal/gen/shani2.go) hash N nonces of
+// p[0]'s unit, or nonce for the N rolled versions p[0..N-1], and leave e
+// after round 60 of each in out.
+
+//go:noescape
+func shaniN2(p *[2]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func shaniV2(p *[2]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func shaniN3(p *[3]*params, nonce uint32, out *[3]uint32)
+
+//go:noescape
+func shaniV3(p *[3]*params, nonce uint32, out *[3]uint32)
+
+//go:noescape
+func shaniN4(p *[4]*params, nonce uint32, out *[4]uint32)
+
+//go:noescape
+func shaniV4(p *[4]*params, nonce uint32, out *[4]uint32)
 
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 
@@ -85,7 +107,7 @@ func archPaths() []path {
 		},
 			single: []shape{
 				one(PathAVX512, "n32", 32, 32, avx512N32),
-				one(PathAVX512, "n32b", 32, 32, avx512N32b),
+				one(PathAVX512, "n32-small", 32, 32, avx512N32s),
 				one(PathAVX512, "n32-latency", 32, 32, avx512Scan32),
 			},
 			multi: []shape{
@@ -97,9 +119,9 @@ func archPaths() []path {
 					var out [2]uint32
 					eachPair(start, n, out[:], func(nonce uint32) { avx512R4((*[4]*params)(ps), nonce, &out) }, found)
 				}},
-				{path: PathAVX512, name: "r4b", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+				{path: PathAVX512, name: "r4-small", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
 					var out [2]uint32
-					eachPair(start, n, out[:], func(nonce uint32) { avx512R4b((*[4]*params)(ps), nonce, &out) }, found)
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R4s((*[4]*params)(ps), nonce, &out) }, found)
 				}},
 				{path: PathAVX512, name: "r2", lanes: 16, versions: 2, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
 					var out [1]uint32
@@ -109,7 +131,17 @@ func archPaths() []path {
 			},
 		},
 		{name: PathSHANI, chunk: fastChunk, ok: hasSHANI,
-			single: []shape{{path: PathSHANI, name: "n4", lanes: niStreams, versions: 1, scan: scanSHANI}},
+			single: []shape{
+				niN("n2", 2, func(p *params, n uint32, out []uint32) { shaniN2(&[2]*params{p}, n, (*[2]uint32)(out)) }),
+				niN("n3", 3, func(p *params, n uint32, out []uint32) { shaniN3(&[3]*params{p}, n, (*[3]uint32)(out)) }),
+				niN("n4", 4, func(p *params, n uint32, out []uint32) { shaniN4(&[4]*params{p}, n, (*[4]uint32)(out)) }),
+				{path: PathSHANI, name: "n4-62", lanes: niStreams, versions: 1, scan: scanSHANI},
+			},
+			multi: []shape{
+				niV("v2", 2, func(ps []*params, n uint32, out []uint32) { shaniV2((*[2]*params)(ps), n, (*[2]uint32)(out)) }),
+				niV("v3", 3, func(ps []*params, n uint32, out []uint32) { shaniV3((*[3]*params)(ps), n, (*[3]uint32)(out)) }),
+				niV("v4", 4, func(ps []*params, n uint32, out []uint32) { shaniV4((*[4]*params)(ps), n, (*[4]uint32)(out)) }),
+			},
 		},
 		{name: PathAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 },
 			single: []shape{one(PathAVX2, "n8", 8, 8, avx2Scan)},
@@ -164,6 +196,37 @@ func eachPair(start, n uint32, out []uint32, scan func(nonce uint32), found func
 			}
 		}
 	}
+}
+
+// niN is a SHA-NI shape of streams nonces side by side; k leaves e after
+// round 60 of each nonce in out.
+func niN(name string, streams int, k func(p *params, nonce uint32, out []uint32)) shape {
+	return shape{path: PathSHANI, name: name, lanes: streams, versions: 1, scan: func(p *params, start, n uint32, found func(uint32)) {
+		out := make([]uint32, streams)
+		for i := uint32(0); i < n; i += uint32(streams) {
+			k(p, start+i, out)
+			for j := uint32(0); j < uint32(streams) && j < n-i; j++ {
+				if pass(p, out[j]) {
+					found(start + i + j)
+				}
+			}
+		}
+	}}
+}
+
+// niV is a SHA-NI shape of one nonce for versions rolled versions.
+func niV(name string, versions int, k func(ps []*params, nonce uint32, out []uint32)) shape {
+	return shape{path: PathSHANI, name: name, lanes: 1, versions: versions, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+		out := make([]uint32, versions)
+		for i := uint32(0); i < n; i++ {
+			k(ps, start+i, out)
+			for v, e := range out {
+				if pass(ps[v], e) {
+					found(v, start+i)
+				}
+			}
+		}
+	}}
 }
 
 func scanSHANI(p *params, start, n uint32, found func(uint32)) {

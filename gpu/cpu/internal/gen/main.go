@@ -42,6 +42,11 @@ var layout = []struct {
 	{"HK2", 3},    // second hash h+K of rounds 1..3, where h is still fixed
 	{"CK2", 64},   // second hash C2[i]+K[i]
 	{"K60H7", 1},  // K[60]+IV[7]: round 60's e comes out as H7
+	{"NIR3", 8},   // first hash state after rounds 0..3 with W3 = 0, as ABEF, CDGH
+	{"NIQ4", 4},   // first hash W16, W17 and the fixed parts of W18, W19
+	{"NIP1", 48},  // first hash quads 4..15: fixed part of the partial sums (see niPartialFixed)
+	{"NIR1", 8},   // second hash state after round 0 with W0 = 0, as ABEF, CDGH
+	{"NIP2", 48},  // second hash as NIP1
 	{"End", 0},
 }
 
@@ -764,10 +769,14 @@ func main() {
 	genZ("avx512R4", 1, 4, 32)
 	genZ("avx512R8", 1, 8, 32)
 	genZ("avx512N32", 2, 1, 32)
-	genZ("avx512R4b", 1, 4, 16)
-	genZ("avx512N32b", 2, 1, 16)
+	genZ("avx512R4s", 1, 4, 16)
+	genZ("avx512N32s", 2, 1, 16)
 	genAVX2()
 	genSHANI()
+	for _, n := range []int{2, 3, 4} {
+		genSHANI2(fmt.Sprintf("shaniN%d", n), n, false)
+		genSHANI2(fmt.Sprintf("shaniV%d", n), n, true)
+	}
 	if *model {
 		writeModel(os.Stdout)
 		return

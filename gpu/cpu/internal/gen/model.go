@@ -75,7 +75,7 @@ func count(ins string) {
 		class = "msg1"
 	case op == "SHA256MSG2":
 		class = "msg2"
-	case op == "VPRORD" || op == "VPROLD" || op == "VPSRLD" || op == "VPSLLD" || op == "PSRLD" || op == "PSLLD" || op == "PSRLDQ" || op == "PSLLDQ" || op == "VPSRLDQ" || op == "VPSLLDQ":
+	case op == "VPRORD" || op == "VPROLD" || op == "VPSRLD" || op == "VPSLLD" || op == "PSRLL" || op == "PSLLL" || op == "PSRLDQ" || op == "PSLLDQ" || op == "VPSRLDQ" || op == "VPSLLDQ":
 		class = "shift"
 	case op == "VPSHUFB" || op == "PSHUFB" || op == "PSHUFD" || op == "VPSHUFD" || op == "PALIGNR" || op == "VPALIGNR" || op == "PBLENDW" || op == "VPBLENDD" ||
 		op == "PINSRD" || op == "PEXTRD" || op == "VPEXTRD" || op == "VPINSRD" || op == "VMOVD" || op == "MOVD" || op == "VPUNPCKLQDQ" || op == "PUNPCKLQDQ" || op == "PUNPCKHQDQ" || op == "VMOVMSKPS":
