@@ -18,6 +18,13 @@ import (
 // once per process, at its first New, and keeps the fastest: a few
 // milliseconds.
 
+// maxAutoVersions caps the version count calibration picks by itself: the
+// stratum client asks pools for two bits of version-rolling mask (four
+// versions), and a sweep gets its k versions only when the pool's mask
+// holds that many (see gpu.SweepVerifiedVersions), so a shape of more
+// versions is used only when asked for (Options.Versions).
+const maxAutoVersions = 4
+
 // calibRounds rounds of every candidate in turn, each timed over
 // calibNonces nonces; a candidate's time is its fastest round, which other
 // load can slow down but never speed up.
@@ -106,11 +113,23 @@ func calibrate(ps []path) choice {
 		return cands[b]
 	}
 	c.single = best(0, len(single))
-	c.multi = best(0, len(cands))
+	c.multi = c.single
 	for i, s := range cands {
 		c.rates = append(c.rates, rated{s, rates[i]})
+		if i >= len(single) && s.versions <= maxAutoVersions && rates[i] > c.rate(c.multi)*1.01 {
+			c.multi = s
+		}
 	}
 	return c
+}
+
+func (c choice) rate(s shape) float64 {
+	for _, r := range c.rates {
+		if r.s.path == s.path && r.s.name == s.name {
+			return r.rate
+		}
+	}
+	return 0
 }
 
 // timeShapes returns each shape's hashes per second on a synthetic unit

@@ -50,6 +50,10 @@ type shape struct {
 	versions     int
 	scan         kernel
 	scanVersions versionsKernel
+	// e60, for the SHA-NI shapes, is the kernel itself: it leaves in out
+	// e after round 60 of the second hash for each of its lanes (nonces of
+	// ps[0]) or versions (ps), which tests compare with portableE60.
+	e60 func(ps []*params, nonce uint32, out []uint32)
 }
 
 type path struct {

@@ -74,6 +74,11 @@ func shaniV4(p *[4]*params, nonce uint32, out *[4]uint32)
 
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 
+// spin runs 24n cycles of dependent IMULQ (3 cycles each, on every x86
+// core since Sandy Bridge and Zen): the clock reference BenchmarkCycles
+// turns kernel times into cycles per hash with.
+func spin(n uint64)
+
 // hasSHANI reads CPUID leaf 7 EBX bit 29 directly: golang.org/x/sys/cpu
 // does not expose the SHA extensions on x86. The instructions use only XMM
 // registers, which every amd64 OS saves, so no XCR0 check is needed.
@@ -135,7 +140,9 @@ func archPaths() []path {
 				niN("n2", 2, func(p *params, n uint32, out []uint32) { shaniN2(&[2]*params{p}, n, (*[2]uint32)(out)) }),
 				niN("n3", 3, func(p *params, n uint32, out []uint32) { shaniN3(&[3]*params{p}, n, (*[3]uint32)(out)) }),
 				niN("n4", 4, func(p *params, n uint32, out []uint32) { shaniN4(&[4]*params{p}, n, (*[4]uint32)(out)) }),
-				{path: PathSHANI, name: "n4-62", lanes: niStreams, versions: 1, scan: scanSHANI},
+				{path: PathSHANI, name: "n4-62", lanes: niStreams, versions: 1, scan: scanSHANI, e60: func(ps []*params, nonce uint32, out []uint32) {
+					shaniScan(ps[0], nonce, (*[niStreams]uint32)(out))
+				}},
 			},
 			multi: []shape{
 				niV("v2", 2, func(ps []*params, n uint32, out []uint32) { shaniV2((*[2]*params)(ps), n, (*[2]uint32)(out)) }),
@@ -201,7 +208,8 @@ func eachPair(start, n uint32, out []uint32, scan func(nonce uint32), found func
 // niN is a SHA-NI shape of streams nonces side by side; k leaves e after
 // round 60 of each nonce in out.
 func niN(name string, streams int, k func(p *params, nonce uint32, out []uint32)) shape {
-	return shape{path: PathSHANI, name: name, lanes: streams, versions: 1, scan: func(p *params, start, n uint32, found func(uint32)) {
+	e60 := func(ps []*params, nonce uint32, out []uint32) { k(ps[0], nonce, out) }
+	return shape{path: PathSHANI, name: name, lanes: streams, versions: 1, e60: e60, scan: func(p *params, start, n uint32, found func(uint32)) {
 		out := make([]uint32, streams)
 		for i := uint32(0); i < n; i += uint32(streams) {
 			k(p, start+i, out)
@@ -216,7 +224,7 @@ func niN(name string, streams int, k func(p *params, nonce uint32, out []uint32)
 
 // niV is a SHA-NI shape of one nonce for versions rolled versions.
 func niV(name string, versions int, k func(ps []*params, nonce uint32, out []uint32)) shape {
-	return shape{path: PathSHANI, name: name, lanes: 1, versions: versions, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+	return shape{path: PathSHANI, name: name, lanes: 1, versions: versions, e60: k, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
 		out := make([]uint32, versions)
 		for i := uint32(0); i < n; i++ {
 			k(ps, start+i, out)
