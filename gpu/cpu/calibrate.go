@@ -29,8 +29,8 @@ const maxAutoVersions = 4
 // calibNonces nonces; a candidate's time is its fastest round, which other
 // load can slow down but never speed up.
 const (
-	calibRounds = 5
-	calibNonces = 4096
+	calibRounds = 20
+	calibNonces = 1024
 )
 
 // A choice is what calibration picked among some paths: the fastest
@@ -47,15 +47,17 @@ type rated struct {
 	rate float64 // hashes per second
 }
 
-// bestWith returns the fastest measured shape with exactly k versions.
+// bestWith returns the fastest shape with exactly k versions (shapes of
+// more than maxAutoVersions are not timed: the first of them).
 func (c choice) bestWith(k int) (shape, bool) {
 	var best rated
+	found := false
 	for _, r := range c.rates {
-		if r.s.versions == k && r.rate > best.rate {
-			best = r
+		if r.s.versions == k && (!found || r.rate > best.rate) {
+			best, found = r, true
 		}
 	}
-	return best.s, best.rate > 0
+	return best.s, found
 }
 
 var calib struct {
@@ -100,6 +102,14 @@ func calibrate(ps []path) choice {
 	if len(ps) > 1 {
 		single = slices.DeleteFunc(single, func(s shape) bool { return s.path == PathPortable })
 	}
+	var untimed []shape
+	multi = slices.DeleteFunc(multi, func(s shape) bool {
+		if s.versions > maxAutoVersions {
+			untimed = append(untimed, s)
+			return true
+		}
+		return false
+	})
 	cands := append(append([]shape(nil), single...), multi...)
 	rates := timeShapes(cands)
 	best := func(from, to int) shape {
@@ -116,9 +126,12 @@ func calibrate(ps []path) choice {
 	c.multi = c.single
 	for i, s := range cands {
 		c.rates = append(c.rates, rated{s, rates[i]})
-		if i >= len(single) && s.versions <= maxAutoVersions && rates[i] > c.rate(c.multi)*1.01 {
+		if i >= len(single) && rates[i] > c.rate(c.multi)*1.01 {
 			c.multi = s
 		}
+	}
+	for _, s := range untimed {
+		c.rates = append(c.rates, rated{s: s})
 	}
 	return c
 }
