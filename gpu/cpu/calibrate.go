@@ -33,6 +33,12 @@ const (
 	calibNonces = 1024
 )
 
+// calibMargin: a shape later in its path's list must time this much faster
+// to be picked over an earlier one. The lists are in the order measured
+// fastest on the CPUs at hand (BENCHMARKS.md), and a busy machine moves
+// the timings of shapes that close by a few percent.
+const calibMargin = 1.02
+
 // A choice is what calibration picked among some paths: the fastest
 // one-version shape, the fastest with rolled versions (which may be a
 // one-version shape, where that hashes more per second), and every rolled
@@ -115,8 +121,7 @@ func calibrate(ps []path) choice {
 	best := func(from, to int) shape {
 		b := from
 		for i := from; i < to; i++ {
-			// Earlier shapes are preferred on a tie within 1%.
-			if rates[i] > rates[b]*1.01 {
+			if rates[i] > rates[b]*calibMargin {
 				b = i
 			}
 		}
@@ -126,8 +131,12 @@ func calibrate(ps []path) choice {
 	c.multi = c.single
 	for i, s := range cands {
 		c.rates = append(c.rates, rated{s, rates[i]})
-		if i >= len(single) && rates[i] > c.rate(c.multi)*1.01 {
-			c.multi = s
+	}
+	// Rolled versions where they are about as fast: a shape that shares
+	// work between versions is the one the path has them for.
+	if len(multi) > 0 {
+		if m := best(len(single), len(cands)); c.rate(c.single) <= c.rate(m)*calibMargin {
+			c.multi = m
 		}
 	}
 	for _, s := range untimed {
