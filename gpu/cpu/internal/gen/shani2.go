@@ -148,8 +148,11 @@ func genSHANI2(name string, N int, versions bool) {
 			p("SHA256MSG1 %s, %s", at(k-3), dst)
 			have = true
 		}
+		prev := "" // quad k-1, when loaded for W[i-7]
 		if b {
-			p("MOVOU %s, %s", at(k-1), t0)
+			prev = tmp(5)
+			p("MOVOU %s, %s", at(k-1), prev)
+			p("MOVO %s, %s", prev, t0)
 			p("PALIGNR $4, %s, %s", at(k-2), t0) // W[i-7]
 			if have {
 				p("PADDD %s, %s", t0, dst)
@@ -166,7 +169,11 @@ func genSHANI2(name string, N int, versions bool) {
 				p("MOVO %s, %s", t0, dst)
 			}
 		}
-		p("SHA256MSG2 %s, %s", at(k-1), dst)
+		if prev == "" {
+			prev = tmp(5)
+			p("MOVOU %s, %s", at(k-1), prev)
+		}
+		p("SHA256MSG2 %s, %s", prev, dst)
 		p("MOVOU %s, %s", dst, at(k))
 		p("MOVOU %s, %s", mem("K", 4*k), t0)
 		p("PADDD %s, %s", dst, t0)
@@ -228,16 +235,28 @@ func genSHANI2(name string, N int, versions bool) {
 	// the fixed K+W pairs from the params.
 	for q := 1; q < 16; q++ {
 		sched1(q + niLead)
-		for half := 0; half < 2; half++ {
-			for s := 0; s < N; s++ {
-				switch {
-				case q < 4 && (s == 0 || !versions):
-					p("MOVQ %s, X0", mem("NIKW1", 4*q+2*half))
-				case half == 0 && (s == 0 || !versions):
-					p("MOVOU %s, X0", kw1(s, q))
-				case s == 0 || !versions:
-					p("PSHUFD $0x0e, %s, X0", kw1(s, q))
+		switch {
+		case q < 4: // every stream reads the same fixed pairs
+			for half := 0; half < 2; half++ {
+				p("MOVQ %s, X0", mem("NIKW1", 4*q+2*half))
+				for s := 0; s < N; s++ {
+					rnds(s)
 				}
+			}
+		case versions: // and the same schedule
+			p("MOVOU %s, X0", kw1(0, q))
+			for s := 0; s < N; s++ {
+				rnds(s)
+			}
+			p("PSHUFD $0x0e, %s, X0", kw1(0, q))
+			for s := 0; s < N; s++ {
+				rnds(s)
+			}
+		default:
+			for s := 0; s < N; s++ {
+				p("MOVOU %s, X0", kw1(s, q))
+				rnds(s)
+				p("PSHUFD $0x0e, X0, X0")
 				rnds(s)
 			}
 		}
@@ -292,16 +311,20 @@ func genSHANI2(name string, N int, versions bool) {
 	}
 	for q := 0; q < 16; q++ {
 		sched2(q + niLead)
-		if q > 0 {
-			for s := 0; s < N; s++ {
-				p("MOVOU %s, X0", kw2(s, q))
+		for s := 0; s < N; s++ {
+			kw := fmt.Sprintf("X%d", 1+2*N+s%3) // tmp(0..2): free in the rounds
+			if q > 0 {
+				p("MOVOU %s, %s", kw2(s, q), kw)
+				p("MOVO %s, X0", kw)
 				p("PALIGNR $12, %s, X0", kw2(s, q-1))
 				rnds(s)
 			}
-		}
-		if q < 15 {
-			for s := 0; s < N; s++ {
-				p("PSHUFD $0x09, %s, X0", kw2(s, q))
+			if q < 15 {
+				if q == 0 {
+					p("PSHUFD $0x09, %s, X0", kw2(s, q))
+				} else {
+					p("PSHUFD $0x09, %s, X0", kw)
+				}
 				rnds(s)
 			}
 		}
