@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"clminer/gpu/gputest"
 )
@@ -37,12 +39,15 @@ func BenchmarkSweep(b *testing.B) {
 		b.Run(pa.path+"/"+pa.name, func(b *testing.B) {
 			found := func(uint32) {}
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
 			var nonce uint32
 			for b.Loop() {
 				pa.scan(p, nonce, batch, found)
 				nonce += batch
 			}
-			b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "MH/s")
+			reportRates(b, float64(b.N)*batch, threadCPU()-cpu0)
 		})
 	}
 }
@@ -61,12 +66,24 @@ func BenchmarkSweepVersions(b *testing.B) {
 			}
 			found := func(int, uint32) {}
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
 			var nonce uint32
 			for b.Loop() {
 				pa.scanVersions(ps, nonce, batch, found)
 				nonce += batch
 			}
-			b.ReportMetric(float64(b.N)*batch*float64(pa.versions)/b.Elapsed().Seconds()/1e6, "MH/s")
+			reportRates(b, float64(b.N)*batch*float64(pa.versions), threadCPU()-cpu0)
 		})
+	}
+}
+
+// reportRates reports hashes per wall second and, where the thread's CPU
+// time is known, per CPU second of the benchmark's thread.
+func reportRates(b *testing.B, hashes float64, cpu time.Duration) {
+	b.ReportMetric(hashes/b.Elapsed().Seconds()/1e6, "MH/s")
+	if cpu > 0 {
+		b.ReportMetric(hashes/cpu.Seconds()/1e6, "MH/cpu-s")
 	}
 }
