@@ -228,9 +228,6 @@ func genSHANI2(name string, N int, versions bool) {
 			quad(&k1, k, func(j int) string { return q1(s, j) }, "NIP1", kw1(s, k))
 		}
 	}
-	for k := 5; k < 4+niLead; k++ {
-		sched1(k)
-	}
 	// Rounds 4..63, the schedule niLead quads ahead; rounds 4..15 read
 	// the fixed K+W pairs from the params.
 	for q := 1; q < 16; q++ {
@@ -305,9 +302,6 @@ func genSHANI2(name string, N int, versions bool) {
 		for s := 0; s < N; s++ {
 			quad(&k2, k, func(j int) string { return q2(s, j) }, "NIP2", kw2(s, k))
 		}
-	}
-	for k := 4; k < niLead; k++ {
-		sched2(k)
 	}
 	for q := 0; q < 16; q++ {
 		sched2(q + niLead)
