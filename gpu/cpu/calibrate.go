@@ -21,7 +21,7 @@ import (
 // maxAutoVersions caps the version count calibration picks by itself: the
 // stratum client asks pools for two bits of version-rolling mask (four
 // versions), and a sweep gets its k versions only when the pool's mask
-// holds that many (see gpu.SweepVerifiedVersions), so a shape of more
+// holds that many (see device.SweepVerifiedVersions), so a shape of more
 // versions is used only when asked for (Options.Versions).
 const maxAutoVersions = 4
 
