@@ -210,17 +210,32 @@ func (d *Device) Versions() int {
 }
 
 // Info describes the device: the shape it hashes rolled versions with and,
-// where it differs, the one it hashes a single version with.
+// where rolling is on, the one it hashes a single version with, each by the
+// name that --cpu-path and the benchmarks use, so an operator sees what the
+// calibration picked.
 func (d *Device) Info() device.Info {
-	detail := fmt.Sprintf("%s (%d lanes), %d threads", d.single.path, d.single.lanes, d.threads)
+	one := describe(d.single)
+	detail := one
 	if m := d.multi; m != nil {
-		one := ""
-		if m.path != d.single.path || m.lanes != d.single.lanes {
-			one = fmt.Sprintf("; one version: %s, %d lanes", d.single.path, d.single.lanes)
-		}
-		detail = fmt.Sprintf("%s (%d lanes, %d versions%s), %d threads", m.path, m.lanes, m.versions, one, d.threads)
+		detail = fmt.Sprintf("%s; one version: %s", describe(*m), one)
 	}
-	return device.Info{ID: "cpu", Kind: "cpu", Name: d.name, Detail: detail}
+	return device.Info{ID: "cpu", Kind: "cpu", Name: d.name, Detail: fmt.Sprintf("%s, %s", detail, count(d.threads, "thread"))}
+}
+
+// describe names a shape: "avx512/r4 (16 lanes, 4 versions)".
+func describe(s shape) string {
+	versions := ""
+	if s.versions > 1 {
+		versions = ", " + count(s.versions, "version")
+	}
+	return fmt.Sprintf("%s/%s (%s%s)", s.path, s.name, count(s.lanes, "lane"), versions)
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // Path returns the name of the path the device hashes with: the rolled
