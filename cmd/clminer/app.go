@@ -325,7 +325,7 @@ func deviceFlags(defaultSpec string) []cli.Flag {
 		&cli.Float64Flag{Name: "kernel-ms", Value: 50, Usage: "OpenCL kernel time per batch to tune for, in ms; two batches stay queued, so a new block waits out at most about two", EnvVars: []string{"CLMINER_KERNEL_MS"}},
 		&cli.IntFlag{Name: "intensity", Aliases: []string{"I"}, Usage: fmt.Sprintf("fix OpenCL batches at 2^N hashes (nonces x rolled versions) instead of tuning (%d..%d; 0: autotune)", opencl.MinIntensity, opencl.MaxIntensity), EnvVars: []string{"CLMINER_INTENSITY"}},
 		&cli.IntFlag{Name: "vector-width", Usage: "force the OpenCL kernel vector width (1,2,4,8,16; 0: the device's preferred)", EnvVars: []string{"CLMINER_VECTOR_WIDTH"}},
-		&cli.IntFlag{Name: "kernel-versions", Usage: fmt.Sprintf("rolled versions hashed per nonce when the pool rolls versions: OpenCL 1, 2 or 4 (0: %d on GPUs, %d on CPU runtimes); the CPU device's avx512 path 1 or 2 (1: off; 0, 2 or 4: 2)", opencl.DefaultVersions, opencl.DefaultCPUVersions), EnvVars: []string{"CLMINER_KERNEL_VERSIONS"}},
+		&cli.IntFlag{Name: "kernel-versions", Usage: fmt.Sprintf("rolled versions hashed per nonce when the pool rolls versions: OpenCL 1, 2 or 4 (0: %d on GPUs, %d on CPU runtimes); the CPU device 1, 2 or 4 (1: off; 0: the fastest shape measured at start)", opencl.DefaultVersions, opencl.DefaultCPUVersions), EnvVars: []string{"CLMINER_KERNEL_VERSIONS"}},
 		&cli.StringFlag{Name: "kernel-maj", Usage: "force the OpenCL kernel's Maj shape: lop3 or merge (default: by the device's vendor)", EnvVars: []string{"CLMINER_KERNEL_MAJ"}},
 		&cli.StringFlag{Name: "kernel-cache", Usage: "directory for compiled OpenCL programs (default: user cache dir; '-' disables)", EnvVars: []string{"CLMINER_KERNEL_CACHE"}},
 	}

@@ -20,7 +20,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: bench.DefaultConfig.Duration, Usage: "measured time per device, after warm-up"},
 			&cli.DurationFlag{Name: "warmup", Value: bench.DefaultConfig.Warmup, Usage: "unmeasured warm-up per device"},
 			&cli.IntFlag{Name: "intervals", Value: bench.DefaultConfig.Intervals, Usage: "measurement intervals the duration is cut into"},
-			&cli.BoolFlag{Name: "version-rolling", Value: true, Usage: "hash as with a pool that rolls versions: a multi-version device hashes --kernel-versions versions per nonce (OpenCL: 2 or 4, the CPU avx512 path: 2; --version-rolling=false: one)"},
+			&cli.BoolFlag{Name: "version-rolling", Value: true, Usage: "hash as with a pool that rolls versions: a multi-version device hashes --kernel-versions versions per nonce (OpenCL: 2 or 4; the CPU device: the shape it measured fastest at start, or --kernel-versions; --version-rolling=false: one)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object per device"},
 		),
 		Action: func(c *cli.Context) error {

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"clminer/gpu/gputest"
 )
@@ -27,49 +29,61 @@ func BenchmarkNaive(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "MH/s")
 }
 
-// BenchmarkSweep runs each path's kernel on one goroutine over a batch of
-// 4096 nonces per op, so ns/op divided by 4096 is the time per hash.
+// BenchmarkSweep runs each one-version shape on one goroutine over a batch
+// of 4096 nonces per op, so ns/op divided by 4096 is the time per hash.
 func BenchmarkSweep(b *testing.B) {
 	const batch = 4096
 	u := gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0)
 	p := newParams(u)
-	for _, pa := range paths() {
-		b.Run(pa.name, func(b *testing.B) {
+	for _, pa := range shapes(false) {
+		b.Run(pa.path+"/"+pa.name, func(b *testing.B) {
 			found := func(uint32) {}
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
 			var nonce uint32
 			for b.Loop() {
 				pa.scan(p, nonce, batch, found)
 				nonce += batch
 			}
-			b.ReportMetric(float64(b.N)*batch/b.Elapsed().Seconds()/1e6, "MH/s")
+			reportRates(b, float64(b.N)*batch, threadCPU()-cpu0)
 		})
 	}
 }
 
-// BenchmarkSweepVersions runs each multi-version kernel on one goroutine
+// BenchmarkSweepVersions runs each multi-version shape on one goroutine
 // over the same 4096 nonces per op as BenchmarkSweep, counting every
 // version hashed, as a pool that rolls versions has the device do.
 func BenchmarkSweepVersions(b *testing.B) {
 	const batch = 4096
-	for _, pa := range paths() {
-		if pa.versions == 0 {
-			continue
-		}
-		b.Run(pa.name, func(b *testing.B) {
+	for _, pa := range shapes(true) {
+		b.Run(pa.path+"/"+pa.name, func(b *testing.B) {
 			units := gputest.RolledVersions(gputest.RandomUnit(rand.New(rand.NewPCG(1, 2)), 0), pa.versions)
-			var ps [zVersions]*params
+			ps := make([]*params, len(units))
 			for i, u := range units {
 				ps[i] = newParams(u)
 			}
 			found := func(int, uint32) {}
 			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
 			var nonce uint32
 			for b.Loop() {
-				pa.scanVersions(&ps, nonce, batch, found)
+				pa.scanVersions(ps, nonce, batch, found)
 				nonce += batch
 			}
-			b.ReportMetric(float64(b.N)*batch*float64(pa.versions)/b.Elapsed().Seconds()/1e6, "MH/s")
+			reportRates(b, float64(b.N)*batch*float64(pa.versions), threadCPU()-cpu0)
 		})
+	}
+}
+
+// reportRates reports hashes per wall second and, where the thread's CPU
+// time is known, per CPU second of the benchmark's thread.
+func reportRates(b *testing.B, hashes float64, cpu time.Duration) {
+	b.ReportMetric(hashes/b.Elapsed().Seconds()/1e6, "MH/s")
+	if cpu > 0 {
+		b.ReportMetric(hashes/cpu.Seconds()/1e6, "MH/cpu-s")
 	}
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -54,13 +55,27 @@ func TestPortableMatchesReference(t *testing.T) {
 	}
 }
 
-// TestPathsMatchPortable runs every path of this CPU against portable on
-// random units with targets loose enough for many hits, and with uneven
-// counts so the SIMD tails are exercised.
+// shapes returns every one-version (multi false) or rolled-version shape
+// of every path this CPU has.
+func shapes(multi bool) []shape {
+	var ss []shape
+	for _, pa := range paths() {
+		if multi {
+			ss = append(ss, pa.multi...)
+		} else {
+			ss = append(ss, pa.single...)
+		}
+	}
+	return ss
+}
+
+// TestPathsMatchPortable runs every one-version shape of every path of this
+// CPU against portable on random units with targets loose enough for many
+// hits, and with uneven counts so the SIMD tails are exercised.
 func TestPathsMatchPortable(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, pa := range paths() {
-		t.Run(pa.name, func(t *testing.T) {
+	for _, pa := range shapes(false) {
+		t.Run(pa.path+"/"+pa.name, func(t *testing.T) {
 			for _, top := range []uint32{0, 0x00ffffff, 0x0fffffff, 0x7fffffff, 0xffffffff} {
 				u := gputest.RandomUnit(r, top)
 				p := newParams(u)
@@ -77,20 +92,38 @@ func TestPathsMatchPortable(t *testing.T) {
 	}
 }
 
+// TestSHANIValues compares what every SHA-NI kernel leaves for each of its
+// lanes, e after round 60 of the second hash, with portable's, for nonces
+// and rolled versions alike.
 func TestSHANIValues(t *testing.T) {
 	if !slices.Contains(Paths(), PathSHANI) {
 		t.Skip("no SHA-NI")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	u := gputest.RandomUnit(r, 0)
-	p := newParams(u)
-	for range 100 {
-		n := r.Uint32()
-		var out [niStreams]uint32
-		shaniTest(p, n, &out)
-		for j := range out {
-			require.Equal(t, portableE60(p, n+uint32(j)), out[j])
+	for _, s := range append(shapes(false), shapes(true)...) {
+		if s.e60 == nil {
+			continue
 		}
+		t.Run(s.name, func(t *testing.T) {
+			units := gputest.RolledVersions(gputest.RandomUnit(r, 0), 4)
+			ps := make([]*params, len(units))
+			for i, u := range units {
+				ps[i] = newParams(u)
+			}
+			lanes := max(s.lanes, s.versions)
+			out := make([]uint32, lanes)
+			for range 100 {
+				n := r.Uint32()
+				s.e60(ps, n, out)
+				for j := range out {
+					if s.versions > 1 {
+						require.Equal(t, portableE60(ps[j], n), out[j], "version %d", j)
+					} else {
+						require.Equal(t, portableE60(ps[0], n+uint32(j)), out[j], "lane %d", j)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -209,28 +242,25 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, d.Close())
 }
 
-// TestVersionsMatchPortable runs every multi-version kernel of this CPU
+// TestVersionsMatchPortable runs every multi-version shape of this CPU
 // against portable on each version, with targets loose enough for many
 // hits and uneven counts for the SIMD tails.
 func TestVersionsMatchPortable(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	tested := false
-	for _, pa := range paths() {
-		if pa.versions == 0 {
-			continue
-		}
+	for _, pa := range shapes(true) {
 		tested = true
-		t.Run(pa.name, func(t *testing.T) {
+		t.Run(pa.path+"/"+pa.name, func(t *testing.T) {
 			for _, top := range []uint32{0, 0x00ffffff, 0x0fffffff, 0x7fffffff, 0xffffffff} {
 				units := gputest.RolledVersions(gputest.RandomUnit(r, top), pa.versions)
-				var ps [zVersions]*params
+				ps := make([]*params, len(units))
 				for i, u := range units {
 					ps[i] = newParams(u)
 				}
 				start := r.Uint32() &^ 0xff
 				for _, n := range []uint32{1, 3, 17, 4099} {
 					got := make([][]uint32, pa.versions)
-					pa.scanVersions(&ps, start+5, n, func(v int, nonce uint32) { got[v] = append(got[v], nonce) })
+					pa.scanVersions(ps, start+5, n, func(v int, nonce uint32) { got[v] = append(got[v], nonce) })
 					for v := range units {
 						want := collect(t, scanPortable, ps[v], start+5, n)
 						require.Equal(t, want, got[v], "top %#x n %d version %d", top, n, v)
@@ -242,8 +272,8 @@ func TestVersionsMatchPortable(t *testing.T) {
 			}
 		})
 	}
-	if BestPath() == PathAVX512 {
-		require.True(t, tested, "the avx512 path has a multi-version kernel")
+	if slices.Contains(Paths(), PathAVX512) {
+		require.True(t, tested, "the avx512 path has multi-version kernels")
 	}
 }
 
@@ -260,7 +290,7 @@ func TestDeviceSweepsVersions(t *testing.T) {
 	if k == 1 {
 		t.Skipf("path %s has no multi-version kernel", dev.Path())
 	}
-	require.Contains(t, dev.Info().Detail, "2 versions")
+	require.Contains(t, dev.Info().Detail, fmt.Sprintf("%d versions", k))
 	const top = 0x00ffffff
 	r := rand.New(rand.NewPCG(7, 8))
 	units := gputest.RolledVersions(gputest.RandomUnit(r, top), k)
@@ -299,26 +329,61 @@ func TestDeviceSweepsVersions(t *testing.T) {
 	slices.Sort(one)
 	require.Equal(t, collect(t, scanPortable, newParams(units[1]), start, 4099), one)
 
-	other := gputest.RandomUnit(r, top)
-	_, err = dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{units[0], other}, Count: 64})
+	mixed := slices.Clone(units)
+	mixed[k-1] = gputest.RandomUnit(r, top)
+	_, err = dev.Sweep(context.Background(), device.Sweep{Units: mixed, Count: 64})
 	require.ErrorContains(t, err, "second chunk")
-	_, err = dev.Sweep(context.Background(), device.Sweep{Units: []*work.Unit{units[0], units[1], units[0]}, Count: 64})
-	require.ErrorContains(t, err, "3 versions")
+	_, err = dev.Sweep(context.Background(), device.Sweep{Units: append(slices.Clone(units), units[0]), Count: 64})
+	require.ErrorContains(t, err, fmt.Sprintf("%d versions", k+1))
 
 	off, err := New(Options{Threads: 1, Versions: 1})
 	require.NoError(t, err)
 	require.Equal(t, 1, off.Versions())
 }
 
-// The real blocks, found at the index their version holds in a unit of
-// rolled versions, whichever index that is.
+// The real blocks, found by every multi-version shape of this CPU at the
+// index their version holds in a unit of rolled versions, whichever index
+// that is.
 func TestVersionsFindRealBlocks(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	dev, err := New(Options{Threads: 2})
-	require.NoError(t, err)
-	defer dev.Close()
-	if dev.Versions() == 1 {
-		t.Skipf("path %s has no multi-version kernel", dev.Path())
+	ms := shapes(true)
+	if len(ms) == 0 {
+		t.Skip("no multi-version shape on this CPU")
 	}
-	gputest.RealBlocksAtTheirIndex(t, dev, dev.Versions(), dev.Path())
+	for _, s := range ms {
+		single := shapes(false)[0]
+		dev := &Device{threads: 2, chunk: fastChunk, single: single, multi: &s, name: "test"}
+		gputest.RealBlocksAtTheirIndex(t, dev, dev.Versions(), s.path+"-"+s.name)
+		require.NoError(t, dev.Close())
+	}
+}
+
+// TestCalibration: the device runs the shapes calibration picked, a
+// version count asked for picks a shape of that many where the path has
+// one, 1 turns rolling off, and a forced path keeps to its own shapes.
+func TestCalibration(t *testing.T) {
+	c := calibrated(paths())
+	require.Equal(t, 1, c.single.versions)
+	require.LessOrEqual(t, c.multi.versions, maxAutoVersions)
+	d, err := New(Options{Threads: 1})
+	require.NoError(t, err)
+	require.Equal(t, c.single.name, d.single.name)
+	if c.multi.versions > 1 {
+		require.Equal(t, c.multi.name, d.multi.name)
+	} else {
+		require.Nil(t, d.multi)
+	}
+	for _, ms := range shapes(true) {
+		d, err := New(Options{Threads: 1, Path: ms.path, Versions: ms.versions})
+		require.NoError(t, err)
+		require.Equal(t, ms.versions, d.Versions(), "%s asked for %d versions", ms.path, ms.versions)
+		require.Equal(t, ms.path, d.Path())
+	}
+	for _, name := range Paths() {
+		d, err := New(Options{Threads: 1, Path: name, Versions: 1})
+		require.NoError(t, err)
+		require.Equal(t, 1, d.Versions())
+		require.Equal(t, name, d.Path())
+		require.Equal(t, name, d.single.path)
+	}
 }

@@ -33,24 +33,40 @@ const (
 // candidate. n never makes the range wrap past 0xffffffff.
 type kernel func(p *params, start, n uint32, found func(uint32))
 
-// versionsKernel tests nonces [start, start+n) of zVersions rolled versions
+// versionsKernel tests nonces [start, start+n) of len(ps) rolled versions
 // of one header, whose params are ps, and calls found for each candidate.
-type versionsKernel func(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32))
+type versionsKernel func(ps []*params, start, n uint32, found func(v int, nonce uint32))
+
+// A shape is one way a path hashes: its kernel, how many nonces it takes
+// side by side and how many rolled versions of each. A path may have several
+// (tuned for different cores); the device measures them at start and runs
+// the fastest (see calibrate.go).
+type shape struct {
+	path  string
+	name  string // unique within the path: benchmarks and tests name it
+	lanes int    // nonces hashed side by side, for Info
+	// versions is how many rolled versions of each nonce scanVersions
+	// hashes; 1 for a one-version shape, which has scan instead.
+	versions     int
+	scan         kernel
+	scanVersions versionsKernel
+	// e60, for the SHA-NI shapes, is the kernel itself: it leaves in out
+	// e after round 60 of the second hash for each of its lanes (nonces of
+	// ps[0]) or versions (ps), which tests compare with portableE60.
+	e60 func(ps []*params, nonce uint32, out []uint32)
+}
 
 type path struct {
 	name  string
-	lanes int // nonces hashed side by side, for Info
-	scan  kernel
 	ok    func() bool
 	chunk uint64
-	// versions is how many rolled versions scanVersions hashes at once
-	// (0: the path has no multi-version kernel).
-	versions     int
-	scanVersions versionsKernel
+	// single and multi are the path's one-version and rolled-version
+	// shapes, in the order preferred when they measure alike.
+	single, multi []shape
 }
 
-// paths returns the paths this CPU can run, fastest first; portable is
-// always there and always last.
+// paths returns the paths this CPU can run, in their default order;
+// portable is always there and always last.
 func paths() []path {
 	var ps []path
 	for _, p := range archPaths() {
@@ -58,20 +74,33 @@ func paths() []path {
 			ps = append(ps, p)
 		}
 	}
-	return append(ps, path{name: PathPortable, lanes: 1, scan: scanPortable, ok: func() bool { return true }, chunk: portableChunk})
+	return append(ps, path{name: PathPortable, ok: func() bool { return true }, chunk: portableChunk,
+		single: []shape{{path: PathPortable, name: "1", lanes: 1, versions: 1, scan: scanPortable}}})
 }
 
-// Paths returns the names of the paths usable on this CPU, fastest first.
+// Paths returns the names of the paths usable on this CPU, fastest first
+// (as measured at start when the CPU has more than one).
 func Paths() []string {
 	var names []string
+	best := BestPath()
+	names = append(names, best)
 	for _, p := range paths() {
-		names = append(names, p.name)
+		if p.name != best {
+			names = append(names, p.name)
+		}
 	}
 	return names
 }
 
-// BestPath returns the path New picks when Options.Path is empty.
-func BestPath() string { return paths()[0].name }
+// BestPath returns the path New picks when Options.Path is empty: the one
+// whose fastest shape, with versions rolled, measured fastest on this CPU.
+func BestPath() string {
+	ps := paths()
+	if len(ps) == 1 {
+		return ps[0].name
+	}
+	return calibrated(ps).multi.path
+}
 
 // Options configures a CPU device.
 type Options struct {
@@ -80,20 +109,24 @@ type Options struct {
 	// Path forces a kernel by name ("" picks the fastest the CPU supports).
 	Path string
 	// Versions is how many rolled versions of each nonce a sweep hashes
-	// together when the pool rolls versions: 0 picks the path's own (2 on
-	// avx512, whose versions share the first hash's message schedule; 1
-	// elsewhere), 1 turns it off, and more asks for the path's.
+	// together when the pool rolls versions: 0 picks the fastest shape
+	// measured at start, 1 turns rolling off, and 2 or more asks for a
+	// shape of that many versions (the fastest measured, if the path has
+	// none of exactly that many).
 	Versions int
 }
 
 // Device is the CPU mining device. It holds no per-sweep state, so
 // concurrent Sweeps are safe.
 type Device struct {
-	threads  int
-	path     path
-	versions int
-	name     string
-	closed   atomic.Bool
+	threads int
+	chunk   uint64
+	// single hashes one version; multi (nil when rolling is off or the
+	// chosen shapes have one version) rolled versions.
+	single shape
+	multi  *shape
+	name   string
+	closed atomic.Bool
 }
 
 var _ device.MultiVersion = (*Device)(nil)
@@ -111,16 +144,14 @@ func New(opts Options) (*Device, error) {
 		threads = runtime.NumCPU()
 	}
 	ps := paths()
-	chosen := ps[0]
 	if opts.Path != "" {
-		found := false
+		var keep []path
 		for _, p := range ps {
 			if p.name == opts.Path {
-				chosen, found = p, true
-				break
+				keep = append(keep, p)
 			}
 		}
-		if !found {
+		if keep == nil {
 			why := "unknown"
 			for _, p := range archPaths() {
 				if p.name == opts.Path {
@@ -129,6 +160,7 @@ func New(opts Options) (*Device, error) {
 			}
 			return nil, fmt.Errorf("cpu: path %q: %s; supported here: %s", opts.Path, why, strings.Join(Paths(), ", "))
 		}
+		ps = keep
 	}
 	// With a worker on every P, the Ps never go idle, so nothing blocks in
 	// the network poller: the pool client's goroutines were only woken by
@@ -137,33 +169,83 @@ func New(opts Options) (*Device, error) {
 	if runtime.GOMAXPROCS(0) <= threads {
 		runtime.GOMAXPROCS(threads + 1)
 	}
-	versions := max(chosen.versions, 1)
-	if opts.Versions == 1 {
-		versions = 1
+	choice := calibrated(ps)
+	d := &Device{threads: threads, single: choice.single, name: modelName()}
+	switch {
+	case opts.Versions == 1:
+	case opts.Versions > 1:
+		m := choice.multi
+		if best, ok := choice.bestWith(opts.Versions); ok {
+			m = best
+		}
+		d.multi = &m
+	default:
+		m := choice.multi
+		d.multi = &m
 	}
-	return &Device{threads: threads, path: chosen, versions: versions, name: modelName()}, nil
+	if d.multi != nil && d.multi.versions == 1 {
+		d.multi = nil
+	}
+	d.chunk = pathChunk(d.single.path)
+	if d.multi != nil {
+		d.chunk = max(d.chunk, pathChunk(d.multi.path))
+	}
+	return d, nil
+}
+
+func pathChunk(name string) uint64 {
+	if name == PathPortable {
+		return portableChunk
+	}
+	return fastChunk
 }
 
 // Versions is how many rolled versions of each nonce a sweep of Units
-// hashes (device.MultiVersion); 1 when the path has no multi-version kernel.
-func (d *Device) Versions() int { return d.versions }
-
-// Info describes the device.
-func (d *Device) Info() device.Info {
-	versions := ""
-	if d.versions > 1 {
-		versions = fmt.Sprintf(", %d versions", d.versions)
+// hashes (device.MultiVersion); 1 when the device hashes one at a time.
+func (d *Device) Versions() int {
+	if d.multi == nil {
+		return 1
 	}
-	return device.Info{
-		ID:     "cpu",
-		Kind:   "cpu",
-		Name:   d.name,
-		Detail: fmt.Sprintf("%s (%d lanes%s), %d threads", d.path.name, d.path.lanes, versions, d.threads),
-	}
+	return d.multi.versions
 }
 
-// Path returns the name of the kernel the device runs.
-func (d *Device) Path() string { return d.path.name }
+// Info describes the device: the shape it hashes rolled versions with and,
+// where rolling is on, the one it hashes a single version with, each by the
+// name that --cpu-path and the benchmarks use, so an operator sees what the
+// calibration picked.
+func (d *Device) Info() device.Info {
+	one := describe(d.single)
+	detail := one
+	if m := d.multi; m != nil {
+		detail = fmt.Sprintf("%s; one version: %s", describe(*m), one)
+	}
+	return device.Info{ID: "cpu", Kind: "cpu", Name: d.name, Detail: fmt.Sprintf("%s, %s", detail, count(d.threads, "thread"))}
+}
+
+// describe names a shape: "avx512/r4 (16 lanes, 4 versions)".
+func describe(s shape) string {
+	versions := ""
+	if s.versions > 1 {
+		versions = ", " + count(s.versions, "version")
+	}
+	return fmt.Sprintf("%s/%s (%s%s)", s.path, s.name, count(s.lanes, "lane"), versions)
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// Path returns the name of the path the device hashes with: the rolled
+// versions' one when it rolls versions.
+func (d *Device) Path() string {
+	if d.multi != nil {
+		return d.multi.path
+	}
+	return d.single.path
+}
 
 // Close marks the device closed; there is nothing to release.
 func (d *Device) Close() error {
@@ -182,7 +264,7 @@ func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, erro
 	if d.closed.Load() {
 		return device.Result{}, ErrClosed
 	}
-	units, err := s.VersionUnits(d.versions)
+	units, err := s.VersionUnits(d.Versions())
 	if err != nil {
 		return device.Result{}, fmt.Errorf("cpu: %w", err)
 	}
@@ -204,9 +286,9 @@ func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, erro
 		if found == nil {
 			found = func(uint32) {}
 		}
-		scan = func(start, n uint32) { d.path.scan(p, start, n, found) }
+		scan = func(start, n uint32) { d.single.scan(p, start, n, found) }
 	} else {
-		var ps [zVersions]*params
+		ps := make([]*params, len(units))
 		for i, u := range units {
 			ps[i] = newParams(u)
 		}
@@ -214,9 +296,9 @@ func (d *Device) Sweep(ctx context.Context, s device.Sweep) (device.Result, erro
 		if found == nil {
 			found = func(int, uint32) {}
 		}
-		scan = func(start, n uint32) { d.path.scanVersions(&ps, start, n, found) }
+		scan = func(start, n uint32) { d.multi.scanVersions(ps, start, n, found) }
 	}
-	chunk := d.path.chunk
+	chunk := d.chunk
 	workers := uint64(d.threads)
 	if n := (s.Count + chunk - 1) / chunk; n < workers {
 		workers = n

@@ -13,14 +13,27 @@
 // host re-verifies every candidate with work.Unit.Check, so a kernel bug can
 // cost shares but never submit a bad one.
 //
-// The AVX-512 path runs two 16-lane chains side by side, so the core has
-// two independent dependency chains to overlap: 32 consecutive nonces of a
-// unit, or, when the pool rolls versions (BIP 310), two rolled versions of
-// the same 16 nonces (the device is then a device.MultiVersion of 2). Those
-// versions' second chunks are the same message, so the first hash's
-// message schedule is computed once for both. On the Zen 5 this was
-// written on, that is about 1.35 and 1.4 times the one-chain rate per
-// thread; see BENCHMARKS.md.
+// Each path has several shapes: kernels of the same instructions, tuned
+// for different cores. Which one is fastest depends on the core more than
+// on the instruction set, so the device times them all at its first New
+// (about 40 ms, calibrate.go) and keeps the fastest one-version shape, and
+// the fastest with rolled versions (BIP 310) when the pool rolls them;
+// --cpu-path and --kernel-versions narrow the choice.
+//
+//   - avx512: two 16-lane chains side by side. The "latency" shapes, tuned
+//     on a Zen 5 (four 512-bit ports), shorten each round's dependency
+//     chain at the cost of an add; the others run fewest instructions per
+//     hash, which is what bounds a core with two 512-bit ports (Intel), and
+//     compute the first hash's message schedule once per 16 nonces for 2,
+//     4 (or 8) rolled versions, or for 32 consecutive nonces.
+//   - sha-ni: 2 to 4 nonces, or rolled versions of one nonce, in flight; on
+//     the Intel core measured the SHA unit's throughput, not its latency,
+//     is the bound, so these cut SHA instructions per hash.
+//   - avx2: 8 lanes, for x86 CPUs with neither.
+//
+// BENCHMARKS.md holds the model behind this (instructions per hash per
+// execution-port class, from `go run ./internal/gen -model`), each shape's
+// bound and its measured fraction of it.
 //
 // The assembly is generated (see internal/gen) because the kernels are
 // unrolled (fully, or in loops of 8 rounds) and track, per message word,

@@ -24,14 +24,18 @@ const (
 	offNIIV  = 428
 	offNIQ2  = 436
 	offNIKW2 = 452
-	nParams  = 468
+	offCK1   = 468
+	offHKW1  = 532
+	offHK2   = 535
+	offCK2   = 538
+	offK60H7 = 602
+	offNIR3  = 603
+	offNIQ4  = 611
+	offNIP1  = 615
+	offNIR1  = 663
+	offNIP2  = 671
+	nParams  = 719
 )
 
 // niStreams is how many nonces one shaniScan call hashes.
 const niStreams = 4
-
-// zLanes is how many nonces one avx512Scan2 call hashes per version.
-const zLanes = 16
-
-// zVersions is how many rolled versions one avx512Scan2 call hashes.
-const zVersions = 2

@@ -130,7 +130,60 @@ func newParams(u *work.Unit) *params {
 	}
 	iv := work.IV
 	abefcdgh(p, offNIIV, &iv)
+
+	for i := 16; i < 64; i++ {
+		p[offCK1+i] = p[offC1+i] + work.K[i]
+		p[offCK2+i] = p[offC2+i] + work.K[i]
+	}
+	for j := 0; j < 3; j++ {
+		p[offHKW1+j] = p[offR3+7-j] + work.K[4+j] + w1[4+j]
+		p[offHK2+j] = p[offR1+7-j] + work.K[1+j]
+	}
+	p[offK60H7] = work.K[60] + work.IV[7]
+
+	st = mid
+	for i := 0; i < 4; i++ {
+		round(&st, i, w1[i]) // w1[3] is 0
+	}
+	abefcdgh(p, offNIR3, &st)
+	p[offNIQ4], p[offNIQ4+1] = w1[16], w1[17]
+	p[offNIQ4+2], p[offNIQ4+3] = p[offC1+18], p[offC1+19]
+	niPartials(p, offNIP1, &w1, &k1)
+	niPartials(p, offNIP2, &w2, &k2)
+	st = work.IV
+	round(&st, 0, 0)
+	abefcdgh(p, offNIR1, &st)
 	return p
+}
+
+// niQuadKinds and niPartials follow internal/gen (shani2.go): for message
+// quad k, whether each part of the schedule's partial sum W[i-16] +
+// σ0(W[i-15]) + W[i-7] has a per-nonce word, and the fixed parts that the
+// SHA-NI kernels add from the params because no per-nonce computation
+// covers them.
+func niQuadKinds(k *[64]int, q int) (a, s, b bool) {
+	for i := 4 * q; i < 4*q+4; i++ {
+		a = a || k[i-16] == kVec
+		s = s || k[i-15] == kVec
+		b = b || k[i-7] == kVec
+	}
+	return
+}
+
+func niPartials(p *params, o int, w *[64]uint32, k *[64]int) {
+	for q := 4; q < 16; q++ {
+		a, s, b := niQuadKinds(k, q)
+		for i := 4 * q; i < 4*q+4; i++ {
+			var sum uint32
+			if !(a || s) {
+				sum += w[i-16] + sig0(w[i-15])
+			}
+			if !b {
+				sum += w[i-7]
+			}
+			p[o+i-16] = sum
+		}
+	}
 }
 
 // pass is the top-word test on the second hash's e after round 60.

@@ -11,17 +11,38 @@ import (
 
 // Implemented in sha256_amd64.s (generated) and cpuid_amd64.s.
 //
-// avx512Scan2 hashes zVersions rolled versions of 16 nonces: ps holds
-// each version's params (the same tail, so the same shared tables).
+// The avx512 kernels return a mask of the lanes that pass the top-word
+// test, 16 bits per chain of 16 nonces: bit 16*v+j is version v (or, for
+// the one-version kernels, block v), nonce+j.
 //
-//go:noescape
-func avx512Scan2(ps *[zVersions]*params, nonce uint32) uint64
+// avx512Scan2 and avx512Scan32 are the forms tuned on a Zen 5 (the round
+// adds d+h+K+W before e is ready, so e's path is one add shorter);
+// avx512R2, avx512R4 and avx512N32 run fewer instructions per hash (see
+// internal/gen/zv3.go).
 
-// avx512Scan32 hashes 32 consecutive nonces of one unit as two
-// interleaved 16-lane chains.
-//
+//go:noescape
+func avx512Scan2(ps *[2]*params, nonce uint32) uint64
+
 //go:noescape
 func avx512Scan32(p *params, nonce uint32) uint32
+
+//go:noescape
+func avx512R2(ps *[2]*params, nonce uint32, out *[1]uint32)
+
+//go:noescape
+func avx512R4(ps *[4]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func avx512R8(ps *[8]*params, nonce uint32, out *[4]uint32)
+
+//go:noescape
+func avx512N32(p *params, nonce uint32) uint32
+
+//go:noescape
+func avx512R4s(ps *[4]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func avx512N32s(p *params, nonce uint32) uint32
 
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
@@ -29,7 +50,34 @@ func avx2Scan(p *params, nonce uint32) uint32
 //go:noescape
 func shaniScan(p *params, nonce uint32, out *[niStreams]uint32)
 
+// The shaniN and shaniV kernels (internal/gen/shani2.go) hash N nonces of
+// p[0]'s unit, or nonce for the N rolled versions p[0..N-1], and leave e
+// after round 60 of each in out.
+
+//go:noescape
+func shaniN2(p *[2]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func shaniV2(p *[2]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func shaniN3(p *[3]*params, nonce uint32, out *[3]uint32)
+
+//go:noescape
+func shaniV3(p *[3]*params, nonce uint32, out *[3]uint32)
+
+//go:noescape
+func shaniN4(p *[4]*params, nonce uint32, out *[4]uint32)
+
+//go:noescape
+func shaniV4(p *[4]*params, nonce uint32, out *[4]uint32)
+
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+
+// spin runs 24n cycles of dependent IMULQ (3 cycles each, on every x86
+// core since Sandy Bridge and Zen): the clock reference BenchmarkCycles
+// turns kernel times into cycles per hash with.
+func spin(n uint64)
 
 // hasSHANI reads CPUID leaf 7 EBX bit 29 directly: golang.org/x/sys/cpu
 // does not expose the SHA extensions on x86. The instructions use only XMM
@@ -42,32 +90,70 @@ func hasSHANI() bool {
 	return b&(1<<29) != 0 && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
 }
 
-// archPaths lists the assembly paths, fastest first on the CPUs measured
-// (see the package benchmarks).
+// archPaths lists the assembly paths, in the order preferred where they
+// measure alike, each with its shapes.
 func archPaths() []path {
+	one := func(pa, name string, lanes, width uint32, k func(*params, uint32) uint32) shape {
+		return shape{path: pa, name: name, lanes: int(lanes), versions: 1, scan: func(p *params, start, n uint32, found func(uint32)) {
+			eachCandidate(start, n, width, 1, func(nonce uint32) uint64 { return uint64(k(p, nonce)) },
+				func(_ int, nonce uint32) { found(nonce) })
+		}}
+	}
+	z2 := func(k func(*[2]*params, uint32) uint64) versionsKernel {
+		return func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+			a := (*[2]*params)(ps)
+			eachCandidate(start, n, 16, 2, func(nonce uint32) uint64 { return k(a, nonce) }, found)
+		}
+	}
 	return []path{
-		{name: PathAVX512, lanes: 32, scan: scanAVX512x2, chunk: fastChunk, versions: zVersions, scanVersions: scanAVX512Versions, ok: func() bool {
+		{name: PathAVX512, chunk: fastChunk, ok: func() bool {
 			// x/sys/cpu only reports AVX-512 when the OS saves ZMM state.
 			return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
-		}},
-		{name: PathSHANI, lanes: niStreams, scan: scanSHANI, chunk: fastChunk, ok: hasSHANI},
-		{name: PathAVX2, lanes: 8, scan: scanAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 }},
+		},
+			single: []shape{
+				one(PathAVX512, "n32", 32, 32, avx512N32),
+				one(PathAVX512, "n32-small", 32, 32, avx512N32s),
+				one(PathAVX512, "n32-latency", 32, 32, avx512Scan32),
+			},
+			multi: []shape{
+				{path: PathAVX512, name: "r8", lanes: 16, versions: 8, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [4]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R8((*[8]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r4", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [2]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R4((*[4]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r4-small", lanes: 16, versions: 4, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [2]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R4s((*[4]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r2", lanes: 16, versions: 2, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+					var out [1]uint32
+					eachPair(start, n, out[:], func(nonce uint32) { avx512R2((*[2]*params)(ps), nonce, &out) }, found)
+				}},
+				{path: PathAVX512, name: "r2-latency", lanes: 16, versions: 2, scanVersions: z2(avx512Scan2)},
+			},
+		},
+		{name: PathSHANI, chunk: fastChunk, ok: hasSHANI,
+			single: []shape{
+				niN("n2", 2, func(p *params, n uint32, out []uint32) { shaniN2(&[2]*params{p}, n, (*[2]uint32)(out)) }),
+				niN("n3", 3, func(p *params, n uint32, out []uint32) { shaniN3(&[3]*params{p}, n, (*[3]uint32)(out)) }),
+				niN("n4", 4, func(p *params, n uint32, out []uint32) { shaniN4(&[4]*params{p}, n, (*[4]uint32)(out)) }),
+				{path: PathSHANI, name: "n4-62", lanes: niStreams, versions: 1, scan: scanSHANI, e60: func(ps []*params, nonce uint32, out []uint32) {
+					shaniScan(ps[0], nonce, (*[niStreams]uint32)(out))
+				}},
+			},
+			multi: []shape{
+				niV("v2", 2, func(ps []*params, n uint32, out []uint32) { shaniV2((*[2]*params)(ps), n, (*[2]uint32)(out)) }),
+				niV("v3", 3, func(ps []*params, n uint32, out []uint32) { shaniV3((*[3]*params)(ps), n, (*[3]uint32)(out)) }),
+				niV("v4", 4, func(ps []*params, n uint32, out []uint32) { shaniV4((*[4]*params)(ps), n, (*[4]uint32)(out)) }),
+			},
+		},
+		{name: PathAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 },
+			single: []shape{one(PathAVX2, "n8", 8, 8, avx2Scan)},
+		},
 	}
-}
-
-// scanAVX512Versions tests nonces [start, start+n) of every version in ps.
-func scanAVX512Versions(ps *[zVersions]*params, start, n uint32, found func(v int, nonce uint32)) {
-	eachCandidate(start, n, zLanes, zVersions, func(nonce uint32) uint64 { return avx512Scan2(ps, nonce) }, found)
-}
-
-func scanAVX512x2(p *params, start, n uint32, found func(uint32)) {
-	eachCandidate(start, n, 32, 1, func(nonce uint32) uint64 { return uint64(avx512Scan32(p, nonce)) },
-		func(_ int, nonce uint32) { found(nonce) })
-}
-
-func scanAVX2(p *params, start, n uint32, found func(uint32)) {
-	eachCandidate(start, n, 8, 1, func(nonce uint32) uint64 { return uint64(avx2Scan(p, nonce)) },
-		func(_ int, nonce uint32) { found(nonce) })
 }
 
 // eachCandidate walks [start, start+n) in blocks of width nonces. scan
@@ -94,6 +180,61 @@ func eachCandidate(start, n, width uint32, versions int, scan func(nonce uint32)
 			found(int(b/width), start+i+b%width)
 		}
 	}
+}
+
+// eachPair walks [start, start+n) in blocks of 16 nonces, for kernels that
+// hash pairs of rolled versions: scan hashes the block from its first nonce
+// and leaves in out[q] the mask of versions 2q and 2q+1 (16 bits each).
+func eachPair(start, n uint32, out []uint32, scan func(nonce uint32), found func(v int, nonce uint32)) {
+	for i := uint32(0); i < n; i += 16 {
+		scan(start + i)
+		for q, m32 := range out {
+			if m32 == 0 {
+				continue
+			}
+			m := uint64(m32)
+			if left := n - i; left < 16 {
+				keep := uint64(1)<<left - 1
+				m &= keep | keep<<16
+			}
+			for ; m != 0; m &= m - 1 {
+				b := uint32(bits.TrailingZeros64(m))
+				found(2*q+int(b/16), start+i+b%16)
+			}
+		}
+	}
+}
+
+// niN is a SHA-NI shape of streams nonces side by side; k leaves e after
+// round 60 of each nonce in out.
+func niN(name string, streams int, k func(p *params, nonce uint32, out []uint32)) shape {
+	e60 := func(ps []*params, nonce uint32, out []uint32) { k(ps[0], nonce, out) }
+	return shape{path: PathSHANI, name: name, lanes: streams, versions: 1, e60: e60, scan: func(p *params, start, n uint32, found func(uint32)) {
+		out := make([]uint32, streams)
+		for i := uint32(0); i < n; i += uint32(streams) {
+			k(p, start+i, out)
+			for j := uint32(0); j < uint32(streams) && j < n-i; j++ {
+				if pass(p, out[j]) {
+					found(start + i + j)
+				}
+			}
+		}
+	}}
+}
+
+// niV is a SHA-NI shape of one nonce for versions rolled versions.
+func niV(name string, versions int, k func(ps []*params, nonce uint32, out []uint32)) shape {
+	return shape{path: PathSHANI, name: name, lanes: 1, versions: versions, e60: k, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+		out := make([]uint32, versions)
+		for i := uint32(0); i < n; i++ {
+			k(ps, start+i, out)
+			for v, e := range out {
+				if pass(ps[v], e) {
+					found(v, start+i)
+				}
+			}
+		}
+	}}
 }
 
 func scanSHANI(p *params, start, n uint32, found func(uint32)) {

@@ -5,5 +5,7 @@
 // per-unit constants or per-nonce vectors; a generator keeps that bookkeeping
 // in one loop instead of thousands of hand-edited lines.
 //
-// Run it with `go generate ./gpu/cpu/`.
+// Run it with `go generate ./gpu/cpu/`; `go run ./gpu/cpu/internal/gen -model`
+// prints the model instead: each kernel's instructions per class and the
+// bounds they put on a core (model.go, BENCHMARKS.md).
 package main

@@ -1,5 +1,0 @@
-//go:build !amd64 || purego
-
-package cpu
-
-func shaniTest(p *params, n uint32, out *[niStreams]uint32) {}
