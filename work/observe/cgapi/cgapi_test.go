@@ -39,7 +39,7 @@ func testState() State {
 					Rate5s: 20e6, Rate60s: 19e6, RateAvg: 18.5e6, Hashes: 2e9,
 					Counts: miner.Counts{Accepted: 70, Rejected: 8, HWErrors: 1, AcceptedDiff: 35, RejectedDiff: 4, Diff1: 40,
 						LastShare: t0.Add(-3 * time.Second), LastShareDiff: 0.5, LastSharePool: 0, LastValid: t0.Add(-time.Second)}},
-				{ID: "cpu", Name: "Some CPU", Detail: "sha-ni (1 lanes), 2 threads", Rate5s: 5e6, Rate60s: 5e6, RateAvg: 5e6, Hashes: 832e6,
+				{ID: "cpu", Name: "Some CPU", Detail: "sha-ni/n4 (4 lanes), 2 threads", Rate5s: 5e6, Rate60s: 5e6, RateAvg: 5e6, Hashes: 832e6,
 					Counts: miner.Counts{Accepted: 20, Rejected: 2, AcceptedDiff: 10, RejectedDiff: 1, Diff1: 10}},
 				{ID: "opencl:1:0", Name: "Other GPU", LastErr: "CL_OUT_OF_RESOURCES"},
 			},
