@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work/source"
 )
 
@@ -34,8 +35,8 @@ func (s *session) authorizeWorkers(keys []string) {
 		s.subWorkers[key] = w
 		s.mu.Unlock()
 		now := s.c.now()
-		cl := &call{method: MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
-		cl.cb = func(m *Message, err error) {
+		cl := &call{method: wire.MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
+		cl.cb = func(m *wire.Message, err error) {
 			reason := ""
 			switch {
 			case err != nil:
