@@ -15,67 +15,17 @@ import (
 	"clminer/work/safetext"
 )
 
-// Method names of Stratum v1 (package wire's, under the names this
-// package's users know).
-const (
-	MethodSubscribe           = wire.MethodSubscribe
-	MethodAuthorize           = wire.MethodAuthorize
-	MethodConfigure           = wire.MethodConfigure
-	MethodSubmit              = wire.MethodSubmit
-	MethodExtranonceSubscribe = wire.MethodExtranonceSubscribe
-	MethodSuggestDifficulty   = wire.MethodSuggestDifficulty
-	MethodSuggestTarget       = wire.MethodSuggestTarget
-	MethodNotify              = wire.MethodNotify
-	MethodSetDifficulty       = wire.MethodSetDifficulty
-	MethodSetExtranonce       = wire.MethodSetExtranonce
-	MethodSetVersionMask      = wire.MethodSetVersionMask
-	MethodPing                = wire.MethodPing
-	MethodReconnect           = wire.MethodReconnect
-	MethodShowMessage         = wire.MethodShowMessage
-	MethodGetVersion          = wire.MethodGetVersion
-)
-
-// Kind says how a decoded line is to be handled (wire.Kind).
-type Kind = wire.Kind
-
-// The three kinds of JSON-RPC 1.0 messages.
-const (
-	KindNotification = wire.KindNotification
-	KindRequest      = wire.KindRequest
-	KindResponse     = wire.KindResponse
-)
-
-// Message is one decoded line (wire.Message). Params, Result and Error are
-// kept raw and are parsed by the typed helpers below, which never panic on
-// hostile input.
-type Message = wire.Message
-
-// ErrNotMessage is wrapped by DecodeLine for lines that are not Stratum
-// messages.
-var ErrNotMessage = wire.ErrNotMessage
-
-func isNull(r json.RawMessage) bool { return wire.IsNull(r) }
-
-// DecodeLine decodes one line (without its newline) and classifies it: by
-// method first, else by id as a response (wire.Decode).
-func DecodeLine(line []byte) (*Message, error) { return wire.Decode(line) }
-
-// RPCError is a pool error in any of the wire formats (array with or without
-// data, JSON-RPC 2 object, plain string, boolean, null plus ckpool's
-// reject-reason). Message is always readable.
-type RPCError = wire.Error
-
 // ParseError turns the error member (any JSON type, wire.DecodeError) and
-// ckpool's reject-reason into an RPCError whose text is clipped for logs
+// ckpool's reject-reason into a wire.Error whose text is clipped for logs
 // and metric labels; nil when there is neither.
-func ParseError(raw json.RawMessage, rejectReason string) *RPCError {
+func ParseError(raw json.RawMessage, rejectReason string) *wire.Error {
 	e := wire.DecodeError(raw)
 	if e != nil {
 		e.Message = clip(e.Message)
 	}
 	if rejectReason = clip(rejectReason); rejectReason != "" {
 		if e == nil {
-			e = &RPCError{}
+			e = &wire.Error{}
 		}
 		if e.Message == "" {
 			e.Message = rejectReason
@@ -125,7 +75,7 @@ func ParseSubscribeResult(raw json.RawMessage) (SubscribeResult, error) {
 	}
 	r.Subscriptions = parseSubscriptions(arr[0])
 	for _, s := range r.Subscriptions {
-		if s[0] == MethodNotify || (r.SessionID == "" && s[0] == MethodSetDifficulty) {
+		if s[0] == wire.MethodNotify || (r.SessionID == "" && s[0] == wire.MethodSetDifficulty) {
 			r.SessionID = s[1]
 		}
 	}
@@ -210,7 +160,7 @@ func parseInt(raw json.RawMessage) (int, error) {
 
 func paramsArray(raw json.RawMessage, method string) ([]json.RawMessage, error) {
 	var arr []json.RawMessage
-	if isNull(raw) {
+	if wire.IsNull(raw) {
 		return nil, nil
 	}
 	if err := json.Unmarshal(raw, &arr); err != nil {
@@ -223,7 +173,7 @@ func paramsArray(raw json.RawMessage, method string) ([]json.RawMessage, error) 
 // session fills in extranonce1, extranonce2_size and difficulty.
 func ParseNotify(raw json.RawMessage) (work.JobParams, error) {
 	var p work.JobParams
-	arr, err := paramsArray(raw, MethodNotify)
+	arr, err := paramsArray(raw, wire.MethodNotify)
 	if err != nil {
 		return p, err
 	}
@@ -237,11 +187,11 @@ func ParseNotify(raw json.RawMessage) (work.JobParams, error) {
 		{"version", &p.Version}, {"nbits", &p.NBits}, {"ntime", &p.NTime}}
 	idx := []int{0, 1, 2, 3, 5, 6, 7}
 	for i, f := range fields {
-		if err := json.Unmarshal(arr[idx[i]], f.dst); err != nil || isNull(arr[idx[i]]) {
+		if err := json.Unmarshal(arr[idx[i]], f.dst); err != nil || wire.IsNull(arr[idx[i]]) {
 			return p, fmt.Errorf("mining.notify: %s is not a string: %s", f.name, clip(string(arr[idx[i]])))
 		}
 	}
-	if !isNull(arr[4]) {
+	if !wire.IsNull(arr[4]) {
 		if err := json.Unmarshal(arr[4], &p.MerkleBranch); err != nil {
 			return p, fmt.Errorf("mining.notify: merkle_branch is not a list of strings")
 		}
@@ -263,7 +213,7 @@ func ParseNotify(raw json.RawMessage) (work.JobParams, error) {
 // ParseDifficulty reads mining.set_difficulty; values <= 0 or not finite are
 // an error (the caller ignores them, as cgminer does).
 func ParseDifficulty(raw json.RawMessage) (float64, error) {
-	arr, err := paramsArray(raw, MethodSetDifficulty)
+	arr, err := paramsArray(raw, wire.MethodSetDifficulty)
 	if err != nil {
 		return 0, err
 	}
@@ -289,7 +239,7 @@ func ParseDifficulty(raw json.RawMessage) (float64, error) {
 // ParseSetExtranonce reads mining.set_extranonce; size is 0 when the pool
 // left it out (keep the current one).
 func ParseSetExtranonce(raw json.RawMessage) (en1 string, size int, err error) {
-	arr, err := paramsArray(raw, MethodSetExtranonce)
+	arr, err := paramsArray(raw, wire.MethodSetExtranonce)
 	if err != nil {
 		return "", 0, err
 	}
@@ -303,7 +253,7 @@ func ParseSetExtranonce(raw json.RawMessage) (en1 string, size int, err error) {
 	if herr != nil || len(b) > work.MaxExtranonce1Len {
 		return "", 0, fmt.Errorf("mining.set_extranonce: bad extranonce1 %q", clip(en1))
 	}
-	if len(arr) > 1 && !isNull(arr[1]) {
+	if len(arr) > 1 && !wire.IsNull(arr[1]) {
 		if size, err = parseInt(arr[1]); err != nil {
 			return "", 0, fmt.Errorf("mining.set_extranonce: extranonce2_size: %v", err)
 		}
@@ -316,7 +266,7 @@ func ParseSetExtranonce(raw json.RawMessage) (en1 string, size int, err error) {
 
 // ParseVersionMask reads mining.set_version_mask.
 func ParseVersionMask(raw json.RawMessage) (uint32, error) {
-	arr, err := paramsArray(raw, MethodSetVersionMask)
+	arr, err := paramsArray(raw, wire.MethodSetVersionMask)
 	if err != nil {
 		return 0, err
 	}
@@ -376,23 +326,23 @@ type Reconnect struct {
 // be a number or a string, host and port may be null.
 func ParseReconnect(raw json.RawMessage) (Reconnect, error) {
 	var r Reconnect
-	arr, err := paramsArray(raw, MethodReconnect)
+	arr, err := paramsArray(raw, wire.MethodReconnect)
 	if err != nil {
 		return r, err
 	}
-	if len(arr) > 0 && !isNull(arr[0]) {
+	if len(arr) > 0 && !wire.IsNull(arr[0]) {
 		if json.Unmarshal(arr[0], &r.Host) != nil {
 			return r, fmt.Errorf("client.reconnect: host is not a string")
 		}
 	}
-	if len(arr) > 1 && !isNull(arr[1]) {
+	if len(arr) > 1 && !wire.IsNull(arr[1]) {
 		p, err := parseInt(arr[1])
 		if err != nil || p <= 0 || p > 65535 {
 			return r, fmt.Errorf("client.reconnect: bad port %s", clip(string(arr[1])))
 		}
 		r.Port = strconv.Itoa(p)
 	}
-	if len(arr) > 2 && !isNull(arr[2]) {
+	if len(arr) > 2 && !wire.IsNull(arr[2]) {
 		w, err := parseInt(arr[2])
 		if err != nil || w < 0 {
 			return r, fmt.Errorf("client.reconnect: bad wait %s", clip(string(arr[2])))
@@ -404,7 +354,7 @@ func ParseReconnect(raw json.RawMessage) (Reconnect, error) {
 
 // ParseShowMessage returns client.show_message's text.
 func ParseShowMessage(raw json.RawMessage) string {
-	arr, err := paramsArray(raw, MethodShowMessage)
+	arr, err := paramsArray(raw, wire.MethodShowMessage)
 	if err != nil || len(arr) == 0 {
 		return ""
 	}
@@ -423,17 +373,6 @@ const MaxWorkerLen = 128
 // longest real one is a job id (work.MaxJobIDLen).
 const maxParamLen = work.MaxJobIDLen
 
-// Share error codes (stratum/PROTOCOL.md#errors), package wire's.
-const (
-	CodeOther         = wire.CodeOther
-	CodeJobNotFound   = wire.CodeJobNotFound
-	CodeDuplicate     = wire.CodeDuplicate
-	CodeLowDifficulty = wire.CodeLowDifficulty
-	CodeUnauthorized  = wire.CodeUnauthorized
-	CodeNotSubscribed = wire.CodeNotSubscribed
-	CodeVersionMask   = wire.CodeVersionMask
-)
-
 // SubscribeParams builds mining.subscribe's params; session is "" for a
 // fresh subscription.
 func SubscribeParams(userAgent, session string) []any {
@@ -447,7 +386,7 @@ func SubscribeParams(userAgent, session string) []any {
 // ParseSubscribeParams reads mining.subscribe([user_agent[, session]]); both
 // are optional and any non-string is ignored, as pools do.
 func ParseSubscribeParams(raw json.RawMessage) (userAgent, session string, err error) {
-	arr, err := paramsArray(raw, MethodSubscribe)
+	arr, err := paramsArray(raw, wire.MethodSubscribe)
 	if err != nil {
 		return "", "", err
 	}
@@ -477,7 +416,7 @@ func AuthorizeParams(user, pass string) []any { return []any{user, pass} }
 // a non-empty string of at most MaxWorkerLen bytes; a missing or non-string
 // password is "".
 func ParseAuthorizeParams(raw json.RawMessage) (user, pass string, err error) {
-	arr, err := paramsArray(raw, MethodAuthorize)
+	arr, err := paramsArray(raw, wire.MethodAuthorize)
 	if err != nil {
 		return "", "", err
 	}
@@ -499,7 +438,7 @@ func ParseAuthorizeParams(raw json.RawMessage) (user, pass string, err error) {
 // against the job.
 func ParseSubmitParams(raw json.RawMessage) (work.Submit, error) {
 	var s work.Submit
-	arr, err := paramsArray(raw, MethodSubmit)
+	arr, err := paramsArray(raw, wire.MethodSubmit)
 	if err != nil {
 		return s, err
 	}
@@ -509,7 +448,7 @@ func ParseSubmitParams(raw json.RawMessage) (work.Submit, error) {
 	names := [...]string{"worker", "job_id", "extranonce2", "ntime", "nonce", "version_bits"}
 	dst := [...]*string{&s.Worker, &s.JobID, &s.Extranonce2, &s.NTime, &s.Nonce, &s.VersionBits}
 	for i, r := range arr {
-		if json.Unmarshal(r, dst[i]) != nil || isNull(r) {
+		if json.Unmarshal(r, dst[i]) != nil || wire.IsNull(r) {
 			return work.Submit{}, fmt.Errorf("mining.submit: %s is not a string", names[i])
 		}
 		if len(*dst[i]) > maxParamLen {
@@ -547,7 +486,7 @@ func ConfigureParams(mask uint32, minBitCount int) []any {
 // ParseConfigureParams reads mining.configure([extensions], {params}).
 func ParseConfigureParams(raw json.RawMessage) (ConfigureRequest, error) {
 	var r ConfigureRequest
-	arr, err := paramsArray(raw, MethodConfigure)
+	arr, err := paramsArray(raw, wire.MethodConfigure)
 	if err != nil {
 		return r, err
 	}
@@ -564,7 +503,7 @@ func ParseConfigureParams(raw json.RawMessage) (ConfigureRequest, error) {
 		}
 	}
 	r.Mask = 0xffffffff
-	if len(arr) > 1 && !isNull(arr[1]) {
+	if len(arr) > 1 && !wire.IsNull(arr[1]) {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(arr[1], &m) != nil {
 			return ConfigureRequest{}, fmt.Errorf("mining.configure: extension params are not an object")

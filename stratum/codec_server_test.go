@@ -26,7 +26,7 @@ func TestServerBuildersRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, [2]string{"cgminer/4.11", "deadbeef"}, [2]string{ua, sid})
 
-	sr := SubscribeResult{Subscriptions: [][2]string{{MethodSetDifficulty, "1"}, {MethodNotify, "1"}}, Extranonce1: "00ff", Extranonce2Size: 3}
+	sr := SubscribeResult{Subscriptions: [][2]string{{wire.MethodSetDifficulty, "1"}, {wire.MethodNotify, "1"}}, Extranonce1: "00ff", Extranonce2Size: 3}
 	got, err := ParseSubscribeResult(rawJSON(t, sr.Result()))
 	require.NoError(t, err)
 	sr.SessionID = "1"
@@ -89,16 +89,16 @@ func TestServerBuildersRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, r, back)
 	}
-	e := ParseError(rawJSON(t, wire.NewError(CodeDuplicate, "Duplicate share")), "")
+	e := ParseError(rawJSON(t, wire.NewError(wire.CodeDuplicate, "Duplicate share")), "")
 	require.NotNil(t, e)
-	assert.Equal(t, CodeDuplicate, e.Code)
+	assert.Equal(t, wire.CodeDuplicate, e.Code)
 	assert.Equal(t, "Duplicate share", e.Message)
 
-	line, err := wire.EncodeNotification(MethodNotify, NotifyParams(work.JobParams{JobID: "1"}))
+	line, err := wire.EncodeNotification(wire.MethodNotify, NotifyParams(work.JobParams{JobID: "1"}))
 	require.NoError(t, err)
-	msg, err := DecodeLine(line[:len(line)-1])
+	msg, err := wire.Decode(line[:len(line)-1])
 	require.NoError(t, err)
-	assert.Equal(t, KindNotification, msg.Kind)
+	assert.Equal(t, wire.KindNotification, msg.Kind)
 	line, err = wire.EncodeResponse(nil, true, nil)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":null,"result":true,"error":null}`, string(line))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/stratum/wire"
 	"clminer/work/health"
 	"clminer/work/retry"
 )
@@ -20,19 +21,19 @@ import (
 func TestDecodeLineClassifies(t *testing.T) {
 	for _, tc := range []struct {
 		line   string
-		kind   Kind
+		kind   wire.Kind
 		method string
 	}{
-		{`{"id":null,"method":"mining.notify","params":[]}`, KindNotification, MethodNotify},
-		{`{"method":"mining.set_difficulty","params":[2]}`, KindNotification, MethodSetDifficulty},
-		{`{"id":42,"method":"mining.ping","params":[]}`, KindRequest, MethodPing},
-		{`{"id":"abc","method":"client.get_version","params":[]}`, KindRequest, MethodGetVersion},
-		{`{"id":1,"result":true,"error":null}`, KindResponse, ""},
-		{`{"id":1,"result":true}`, KindResponse, ""},
-		{`{"jsonrpc":"2.0","id":3,"result":false,"error":{"code":-1,"message":"x"}}`, KindResponse, ""},
-		{"  {\"id\":1,\"result\":true}\r", KindResponse, ""},
+		{`{"id":null,"method":"mining.notify","params":[]}`, wire.KindNotification, wire.MethodNotify},
+		{`{"method":"mining.set_difficulty","params":[2]}`, wire.KindNotification, wire.MethodSetDifficulty},
+		{`{"id":42,"method":"mining.ping","params":[]}`, wire.KindRequest, wire.MethodPing},
+		{`{"id":"abc","method":"client.get_version","params":[]}`, wire.KindRequest, wire.MethodGetVersion},
+		{`{"id":1,"result":true,"error":null}`, wire.KindResponse, ""},
+		{`{"id":1,"result":true}`, wire.KindResponse, ""},
+		{`{"jsonrpc":"2.0","id":3,"result":false,"error":{"code":-1,"message":"x"}}`, wire.KindResponse, ""},
+		{"  {\"id\":1,\"result\":true}\r", wire.KindResponse, ""},
 	} {
-		m, err := DecodeLine([]byte(tc.line))
+		m, err := wire.Decode([]byte(tc.line))
 		require.NoError(t, err, tc.line)
 		assert.Equal(t, tc.kind, m.Kind, tc.line)
 		assert.Equal(t, tc.method, m.Method, tc.line)
@@ -45,24 +46,24 @@ func TestDecodeLineMalformed(t *testing.T) {
 		`{"method":5,"params":[]}`, `{"method":"","id":1}`, `{"method":["x"]}`, "\x00\xff{}",
 		`{"id":1,"result":tru}`, strings.Repeat("{", 10000),
 	} {
-		m, err := DecodeLine([]byte(line))
+		m, err := wire.Decode([]byte(line))
 		assert.Error(t, err, "%q", line)
 		assert.Nil(t, m)
 		if err != nil {
-			assert.True(t, errors.Is(err, ErrNotMessage), "%q: %v", line, err)
+			assert.True(t, errors.Is(err, wire.ErrNotMessage), "%q: %v", line, err)
 		}
 	}
 }
 
 func TestNumID(t *testing.T) {
 	for raw, want := range map[string]uint64{`7`: 7, `"12"`: 12, `0`: 0} {
-		m := &Message{ID: json.RawMessage(raw)}
+		m := &wire.Message{ID: json.RawMessage(raw)}
 		got, ok := m.NumID()
 		assert.True(t, ok, raw)
 		assert.Equal(t, want, got)
 	}
 	for _, raw := range []string{`-1`, `1.5`, `"x"`, `{}`, `[]`, `true`} {
-		m := &Message{ID: json.RawMessage(raw)}
+		m := &wire.Message{ID: json.RawMessage(raw)}
 		_, ok := m.NumID()
 		assert.False(t, ok, raw)
 	}
@@ -91,7 +92,7 @@ func TestParseErrorFormats(t *testing.T) {
 		{"empty array", `{"id":4,"result":false,"error":[]}`, 0, false, "unspecified"},
 		{"empty object", `{"id":4,"result":false,"error":{}}`, 0, false, "{}"},
 	} {
-		m, err := DecodeLine([]byte(tc.line))
+		m, err := wire.Decode([]byte(tc.line))
 		require.NoError(t, err, tc.name)
 		assert.False(t, IsTrue(m.Result), tc.name)
 		e := ParseError(m.Error, m.RejectReason)
@@ -100,9 +101,9 @@ func TestParseErrorFormats(t *testing.T) {
 		assert.Equal(t, tc.hasCode, e.HasCode, tc.name)
 		assert.Contains(t, e.Error(), tc.contains, tc.name)
 	}
-	// missing error key and null error: no RPCError, but not accepted either
+	// missing error key and null error: no wire.Error, but not accepted either
 	for _, line := range []string{`{"id":4,"result":false}`, `{"id":4,"result":null,"error":null}`, `{"id":4}`} {
-		m, err := DecodeLine([]byte(line))
+		m, err := wire.Decode([]byte(line))
 		require.NoError(t, err)
 		assert.Nil(t, ParseError(m.Error, m.RejectReason))
 		assert.False(t, IsTrue(m.Result))

@@ -14,7 +14,7 @@
 //     mining.suggest_difficulty) has a timeout and never blocks the session,
 //     because some pools never answer methods they do not know.
 //   - Errors come in every JSON type; anything but result == true on a
-//     submit is a reject, and RPCError keeps the reason readable.
+//     submit is a reject, and wire.Error keeps the reason readable.
 //   - Difficulty is judged the way both kinds of real pool judge it
 //     (stratum/PROTOCOL.md#difficulty): a job is judged at the highest difficulty in force
 //     from the previous notify until now. A raise therefore applies at once

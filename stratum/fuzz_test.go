@@ -21,6 +21,7 @@ import (
 	"github.com/charmbracelet/log"
 	"go.uber.org/goleak"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/retry"
 	"clminer/work/source"
@@ -32,16 +33,16 @@ func FuzzDecodeLine(f *testing.F) {
 	f.Add([]byte(`{"id":1,"result":[[["mining.notify","ae68"]],"08000002",4],"error":null}`))
 	f.Add([]byte(`{"id":4,"result":false,"error":null,"reject-reason":"Stale"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		m, err := DecodeLine(line)
+		m, err := wire.Decode(line)
 		if err != nil {
 			return
 		}
 		switch m.Kind {
-		case KindNotification, KindRequest:
+		case wire.KindNotification, wire.KindRequest:
 			if m.Method == "" {
 				t.Fatal("request without method")
 			}
-		case KindResponse:
+		case wire.KindResponse:
 			if m.ID == nil {
 				t.Fatal("response without id")
 			}
@@ -141,7 +142,7 @@ var seqTemplate = work.JobParams{
 
 func seqNotifyLine(id, prevhash string, clean bool) []byte {
 	p := seqTemplate
-	b, _ := json.Marshal(map[string]any{"id": nil, "method": MethodNotify,
+	b, _ := json.Marshal(map[string]any{"id": nil, "method": wire.MethodNotify,
 		"params": []any{id, prevhash, p.Coinb1, p.Coinb2, []string{}, p.Version, p.NBits, p.NTime, clean}})
 	return b
 }
@@ -334,23 +335,23 @@ func (h *seqHarness) onClientLine(sc *seqConn, line []byte) {
 		return
 	}
 	switch m.Method {
-	case MethodConfigure:
+	case wire.MethodConfigure:
 		sc.enqueue(seqReply(m.ID, `{"version-rolling":true,"version-rolling.mask":"1fffe000"}`), nil)
-	case MethodSubscribe:
+	case wire.MethodSubscribe:
 		sc.enqueue(seqReply(m.ID, `[[["mining.set_difficulty","s"],["mining.notify","s"]],"08000002",4]`), nil)
 		// What pools send next: the difficulty and a job (before the
 		// authorize reply; the model starts from here).
 		sc.enqueue([]byte(`{"id":null,"method":"mining.set_difficulty","params":[1]}`), nil)
 		sc.enqueue(seqNotifyLine(fmt.Sprintf("h%d", sc.idx), seqTemplate.PrevHash, true), nil)
-	case MethodAuthorize:
+	case wire.MethodAuthorize:
 		sc.enqueue(seqReply(m.ID, "true"), nil)
-	case MethodExtranonceSubscribe:
+	case wire.MethodExtranonceSubscribe:
 		// sent by ready(): the session is live from here
 		sc.enqueue(seqReply(m.ID, "true"), nil)
 		sc.readyOnce.Do(func() { close(sc.ready) })
-	case MethodSuggestDifficulty:
+	case wire.MethodSuggestDifficulty:
 		sc.enqueue(seqReply(m.ID, "true"), nil)
-	case MethodSubmit:
+	case wire.MethodSubmit:
 		var job string
 		if len(m.Params) > 1 {
 			_ = json.Unmarshal(m.Params[1], &job)
@@ -471,12 +472,12 @@ func newSeqModel(handshakeJob string) *seqModel {
 }
 
 func (m *seqModel) observe(line []byte) {
-	msg, err := DecodeLine(line)
-	if err != nil || msg.Kind == KindResponse {
+	msg, err := wire.Decode(line)
+	if err != nil || msg.Kind == wire.KindResponse {
 		return
 	}
 	switch msg.Method {
-	case MethodSetDifficulty:
+	case wire.MethodSetDifficulty:
 		d, err := ParseDifficulty(msg.Params)
 		if err != nil {
 			return
@@ -485,7 +486,7 @@ func (m *seqModel) observe(line []byte) {
 		for id, r := range m.req {
 			m.req[id] = math.Max(r, d)
 		}
-	case MethodNotify:
+	case wire.MethodNotify:
 		p, err := ParseNotify(msg.Params)
 		if err != nil {
 			return

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/stratum/wire"
 	"clminer/work/source"
 )
 
@@ -81,7 +82,7 @@ func TestUnansweredSubscribeFailsOver(t *testing.T) {
 	n, reached := connectsBefore(r.eventList(), first, 0, 1)
 	require.True(t, reached)
 	assert.Zero(t, n, "a second connection to the pool that never answered")
-	assert.Equal(t, 1, countMethod(primary.Requests(), MethodSubscribe), "one unanswered subscribe")
+	assert.Equal(t, 1, countMethod(primary.Requests(), wire.MethodSubscribe), "one unanswered subscribe")
 }
 
 // A session resumed with its id whose subscribe goes unanswered is not
@@ -98,7 +99,7 @@ func TestUnansweredResumeNotRetried(t *testing.T) {
 	primary.Stall(true)
 	primary.DropAll() // a session that worked ends: one retry of the same pool, with its id
 	r.nextJob(t, func(j *source.Job) bool { return j.Pool == 1 })
-	assert.Equal(t, 2, countMethod(primary.Requests(), MethodSubscribe), "the first session's, then one with the id")
+	assert.Equal(t, 2, countMethod(primary.Requests(), wire.MethodSubscribe), "the first session's, then one with the id")
 }
 
 // A slow but live pool (a new job every 50 s against a 90 s silence rule,

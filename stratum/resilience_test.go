@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/stratum/pooltest"
+	"clminer/stratum/wire"
 	"clminer/work/retry"
 	"clminer/work/source"
 )
@@ -282,7 +283,7 @@ func fakeNotification(method string, params ...any) string {
 }
 
 func fakeNotify(p pooltest.NotifyParams) string {
-	return fakeNotification(MethodNotify, p.Array()...)
+	return fakeNotification(wire.MethodNotify, p.Array()...)
 }
 
 // ---- reconnect -------------------------------------------------------------
@@ -353,13 +354,13 @@ func TestReconnectAfterAuthorizeLoopIsBackedOff(t *testing.T) {
 	job := pooltest.GenerateJob("loop", 4, 4, true)
 	fp := startFakePool(t, func(fc *fakeConn, m fakeMsg) {
 		switch m.Method {
-		case MethodSubscribe:
+		case wire.MethodSubscribe:
 			fc.send(fakeSubscribeReply(m.ID))
-		case MethodAuthorize:
-			fc.send(fakeReply(m.ID, "true"), fakeNotification(MethodSetDifficulty, easy), fakeNotify(job))
-		case MethodExtranonceSubscribe:
+		case wire.MethodAuthorize:
+			fc.send(fakeReply(m.ID, "true"), fakeNotification(wire.MethodSetDifficulty, easy), fakeNotify(job))
+		case wire.MethodExtranonceSubscribe:
 			// sent once the session is live: now redirect to ourselves
-			fc.send(fakeReply(m.ID, "true"), fakeNotification(MethodReconnect, "", nil, 0))
+			fc.send(fakeReply(m.ID, "true"), fakeNotification(wire.MethodReconnect, "", nil, 0))
 		}
 	})
 	r := newRecorder()
@@ -385,13 +386,13 @@ func TestReconnectBeforeAuthorizeIgnored(t *testing.T) {
 	var live atomic.Pointer[fakeConn]
 	fp := startFakePool(t, func(fc *fakeConn, m fakeMsg) {
 		switch m.Method {
-		case MethodSubscribe:
-			fc.send(fakeNotification(MethodReconnect, "127.0.0.1", otherPort, 0), fakeSubscribeReply(m.ID),
-				fakeNotification(MethodSetDifficulty, easy), fakeNotify(job))
-		case MethodAuthorize:
-			fc.send(fakeNotification(MethodReconnect, "127.0.0.1", otherPort, 0), fakeReply(m.ID, "true"))
+		case wire.MethodSubscribe:
+			fc.send(fakeNotification(wire.MethodReconnect, "127.0.0.1", otherPort, 0), fakeSubscribeReply(m.ID),
+				fakeNotification(wire.MethodSetDifficulty, easy), fakeNotify(job))
+		case wire.MethodAuthorize:
+			fc.send(fakeNotification(wire.MethodReconnect, "127.0.0.1", otherPort, 0), fakeReply(m.ID, "true"))
 			live.Store(fc)
-		case MethodSubmit:
+		case wire.MethodSubmit:
 			fc.send(fakeReply(m.ID, "true"))
 		}
 	})
@@ -429,10 +430,10 @@ func TestReconnectRightAfterAuthorizeReplyFollowed(t *testing.T) {
 	job := pooltest.GenerateJob("lb", 4, 4, true)
 	fp := startFakePool(t, func(fc *fakeConn, m fakeMsg) {
 		switch m.Method {
-		case MethodSubscribe:
-			fc.send(fakeSubscribeReply(m.ID), fakeNotification(MethodSetDifficulty, easy), fakeNotify(job))
-		case MethodAuthorize:
-			fc.send(fakeReply(m.ID, "true"), fakeNotification(MethodReconnect, "127.0.0.1", port, 0))
+		case wire.MethodSubscribe:
+			fc.send(fakeSubscribeReply(m.ID), fakeNotification(wire.MethodSetDifficulty, easy), fakeNotify(job))
+		case wire.MethodAuthorize:
+			fc.send(fakeReply(m.ID, "true"), fakeNotification(wire.MethodReconnect, "127.0.0.1", port, 0))
 		}
 	})
 	r := newRecorder()
@@ -489,7 +490,7 @@ func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 // since the first unanswered share, and not before: EventSick, StateSick
 // with a reason, and the share's reply is NoReply.
 func TestSilentSubmitsMakePoolSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
+	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	clk := newFakeClock()
 	opts := testOptions(r)
@@ -515,12 +516,12 @@ func TestSilentSubmitsMakePoolSick(t *testing.T) {
 	assert.Equal(t, source.StateSick, st.State)
 	assert.Contains(t, st.SickReason, "no submit answered")
 	assert.Equal(t, 1, srv.Stats().Connections, "held down, not reconnected")
-	assert.Equal(t, 1, countMethod(srv.Requests(), MethodSubmit))
+	assert.Equal(t, 1, countMethod(srv.Requests(), wire.MethodSubmit))
 }
 
 // UnansweredStreak timeouts in a row make the pool sick too.
 func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
+	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.SubmitTimeout = 150 * time.Millisecond
@@ -547,7 +548,7 @@ func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
 // answered for UnansweredAfter while some wait": the pool stays, and the
 // next share is judged from its own send time.
 func TestTimedOutSubmitAloneIsNotSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{MethodSubmit}}})
+	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	clk := newFakeClock()
 	opts := testOptions(r)
@@ -680,10 +681,10 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 	// Refusing: probes connect and authorize, and fail, for several HoldDown
 	// periods; the client stays where it is.
 	refusing := time.Now()
-	auth0 := countMethod(primary.Requests(), MethodAuthorize)
+	auth0 := countMethod(primary.Requests(), wire.MethodAuthorize)
 	conns0 := primary.Stats().Connections
 	eventually(t, func() bool {
-		return countMethod(primary.Requests(), MethodAuthorize) >= auth0+4 && time.Since(refusing) >= 3*opts.HoldDown
+		return countMethod(primary.Requests(), wire.MethodAuthorize) >= auth0+4 && time.Since(refusing) >= 3*opts.HoldDown
 	}, "primary probed while it refuses")
 	assert.Greater(t, primary.Stats().Connections, conns0, "the primary's port accepts")
 	assert.Equal(t, 1, primary.Stats().Authorized, "no probe passed")
@@ -717,7 +718,7 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 // came, sends go out again.
 func TestThrottleAtMaxInFlight(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
-		ReplyDelay: map[string]time.Duration{MethodSubmit: 300 * time.Millisecond}}})
+		ReplyDelay: map[string]time.Duration{wire.MethodSubmit: 300 * time.Millisecond}}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.MaxInFlight = 4
@@ -741,12 +742,12 @@ func TestThrottleAtMaxInFlight(t *testing.T) {
 		rep := waitReply(t, ch)
 		assert.Equal(t, source.Accepted, rep.Kind, rep.Reason)
 	}
-	assert.Equal(t, 4, countMethod(srv.Requests(), MethodSubmit), "nothing sent for the throttled share")
+	assert.Equal(t, 4, countMethod(srv.Requests(), wire.MethodSubmit), "nothing sent for the throttled share")
 	assert.Zero(t, c.Status()[0].InFlight)
 
 	rep := waitReply(t, sendShare(c, shares[5]))
 	assert.Equal(t, source.Accepted, rep.Kind, rep.Reason)
-	assert.Equal(t, 5, countMethod(srv.Requests(), MethodSubmit))
+	assert.Equal(t, 5, countMethod(srv.Requests(), wire.MethodSubmit))
 	assert.Equal(t, 5, srv.Stats().Accepted)
 }
 
@@ -755,7 +756,7 @@ func TestThrottleAtMaxInFlight(t *testing.T) {
 // again after it.
 func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
 	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
-		ReplyDelay: map[string]time.Duration{MethodSubmit: 10 * time.Second}}})
+		ReplyDelay: map[string]time.Duration{wire.MethodSubmit: 10 * time.Second}}})
 	r := newRecorder()
 	clk := newFakeClock()
 	opts := testOptions(r)
@@ -779,7 +780,7 @@ func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
 	}
 	suggests := func(tag string) int {
 		barrier(t, srv, tag)
-		return countMethod(srv.Requests(), MethodSuggestDifficulty)
+		return countMethod(srv.Requests(), wire.MethodSuggestDifficulty)
 	}
 	// Suggest needs 10 shares offered over at least 0.5 s since authorize.
 	throttle(10)
@@ -794,9 +795,9 @@ func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
 	throttle(1)
 	assert.Equal(t, 2, suggests("after-the-minute"))
 	reqs := srv.Requests()
-	assert.Equal(t, 2, countMethod(reqs, MethodSubmit))
+	assert.Equal(t, 2, countMethod(reqs, wire.MethodSubmit))
 	for _, q := range reqs {
-		if q.Method == MethodSuggestDifficulty {
+		if q.Method == wire.MethodSuggestDifficulty {
 			var p []float64
 			require.NoError(t, json.Unmarshal(q.Params, &p))
 			require.Len(t, p, 1)
@@ -947,7 +948,7 @@ type failingConn struct {
 }
 
 func (c *failingConn) Write(b []byte) (int, error) {
-	if bytes.Contains(b, []byte(MethodSubmit)) && c.arm.CompareAndSwap(true, false) {
+	if bytes.Contains(b, []byte(wire.MethodSubmit)) && c.arm.CompareAndSwap(true, false) {
 		c.Conn.Close()
 		return 0, errors.New("failing conn: write refused")
 	}
@@ -987,5 +988,5 @@ func TestSubmitWriteFailureAnsweredOnce(t *testing.T) {
 	assert.Zero(t, c.Status()[0].InFlight)
 	rep = waitReply(t, sendShare(c, mineShare(t, j2, 1)))
 	assert.Equal(t, source.Accepted, rep.Kind, rep.Reason)
-	assert.Zero(t, countMethod(srv.Requests(), MethodSubmit)-1, "only the second share reached the pool")
+	assert.Zero(t, countMethod(srv.Requests(), wire.MethodSubmit)-1, "only the second share reached the pool")
 }

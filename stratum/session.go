@@ -212,7 +212,7 @@ func (s *session) readLoop() {
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue
 		}
-		m, err := DecodeLine(line)
+		m, err := wire.Decode(line)
 		if err != nil {
 			s.mu.Lock()
 			s.garbage++

@@ -11,13 +11,13 @@ import (
 
 type call struct {
 	method string
-	ch     chan *Message
+	ch     chan *wire.Message
 	sub    *SubscribeResult // parsed by the reader for subscribe replies
 	subErr error
 
 	// Submits are answered through cb, by the reader, the monitor (timeout)
 	// or close, so no goroutine waits per share.
-	cb       func(*Message, error)
+	cb       func(*wire.Message, error)
 	submit   bool // a mining.submit: counts in inflight and the health rules
 	sent     time.Time
 	deadline time.Time
@@ -26,7 +26,7 @@ type call struct {
 
 // send writes a request and registers its waiter.
 func (s *session) send(method string, params []any) (*call, uint64, error) {
-	return s.sendCall(&call{method: method, ch: make(chan *Message, 1)}, params)
+	return s.sendCall(&call{method: method, ch: make(chan *wire.Message, 1)}, params)
 }
 
 func (s *session) sendCall(cl *call, params []any) (*call, uint64, error) {
@@ -73,7 +73,7 @@ func (s *session) forget(id uint64) {
 
 // wait waits for the reply to a call, the timeout, ctx or the end of the
 // session.
-func (s *session) wait(ctx context.Context, cl *call, id uint64, timeout time.Duration) (*Message, error) {
+func (s *session) wait(ctx context.Context, cl *call, id uint64, timeout time.Duration) (*wire.Message, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -93,7 +93,7 @@ func (s *session) wait(ctx context.Context, cl *call, id uint64, timeout time.Du
 	}
 }
 
-func (s *session) handleResponse(m *Message) {
+func (s *session) handleResponse(m *wire.Message) {
 	id, ok := m.NumID()
 	s.mu.Lock()
 	cl := s.pending[id]
@@ -113,13 +113,13 @@ func (s *session) handleResponse(m *Message) {
 		return
 	}
 	switch cl.method {
-	case MethodAuthorize:
+	case wire.MethodAuthorize:
 		if IsTrue(m.Result) {
 			s.mu.Lock()
 			s.authOK = true
 			s.mu.Unlock()
 		}
-	case MethodSubscribe:
+	case wire.MethodSubscribe:
 		if e := ParseError(m.Error, m.RejectReason); e != nil && !IsTrue(m.Result) {
 			cl.subErr = e
 			break
@@ -131,7 +131,7 @@ func (s *session) handleResponse(m *Message) {
 		}
 		cl.sub = &r
 		s.applySubscribe(r)
-	case MethodConfigure:
+	case wire.MethodConfigure:
 		if rolling, mask, err := ParseConfigureResult(m.Result); err != nil {
 			s.log.Warn("bad mining.configure reply; version rolling off", "event", "pool.configure_failed", "err", err)
 		} else if rolling {
@@ -147,7 +147,7 @@ func (s *session) handleResponse(m *Message) {
 func (s *session) optional(method string, params []any) {
 	now := s.c.now()
 	cl := &call{method: method, sent: now, deadline: now.Add(s.c.opts.CallTimeout)}
-	cl.cb = func(m *Message, err error) {
+	cl.cb = func(m *wire.Message, err error) {
 		switch {
 		case err != nil:
 			s.log.Debug("optional call got no reply", "event", "pool.optional_call", "method", method, "err", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 )
 
@@ -18,7 +19,7 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 	var cfgSent time.Time
 	if s.pc.VersionRolling {
 		var err error
-		cfgCall, cfgID, err = s.send(MethodConfigure, []any{
+		cfgCall, cfgID, err = s.send(wire.MethodConfigure, []any{
 			[]any{"version-rolling"},
 			map[string]any{"version-rolling.mask": fmt.Sprintf("%08x", work.BIP320Mask), "version-rolling.min-bit-count": 2},
 		})
@@ -42,7 +43,7 @@ func (s *session) handshake(ctx context.Context, resumeID string) error {
 	if sub.Extranonce2Size > 8 {
 		s.log.Warn("pool extranonce2_size is above 8; many miners cannot handle it", "event", "pool.extranonce", "size", sub.Extranonce2Size)
 	}
-	cl, id, err := s.send(MethodAuthorize, []any{s.pc.User, s.pc.Pass})
+	cl, id, err := s.send(wire.MethodAuthorize, []any{s.pc.User, s.pc.Pass})
 	if err != nil {
 		return fmt.Errorf("authorize: %w", err)
 	}
@@ -91,10 +92,10 @@ func (s *session) ready() {
 	}
 	s.authorizeWorkers(s.c.workerKeys())
 	if s.pc.ExtranonceSubscribe {
-		s.optional(MethodExtranonceSubscribe, []any{})
+		s.optional(wire.MethodExtranonceSubscribe, []any{})
 	}
 	if s.pc.SuggestDifficulty > 0 {
-		s.optional(MethodSuggestDifficulty, []any{s.pc.SuggestDifficulty})
+		s.optional(wire.MethodSuggestDifficulty, []any{s.pc.SuggestDifficulty})
 	}
 }
 
@@ -103,7 +104,7 @@ func (s *session) subscribe(ctx context.Context, resumeID string) (*SubscribeRes
 	if resumeID != "" {
 		params = append(params, resumeID)
 	}
-	cl, id, err := s.send(MethodSubscribe, params)
+	cl, id, err := s.send(wire.MethodSubscribe, params)
 	if err != nil {
 		return nil, err
 	}

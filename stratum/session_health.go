@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work/health"
 )
 
@@ -74,7 +75,7 @@ func (s *session) oldestPendingSubmitLocked() time.Time {
 }
 
 // onSubmitReplyLocked tells the health rule of a submit verdict.
-func (s *session) onSubmitReplyLocked(cl *call, m *Message) {
+func (s *session) onSubmitReplyLocked(cl *call, m *wire.Message) {
 	s.inflight--
 	v := health.Rejected
 	switch {

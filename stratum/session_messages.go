@@ -7,22 +7,22 @@ import (
 	"clminer/stratum/wire"
 )
 
-func (s *session) handle(m *Message) {
-	if m.Kind == KindResponse {
+func (s *session) handle(m *wire.Message) {
+	if m.Kind == wire.KindResponse {
 		s.handleResponse(m)
 		return
 	}
 	switch m.Method {
-	case MethodNotify:
+	case wire.MethodNotify:
 		s.onNotify(m.Params)
-	case MethodSetDifficulty:
+	case wire.MethodSetDifficulty:
 		d, err := ParseDifficulty(m.Params)
 		if err != nil {
 			s.logJob.Warn(s.log, "ignoring set_difficulty", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.onDifficulty(d)
-	case MethodSetExtranonce:
+	case wire.MethodSetExtranonce:
 		en1, size, err := ParseSetExtranonce(m.Params)
 		if err != nil {
 			s.logJob.Warn(s.log, "ignoring set_extranonce", "event", "pool.bad_message", "err", err)
@@ -38,39 +38,39 @@ func (s *session) handle(m *Message) {
 		s.pendingEN = &pendingExtranonce{en1: en1, size: size}
 		s.mu.Unlock()
 		s.logJob.Info(s.log, "pool changed extranonce; applies from the next job", "event", "pool.extranonce", "extranonce1", en1, "extranonce2_size", size)
-		if m.Kind == KindRequest {
+		if m.Kind == wire.KindRequest {
 			s.respond(m.ID, true, nil)
 		}
-	case MethodSetVersionMask:
+	case wire.MethodSetVersionMask:
 		mask, err := ParseVersionMask(m.Params)
 		if err != nil {
 			s.logJob.Warn(s.log, "ignoring set_version_mask", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.setMask(mask, s.isRolling())
-	case MethodReconnect:
+	case wire.MethodReconnect:
 		r, err := ParseReconnect(m.Params)
 		if err != nil {
 			s.logJob.Warn(s.log, "ignoring client.reconnect", "event", "pool.bad_message", "err", err)
 			break
 		}
 		s.onReconnect(r)
-	case MethodShowMessage:
+	case wire.MethodShowMessage:
 		s.logMessage.Info(s.log, "message from pool", "event", "pool.message", "text", clip(ParseShowMessage(m.Params)))
-		if m.Kind == KindRequest {
+		if m.Kind == wire.KindRequest {
 			s.respond(m.ID, true, nil)
 		}
-	case MethodGetVersion:
-		if m.Kind == KindRequest {
+	case wire.MethodGetVersion:
+		if m.Kind == wire.KindRequest {
 			s.respond(m.ID, s.c.opts.UserAgent, nil)
 		}
-	case MethodPing:
-		if m.Kind == KindRequest {
+	case wire.MethodPing:
+		if m.Kind == wire.KindRequest {
 			s.respond(m.ID, "pong", nil)
 		}
 	default:
 		s.log.Debug("unknown method from pool", "event", "pool.unknown_method", "method", clip(m.Method))
-		if m.Kind == KindRequest {
+		if m.Kind == wire.KindRequest {
 			s.respond(m.ID, nil, wire.NewError(wire.CodeMethodNotFound, "Method '"+clip(m.Method)+"' not found"))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/ledger"
 )
@@ -30,7 +31,7 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 			"event", "share.throttled", "in_flight", n, "difficulty", s.currentDiff())
 		if suggest > 0 {
 			s.log.Warn("pool difficulty gives an absurd share rate; asking for a higher one", "event", "pool.suggest_difficulty", "suggest", suggest)
-			s.optional(MethodSuggestDifficulty, []any{suggest})
+			s.optional(wire.MethodSuggestDifficulty, []any{suggest})
 		}
 		done(SubmitResult{}, ErrThrottled)
 		return
@@ -41,8 +42,8 @@ func (s *session) submitAsync(sub work.Submit, entry *ledger.Entry, done func(Su
 	if !rolling && len(params) > 5 {
 		params = params[:5]
 	}
-	cl := &call{method: MethodSubmit, submit: true, sent: now, deadline: now.Add(s.c.opts.SubmitTimeout), entry: entry}
-	cl.cb = func(m *Message, err error) {
+	cl := &call{method: wire.MethodSubmit, submit: true, sent: now, deadline: now.Add(s.c.opts.SubmitTimeout), entry: entry}
+	cl.cb = func(m *wire.Message, err error) {
 		if err != nil {
 			done(SubmitResult{}, err)
 			return
@@ -96,7 +97,7 @@ func suggestDifficulty(diff float64, offered uint64, since, last, now time.Time)
 	return math.Max(d, 1e-8), true
 }
 
-func submitVerdict(m *Message, rtt time.Duration) SubmitResult {
+func submitVerdict(m *wire.Message, rtt time.Duration) SubmitResult {
 	res := SubmitResult{RTT: rtt}
 	if IsTrue(m.Result) {
 		res.Accepted = true

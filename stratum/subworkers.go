@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"clminer/stratum/wire"
 	"clminer/work/source"
 )
 
@@ -34,8 +35,8 @@ func (s *session) authorizeWorkers(keys []string) {
 		s.subWorkers[key] = w
 		s.mu.Unlock()
 		now := s.c.now()
-		cl := &call{method: MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
-		cl.cb = func(m *Message, err error) {
+		cl := &call{method: wire.MethodAuthorize, sent: now, deadline: now.Add(s.c.opts.HandshakeTimeout)}
+		cl.cb = func(m *wire.Message, err error) {
 			reason := ""
 			switch {
 			case err != nil:
@@ -127,6 +128,29 @@ const (
 	WorkerAuthorized = "authorized" // its shares go under its own name
 	WorkerRefused    = "refused"    // the pool said no: its shares go under the pool user
 )
+
+// MaxWorkerKeyLen bounds a worker key PoolSafe makes: short enough for any
+// pool once the pool user and a '.' come before it.
+const MaxWorkerKeyLen = 32
+
+// PoolSafe is name in the characters every pool takes in a worker name
+// (ASCII letters, digits, '-' and '_'), at most MaxWorkerKeyLen bytes: each
+// other byte is written as sub, or dropped when sub is 0. It is the one
+// filter for sub-worker keys, whether made from a device id or from a
+// downstream miner's name.
+func PoolSafe(name string, sub byte) string {
+	out := make([]byte, 0, min(len(name), MaxWorkerKeyLen))
+	for i := 0; i < len(name) && len(out) < MaxWorkerKeyLen; i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+			out = append(out, c)
+		case sub != 0:
+			out = append(out, sub)
+		}
+	}
+	return string(out)
+}
 
 // AddWorker registers sub-worker key: every session, the live one at once,
 // authorizes WorkerName(pool user, key) after the pool user, and shares

@@ -21,6 +21,10 @@ var maxTarget = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewIn
 // Diff1Target is the target of difficulty 1.
 var Diff1Target = TargetFromBig(diff1)
 
+// MaxTarget is 2^256-1, the easiest target: every hash meets it (what a
+// Stratum V2 channel asks for as its maximum, taking any target).
+var MaxTarget = TargetFromBig(maxTarget)
+
 // TargetFromBig converts an integer target; values above 2^256-1 saturate.
 func TargetFromBig(v *big.Int) Target {
 	var t Target

@@ -125,3 +125,10 @@ func TestHashDifficulty(t *testing.T) {
 		assert.InEpsilon(t, exact, HashDifficulty(h), 1e-14, "hash %x", h)
 	}
 }
+
+// TestMaxTarget: the easiest target is 2^256-1, met by every hash.
+func TestMaxTarget(t *testing.T) {
+	assert.Equal(t, Target([32]byte(bytes.Repeat([]byte{0xff}, 32))), MaxTarget)
+	assert.True(t, MaxTarget.Met([32]byte(bytes.Repeat([]byte{0xff}, 32))))
+	assert.Equal(t, MaxTarget, TargetFromBig(new(big.Int).Lsh(big.NewInt(1), 300)), "saturates at MaxTarget")
+}

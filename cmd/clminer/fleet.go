@@ -18,7 +18,6 @@ import (
 	"clminer/gpu/thermal"
 	"clminer/stratum"
 	"clminer/work/device"
-	"clminer/work/gbt"
 	"clminer/work/miner"
 	"clminer/work/observe"
 	"clminer/work/observe/cgapi"
@@ -226,10 +225,10 @@ func (f *fleet) state(m *miner.Miner) cgapi.State {
 
 // poolUsers are the users shown per pool: the worker name on a pool, none
 // for a node mined solo (its -u is the node's RPC login).
-func poolUsers(pools []stratum.PoolConfig) []string {
+func poolUsers(pools []stratum.PoolConfig, ups []upstream) []string {
 	out := make([]string, len(pools))
 	for i, p := range pools {
-		if !gbt.IsNodeURL(p.URL) {
+		if ups[i].kind != kindNode {
 			out[i] = p.User
 		}
 	}

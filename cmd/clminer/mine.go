@@ -220,7 +220,7 @@ func runMiner(c *cli.Context, setup *runSetup, copts stratum.Options) error {
 		return err
 	}
 	defer fl.stop()
-	fl.users = poolUsers(setup.pools)
+	fl.users = poolUsers(setup.pools, setup.ups)
 
 	// Devices.
 	devs, err := registry.Open(c.Context, setup.spec, setup.devices)
@@ -294,16 +294,7 @@ func deviceWorkers(devs []device.Device, names map[string]string) map[string]str
 			out[id] = n
 			continue
 		}
-		key := make([]byte, 0, len(id))
-		for i := 0; i < len(id); i++ {
-			c := id[i]
-			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
-				key = append(key, c)
-			} else {
-				key = append(key, '-')
-			}
-		}
-		out[id] = string(key)
+		out[id] = stratum.PoolSafe(id, '-')
 	}
 	return out
 }

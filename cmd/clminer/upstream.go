@@ -47,7 +47,7 @@ func (u upstream) String() string {
 	case kindV2:
 		return u.v2.String()
 	case kindNode:
-		return u.node.Redacted()
+		return safetext.URL(u.node.String())
 	}
 	return u.pool.String()
 }

@@ -19,6 +19,7 @@ import (
 
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/stratum/wire"
 )
 
 // The attacks of issue 22 against the proxy's front door, each played
@@ -297,7 +298,7 @@ func TestAttackPrefixExhaustion(t *testing.T) {
 func authorizes(pool *pooltest.Server) int {
 	n := 0
 	for _, r := range pool.Requests() {
-		if r.Method == stratum.MethodAuthorize {
+		if r.Method == wire.MethodAuthorize {
 			n++
 		}
 	}

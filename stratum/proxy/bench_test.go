@@ -54,28 +54,28 @@ func newBenchMiner(b *testing.B, addr string, n int) *benchMiner {
 			b.Fatal(err)
 		}
 	}
-	send(1, stratum.MethodSubscribe, "bench")
+	send(1, wire.MethodSubscribe, "bench")
 	var en1 string
 	var size int
 	var job work.JobParams
 	diff := 1.0
 	authorized := false
-	send(2, stratum.MethodAuthorize, "bench.rig", "x")
+	send(2, wire.MethodAuthorize, "bench.rig", "x")
 	for job.JobID == "" || !authorized {
 		line, err := m.r.ReadBytes('\n')
 		if err != nil {
 			b.Fatal(err)
 		}
-		msg, err := stratum.DecodeLine(line)
+		msg, err := wire.Decode(line)
 		if err != nil {
 			b.Fatal(err)
 		}
 		switch {
-		case msg.Method == stratum.MethodSetDifficulty:
+		case msg.Method == wire.MethodSetDifficulty:
 			diff, _ = stratum.ParseDifficulty(msg.Params)
-		case msg.Method == stratum.MethodNotify:
+		case msg.Method == wire.MethodNotify:
 			job, _ = stratum.ParseNotify(msg.Params)
-		case msg.Kind == stratum.KindResponse:
+		case msg.Kind == wire.KindResponse:
 			id, _ := msg.NumID()
 			if id == 1 {
 				sr, err := stratum.ParseSubscribeResult(msg.Result)
@@ -106,7 +106,7 @@ func newBenchMiner(b *testing.B, addr string, n int) *benchMiner {
 		for !u.Check(nonce).MeetsShare {
 			nonce++
 		}
-		line, _ := wire.EncodeRequest(uint64(i+10), stratum.MethodSubmit,
+		line, _ := wire.EncodeRequest(uint64(i+10), wire.MethodSubmit,
 			[]any{"bench.rig", j.ID, hex.EncodeToString(en2), work.FormatUint32Hex(j.NTime), work.FormatUint32Hex(nonce)})
 		m.shares = append(m.shares, line)
 	}
@@ -340,21 +340,21 @@ func startStub(b *testing.B) string {
 					if err != nil {
 						return
 					}
-					m, err := stratum.DecodeLine(line)
+					m, err := wire.Decode(line)
 					if err != nil {
 						return
 					}
 					switch m.Method {
-					case stratum.MethodSubscribe:
+					case wire.MethodSubscribe:
 						res := stratum.SubscribeResult{Extranonce1: "01020304", Extranonce2Size: 4}
 						out, _ := wire.EncodeResponse(m.ID, res.Result(), nil)
 						_, _ = w.Write(out)
-					case stratum.MethodAuthorize:
+					case wire.MethodAuthorize:
 						out, _ := wire.EncodeResponse(m.ID, true, nil)
 						_, _ = w.Write(out)
-						out, _ = wire.EncodeNotification(stratum.MethodSetDifficulty, stratum.DifficultyParams(benchDiff))
+						out, _ = wire.EncodeNotification(wire.MethodSetDifficulty, stratum.DifficultyParams(benchDiff))
 						_, _ = w.Write(out)
-						out, _ = wire.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(job))
+						out, _ = wire.EncodeNotification(wire.MethodNotify, stratum.NotifyParams(job))
 						_, _ = w.Write(out)
 					default:
 						out, _ := wire.EncodeResponse(m.ID, true, nil)

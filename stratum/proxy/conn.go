@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"container/list"
+	"context"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/log"
+	"golang.org/x/time/rate"
 
 	"clminer/stratum"
 	"clminer/stratum/wire"
@@ -60,33 +62,33 @@ type conn struct {
 	// newcomer (prefixTaken). The swap decides a race between the two.
 	earned atomic.Int32
 
-	mu           sync.Mutex
-	subscribed   bool
-	authorized   bool
-	slot         int
-	prefix       []byte
-	d            int // extranonce2_size the miner was told
-	diff         float64
-	rolling      bool
-	reqMask      uint32            // the mask the miner asked for
-	mask         uint32            // the mask it was granted
-	extranonce   bool              // asked for mining.set_extranonce
-	workers      map[string]string // authorized names -> upstream key ("": the pool user)
-	unbound      map[string]string // names whose key is not authorized upstream yet -> the key
-	claimed      bool              // sent the pool a share, the last in epoch claimEpoch
-	claimEpoch   uint64
-	pending      int
-	garbage      int
-	authFails    int
-	agent        string
-	counts       Counts
-	rate         shareRate
-	lastShare    time.Time
-	closed       bool
-	closeReason  string
-	closeAfter   error // why the writer closes once the queue is written
-	tokens       float64
-	tokensAt     time.Time
+	mu          sync.Mutex
+	subscribed  bool
+	authorized  bool
+	slot        int
+	prefix      []byte
+	d           int // extranonce2_size the miner was told
+	diff        float64
+	rolling     bool
+	reqMask     uint32            // the mask the miner asked for
+	mask        uint32            // the mask it was granted
+	extranonce  bool              // asked for mining.set_extranonce
+	workers     map[string]string // authorized names -> upstream key ("": the pool user)
+	unbound     map[string]string // names whose key is not authorized upstream yet -> the key
+	claimed     bool              // sent the pool a share, the last in epoch claimEpoch
+	claimEpoch  uint64
+	pending     int
+	garbage     int
+	authFails   int
+	agent       string
+	counts      Counts
+	rate        shareRate
+	lastShare   time.Time
+	closed      bool
+	closeReason string
+	closeAfter  error // why the writer closes once the queue is written
+	// lim paces what the miner sends (Rate per second, Burst at most).
+	lim          *rate.Limiter
 	sentJobFirst bool
 	// vd is its own difficulty, used on jobs of an upstream that takes
 	// only blocks (a node); sent the difficulty each job was told at (the
@@ -101,16 +103,21 @@ type conn struct {
 	lastJob uint64
 	sentJob uint64 // the job last written to the miner (guarded by mu)
 
+	// ctx ends when the connection closes (or the server stops): what
+	// waits on the miner's behalf stops waiting then.
+	ctx       context.Context
+	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
 func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	remote := nc.RemoteAddr().String()
-	return &conn{s: s, id: id, nc: nc, remote: remote, peer: connlimit.PeerKey(nc.RemoteAddr()), slot: -1,
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{ctx: ctx, cancel: cancel, s: s, id: id, nc: nc, remote: remote, peer: connlimit.PeerKey(nc.RemoteAddr()), slot: -1,
 		q: outQueue{wake: make(chan struct{}, 1)}, since: time.Now(),
 		log: s.log.With("miner", id, "remote", remote), workers: map[string]string{}, unbound: map[string]string{}, done: make(chan struct{}),
-		tokens: float64(s.cfg.Burst), tokensAt: time.Now(), sent: map[uint64]toldDiff{},
+		lim: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst), sent: map[uint64]toldDiff{},
 		vd: vardiff{diff: s.cfg.StartDifficulty, since: time.Now()}}
 }
 
@@ -154,6 +161,7 @@ func (c *conn) close(err error) {
 			c.s.leaveWorker(n)
 		}
 		close(c.done)
+		c.cancel()
 		c.nc.Close()
 		c.s.removeConn(c)
 		c.s.releaseSlot(slot, c, hot, cool)
@@ -348,30 +356,6 @@ func (c *conn) closeAfterSent(why error) {
 	c.q.finish()
 }
 
-// take waits for a message token (Rate per second, Burst at most). Waiting
-// stops reading, so a flood slows only the connection that sends it.
-func (c *conn) take() bool {
-	cfg := &c.s.cfg
-	now := time.Now()
-	c.tokens = min(float64(cfg.Burst), c.tokens+now.Sub(c.tokensAt).Seconds()*cfg.Rate)
-	c.tokensAt = now
-	if c.tokens >= 1 {
-		c.tokens--
-		return true
-	}
-	wait := time.Duration((1 - c.tokens) / cfg.Rate * float64(time.Second))
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-c.done:
-		return false
-	case <-t.C:
-	}
-	c.tokens = 0
-	c.tokensAt = time.Now()
-	return true
-}
-
 func (c *conn) readLoop() {
 	lr := stratum.NewLineReader(c.nc, c.s.cfg.MaxLineSize)
 	cfg := &c.s.cfg
@@ -405,7 +389,12 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.gotLine = true
-		if !c.take() {
+		// Waiting for a token stops reading, so a flood slows only the
+		// connection that sends it.
+		if err := c.lim.Wait(c.ctx); err != nil {
+			// Closed meanwhile, or the server is stopping (it closes every
+			// connection with this reason; the first reason wins).
+			c.close(errors.New("proxy shutting down"))
 			return
 		}
 		if len(strings.TrimSpace(string(line))) == 0 {
@@ -422,7 +411,7 @@ func (c *conn) readLoop() {
 
 // handleLine handles one line; an error drops the miner.
 func (c *conn) handleLine(line []byte) error {
-	m, err := stratum.DecodeLine(line)
+	m, err := wire.Decode(line)
 	if err != nil {
 		return c.junk("not a stratum message")
 	}
@@ -434,33 +423,33 @@ func (c *conn) handleLine(line []byte) error {
 		c.s.countRefused()
 		return fmt.Errorf("sends a request id over %d bytes", maxIDLen)
 	}
-	if m.Kind == stratum.KindResponse {
+	if m.Kind == wire.KindResponse {
 		return nil // the proxy asks miners nothing that needs an answer
 	}
 	switch m.Method {
-	case stratum.MethodConfigure:
+	case wire.MethodConfigure:
 		c.onConfigure(m)
-	case stratum.MethodSubscribe:
+	case wire.MethodSubscribe:
 		return c.onSubscribe(m)
-	case stratum.MethodAuthorize:
+	case wire.MethodAuthorize:
 		return c.onAuthorize(m)
-	case stratum.MethodSubmit:
+	case wire.MethodSubmit:
 		c.onSubmit(m)
-	case stratum.MethodExtranonceSubscribe:
+	case wire.MethodExtranonceSubscribe:
 		c.mu.Lock()
 		c.extranonce = true
 		c.mu.Unlock()
-		if m.Kind == stratum.KindRequest {
+		if m.Kind == wire.KindRequest {
 			c.respond(m.ID, true, nil)
 		}
-	case stratum.MethodSuggestDifficulty, stratum.MethodSuggestTarget:
+	case wire.MethodSuggestDifficulty, wire.MethodSuggestTarget:
 		return c.onSuggest(m)
-	case stratum.MethodPing:
-		if m.Kind == stratum.KindRequest {
+	case wire.MethodPing:
+		if m.Kind == wire.KindRequest {
 			c.respond(m.ID, "pong", nil)
 		}
 	default:
-		if m.Kind == stratum.KindRequest {
+		if m.Kind == wire.KindRequest {
 			c.respond(m.ID, nil, wire.NewError(wire.CodeMethodNotFound, "Method not found"))
 		}
 		return c.junk("unknown method")
@@ -480,17 +469,17 @@ func (c *conn) junk(what string) error {
 	return nil
 }
 
-func (c *conn) onConfigure(m *stratum.Message) {
+func (c *conn) onConfigure(m *wire.Message) {
 	req, err := stratum.ParseConfigureParams(m.Params)
 	if err != nil {
-		if m.Kind == stratum.KindRequest {
-			c.respond(m.ID, nil, wire.NewError(stratum.CodeOther, err.Error()))
+		if m.Kind == wire.KindRequest {
+			c.respond(m.ID, nil, wire.NewError(wire.CodeOther, err.Error()))
 		}
 		_ = c.junk("bad configure")
 		return
 	}
 	if !c.s.waitSpace(c.done, c.s.cfg.HandshakeTimeout) {
-		c.respond(m.ID, nil, wire.NewError(stratum.CodeOther, "the proxy has no pool job yet"))
+		c.respond(m.ID, nil, wire.NewError(wire.CodeOther, "the proxy has no pool job yet"))
 		return
 	}
 	pj, _, _ := c.s.current()
@@ -507,26 +496,26 @@ func (c *conn) onConfigure(m *stratum.Message) {
 	}
 	mask := c.mask
 	c.mu.Unlock()
-	if m.Kind == stratum.KindRequest {
+	if m.Kind == wire.KindRequest {
 		c.respond(m.ID, stratum.ConfigureResult(req, rolling, mask), nil)
 	}
 }
 
-func (c *conn) onSubscribe(m *stratum.Message) error {
+func (c *conn) onSubscribe(m *wire.Message) error {
 	agent, _, err := stratum.ParseSubscribeParams(m.Params)
 	if err != nil {
-		c.reject(m.ID, stratum.CodeOther, err.Error())
+		c.reject(m.ID, wire.CodeOther, err.Error())
 		return c.junk("bad subscribe")
 	}
 	c.mu.Lock()
 	again := c.subscribed
 	c.mu.Unlock()
 	if again {
-		c.reject(m.ID, stratum.CodeOther, "already subscribed")
+		c.reject(m.ID, wire.CodeOther, "already subscribed")
 		return nil
 	}
 	if !c.s.waitSpace(c.done, c.s.cfg.HandshakeTimeout) {
-		c.reject(m.ID, stratum.CodeOther, "the proxy has no pool job yet; try again")
+		c.reject(m.ID, wire.CodeOther, "the proxy has no pool job yet; try again")
 		c.closeAfterSent(errors.New("no pool job to give it"))
 		return nil
 	}
@@ -534,7 +523,7 @@ func (c *conn) onSubscribe(m *stratum.Message) error {
 	if err != nil {
 		c.s.countRefused()
 		c.s.logErr.Warn(c.log, "refusing a miner", "event", "proxy.full", "err", err)
-		c.reject(m.ID, stratum.CodeOther, err.Error())
+		c.reject(m.ID, wire.CodeOther, err.Error())
 		c.closeAfterSent(err)
 		return nil
 	}
@@ -554,7 +543,7 @@ func (c *conn) onSubscribe(m *stratum.Message) error {
 	authorized := c.authorized
 	c.mu.Unlock()
 	sid := strconv.FormatUint(c.id, 16)
-	res := stratum.SubscribeResult{Subscriptions: [][2]string{{stratum.MethodSetDifficulty, sid}, {stratum.MethodNotify, sid}},
+	res := stratum.SubscribeResult{Subscriptions: [][2]string{{wire.MethodSetDifficulty, sid}, {wire.MethodNotify, sid}},
 		Extranonce1: hex.EncodeToString(pfx), Extranonce2Size: d}
 	c.respond(m.ID, res.Result(), nil)
 	c.s.logConn.Info(c.log, "miner subscribed", "event", "proxy.miner_subscribed", "extranonce1", res.Extranonce1, "extranonce2_size", d, "agent", agent)
@@ -567,17 +556,17 @@ func (c *conn) onSubscribe(m *stratum.Message) error {
 	return nil
 }
 
-func (c *conn) onAuthorize(m *stratum.Message) error {
+func (c *conn) onAuthorize(m *wire.Message) error {
 	user, pass, err := stratum.ParseAuthorizeParams(m.Params)
 	if err != nil {
-		c.reject(m.ID, stratum.CodeOther, err.Error())
+		c.reject(m.ID, wire.CodeOther, err.Error())
 		return c.junk("bad authorize")
 	}
 	if users := c.s.cfg.Users; users != nil {
 		if !c.s.fails.Allow(c.peer) {
 			// No password is checked: guessing is limited per address, not
 			// only per connection.
-			c.reject(m.ID, stratum.CodeUnauthorized, "too many refused authorizes from this address; try again later")
+			c.reject(m.ID, wire.CodeUnauthorized, "too many refused authorizes from this address; try again later")
 			c.s.countRefused()
 			return errors.New("too many refused authorizes from its address")
 		}
@@ -588,7 +577,7 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 			c.authFails++
 			n := c.authFails
 			c.mu.Unlock()
-			c.reject(m.ID, stratum.CodeUnauthorized, "Unauthorized worker")
+			c.reject(m.ID, wire.CodeUnauthorized, "Unauthorized worker")
 			c.s.logErr.Warn(c.log, "miner authorize refused", "event", "proxy.auth_refused", "worker", user)
 			if n >= maxAuthFailures {
 				c.s.countRefused()
@@ -601,7 +590,7 @@ func (c *conn) onAuthorize(m *stratum.Message) error {
 	_, had := c.workers[user]
 	if !had && len(c.workers) >= c.s.cfg.MaxWorkers {
 		c.mu.Unlock()
-		c.reject(m.ID, stratum.CodeOther, fmt.Sprintf("at most %d workers per connection", c.s.cfg.MaxWorkers))
+		c.reject(m.ID, wire.CodeOther, fmt.Sprintf("at most %d workers per connection", c.s.cfg.MaxWorkers))
 		return nil
 	}
 	subscribed := c.subscribed
@@ -726,18 +715,18 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 			// The miner cannot be told a smaller extranonce2_size on this
 			// connection: ask it back here, where its new subscribe gets one.
 			c.log.Info("pool's extranonce2 is smaller; asking the miner to reconnect to the proxy", "event", "proxy.miner_reconnect", "size", room)
-			c.notify(stratum.MethodReconnect, stratum.ReconnectParams(stratum.Reconnect{}))
+			c.notify(wire.MethodReconnect, stratum.ReconnectParams(stratum.Reconnect{}))
 			c.closeAfterSent(errors.New("asked to reconnect for a smaller extranonce2"))
 			return
 		}
 		c.d = min(room, maxDownstreamEN2)
-		add(stratum.MethodSetExtranonce, stratum.SetExtranonceParams(hex.EncodeToString(c.prefix), c.d))
+		add(wire.MethodSetExtranonce, stratum.SetExtranonceParams(hex.EncodeToString(c.prefix), c.d))
 		clean = true
 	}
 	if c.rolling {
 		if want := up.RollingMask & c.reqMask; want != c.mask {
 			c.mask = want
-			add(stratum.MethodSetVersionMask, stratum.VersionMaskParams(want))
+			add(wire.MethodSetVersionMask, stratum.VersionMaskParams(want))
 		}
 	}
 	diff := told
@@ -750,7 +739,7 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 	}
 	if diff != c.diff || !c.sentJobFirst {
 		c.diff = diff
-		add(stratum.MethodSetDifficulty, stratum.DifficultyParams(diff))
+		add(wire.MethodSetDifficulty, stratum.DifficultyParams(diff))
 	}
 	if pj.seq == c.sentJob && len(lines) == 0 {
 		// The job this miner already has, with nothing it sees changed: a
@@ -773,123 +762,186 @@ func (c *conn) sendJob(pj *pjob, clean bool) {
 	p := c.s.paramsFor(pj, d, clean)
 	c.sendNotify(func(clean bool) []byte {
 		p.CleanJobs = clean
-		b, _ := wire.EncodeNotification(stratum.MethodNotify, stratum.NotifyParams(p))
+		b, _ := wire.EncodeNotification(wire.MethodNotify, stratum.NotifyParams(p))
 		return b
 	}, clean)
 }
 
-// onSubmit judges a share on the host and forwards what the pool would
-// accept; every share gets exactly one answer and one count.
-func (c *conn) onSubmit(m *stratum.Message) {
+// onSubmit judges a share on the host (judgeShare) and forwards what the
+// pool would accept; every share gets exactly one answer and one count.
+func (c *conn) onSubmit(m *wire.Message) {
 	id := m.ID
-	if m.Kind != stratum.KindRequest {
+	if m.Kind != wire.KindRequest {
 		_ = c.junk("submit without an id")
 		return
 	}
 	sub, err := stratum.ParseSubmitParams(m.Params)
 	if err != nil {
-		c.verdict(id, "", Invalid, stratum.CodeOther, err.Error())
+		c.verdict(id, "", Invalid, wire.CodeOther, err.Error())
 		return
 	}
+	st, key := c.shareState(sub)
+	d := judgeShare(sub, st)
+	switch d.action {
+	case refuseShare:
+		c.verdict(id, d.worker, d.outcome, d.code, d.reason)
+	case keepLocal:
+		c.localShare(id, d.worker, key, st.pj, st.upj, d.unit, d.nonce, d.chk)
+	case forwardShare:
+		c.forward(id, key, st.pj, st.upj, d)
+	}
+}
+
+// shareState reads what sub is judged against, and the upstream key its
+// worker's shares go under (binding the name now when it was left unbound).
+func (c *conn) shareState(sub work.Submit) (shareState, string) {
 	c.mu.Lock()
-	subscribed, key, authorized := c.subscribed, "", false
-	if subscribed {
-		key, authorized = c.workers[sub.Worker]
+	st := shareState{subscribed: c.subscribed, en2Size: c.d, rolling: c.rolling, mask: c.mask, prefix: c.prefix, ntimeRoll: c.s.cfg.NTimeRoll}
+	key := ""
+	if st.subscribed {
+		key, st.authorized = c.workers[sub.Worker]
 	}
 	_, unbound := c.unbound[sub.Worker]
-	d, rolling, mask, prefix := c.d, c.rolling, c.mask, c.prefix
 	c.mu.Unlock()
-	if authorized && unbound {
+	if st.authorized && unbound {
 		key = c.rebind(sub.Worker)
 	}
+	if st.subscribed && st.authorized {
+		st.pj, st.upj, st.sp = c.s.lookup(sub.JobID)
+	}
+	return st, key
+}
+
+// shareState is what a share is judged against, read once: the miner's
+// session as it stood and the job the share's id names.
+type shareState struct {
+	subscribed bool
+	authorized bool   // the share's worker
+	en2Size    int    // the extranonce2_size the miner was told
+	rolling    bool   // version rolling negotiated
+	mask       uint32 // the version mask granted
+	prefix     []byte // the miner's extranonce prefix
+	ntimeRoll  uint32 // Config.NTimeRoll
+	// The job (Server.lookup of the share's job id; pj nil when unknown)
+	// and the extranonce space now in force.
+	pj  *pjob
+	upj *source.Job
+	sp  *space
+}
+
+// shareAction is what becomes of a judged share.
+type shareAction int
+
+const (
+	refuseShare  shareAction = iota // answered at once, counted as outcome
+	forwardShare                    // meets the pool's difficulty: claim it and send it
+	keepLocal                       // a blocks-only upstream's job: judged at the miner's own difficulty
+)
+
+// shareDecision is the host's verdict on a share before anything is
+// claimed or sent. A duplicate is found only when the share is claimed
+// (Entry.Claim reserves it atomically), so it is no decision here.
+type shareDecision struct {
+	action shareAction
+	// refuseShare: how it is counted and answered.
+	outcome Outcome
+	code    int
+	reason  string
+	worker  string // whose share: "" until its worker is known authorized
+	// forwardShare and keepLocal: the work the share solves.
+	unit   *work.Unit
+	nonce  uint32
+	chk    work.Check
+	judged float64 // forwardShare: the difficulty the upstream credits it at
+}
+
+// judgeShare decides a share on what the miner and the job say, without
+// touching either: the answer it gets today for each way it can be wrong,
+// or the unit it solves.
+func judgeShare(sub work.Submit, st shareState) shareDecision {
+	refuse := func(worker string, o Outcome, code int, reason string) shareDecision {
+		return shareDecision{action: refuseShare, outcome: o, code: code, reason: reason, worker: worker}
+	}
 	switch {
-	case !subscribed:
-		c.verdict(id, "", Invalid, stratum.CodeNotSubscribed, "Not subscribed")
-		return
-	case !authorized:
-		c.verdict(id, "", Invalid, stratum.CodeUnauthorized, "Unauthorized worker")
-		return
+	case !st.subscribed:
+		return refuse("", Invalid, wire.CodeNotSubscribed, "Not subscribed")
+	case !st.authorized:
+		return refuse("", Invalid, wire.CodeUnauthorized, "Unauthorized worker")
 	}
 	worker := sub.Worker
-	pj, upj, sp := c.s.lookup(sub.JobID)
+	pj, upj, sp := st.pj, st.upj, st.sp
 	if pj == nil {
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Job not found")
-		return
+		return refuse(worker, Stale, wire.CodeJobNotFound, "Job not found")
 	}
 	entry := upj.Entry
 	if pj.sp != sp || !entry.Live() {
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
-		return
+		return refuse(worker, Stale, wire.CodeJobNotFound, "Stale")
 	}
-	if len(sub.Extranonce2) != 2*d {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, "Incorrect size of extranonce2")
-		return
+	if len(sub.Extranonce2) != 2*st.en2Size {
+		return refuse(worker, Invalid, wire.CodeOther, "Incorrect size of extranonce2")
 	}
 	en2, err := hex.DecodeString(sub.Extranonce2)
 	if err != nil {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, "extranonce2 is not hex")
-		return
+		return refuse(worker, Invalid, wire.CodeOther, "extranonce2 is not hex")
 	}
 	if len(sub.NTime) != 8 || len(sub.Nonce) != 8 {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, "ntime and nonce must be 8 hex chars")
-		return
+		return refuse(worker, Invalid, wire.CodeOther, "ntime and nonce must be 8 hex chars")
 	}
 	ntime, err1 := work.ParseUint32Hex("ntime", sub.NTime)
 	nonce, err2 := work.ParseUint32Hex("nonce", sub.Nonce)
 	if err1 != nil || err2 != nil {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, "ntime and nonce must be hex")
-		return
+		return refuse(worker, Invalid, wire.CodeOther, "ntime and nonce must be hex")
 	}
 	j := upj.Job
-	if ntime < j.NTime || ntime-j.NTime > c.s.cfg.NTimeRoll {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, "Ntime out of range")
-		return
+	if ntime < j.NTime || ntime-j.NTime > st.ntimeRoll {
+		return refuse(worker, Invalid, wire.CodeOther, "Ntime out of range")
 	}
 	version := j.Version
 	if sub.VersionBits != "" {
-		if !rolling {
-			c.verdict(id, worker, Invalid, stratum.CodeVersionMask, "version rolling not negotiated")
-			return
+		if !st.rolling {
+			return refuse(worker, Invalid, wire.CodeVersionMask, "version rolling not negotiated")
 		}
 		bits, err := work.ParseUint32Hex("version_bits", sub.VersionBits)
-		if err != nil || bits&^mask != 0 || bits&^upj.RollingMask != 0 {
-			c.verdict(id, worker, Invalid, stratum.CodeVersionMask, "Invalid version mask")
-			return
+		if err != nil || bits&^st.mask != 0 || bits&^upj.RollingMask != 0 {
+			return refuse(worker, Invalid, wire.CodeVersionMask, "Invalid version mask")
 		}
-		version = j.Version&^mask | bits
+		version = j.Version&^st.mask | bits
 	}
 	// The miner's sizes are its current ones; the job's extranonce space
 	// may be another pool's (a failover the miner has not been told of
 	// yet), and a share that does not fit it is stale, never a panic.
-	if len(prefix)+len(en2) > sp.size {
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the pool changed its extranonce space")
-		return
+	if len(st.prefix)+len(en2) > sp.size {
+		return refuse(worker, Stale, wire.CodeJobNotFound, "Stale: the pool changed its extranonce space")
 	}
 	full := make([]byte, 0, sp.size)
-	full = append(full, prefix...)
+	full = append(full, st.prefix...)
 	full = append(full, en2...)
 	full = append(full, make([]byte, sp.size-len(full))...)
 	u, err := j.NewUnit(full, version, ntime)
 	if err != nil {
-		c.verdict(id, worker, Invalid, stratum.CodeOther, err.Error())
-		return
+		return refuse(worker, Invalid, wire.CodeOther, err.Error())
 	}
 	chk := u.Check(nonce)
 	if pj.local {
-		c.localShare(id, worker, key, pj, upj, u, nonce, chk)
-		return
+		return shareDecision{action: keepLocal, worker: worker, unit: u, nonce: nonce, chk: chk}
 	}
 	ok, judged := entry.Judge(chk.Hash)
 	if !ok {
-		c.verdict(id, worker, LowDifficulty, stratum.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
-		return
+		return refuse(worker, LowDifficulty, wire.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
 	}
+	return shareDecision{action: forwardShare, worker: worker, unit: u, nonce: nonce, chk: chk, judged: judged}
+}
+
+// forward claims a share judgeShare passed and sends it to the pool under
+// key; the pool's verdict answers the miner.
+func (c *conn) forward(id json.RawMessage, key string, pj *pjob, upj *source.Job, d shareDecision) {
+	worker, u, nonce, judged := d.worker, d.unit, d.nonce, d.judged
 	rate := c.toldFor(pj.seq, judged).diff
-	if !c.claim(id, worker, entry, ledger.ShareKey(u, nonce), true) {
+	if !c.claim(id, worker, upj.Entry, ledger.ShareKey(u, nonce), true) {
 		return
 	}
-	if chk.MeetsNetwork {
-		c.log.Info("block found by a miner", "event", "block.found", "worker", worker, "hash", work.HashDisplay(chk.Hash))
+	if d.chk.MeetsNetwork {
+		c.log.Info("block found by a miner", "event", "block.found", "worker", worker, "hash", work.HashDisplay(d.chk.Hash))
 	}
 	sent := time.Now()
 	c.s.up.Send(source.Share{Job: upj, Unit: u, Nonce: nonce, Worker: key}, func(r source.Reply) {
@@ -898,15 +950,15 @@ func (c *conn) onSubmit(m *stratum.Message) {
 		case source.Accepted:
 			c.accepted(id, worker, judged, rate, time.Since(sent))
 		case source.NotSent:
-			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the pool session that issued the job ended")
+			c.verdict(id, worker, Stale, wire.CodeJobNotFound, "Stale: the pool session that issued the job ended")
 		case source.Throttled:
-			c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict")
+			c.verdict(id, worker, Busy, wire.CodeOther, "too many shares awaiting the pool's verdict")
 		case source.NoReply:
-			c.verdict(id, worker, Lost, stratum.CodeOther, "no verdict from the pool: "+r.Reason)
+			c.verdict(id, worker, Lost, wire.CodeOther, "no verdict from the pool: "+r.Reason)
 		default:
 			code := r.Code
 			if code == 0 {
-				code = stratum.CodeOther
+				code = wire.CodeOther
 			}
 			c.verdict(id, worker, Rejected, code, r.Reason)
 		}
@@ -926,7 +978,7 @@ func (c *conn) localShare(id json.RawMessage, worker, key string, pj *pjob, upj 
 	told := c.toldForLocked(pj.seq)
 	c.mu.Unlock()
 	if !block && !told.target.Met(chk.Hash) {
-		c.verdict(id, worker, LowDifficulty, stratum.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
+		c.verdict(id, worker, LowDifficulty, wire.CodeLowDifficulty, fmt.Sprintf("Low difficulty share of %.6g", chk.Difficulty))
 		return
 	}
 	if !c.claim(id, worker, upj.Entry, ledger.ShareKey(u, nonce), block) {
@@ -944,7 +996,7 @@ func (c *conn) localShare(id json.RawMessage, worker, key string, pj *pjob, upj 
 		c.s.up.Send(source.Share{Job: upj, Unit: u, Nonce: nonce, Worker: key}, func(r source.Reply) {
 			c.unpend()
 			if r.Kind == source.NotSent {
-				c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the block was not sent: "+r.Reason)
+				c.verdict(id, worker, Stale, wire.CodeJobNotFound, "Stale: the block was not sent: "+r.Reason)
 				return
 			}
 			c.blockVerdict(worker, r)
@@ -965,19 +1017,19 @@ func (c *conn) claim(id json.RawMessage, worker string, entry *ledger.Entry, key
 	c.mu.Lock()
 	if pend && c.pending >= c.s.cfg.MaxPending {
 		c.mu.Unlock()
-		c.verdict(id, worker, Busy, stratum.CodeOther, "too many shares awaiting the pool's verdict; slow down")
+		c.verdict(id, worker, Busy, wire.CodeOther, "too many shares awaiting the pool's verdict; slow down")
 		return false
 	}
 	if c.closed {
 		// Its prefix may already be free: nothing of it goes to the pool.
 		c.mu.Unlock()
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner disconnected")
+		c.verdict(id, worker, Stale, wire.CodeJobNotFound, "Stale: the miner disconnected")
 		return false
 	}
 	if !c.s.earnPrefix(c) {
 		// Its prefix went to a newcomer: nothing of it goes to the pool.
 		c.mu.Unlock()
-		c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale: the miner's prefix went to another miner")
+		c.verdict(id, worker, Stale, wire.CodeJobNotFound, "Stale: the miner's prefix went to another miner")
 		return false
 	}
 	// Marked before the claim, under the lock close reads it with: the
@@ -992,9 +1044,9 @@ func (c *conn) claim(id json.RawMessage, worker string, entry *ledger.Entry, key
 			c.unpend()
 		}
 		if !entry.Live() {
-			c.verdict(id, worker, Stale, stratum.CodeJobNotFound, "Stale")
+			c.verdict(id, worker, Stale, wire.CodeJobNotFound, "Stale")
 		} else {
-			c.verdict(id, worker, Duplicate, stratum.CodeDuplicate, "Duplicate share")
+			c.verdict(id, worker, Duplicate, wire.CodeDuplicate, "Duplicate share")
 		}
 		return false
 	}
@@ -1062,8 +1114,8 @@ func (c *conn) resendLocal() {
 // bounds; a pool's difficulty is every miner's (a higher one would cut
 // the pool's credit, a lower one send shares it rejects), so there it is
 // only kept for a failover to a node.
-func (c *conn) onSuggest(m *stratum.Message) error {
-	if m.Kind == stratum.KindRequest {
+func (c *conn) onSuggest(m *wire.Message) error {
+	if m.Kind == wire.KindRequest {
 		c.respond(m.ID, true, nil)
 	}
 	d, err := suggested(m)
@@ -1082,8 +1134,8 @@ func (c *conn) onSuggest(m *stratum.Message) error {
 
 // suggested reads the difficulty a suggest_difficulty or suggest_target
 // asks for.
-func suggested(m *stratum.Message) (float64, error) {
-	if m.Method != stratum.MethodSuggestTarget {
+func suggested(m *wire.Message) (float64, error) {
+	if m.Method != wire.MethodSuggestTarget {
 		d, err := stratum.ParseDifficulty(m.Params)
 		if err == nil && (d <= 0 || math.IsInf(d, 0) || math.IsNaN(d)) {
 			err = fmt.Errorf("difficulty %v", d)

@@ -61,7 +61,10 @@
 //     ledger entry, and only what the pool would accept is sent: stale,
 //     duplicate, low-difficulty and malformed shares are answered locally
 //     with the pool's usual codes, so a broken miner cannot make the pool
-//     mark the farm's one connection sick.
+//     mark the farm's one connection sick. judgeShare makes that decision
+//     from the miner's state and the job alone, without side effects, so
+//     every refusal and its code is table-tested; a duplicate is found only
+//     when the share is claimed in the ledger, which reserves it atomically.
 //   - With a pool, a miner's difficulty is the upstream one, stamped per
 //     job: a higher downstream difficulty would cut the credit the pool
 //     gives (it credits each share at its own difficulty), a lower one would
@@ -70,8 +73,9 @@
 //     intersection of its mask and the pool's, updated with
 //     mining.set_version_mask when the pool's changes.
 //   - Everything a miner sends is bounded: line size, request id size (a
-//     long id drops the miner, never echoed), messages per second (a token bucket
-//     that stops reading, so a flood only slows its sender), garbage lines,
+//     long id drops the miner, never echoed), messages per second (an
+//     x/time/rate limiter per connection whose wait stops reading, so a
+//     flood only slows its sender), garbage lines,
 //     time to the first line and to subscribe and authorize, workers per
 //     connection and shares waiting for the pool. Each connection has its
 //     own writer with a queue bounded in bytes, in which a newer job replaces

@@ -22,6 +22,7 @@ import (
 
 	"clminer/gpu/gputest"
 	"clminer/stratum"
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/device"
 	"clminer/work/gbt"
@@ -41,7 +42,7 @@ func TestNodeVardiffAndSuggest(t *testing.T) {
 	}
 	assert.Equal(t, 0.25/4, s.diff, "no share within the interval: a quarter")
 	for _, tc := range []struct{ ask, want float64 }{{0.4, 0.4}, {1e6, 0.5}, {1e-12, 1e-9}} {
-		id := s.call(stratum.MethodSuggestDifficulty, tc.ask)
+		id := s.call(wire.MethodSuggestDifficulty, tc.ask)
 		rep, notes := s.until(id)
 		require.Equal(t, "true", string(rep.Result))
 		s.notes = append(s.notes, notes...)
@@ -267,7 +268,7 @@ func TestNodeTemplateRefreshMidShare(t *testing.T) {
 	// Another block on the same tip, found on the newer template: stale.
 	s.job = saved
 	nonce = mineBlock(t, saved, en2)
-	assert.Equal(t, stratum.CodeJobNotFound, rejectCode(t, s.submit(t, "rig", en2, jobNTime(t, saved), nonce, "")))
+	assert.Equal(t, wire.CodeJobNotFound, rejectCode(t, s.submit(t, "rig", en2, jobNTime(t, saved), nonce, "")))
 	assert.Equal(t, h0+1, n.Height(t))
 	st := px.srv.Status()
 	assert.EqualValues(t, 1, st.Shares.BlocksAccepted)

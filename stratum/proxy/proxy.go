@@ -182,7 +182,7 @@ func DefaultWorkerKey(name string) string {
 	if i := bytes.LastIndexByte([]byte(name), '.'); i >= 0 {
 		name = name[i+1:]
 	}
-	return poolSafe(name)
+	return stratum.PoolSafe(name, 0)
 }
 
 // UserWorkerKey is the key of a --miner-users user: the whole name, '.'
@@ -190,20 +190,7 @@ func DefaultWorkerKey(name string) string {
 // one name are two workers at the pool, not one that mixes their shares.
 // New refuses a user list in which two users would still meet.
 func UserWorkerKey(name string) string {
-	return poolSafe(strings.ReplaceAll(name, ".", "_"))
-}
-
-// poolSafe keeps the characters every pool takes in a worker name, at most
-// 32 bytes.
-func poolSafe(name string) string {
-	out := make([]byte, 0, len(name))
-	for i := 0; i < len(name) && len(out) < 32; i++ {
-		c := name[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-			out = append(out, c)
-		}
-	}
-	return string(out)
+	return stratum.PoolSafe(strings.ReplaceAll(name, ".", "_"), 0)
 }
 
 // Upstream is what the proxy needs of the pool side: any work source, as

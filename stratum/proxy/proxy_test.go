@@ -15,6 +15,7 @@ import (
 
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
+	"clminer/stratum/wire"
 	"clminer/work"
 )
 
@@ -166,11 +167,11 @@ func (s *session) nextJob(t *testing.T) {
 			require.NoError(t, err)
 		}
 		switch l.Method {
-		case stratum.MethodSetDifficulty:
+		case wire.MethodSetDifficulty:
 			d, err := stratum.ParseDifficulty(l.Params)
 			require.NoError(t, err)
 			s.diff = d
-		case stratum.MethodNotify:
+		case wire.MethodNotify:
 			p, err := stratum.ParseNotify(l.Params)
 			require.NoError(t, err)
 			p.Extranonce1, p.Extranonce2Size, p.Difficulty = s.en1, s.size, s.diff
@@ -219,14 +220,14 @@ func TestLocalVerdicts(t *testing.T) {
 	u, _ := j.NewUnit(en2, j.Version, j.NTime)
 	for bad = nonce + 1; u.Check(bad).MeetsShare; bad++ {
 	}
-	assert.Equal(t, stratum.CodeLowDifficulty, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, bad, "")))
-	assert.Equal(t, stratum.CodeUnauthorized, rejectCode(t, s.submit(t, "w.other", en2, j.NTime, nonce, "")))
-	assert.Equal(t, stratum.CodeOther, rejectCode(t, s.submit(t, "w.raw1", []byte{1, 2}, j.NTime, nonce, "")), "short extranonce2")
-	assert.Equal(t, stratum.CodeOther, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime-1, nonce, "")), "ntime below the job's")
-	assert.Equal(t, stratum.CodeVersionMask, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, nonce, "e0000000")), "bits outside the mask")
+	assert.Equal(t, wire.CodeLowDifficulty, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, bad, "")))
+	assert.Equal(t, wire.CodeUnauthorized, rejectCode(t, s.submit(t, "w.other", en2, j.NTime, nonce, "")))
+	assert.Equal(t, wire.CodeOther, rejectCode(t, s.submit(t, "w.raw1", []byte{1, 2}, j.NTime, nonce, "")), "short extranonce2")
+	assert.Equal(t, wire.CodeOther, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime-1, nonce, "")), "ntime below the job's")
+	assert.Equal(t, wire.CodeVersionMask, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, nonce, "e0000000")), "bits outside the mask")
 	rep := s.submit(t, "w.raw1", en2, j.NTime, nonce, "")
 	require.Equal(t, "true", string(rep.Result), "the good share: %s", rep.Error)
-	assert.Equal(t, stratum.CodeDuplicate, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, nonce, "")))
+	assert.Equal(t, wire.CodeDuplicate, rejectCode(t, s.submit(t, "w.raw1", en2, j.NTime, nonce, "")))
 	// the pool got exactly the good share, with the full extranonce2
 	shares := pool.Shares()
 	require.Len(t, shares, 1)
@@ -238,7 +239,7 @@ func TestLocalVerdicts(t *testing.T) {
 	pool.PushJob(true)
 	s.nextJob(t)
 	s.job, old = old, s.job
-	assert.Equal(t, stratum.CodeJobNotFound, rejectCode(t, s.submit(t, "w.raw1", []byte{9, 9, 9}, j.NTime, nonce, "")))
+	assert.Equal(t, wire.CodeJobNotFound, rejectCode(t, s.submit(t, "w.raw1", []byte{9, 9, 9}, j.NTime, nonce, "")))
 	s.job = old
 	assert.Equal(t, 1, pool.Stats().Accepted)
 	assert.Zero(t, pool.Stats().Rejected, "nothing the pool would reject reached it")
@@ -271,7 +272,7 @@ func TestVersionRollingPassesThrough(t *testing.T) {
 	for len(masks) == 0 {
 		l, err := s.read()
 		require.NoError(t, err)
-		if l.Method == stratum.MethodSetVersionMask {
+		if l.Method == wire.MethodSetVersionMask {
 			m, err := stratum.ParseVersionMask(l.Params)
 			require.NoError(t, err)
 			masks = append(masks, work.FormatUint32Hex(m))
@@ -281,7 +282,7 @@ func TestVersionRollingPassesThrough(t *testing.T) {
 	s.mask = 0x0000e000
 	v = j.Version | 0x00100000
 	nonce, _ = mineShare(t, s.job, []byte{0, 0, 2}, v)
-	assert.Equal(t, stratum.CodeVersionMask, rejectCode(t, s.submit(t, "rig", []byte{0, 0, 2}, j.NTime, nonce, "00100000")))
+	assert.Equal(t, wire.CodeVersionMask, rejectCode(t, s.submit(t, "rig", []byte{0, 0, 2}, j.NTime, nonce, "00100000")))
 	assert.Equal(t, 1, pool.Stats().Accepted)
 	assert.Zero(t, pool.Stats().Rejected)
 }
@@ -510,9 +511,9 @@ func TestIndependentPythonMiner(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
 	assert.Equal(t, 6, res.Accepted, "codes %v", res.Codes)
 	require.NotNil(t, res.DuplicateCode)
-	assert.Equal(t, stratum.CodeDuplicate, *res.DuplicateCode)
+	assert.Equal(t, wire.CodeDuplicate, *res.DuplicateCode)
 	require.NotNil(t, res.LowDifficultyCode)
-	assert.Equal(t, stratum.CodeLowDifficulty, *res.LowDifficultyCode)
+	assert.Equal(t, wire.CodeLowDifficulty, *res.LowDifficultyCode)
 	var poolHashes []string
 	rolled := 0
 	for _, s := range pool.Shares() {
@@ -581,7 +582,7 @@ func TestDifficultyRaiseReachesMinersAtOnce(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, stratum.CodeLowDifficulty, rejectCode(t, s.submit(t, "rig", en2, j.NTime, nonce, "")))
+	assert.Equal(t, wire.CodeLowDifficulty, rejectCode(t, s.submit(t, "rig", en2, j.NTime, nonce, "")))
 	assert.Zero(t, pool.Stats().Rejected, "the pool never saw it")
 }
 
@@ -608,9 +609,9 @@ func TestMinerThatStopsReadingIsDropped(t *testing.T) {
 				return
 			}
 			switch {
-			case l.Method == stratum.MethodSetDifficulty:
+			case l.Method == wire.MethodSetDifficulty:
 				diff, _ = stratum.ParseDifficulty(l.Params)
-			case l.Method == stratum.MethodNotify:
+			case l.Method == wire.MethodNotify:
 				p, err := stratum.ParseNotify(l.Params)
 				if err != nil {
 					continue
@@ -673,7 +674,7 @@ func TestMinerUserList(t *testing.T) {
 	for i := 0; i < maxAuthFailures; i++ {
 		id = r.call("mining.authorize", "rig1", "wrong")
 		rep, _ := r.until(id)
-		assert.Equal(t, stratum.CodeUnauthorized, rejectCode(t, rep))
+		assert.Equal(t, wire.CodeUnauthorized, rejectCode(t, rep))
 	}
 	var err error
 	for err == nil {
@@ -688,5 +689,5 @@ func TestMinerUserList(t *testing.T) {
 	assert.Equal(t, "true", string(rep.Result))
 	id = ok.call("mining.authorize", "rig2", "s3cret")
 	rep, _ = ok.until(id)
-	assert.Equal(t, stratum.CodeUnauthorized, rejectCode(t, rep), "a name not in the list")
+	assert.Equal(t, wire.CodeUnauthorized, rejectCode(t, rep), "a name not in the list")
 }

@@ -15,6 +15,7 @@ import (
 	"clminer/stratum/v2/channel"
 	"clminer/stratum/v2/codec"
 	"clminer/stratum/v2/v2test"
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/failover"
 	"clminer/work/retry"
@@ -179,7 +180,7 @@ func TestV2SetTargetUnderTheV1Rule(t *testing.T) {
 	raised := s.diff
 	assert.InDelta(t, lowDiff*64, raised, lowDiff*1e-4)
 	en2, nonce := shareBetween(t, first, lowDiff, lowDiff*64)
-	assert.Equal(t, stratum.CodeLowDifficulty, rejectCode(t, s.submit(t, "rig", en2, jobNTime(t, s.job), nonce, "")))
+	assert.Equal(t, wire.CodeLowDifficulty, rejectCode(t, s.submit(t, "rig", en2, jobNTime(t, s.job), nonce, "")))
 
 	require.NoError(t, conn.SetTarget(v2Target(t, lowDiff)))
 	require.NoError(t, conn.NewJob())

@@ -16,6 +16,7 @@ import (
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/channel"
 	"clminer/stratum/v2/v2peer"
+	"clminer/stratum/wire"
 	"clminer/work"
 	"clminer/work/failover"
 	"clminer/work/retry"
@@ -53,9 +54,9 @@ func runPythonMiner(t *testing.T, addr, worker string, shares int) (accepted int
 	}
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
 	require.NotNil(t, res.DuplicateCode)
-	assert.Equal(t, stratum.CodeDuplicate, *res.DuplicateCode, "the proxy refuses the duplicate itself")
+	assert.Equal(t, wire.CodeDuplicate, *res.DuplicateCode, "the proxy refuses the duplicate itself")
 	require.NotNil(t, res.LowDifficultyCode)
-	assert.Equal(t, stratum.CodeLowDifficulty, *res.LowDifficultyCode)
+	assert.Equal(t, wire.CodeLowDifficulty, *res.LowDifficultyCode)
 	return res.Accepted, res.Hashes
 }
 

@@ -160,11 +160,11 @@ func New(cfg Config, opt Options) (*Source, error) {
 		return nil, err
 	}
 	if cfg.Cookie == "" && cfg.User == "" {
-		return nil, fmt.Errorf("node %s: give the RPC user and password (-u/-p) or --rpc-cookie PATH", u.Redacted())
+		return nil, fmt.Errorf("node %s: give the RPC user and password (-u/-p) or --rpc-cookie PATH", safetext.URL(u.String()))
 	}
 	opt.defaults()
 	if opt.Extranonce2Size < work.MinExtranonce2Size || opt.Extranonce2Size > MaxExtranonce2Size {
-		return nil, fmt.Errorf("node %s: extranonce2 size %d: want %d..%d bytes", u.Redacted(), opt.Extranonce2Size, work.MinExtranonce2Size, MaxExtranonce2Size)
+		return nil, fmt.Errorf("node %s: extranonce2 size %d: want %d..%d bytes", safetext.URL(u.String()), opt.Extranonce2Size, work.MinExtranonce2Size, MaxExtranonce2Size)
 	}
 	en1 := make([]byte, extranonce1Size)
 	if _, err := rand.Read(en1); err != nil {

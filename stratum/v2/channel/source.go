@@ -420,11 +420,7 @@ func (s *Source) setup(ss *session, addr string) error {
 		return fmt.Errorf("sv2: %s before SetupConnection.Success", m.Name())
 	}
 	ss.rate = s.hashRate()
-	var max [32]byte
-	for i := range max {
-		max[i] = 0xff
-	}
-	open := codec.OpenStandardMiningChannel{RequestID: 1, UserIdentity: s.cfg.User, NominalHashRate: float32(ss.rate), MaxTarget: max}
+	open := codec.OpenStandardMiningChannel{RequestID: 1, UserIdentity: s.cfg.User, NominalHashRate: float32(ss.rate), MaxTarget: work.MaxTarget}
 	var om codec.Message = &open
 	if ss.extended || extendedOnly {
 		ss.extended = true
@@ -848,12 +844,8 @@ func (s *Source) maybeUpdate(ss *session) {
 	if r <= 0 || (r > ss.rate*0.8 && r < ss.rate*1.25) {
 		return
 	}
-	var max [32]byte
-	for i := range max {
-		max[i] = 0xff
-	}
 	ss.rate = r
-	if err := s.write(ss, &codec.UpdateChannel{ChannelID: ss.channel, NominalHashRate: float32(r), MaximumTarget: max}); err != nil {
+	if err := s.write(ss, &codec.UpdateChannel{ChannelID: ss.channel, NominalHashRate: float32(r), MaximumTarget: work.MaxTarget}); err != nil {
 		s.log.Debug("UpdateChannel not sent", "event", "pool.update_failed", "pool", s.st.URL, "err", err)
 		return
 	}
