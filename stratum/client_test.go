@@ -524,10 +524,12 @@ func TestBackoffAgainstDeadPool(t *testing.T) {
 	opts.Retry = retry.Backoff{Initial: 20 * time.Millisecond, Max: 160 * time.Millisecond}
 	c := runClient(t, []PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "w"}}, opts, r)
 	testkit.Eventually(t, func() bool { return c.Status()[0].Failures >= 7 }, "failures accumulate")
-	time.Sleep(600 * time.Millisecond)
-	n := d.count("127.0.0.1:1")
-	// after the cap, attempts come at most every 160 ms*0.8
-	assert.Less(t, n, 7+600/128+3)
+	// Past the cap, attempts come at least 160 ms*0.8 apart (the lower
+	// bound, which a loaded machine only lengthens) and at most 160 ms
+	// apart (uncapped, the next four would take over 10 s).
+	n, since := d.count("127.0.0.1:1"), time.Now()
+	testkit.Eventually(t, func() bool { return d.count("127.0.0.1:1") >= n+4 }, "four more attempts")
+	assert.GreaterOrEqual(t, time.Since(since), 3*128*time.Millisecond, "three full gaps between them")
 	assert.Equal(t, source.StateDown, c.Status()[0].State)
 }
 

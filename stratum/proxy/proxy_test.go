@@ -646,7 +646,12 @@ func TestMinerThatStopsReadingIsDropped(t *testing.T) {
 	for i := 0; i < 2000 && !deafGone(); i++ {
 		big.JobID = fmt.Sprintf("big%d", i)
 		pool.PushJobParams(big)
-		time.Sleep(5 * time.Millisecond)
+		// The good miner's next job paces the pool to the proxy's speed.
+		select {
+		case <-latest:
+		case <-time.After(testkit.Timeout):
+			t.Fatal("the good miner stopped getting jobs while the deaf one filled up")
+		}
 	}
 	testkit.EventuallyWithin(t, 30*time.Second, deafGone, "the deaf miner dropped")
 	pool.PushJob(true)
