@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 )
 
@@ -305,10 +306,10 @@ func TestControllingTerminalHangupStops(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	require.Eventually(t, func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), `"event":"share.accepted"`)
-	}, 60*time.Second, 20*time.Millisecond, "mining")
+	}, "mining")
 	require.NoError(t, master.Close()) // the terminal hangs up; the kernel signals the session leader
 	select {
 	case err := <-exited:

@@ -110,7 +110,7 @@ func TestDeliveryWithRetries(t *testing.T) {
 	assert.Equal(t, "disconnected: EOF", ev[1].Reason)
 	assert.Equal(t, "pool_down", ev[2].Event)
 	assert.Equal(t, "sick", ev[2].Reason)
-	require.Eventually(t, func() bool { sent, _, _ := n.Stats(); return sent == 3 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, func() bool { sent, _, _ := n.Stats(); return sent == 3 }, "three posts sent")
 	_, failed, dropped := n.Stats()
 	assert.Zero(t, failed+dropped)
 }
