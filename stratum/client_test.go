@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/work"
 	"clminer/work/retry"
@@ -54,7 +55,7 @@ func TestHandshakeAndShare(t *testing.T) {
 		{name: "configure reply after authorize", rolling: true, delay: map[string]time.Duration{"mining.configure": 100 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
+			srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
 				NotifyBeforeSubscribeReply: tc.before, SubscribeShape: tc.shape, ReplyDelay: tc.delay}})
 			r := newRecorder()
 			p := pool(srv)
@@ -93,7 +94,7 @@ func TestHandshakeAndShare(t *testing.T) {
 			if tc.rolling {
 				want = append([]string{"mining.configure"}, want...)
 			}
-			eventually(t, func() bool { return len(methods(srv.Requests())) >= len(want) }, "all calls sent")
+			testkit.Eventually(t, func() bool { return len(methods(srv.Requests())) >= len(want) }, "all calls sent")
 			m := methods(srv.Requests())
 			assert.ElementsMatch(t, want, m)
 			assert.Equal(t, "mining.authorize", m[indexOf(m, "mining.subscribe")+1])
@@ -127,7 +128,7 @@ func TestVectorsEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		t.Run(v.Name, func(t *testing.T) {
 			n := v.Notify
-			srv := startServer(t, pooltest.Config{Job: &n, Extranonce1: v.Extranonce1, Extranonce2Size: v.Extranonce2Size, Difficulty: v.Difficulty})
+			srv := pooltest.Start(t, pooltest.Config{Job: &n, Extranonce1: v.Extranonce1, Extranonce2Size: v.Extranonce2Size, Difficulty: v.Difficulty})
 			r := newRecorder()
 			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 			j := r.nextJob(t, nil)
@@ -158,7 +159,7 @@ func TestSubmitErrorFormats(t *testing.T) {
 		{pooltest.ErrMissingKey, 0, "without a reason"},
 	} {
 		t.Run(fmt.Sprint(tc.f), func(t *testing.T) {
-			srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true, ErrorFormat: tc.f}})
+			srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true, ErrorFormat: tc.f}})
 			r := newRecorder()
 			c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 			j := r.nextJob(t, nil)
@@ -175,7 +176,7 @@ func TestSubmitErrorFormats(t *testing.T) {
 // Pool-side validation: wrong extranonce2 size, short nonce, stale and
 // duplicate shares are all rejected with a reason.
 func TestSubmitRejectsKinds(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
@@ -214,7 +215,7 @@ func TestSubmitRejectsKinds(t *testing.T) {
 // lowering, set_extranonce from the next job, set_version_mask at once,
 // ping/get_version/show_message, garbage lines.
 func TestSessionQuirks(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: 0.01})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: 0.01})
 	r := newRecorder()
 	p := pool(srv)
 	p.VersionRolling = true
@@ -291,7 +292,7 @@ func TestSessionQuirks(t *testing.T) {
 	srv.SendRaw(`{"id":44,"method":"mining.unknown_thing","params":[]}`)
 	srv.SendRaw(`{"id":null,"method":"mining.set_difficulty","params":[-5]}`)
 	srv.SendRaw(`{"id":null,"method":"mining.notify","params":[1,2,3]}`)
-	eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		var got []string
 		for _, q := range srv.Requests() {
 			if q.Method == "" {
@@ -310,7 +311,7 @@ func TestSessionQuirks(t *testing.T) {
 
 // Optional calls that are never answered (NOMP) do not stall the session.
 func TestOptionalCallsNeverAnswered(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
 		NeverReply: []string{"mining.configure", "mining.extranonce.subscribe", "mining.suggest_difficulty"}}})
 	r := newRecorder()
 	p := pool(srv)
@@ -329,7 +330,7 @@ func TestOptionalCallsNeverAnswered(t *testing.T) {
 // A submit the pool never answers times out; one for an old session is
 // refused without being sent.
 func TestSubmitTimeoutAndStaleSession(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{ReplyDelay: map[string]time.Duration{"mining.submit": 5 * time.Second}}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{ReplyDelay: map[string]time.Duration{"mining.submit": 5 * time.Second}}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.SubmitTimeout = 200 * time.Millisecond
@@ -361,7 +362,7 @@ func TestSubmitTimeoutAndStaleSession(t *testing.T) {
 }
 
 func TestResumeRefusedRetriesWithout(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectResume: true}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectResume: true}})
 	r := newRecorder()
 	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
@@ -374,7 +375,7 @@ func TestResumeRefusedRetriesWithout(t *testing.T) {
 }
 
 func TestConcurrentSubmits(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
@@ -393,7 +394,7 @@ func TestConcurrentSubmits(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	srv := startServer(t, pooltest.Config{TLS: true, Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{TLS: true, Difficulty: easy})
 	require.NotEmpty(t, srv.Fingerprint())
 	fp := srv.Fingerprint()
 	var colons []string
@@ -422,7 +423,7 @@ func TestTLS(t *testing.T) {
 				assert.True(t, res.Accepted)
 				return
 			}
-			eventually(t, func() bool {
+			testkit.Eventually(t, func() bool {
 				for _, e := range r.eventList() {
 					if e.Kind == source.EventDisconnected && e.Err != nil {
 						return true
@@ -439,8 +440,8 @@ func TestTLS(t *testing.T) {
 // A dead primary (refused) fails over to the backup within 5 s; once the
 // primary has been reachable for the hold-down, the client returns to it.
 func TestFailoverAndReturn(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	d := newTestDialer()
 	d.set(primary.Addr(), true)
 	r := newRecorder()
@@ -473,8 +474,8 @@ func TestFailoverAndReturn(t *testing.T) {
 
 // A primary that stops sending is declared dead after ReadTimeout.
 func TestStalledPrimaryFailsOver(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.ReadTimeout = 500 * time.Millisecond
@@ -491,8 +492,8 @@ func TestStalledPrimaryFailsOver(t *testing.T) {
 }
 
 func TestAuthorizeFailureFailsOver(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RefuseAuth: true}})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RefuseAuth: true}})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.HoldDown = time.Minute
@@ -522,17 +523,19 @@ func TestBackoffAgainstDeadPool(t *testing.T) {
 	opts.Dialer = d.dial
 	opts.Retry = retry.Backoff{Initial: 20 * time.Millisecond, Max: 160 * time.Millisecond}
 	c := runClient(t, []PoolConfig{{URL: "stratum+tcp://127.0.0.1:1", User: "w"}}, opts, r)
-	eventually(t, func() bool { return c.Status()[0].Failures >= 7 }, "failures accumulate")
-	time.Sleep(600 * time.Millisecond)
-	n := d.count("127.0.0.1:1")
-	// after the cap, attempts come at most every 160 ms*0.8
-	assert.Less(t, n, 7+600/128+3)
+	testkit.Eventually(t, func() bool { return c.Status()[0].Failures >= 7 }, "failures accumulate")
+	// Past the cap, attempts come at least 160 ms*0.8 apart (the lower
+	// bound, which a loaded machine only lengthens) and at most 160 ms
+	// apart (uncapped, the next four would take over 10 s).
+	n, since := d.count("127.0.0.1:1"), time.Now()
+	testkit.Eventually(t, func() bool { return d.count("127.0.0.1:1") >= n+4 }, "four more attempts")
+	assert.GreaterOrEqual(t, time.Since(since), 3*128*time.Millisecond, "three full gaps between them")
 	assert.Equal(t, source.StateDown, c.Status()[0].State)
 }
 
 func TestReconnect(t *testing.T) {
 	t.Run("other domain refused", func(t *testing.T) {
-		srv := startServer(t, pooltest.Config{Difficulty: easy})
+		srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
 		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
@@ -545,8 +548,8 @@ func TestReconnect(t *testing.T) {
 		_ = c
 	})
 	t.Run("same host other port followed", func(t *testing.T) {
-		srv := startServer(t, pooltest.Config{Difficulty: easy})
-		other := startServer(t, pooltest.Config{Difficulty: easy})
+		srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+		other := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
 		c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
@@ -561,8 +564,8 @@ func TestReconnect(t *testing.T) {
 		assert.True(t, r.hasEvent(source.EventReconnectRequested, 0))
 	})
 	t.Run("other domain allowed by option", func(t *testing.T) {
-		srv := startServer(t, pooltest.Config{Difficulty: easy})
-		other := startServer(t, pooltest.Config{Difficulty: easy})
+		srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+		other := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
 		p := pool(srv)
 		p.AllowReconnectAnyDomain = true
@@ -571,14 +574,14 @@ func TestReconnect(t *testing.T) {
 		_, port, _ := net.SplitHostPort(other.Addr())
 		srv.Reconnect("localhost", port, 0)
 		r.nextJob(t, func(x *source.Job) bool { return x.Session != j.Session })
-		eventually(t, func() bool { return other.Stats().Authorized == 1 }, "moved to localhost")
+		testkit.Eventually(t, func() bool { return other.Stats().Authorized == 1 }, "moved to localhost")
 	})
 }
 
 // An endless line closes the connection (memory stays bounded) and the
 // client reconnects.
 func TestEndlessLine(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.MaxLineSize = 16 << 10
@@ -614,7 +617,7 @@ func TestNewClientErrors(t *testing.T) {
 // A pool granting bits outside BIP 320 (AntPool's 5fffe000) gets the
 // intersection; rolled shares inside it are accepted.
 func TestRollingMaskIntersected(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, VersionMask: 0x5fffe000})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, VersionMask: 0x5fffe000})
 	r := newRecorder()
 	p := pool(srv)
 	p.VersionRolling = true

@@ -627,7 +627,7 @@ func runSessionSequence(t *testing.T, data []byte) {
 		case cmd == "@wait":
 			if waits < 1 {
 				waits++
-				time.Sleep(25 * time.Millisecond)
+				time.Sleep(25 * time.Millisecond) // the script's pause: elapsed time is what it models
 			}
 		case cmd == "@notify":
 			id, flag, _ := strings.Cut(arg, " ")

@@ -111,14 +111,6 @@ func (d *testDialer) dial(ctx context.Context, network, addr string) (net.Conn, 
 	return nd.DialContext(ctx, network, addr)
 }
 
-func startServer(t *testing.T, cfg pooltest.Config) *pooltest.Server {
-	t.Helper()
-	s := pooltest.New(cfg)
-	require.NoError(t, s.Start())
-	t.Cleanup(s.Close)
-	return s
-}
-
 func testOptions(r *recorder) Options {
 	return Options{
 		ReadTimeout:      5 * time.Second,
@@ -178,11 +170,6 @@ func en2(j *source.Job, b byte) []byte {
 	e := make([]byte, j.Extranonce2Size)
 	e[0] = b
 	return e
-}
-
-func eventually(t *testing.T, cond func() bool, msg string) {
-	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
 }
 
 // fakeClock is an Options.Now that moves only when the test advances it, so

@@ -53,8 +53,8 @@ func connectsBefore(events []source.Event, from func(source.Event) bool, pool, o
 // session id, then without), about 120 + 30 + 30 s against the 150 s a rig
 // may lose.
 func TestHungPoolLeftForTheBackup(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	runClient(t, []PoolConfig{pool(primary), pool(backup)}, hungOptions(r), r)
 	require.Equal(t, 0, r.nextJob(t, nil).Pool)
@@ -72,9 +72,9 @@ func TestHungPoolLeftForTheBackup(t *testing.T) {
 // A listener that accepts and never answers subscribe (the pool was never
 // reached) costs one HandshakeTimeout, then the backup is used.
 func TestUnansweredSubscribeFailsOver(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	primary.Stall(true)
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	runClient(t, []PoolConfig{pool(primary), pool(backup)}, hungOptions(r), r)
 	r.nextJob(t, func(j *source.Job) bool { return j.Pool == 1 })
@@ -89,8 +89,8 @@ func TestUnansweredSubscribeFailsOver(t *testing.T) {
 // subscribed again without the id: that retry is for a pool that answered
 // and refused the resume, not for one that does not answer.
 func TestUnansweredResumeNotRetried(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := hungOptions(r)
 	opts.ReadTimeout = 10 * time.Second // the connection is dropped, not silent
@@ -105,8 +105,8 @@ func TestUnansweredResumeNotRetried(t *testing.T) {
 // A slow but live pool (a new job every 50 s against a 90 s silence rule,
 // nothing else) is never left.
 func TestSlowPoolIsKept(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := hungOptions(r)
 	opts.ReadTimeout = 900 * time.Millisecond

@@ -179,7 +179,7 @@ func TestPoolThroughSOCKS5(t *testing.T) {
 		tls          bool
 	}{{"socks5h plain", "socks5h", false}, {"socks5 resolves at the proxy too", "socks5", false}, {"socks5h TLS pinned", "socks5h", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, pooltest.Config{Difficulty: 0.00001, TLS: tc.tls})
+			srv := pooltest.Start(t, pooltest.Config{Difficulty: 0.00001, TLS: tc.tls})
 			sx := startSocks(t, "rig", "pa:ss@w", map[string]string{"pool.invalid:3333": srv.Addr()})
 			d := newTestDialer()
 			r := newRecorder()

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/work/source"
 )
@@ -35,7 +36,7 @@ func TestEventQueueIsBoundedForASlowSink(t *testing.T) {
 // A clean notify the miner cannot use leaves everything it holds stale: the
 // consumer is told there is no work rather than left hashing the old block.
 func TestUnusableNewBlockJobStopsWork(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
@@ -43,7 +44,7 @@ func TestUnusableNewBlockJobStopsWork(t *testing.T) {
 	bad := fmt.Sprintf(`{"id":null,"method":"mining.notify","params":["nb","%s","zz","%s",[],"%s","%s","%s",true]}`,
 		"1"+p.PrevHash[1:], p.Coinb2, p.Version, p.NBits, p.NTime)
 	srv.SendRaw(bad)
-	eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return r.noWork > 0

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/wire"
 	"clminer/work/retry"
@@ -100,7 +101,7 @@ func (r *recorder) drainJobs() []*source.Job {
 func barrier(t *testing.T, srv *pooltest.Server, tag string) {
 	t.Helper()
 	srv.SendRaw(`{"id":"` + tag + `","method":"mining.ping","params":[]}`)
-	eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		for _, q := range srv.Requests() {
 			if q.Method == "" && strings.Contains(string(q.Params), `"`+tag+`"`) {
 				return true
@@ -292,7 +293,7 @@ func fakeNotify(p pooltest.NotifyParams) string {
 // configured URL is dialled right after it fails, not after a backoff, and
 // a new job arrives from the configured pool.
 func TestReconnectDeadRedirectReturnsToConfigured(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	dead := deadAddr(t)
 	d := newTimedDialer()
 	r := newRecorder()
@@ -331,13 +332,13 @@ func TestReconnectDeadRedirectReturnsToConfigured(t *testing.T) {
 // retried no faster than the backoff: 6 connections need at least
 // 0.8*(50+100+200+400+400) ms, never hundreds.
 func TestReconnectOnSubscribeLoopIsBackedOff(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{ReconnectOnSubscribe: true}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{ReconnectOnSubscribe: true}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.Retry = retry.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond}
 	start := time.Now()
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
-	eventually(t, func() bool { return srv.Stats().Connections >= 6 }, "6 connections")
+	testkit.Eventually(t, func() bool { return srv.Stats().Connections >= 6 }, "6 connections")
 	el := time.Since(start)
 	assert.GreaterOrEqual(t, el, 900*time.Millisecond, "6 connections in %v", el)
 	assert.LessOrEqual(t, srv.Stats().Connections, 7)
@@ -369,7 +370,7 @@ func TestReconnectAfterAuthorizeLoopIsBackedOff(t *testing.T) {
 	p := PoolConfig{URL: fp.url(), User: "w", ExtranonceSubscribe: true}
 	start := time.Now()
 	runClient(t, []PoolConfig{p}, opts, r)
-	eventually(t, func() bool { return fp.conns.Load() >= 6 }, "6 connections")
+	testkit.Eventually(t, func() bool { return fp.conns.Load() >= 6 }, "6 connections")
 	el := time.Since(start)
 	assert.GreaterOrEqual(t, el, 900*time.Millisecond, "6 connections in %v", el)
 	assert.LessOrEqual(t, fp.conns.Load(), int32(7))
@@ -425,7 +426,7 @@ func TestReconnectBeforeAuthorizeIgnored(t *testing.T) {
 // followed: the worker was accepted, whether or not the client has finished
 // its own bookkeeping when the line is read.
 func TestReconnectRightAfterAuthorizeReplyFollowed(t *testing.T) {
-	target := startServer(t, pooltest.Config{Difficulty: easy})
+	target := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	_, port, _ := net.SplitHostPort(target.Addr())
 	job := pooltest.GenerateJob("lb", 4, 4, true)
 	fp := startFakePool(t, func(fc *fakeConn, m fakeMsg) {
@@ -451,9 +452,9 @@ func TestReconnectRightAfterAuthorizeReplyFollowed(t *testing.T) {
 // to localhost:P2, a reconnect(null, P3) goes to localhost:P3, not to the
 // configured host with P3.
 func TestReconnectNullHostKeepsCurrentHost(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
-	second := startServer(t, pooltest.Config{Difficulty: easy})
-	third := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	second := pooltest.Start(t, pooltest.Config{Difficulty: easy})
+	third := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	_, p2, _ := net.SplitHostPort(second.Addr())
 	_, p3, _ := net.SplitHostPort(third.Addr())
 	d := newTimedDialer()
@@ -478,7 +479,7 @@ func TestReconnectNullHostKeepsCurrentHost(t *testing.T) {
 
 func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 	t.Helper()
-	eventually(t, func() bool { return r.hasEvent(source.EventSick, pool) }, "pool marked sick")
+	testkit.Eventually(t, func() bool { return r.hasEvent(source.EventSick, pool) }, "pool marked sick")
 	e := r.eventsOf(source.EventSick, pool)[0]
 	require.ErrorIs(t, e.Err, ErrSick)
 	var se *SickError
@@ -490,7 +491,7 @@ func sickEvent(t *testing.T, r *recorder, pool int) source.Event {
 // since the first unanswered share, and not before: EventSick, StateSick
 // with a reason, and the share's reply is NoReply.
 func TestSilentSubmitsMakePoolSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	clk := newFakeClock()
 	opts := testOptions(r)
@@ -521,7 +522,7 @@ func TestSilentSubmitsMakePoolSick(t *testing.T) {
 
 // UnansweredStreak timeouts in a row make the pool sick too.
 func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.SubmitTimeout = 150 * time.Millisecond
@@ -548,7 +549,7 @@ func TestSubmitTimeoutStreakMakesPoolSick(t *testing.T) {
 // answered for UnansweredAfter while some wait": the pool stays, and the
 // next share is judged from its own send time.
 func TestTimedOutSubmitAloneIsNotSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{NeverReply: []string{wire.MethodSubmit}}})
 	r := newRecorder()
 	clk := newFakeClock()
 	opts := testOptions(r)
@@ -579,7 +580,7 @@ func TestTimedOutSubmitAloneIsNotSick(t *testing.T) {
 // Rejects of shares for jobs the pool has dropped (routine stales) do not
 // count toward the reject streak; RejectStreak rejects of live jobs do.
 func TestStaleRejectsDoNotCountTowardSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.UnansweredAfter = time.Minute
@@ -612,7 +613,7 @@ func TestStaleRejectsDoNotCountTowardSick(t *testing.T) {
 
 // Two rejects over UnansweredAfter without an accept are enough.
 func TestSlowRejectsMakePoolSick(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.UnansweredAfter = 300 * time.Millisecond
@@ -643,8 +644,8 @@ func TestSlowRejectsMakePoolSick(t *testing.T) {
 // primary's port accepts (probes run subscribe and authorize); once it
 // authorizes again and has passed probes for HoldDown, the client returns.
 func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
-	primary := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
-	backup := startServer(t, pooltest.Config{Difficulty: easy})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{RejectAll: true}})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.UnansweredAfter = time.Minute // only the streak rule
@@ -683,7 +684,7 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 	refusing := time.Now()
 	auth0 := countMethod(primary.Requests(), wire.MethodAuthorize)
 	conns0 := primary.Stats().Connections
-	eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		return countMethod(primary.Requests(), wire.MethodAuthorize) >= auth0+4 && time.Since(refusing) >= 3*opts.HoldDown
 	}, "primary probed while it refuses")
 	assert.Greater(t, primary.Stats().Connections, conns0, "the primary's port accepts")
@@ -717,7 +718,7 @@ func TestRejectStreakFailsOverAndReturnsOnlyAfterAuthorize(t *testing.T) {
 // Throttled before Send returns and nothing is sent for it; once replies
 // came, sends go out again.
 func TestThrottleAtMaxInFlight(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
 		ReplyDelay: map[string]time.Duration{wire.MethodSubmit: 300 * time.Millisecond}}})
 	r := newRecorder()
 	opts := testOptions(r)
@@ -755,7 +756,7 @@ func TestThrottleAtMaxInFlight(t *testing.T) {
 // a difficulty above the current one), not again within the minute, and
 // again after it.
 func TestThrottleSuggestsDifficultyOncePerMinute(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy, Behavior: pooltest.Behavior{
 		ReplyDelay: map[string]time.Duration{wire.MethodSubmit: 10 * time.Second}}})
 	r := newRecorder()
 	clk := newFakeClock()
@@ -829,7 +830,7 @@ func notifyLineLen(p pooltest.NotifyParams) int { return len(fakeNotify(p)) + 1 
 // A ~100 KB notify (1,500 payout outputs) is a job under the default line
 // cap, and a share on it is accepted.
 func TestBigNotifyAccepted(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	r := newRecorder()
 	c := runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 	j := r.nextJob(t, nil)
@@ -858,7 +859,7 @@ func lineTooLongSeen(r *recorder) bool {
 // notify under a 64 KiB cap, and a 1 MiB+ line under the default cap.
 func TestLineAboveCapDrops(t *testing.T) {
 	t.Run("100 KB notify, 64 KiB cap", func(t *testing.T) {
-		srv := startServer(t, pooltest.Config{Difficulty: easy})
+		srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
 		opts := testOptions(r)
 		opts.MaxLineSize = 64 << 10
@@ -871,7 +872,7 @@ func TestLineAboveCapDrops(t *testing.T) {
 		assert.True(t, lineTooLongSeen(r))
 	})
 	t.Run("default cap", func(t *testing.T) {
-		srv := startServer(t, pooltest.Config{Difficulty: easy})
+		srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 		r := newRecorder()
 		runClient(t, []PoolConfig{pool(srv)}, testOptions(r), r)
 		j := r.nextJob(t, nil)
@@ -886,7 +887,7 @@ func TestLineAboveCapDrops(t *testing.T) {
 // 5,000 show_message lines and 5,000 bad notifies produce a handful of log
 // lines, and the session carries on.
 func TestPoolTextLogFloodIsBounded(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	var buf lockedBuffer
 	r := newRecorder()
 	opts := testOptions(r)
@@ -918,7 +919,7 @@ func TestPoolTextLogFloodIsBounded(t *testing.T) {
 // escape) yields no job: it would be echoed back rewritten and every share
 // rejected. The next normal job arrives.
 func TestInvalidUTF8JobIDRefused(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	var buf lockedBuffer
 	r := newRecorder()
 	opts := testOptions(r)
@@ -959,7 +960,7 @@ func (c *failingConn) Write(b []byte) (int, error) {
 // closes the session, which answers every waiting call) and leaves nothing
 // counted in flight; the client reconnects and mines on.
 func TestSubmitWriteFailureAnsweredOnce(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: easy})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: easy})
 	var arm atomic.Bool
 	r := newRecorder()
 	opts := testOptions(r)

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/work"
 	"clminer/work/source"
@@ -27,13 +28,13 @@ func sendDeviceShare(t *testing.T, c *Client, j *source.Job, b byte, device stri
 // worker the pool refuses is reported and its device's shares go under
 // the pool user; a worker added while connected is authorized at once.
 func TestWorkerPerDevice(t *testing.T) {
-	srv := startServer(t, pooltest.Config{Difficulty: 0.00001, Behavior: pooltest.Behavior{RefuseWorkers: []string{"worker.1.bad"}}})
+	srv := pooltest.Start(t, pooltest.Config{Difficulty: 0.00001, Behavior: pooltest.Behavior{RefuseWorkers: []string{"worker.1.bad"}}})
 	r := newRecorder()
 	opts := testOptions(r)
 	opts.DeviceWorkers = map[string]string{"gpu0": "gpu0", "cpu": "bad"}
 	c := runClient(t, []PoolConfig{pool(srv)}, opts, r)
 	j := r.nextJob(t, nil)
-	eventually(t, func() bool {
+	testkit.Eventually(t, func() bool {
 		for _, w := range c.Workers() {
 			if w.State == WorkerPending {
 				return false
@@ -59,7 +60,7 @@ func TestWorkerPerDevice(t *testing.T) {
 	assert.Equal(t, 1, srv.Stats().Connections, "one connection for every worker")
 
 	require.NoError(t, c.AddWorker("late"))
-	eventually(t, func() bool { return c.Workers()[2].State == WorkerAuthorized }, "the late worker authorized on the live session")
+	testkit.Eventually(t, func() bool { return c.Workers()[2].State == WorkerAuthorized }, "the late worker authorized on the live session")
 	assert.Error(t, c.AddWorker(""))
 }
 

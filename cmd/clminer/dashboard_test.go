@@ -250,9 +250,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 // the proxy's miner and worker from its status, with no error logged.
 func TestProxyStatusPageInBrowser(t *testing.T) {
 	b := startBrowser(t)
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

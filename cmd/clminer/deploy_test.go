@@ -295,7 +295,7 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "Prometheus never returned the series; its log:\n%s", plog.String())
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling Prometheus's HTTP API: there is no event to wait on
 	}
 	assert.Positive(t, got, "Prometheus scraped accepted shares")
 
@@ -342,7 +342,7 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "rules never evaluated; log:\n%s", plog.String())
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling Prometheus's HTTP API: there is no event to wait on
 	}
 }
 

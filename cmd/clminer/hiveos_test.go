@@ -263,9 +263,7 @@ func fakeHive(t *testing.T, root string) string {
 // drains and writes its summary to the log file Hive shows.
 func TestHiveStopDrainsAndLogsSummary(t *testing.T) {
 	bash := requireTool(t, "bash")
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0002})
 	root := t.TempDir()
 	dir := fakeHive(t, root)
 	// miner-run, as far as a custom miner sees it.

@@ -96,9 +96,7 @@ func parseLines(t *testing.T, lines []string) []map[string]any {
 // JSON line carries an event, numbers are numbers, and no event is logged
 // twice.
 func TestJSONLogLinesCarryEvent(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{TLS: true, Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{TLS: true, Difficulty: 0.0001})
 	var once sync.Once
 	var mu sync.Mutex
 	accepted, status, failed := false, false, false
@@ -198,9 +196,7 @@ func TestDeviceFallbackWithBrokenOpenCL(t *testing.T) {
 }
 
 func fallbackChild(t *testing.T, mode string) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 	args := []string{"-o", pool.URL(), "-u", "w", "--device", mode, "--threads", "1", "--drain-timeout", "1s"}
 	lines, err := runMine(t, args, func(ev map[string]any, cancel func()) {
 		if ev["event"] == "pool.connected" {

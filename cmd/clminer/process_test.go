@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 )
 
@@ -165,9 +166,7 @@ func readFile(t *testing.T, path string) string {
 // makes a running miner write a new --log-file and --share-log and keeps it
 // mining; SIGTERM then drains and logs the summary into the new log file.
 func TestSIGHUPReopensLogFiles(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0002})
 	dir := t.TempDir()
 	logPath, sharePath := filepath.Join(dir, "clminer.log"), filepath.Join(dir, "shares.jsonl")
 	p := startProc(t, mainCmd(t, "--log-format", "json", "mine", "-o", pool.URL(), "-u", "wallet.rig1",
@@ -232,9 +231,7 @@ func TestTerminalHangupStopsWithSummary(t *testing.T) {
 }
 
 func terminalHangup(t *testing.T, leader bool) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0002})
 	logPath := filepath.Join(t.TempDir(), "clminer.log")
 	master, slave := openPTY(t)
 	cmd := mainCmd(t, "--log-format", "json", "mine", "-o", pool.URL(), "-u", "wallet.rig1",
@@ -292,9 +289,7 @@ func terminalHangup(t *testing.T, leader bool) {
 // When it hangs up, the SIGHUP that follows stops the miner with its
 // summary instead of reading as "reopen the logs" and mining on unseen.
 func TestControllingTerminalHangupStops(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0002})
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "clminer.log")
 	out, err := os.Create(filepath.Join(dir, "stderr"))
@@ -311,10 +306,10 @@ func TestControllingTerminalHangupStops(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	require.Eventually(t, func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), `"event":"share.accepted"`)
-	}, 60*time.Second, 20*time.Millisecond, "mining")
+	}, "mining")
 	require.NoError(t, master.Close()) // the terminal hangs up; the kernel signals the session leader
 	select {
 	case err := <-exited:
@@ -328,9 +323,7 @@ func TestControllingTerminalHangupStops(t *testing.T) {
 // The proxy's --log-file is reopened by SIGHUP as mine's is, and SIGTERM
 // then logs its last status into the new file.
 func TestProxySIGHUPReopensLogFile(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0002})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0002})
 	logPath := filepath.Join(t.TempDir(), "proxy.log")
 	p := startProc(t, mainCmd(t, "--log-format", "json", "proxy", "--listen", "127.0.0.1:0", "-o", pool.URL(), "-u", "farm",
 		"--status-interval", "0", "--log-file", logPath))

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/v2peer"
 	"clminer/work/gbt/gbttest"
@@ -28,9 +29,7 @@ import (
 // instances behind it: both rigs' shares reach the pool under their own
 // workers over one connection, and the proxy's status API lists them.
 func TestProxyCommandWithTwoMiners(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -354,23 +353,16 @@ func (p *proxyCmd) get(t *testing.T, path string) []byte {
 // it; the pool re-checks every share it accepts.
 func TestProxyCommandV2Upstream(t *testing.T) {
 	peer := v2peer.Start(t, "--extended", "--target", peerTarget)
-	backup := pooltest.New(pooltest.Config{Difficulty: 0.0001, Extranonce2Size: 8})
-	require.NoError(t, backup.Start())
-	defer backup.Close()
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001, Extranonce2Size: 8})
 	px := startProxyCmd(t, "-o", peer.URL(), "-u", "acct.farm", "-o", backup.URL(), "-u", "wallet")
 	// The backup may feed the proxy for a moment while the V2 channel opens.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool {
 		var st struct {
 			MiningOn string `json:"mining_on"`
 		}
 		require.NoError(t, json.Unmarshal(px.get(t, "/api/v1/status"), &st))
-		if strings.HasPrefix(st.MiningOn, "stratum2+tcp://") {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the proxy never mined on the V2 pool")
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.HasPrefix(st.MiningOn, "stratum2+tcp://")
+	}, "the proxy mining on the V2 pool")
 	accepted := 0
 	_, err := runMine(t, []string{"-o", "stratum+tcp://" + px.listen, "-u", "rig1", "--device", "cpu", "--threads", "1",
 		"--status-interval", "0", "--drain-timeout", "1s"}, func(ev map[string]any, stop func()) {

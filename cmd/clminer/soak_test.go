@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/work/ledger"
 )
@@ -47,7 +48,7 @@ func soak(t *testing.T, pool *pooltest.Server, addr string, viaProxy bool) (warm
 	if viaProxy {
 		// The proxy's upstream session is the pool's first: the histories
 		// below fill only once it takes jobs.
-		require.Eventually(t, func() bool { return pool.Stats().Authorized > 0 }, 10*time.Second, time.Millisecond, "the proxy's upstream authorized")
+		testkit.Eventually(t, func() bool { return pool.Stats().Authorized > 0 }, "the proxy's upstream authorized")
 	}
 	// Fill every job history first (the pool's, a proxy's, the upstream
 	// ledger's: bounded by job count), so both readings see them full.

@@ -183,9 +183,7 @@ func TestSoloBackupOfAPool(t *testing.T) {
 	w := gbttest.NewWallet("clminer solo backup wallet")
 	n := gbttest.Start(t, w.P2PKH.EncodeAddress())
 	n.MustCall(t, nil, "generate", 101)
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 	h0 := n.Height(t)
 	accepted, closed := 0, false
 	_, err := runMine(t, []string{"-o", pool.URL(), "-u", "w", "-p", "x", "-o", n.URL, "-u", n.User, "-p", n.Pass,

@@ -53,9 +53,7 @@ func TestFailoverAcrossProtocols(t *testing.T) {
 		name := map[bool]string{true: "v2 to v1", false: "v1 to v2"}[v2first]
 		t.Run(name, func(t *testing.T) {
 			p := v2peer.Start(t, "--target", peerTarget)
-			pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-			require.NoError(t, pool.Start())
-			defer pool.Close()
+			pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 			first, second := p.URL(), pool.URL()
 			kill := func() { p.Stop() }
 			if !v2first {

@@ -17,9 +17,7 @@ import (
 // shares reach the pool as USER.<name> on the one connection, and the
 // status API and metrics show the worker.
 func TestWorkerPerDeviceEndToEnd(t *testing.T) {
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.0001})
-	require.NoError(t, pool.Start())
-	defer pool.Close()
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
 	cfg := writeConfig(t, "worker-per-device: true\nworkers:\n  cpu: rig1-cpu\n")
 	var once sync.Once
 	var status []byte

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"clminer/internal/testkit"
 	"clminer/work"
 )
 
@@ -243,7 +244,7 @@ func TestServerCloseWithLiveConns(t *testing.T) {
 	require.NoError(t, s.Start())
 	r := dialRaw(t, s)
 	r.call("mining.subscribe")
-	require.Eventually(t, func() bool { return len(s.Requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	testkit.Eventually(t, func() bool { return len(s.Requests()) == 1 }, "the subscribe recorded")
 	s.SendEndless(1 << 20)
 	s.Close() // must not hang on the delayed reply or the endless writer
 }

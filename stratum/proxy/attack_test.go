@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/wire"
@@ -90,20 +91,20 @@ func (h *heapWatch) Stop() uint64 {
 // goroutinesBack waits until the goroutine count is back to at most n.
 func goroutinesBack(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("goroutines back to %d", n), func() bool { return runtime.NumGoroutine() <= n })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return runtime.NumGoroutine() <= n }, fmt.Sprintf("goroutines back to %d", n))
 }
 
 // honestMining waits for the honest worker's first share and returns a
 // check that more arrive (shares counted at the pool).
 func honestMining(t *testing.T, pool *pooltest.Server, worker string) func(more int, during string) {
 	t.Helper()
-	waitFor(t, 60*time.Second, "a first share from "+worker, func() bool { return acceptedBy(pool, worker) > 0 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acceptedBy(pool, worker) > 0 }, "a first share from "+worker)
 	return func(more int, during string) {
 		t.Helper()
 		before := acceptedBy(pool, worker)
-		waitFor(t, 60*time.Second, fmt.Sprintf("%d more shares from %s %s", more, worker, during), func() bool {
+		testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 			return acceptedBy(pool, worker) >= before+more
-		})
+		}, fmt.Sprintf("%d more shares from %s %s", more, worker, during))
 	}
 }
 
@@ -117,7 +118,7 @@ func line(v any) []byte {
 // lines (about 4 MB) per miner. Now an id over 64 bytes is garbage, never
 // echoed, and what waits for a miner is bounded in bytes.
 func TestAttackHugeIDPingsBeforeSubscribe(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	// No write or handshake timeout: what a non-reader costs must be
 	// bounded by the queue, not by how soon a timeout ends it (under -race
 	// the attack outlasts both).
@@ -148,7 +149,7 @@ func TestAttackHugeIDPingsBeforeSubscribe(t *testing.T) {
 		defer px.srv.mu.Unlock()
 		return len(px.srv.conns)
 	}
-	waitFor(t, 10*time.Second, "the reader gone", func() bool { return conns0() == 1 })
+	testkit.Eventually(t, func() bool { return conns0() == 1 }, "the reader gone")
 	heap0 := liveHeap()
 	h := watchHeap()
 	var wg sync.WaitGroup
@@ -174,9 +175,9 @@ func TestAttackHugeIDPingsBeforeSubscribe(t *testing.T) {
 	wg.Wait()
 	// The proxy has read every line once each attacker is either dropped
 	// or subscribed.
-	waitFor(t, 60*time.Second, "the proxy through the attackers' lines", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return conns0() == len(px.srv.Status().Miners)
-	})
+	}, "the proxy through the attackers' lines")
 	held := int64(liveHeap()) - int64(heap0)
 	more(3, "during the ping flood")
 	grew := h.Stop()
@@ -192,7 +193,7 @@ func TestAttackHugeIDPingsBeforeSubscribe(t *testing.T) {
 // Point 3, with short ids: a miner that pings and never reads is dropped
 // once what waits for it passes the byte bound, not after 256 lines.
 func TestAttackWriteQueueBoundedInBytes(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{WriteTimeout: time.Hour}, pool) // as above
 	honest := startDownstream(t, px.url(), "honest", stratum.Options{})
 	more := honestMining(t, pool, "farm.honest")
@@ -205,7 +206,7 @@ func TestAttackWriteQueueBoundedInBytes(t *testing.T) {
 		deaf.call("mining.subscribe", "deaf")
 		deaf.call("mining.authorize", fmt.Sprintf("deaf%d", i), "x")
 	}
-	waitFor(t, 10*time.Second, "the deaf miners authorized", func() bool { return len(px.srv.Status().Miners) == deafs+1 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == deafs+1 }, "the deaf miners authorized")
 	heap0 := liveHeap()
 	h := watchHeap()
 	// Clean jobs: the pool remembers only its last 32, and shares for the
@@ -220,10 +221,10 @@ func TestAttackWriteQueueBoundedInBytes(t *testing.T) {
 	// the proxy handles jobs in order, so once this one is current every
 	// big one was sent.
 	last := pool.PushJob(true)
-	waitFor(t, 60*time.Second, "the proxy through the big jobs", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		pj, _, _ := px.srv.current()
 		return pj != nil && px.srv.issue(pj).ID == last
-	})
+	}, "the proxy through the big jobs")
 	held := int64(liveHeap()) - int64(heap0)
 	grew := h.Stop()
 	more(3, "after big jobs piled up for deaf miners")
@@ -237,7 +238,7 @@ func TestAttackWriteQueueBoundedInBytes(t *testing.T) {
 // Subscribe-and-close sessions, subscribe-never-authorize sessions from
 // many addresses and idle TCP connections must not lock a new miner out.
 func TestAttackPrefixExhaustion(t *testing.T) {
-	pool := startPool(t, pooltest.Config{}) // extranonce2_size 4: 1-byte prefixes
+	pool := pooltest.Start(t, pooltest.Config{}) // extranonce2_size 4: 1-byte prefixes
 	px := startProxy(t, Config{}, pool)
 	addr := px.srv.Addr()
 	_ = startDownstream(t, px.url(), "honest", stratum.Options{})
@@ -309,7 +310,7 @@ func authorizes(pool *pooltest.Server) int {
 // authorize: a returning name costs nothing, names without a subscribe
 // nothing, and new names from one address come at a bounded rate.
 func TestAttackAuthorizeLoopsUpstream(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Extranonce2Size: 8}) // 2-byte prefixes: room for every loop
+	pool := pooltest.Start(t, pooltest.Config{Extranonce2Size: 8}) // 2-byte prefixes: room for every loop
 	px := startProxy(t, Config{}, pool)
 	addr := px.srv.Addr()
 	_ = startDownstream(t, px.url(), "honest", stratum.Options{})
@@ -327,7 +328,7 @@ func TestAttackAuthorizeLoopsUpstream(t *testing.T) {
 			r.until(r.call("mining.authorize", name(i), "x"))
 			c.Close()
 		}
-		waitFor(t, 10*time.Second, "the loops' connections closed", func() bool { return len(px.srv.Status().Miners) == 1 })
+		testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 1 }, "the loops' connections closed")
 		return authorizes(pool) - before
 	}
 	one := loop(200, true, func(int) string { return "same.rig" })
@@ -345,7 +346,7 @@ func TestAttackAuthorizeLoopsUpstream(t *testing.T) {
 // miners that left are pruned, and a new honest worker is counted under its
 // own name; /metrics stays bounded.
 func TestAttackJunkWorkerNames(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Extranonce2Size: 8}) // 2-byte prefixes: room for every connection
+	pool := pooltest.Start(t, pooltest.Config{Extranonce2Size: 8}) // 2-byte prefixes: room for every connection
 	px := startProxy(t, Config{}, pool)
 	addr := px.srv.Addr()
 	for i := 0; i < 4200/8; i++ {
@@ -360,7 +361,7 @@ func TestAttackJunkWorkerNames(t *testing.T) {
 		r.until(last)
 		c.Close()
 	}
-	waitFor(t, 10*time.Second, "the junk connections closed", func() bool { return len(px.srv.Status().Miners) == 0 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 0 }, "the junk connections closed")
 	_ = startDownstream(t, px.url(), "honest", stratum.Options{})
 	honestMining(t, pool, "farm.honest")
 	st := px.srv.Status()
@@ -371,14 +372,14 @@ func TestAttackJunkWorkerNames(t *testing.T) {
 		}
 	}
 	require.NotNil(t, honest, "the honest worker has its own row among %d", len(st.Workers))
-	waitFor(t, 30*time.Second, "the honest worker's accepted shares counted under its name", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool {
 		for _, w := range px.srv.Status().Workers {
 			if w.Name == "honest" && w.Shares.Accepted > 0 {
 				return true
 			}
 		}
 		return false
-	})
+	}, "the honest worker's accepted shares counted under its name")
 	assert.LessOrEqual(t, len(st.Workers), keptWorkerStats+1, "names of miners that left are pruned")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(px.srv.Collector())
@@ -395,7 +396,7 @@ func TestAttackJunkWorkerNames(t *testing.T) {
 // Point 8: two --miner-users users with the same rig name are two upstream
 // workers, and passwords cannot be tried fast from one address.
 func TestMinerUsersKeptApartUpstream(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{Users: map[string]string{"alice.rig1": "a", "bob.rig1": "b"}}, pool)
 	a := handshakePass(t, dialRaw(t, px.srv.Addr()), "alice.rig1", "a")
 	b := handshakePass(t, dialRaw(t, px.srv.Addr()), "bob.rig1", "b")
@@ -420,7 +421,7 @@ func handshakePass(t *testing.T, r *raw, user, pass string) *raw {
 }
 
 func TestAttackPasswordGuessing(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{Users: map[string]string{"rig1": "s3cret", "honest": "h"}}, pool)
 	addr := px.srv.Addr()
 	checked := 0 // authorizes answered "Unauthorized worker": a password tried
@@ -458,7 +459,7 @@ func TestAttackPasswordGuessing(t *testing.T) {
 // them gives its prefix to a newcomer; a miner that has sent shares keeps
 // its own, and none of its shares is lost or doubled.
 func TestAttackAuthorizedSilentHolders(t *testing.T) {
-	pool := startPool(t, pooltest.Config{}) // extranonce2_size 4: 1-byte prefixes, 256 of them
+	pool := pooltest.Start(t, pooltest.Config{}) // extranonce2_size 4: 1-byte prefixes, 256 of them
 	px := startProxy(t, Config{SilentGrace: time.Millisecond}, pool)
 	addr := px.srv.Addr()
 	_ = startDownstream(t, px.url(), "honest", stratum.Options{})

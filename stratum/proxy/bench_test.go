@@ -190,7 +190,7 @@ func BenchmarkShares(b *testing.B) {
 				var pool *pooltest.Server
 				switch via {
 				case "direct", "proxy":
-					pool = startPool(b, pooltest.Config{Difficulty: benchDiff})
+					pool = pooltest.Start(b, pooltest.Config{Difficulty: benchDiff})
 					addr = pool.Addr()
 					if via == "proxy" {
 						addr = startProxy(b, pcfg, pool).srv.Addr()

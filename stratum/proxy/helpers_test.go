@@ -25,21 +25,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// lowDiff gives the reference device (about 1 MH/s, less under -race)
-// several shares a second.
-const lowDiff = 0.00002
-
-func startPool(t testing.TB, cfg pooltest.Config) *pooltest.Server {
-	t.Helper()
-	if cfg.Difficulty == 0 {
-		cfg.Difficulty = lowDiff
-	}
-	p := pooltest.New(cfg)
-	require.NoError(t, p.Start())
-	t.Cleanup(p.Close)
-	return p
-}
-
 // fastOpts make failover and backoff quick enough for tests.
 func fastOpts() stratum.Options {
 	return stratum.Options{Retry: retry.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}, HoldDown: time.Hour}
@@ -139,17 +124,6 @@ func (d *downstream) shutdown() {
 		d.stop()
 		<-d.done
 	})
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func acceptedBy(p *pooltest.Server, worker string) int {

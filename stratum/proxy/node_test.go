@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/gpu/gputest"
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/wire"
 	"clminer/work"
@@ -63,10 +64,10 @@ func TestNodeVardiffRaisesAFastMiner(t *testing.T) {
 	src := startFakeNode(t, time.Hour)
 	px := startProxyOn(t, Config{StartDifficulty: 1e-9, MinDifficulty: 1e-9, SharesPerMinute: 600, Rate: 1e6, Burst: 1 << 20}, src)
 	d := startDownstream(t, px.url(), "fast", stratum.Options{})
-	waitFor(t, 60*time.Second, "the miner's difficulty raised 1000 times", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		st := px.srv.Status()
 		return len(st.Miners) == 1 && st.Miners[0].Difficulty >= 1e-6
-	})
+	}, "the miner's difficulty raised 1000 times")
 	d.shutdown()
 	st := px.srv.Status()
 	assert.Positive(t, st.Shares.Accepted)
@@ -127,9 +128,9 @@ func TestNodeUpstreamBlocksIntoBtcd(t *testing.T) {
 	opts := stratum.Options{RejectStreak: 1 << 20}
 	d1 := startDownstream(t, px.url(), "farm.rig1", opts, &slowDevice{Device: gputest.Device{ID: "a"}})
 	d2 := startDownstream(t, px.url(), "farm.rig2", opts, &slowDevice{Device: gputest.Device{ID: "b"}})
-	waitFor(t, 90*time.Second, "blocks from both rigs", func() bool {
+	testkit.EventuallyWithin(t, 90*time.Second, func() bool {
 		return minerBlocks(px, "farm.rig1") > 0 && minerBlocks(px, "farm.rig2") > 0 && n.Height(t) >= h0+3
-	})
+	}, "blocks from both rigs")
 	d1.shutdown()
 	d2.shutdown()
 	h1 := n.Height(t)
@@ -199,11 +200,11 @@ func TestNodeRestartKeepsMinersMining(t *testing.T) {
 	opts := stratum.Options{RejectStreak: 1 << 20}
 	d1 := startDownstream(t, px.url(), "farm.rig1", opts, &slowDevice{Device: gputest.Device{ID: "a"}})
 	d2 := startDownstream(t, px.url(), "farm.rig2", opts, &slowDevice{Device: gputest.Device{ID: "b"}})
-	waitFor(t, 90*time.Second, "blocks before the restart", func() bool { return n.Height(t) >= 3 })
+	testkit.EventuallyWithin(t, 90*time.Second, func() bool { return n.Height(t) >= 3 }, "blocks before the restart")
 	n.Restart(t)
 	restarted := n.Height(t)
 	require.GreaterOrEqual(t, restarted, int64(3), "simnet keeps the chain")
-	waitFor(t, 90*time.Second, "blocks after the node restarted", func() bool { return n.Height(t) >= restarted+3 })
+	testkit.EventuallyWithin(t, 90*time.Second, func() bool { return n.Height(t) >= restarted+3 }, "blocks after the node restarted")
 	for _, d := range []*downstream{d1, d2} {
 		assert.EqualValues(t, 1, d.client.Status()[0].Connects, "the miner stayed connected through the restart")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/wire"
@@ -22,20 +23,20 @@ import (
 // Shares from every downstream clminer reach the pool under their own
 // worker, none twice: the extranonce split keeps their work apart.
 func TestSharesFromEveryMinerAcceptedUnderTheirWorkers(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{}, pool)
 	var ds []*downstream
 	for i := 1; i <= 3; i++ {
 		ds = append(ds, startDownstream(t, px.url(), fmt.Sprintf("someone.rig%d", i), stratum.Options{}))
 	}
-	waitFor(t, 60*time.Second, "3 accepted shares from each rig", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		for i := 1; i <= 3; i++ {
 			if acceptedBy(pool, fmt.Sprintf("farm.rig%d", i)) < 3 {
 				return false
 			}
 		}
 		return true
-	})
+	}, "3 accepted shares from each rig")
 	live := px.srv.Status()
 	for _, d := range ds {
 		d.shutdown()
@@ -63,7 +64,7 @@ func TestSharesFromEveryMinerAcceptedUnderTheirWorkers(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"someone.rig1", "someone.rig2", "someone.rig3"}, names)
 	assert.Len(t, live.Miners, 3)
-	waitFor(t, 10*time.Second, "the rigs' connections closed", func() bool { return len(px.srv.Status().Miners) == 0 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 0 }, "the rigs' connections closed")
 	for _, w := range px.srv.Status().Workers {
 		assert.Equal(t, "disconnected", w.State, "after the rigs left")
 	}
@@ -76,7 +77,7 @@ func TestSharesFromEveryMinerAcceptedUnderTheirWorkers(t *testing.T) {
 	assert.ElementsMatch(t, []string{"rig1", "rig2", "rig3"}, kept)
 	authorized := pool.Stats().Authorized
 	d := startDownstream(t, px.url(), "someone.rig2", stratum.Options{})
-	waitFor(t, 60*time.Second, "the returning rig's share", func() bool { return acceptedBy(pool, "farm.rig2") > 3 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acceptedBy(pool, "farm.rig2") > 3 }, "the returning rig's share")
 	d.shutdown()
 	assert.Equal(t, authorized, pool.Stats().Authorized, "a returning name sent no authorize upstream")
 }
@@ -84,18 +85,18 @@ func TestSharesFromEveryMinerAcceptedUnderTheirWorkers(t *testing.T) {
 // The upstream fails over to the backup; the miners keep their connection
 // to the proxy and go on mining, now for the backup, under their workers.
 func TestUpstreamFailoverKeepsMinersConnected(t *testing.T) {
-	a := startPool(t, pooltest.Config{Extranonce1: "aabbccdd"})
-	b := startPool(t, pooltest.Config{Extranonce1: "11223344556677", Extranonce2Size: 8})
+	a := pooltest.Start(t, pooltest.Config{Extranonce1: "aabbccdd"})
+	b := pooltest.Start(t, pooltest.Config{Extranonce1: "11223344556677", Extranonce2Size: 8})
 	px := startProxy(t, Config{}, a, b)
 	d1 := startDownstream(t, px.url(), "rig1", stratum.Options{})
 	d2 := startDownstream(t, px.url(), "rig2", stratum.Options{})
-	waitFor(t, 60*time.Second, "shares on the primary from both rigs", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(a, "farm.rig1") > 0 && acceptedBy(a, "farm.rig2") > 0
-	})
+	}, "shares on the primary from both rigs")
 	a.Close()
-	waitFor(t, 60*time.Second, "shares on the backup from both rigs", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(b, "farm.rig1") > 1 && acceptedBy(b, "farm.rig2") > 1
-	})
+	}, "shares on the backup from both rigs")
 	for _, d := range []*downstream{d1, d2} {
 		st := d.client.Status()
 		assert.EqualValues(t, 1, st[0].Connects, "the miner never reconnected to the proxy")
@@ -204,7 +205,7 @@ func rejectCode(t *testing.T, l rline) int {
 // The proxy answers locally, with the usual codes, what the pool would
 // reject, and sends the pool only the one good share.
 func TestLocalVerdicts(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{}, pool)
 	r := dialRaw(t, px.srv.Addr())
 	s := handshake(t, r, "w.raw1", true)
@@ -254,7 +255,7 @@ func TestLocalVerdicts(t *testing.T) {
 // Version-rolled shares pass through: the miner's bits within the
 // intersected mask reach the pool as its sixth param.
 func TestVersionRollingPassesThrough(t *testing.T) {
-	pool := startPool(t, pooltest.Config{VersionMask: 0x00ffe000})
+	pool := pooltest.Start(t, pooltest.Config{VersionMask: 0x00ffe000})
 	px := startProxy(t, Config{}, pool)
 	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", true)
 	require.Equal(t, uint32(0x00ffe000), s.mask)
@@ -292,15 +293,15 @@ func TestVersionRollingPassesThrough(t *testing.T) {
 // job makes a miner restart its work, and a test flood counting jobs took
 // it for the next one and sent a window of shares on a job about to die.
 func TestReissueUnchangedForTheMinerIsNotResent(t *testing.T) {
-	pool := startPool(t, pooltest.Config{VersionMask: 0x00ffe000})
+	pool := pooltest.Start(t, pooltest.Config{VersionMask: 0x00ffe000})
 	px := startProxy(t, Config{}, pool)
 	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", false)
 	first := s.job.JobID
 	pool.SetVersionMask(0x0000e000)
-	waitFor(t, 10*time.Second, "the proxy's re-issue under the new mask", func() bool {
+	testkit.Eventually(t, func() bool {
 		pj, _, _ := px.srv.current()
 		return pj != nil && px.srv.issue(pj).RollingMask == 0x0000e000
-	})
+	}, "the proxy's re-issue under the new mask")
 	pool.PushJob(false)
 	s.nextJob(t)
 	assert.NotEqual(t, first, s.job.JobID, "the next notify is the next job, not the first again")
@@ -311,7 +312,7 @@ func TestReissueUnchangedForTheMinerIsNotResent(t *testing.T) {
 // same job may be on its way to every connection, and CI saw the miner get
 // job 1 twice. A second notify of the same job only restarts its work.
 func TestSameJobTwiceIsSentOnce(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{}, pool)
 	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", false)
 	first := s.job.JobID
@@ -335,7 +336,7 @@ func TestSameJobTwiceIsSentOnce(t *testing.T) {
 // whose miner sent shares is not handed out before a clean job, one whose
 // miner sent none is at once.
 func TestFullProxyRefusesClearly(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{MaxMiners: 2}, pool)
 	a := handshake(t, dialRaw(t, px.srv.Addr()), "a", false)
 	b := handshake(t, dialRaw(t, px.srv.Addr()), "b", false)
@@ -346,7 +347,7 @@ func TestFullProxyRefusesClearly(t *testing.T) {
 	require.Equal(t, "true", string(rep.Result), string(rep.Error))
 	// b leaves without a share: its prefix is free at once
 	b.c.Close()
-	waitFor(t, 5*time.Second, "b's connection gone", func() bool { return len(px.srv.Status().Miners) == 1 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 1 }, "b's connection gone")
 	b2 := handshake(t, dialRaw(t, px.srv.Addr()), "b2", false)
 	assert.Equal(t, b.en1, b2.en1, "the prefix of a miner that sent no share, at once")
 	c := dialRaw(t, px.srv.Addr())
@@ -359,17 +360,17 @@ func TestFullProxyRefusesClearly(t *testing.T) {
 	assert.Error(t, err, "connection closed after the refusal")
 	// a leaves; its prefix cools down until a clean job
 	a.c.Close()
-	waitFor(t, 5*time.Second, "a's connection gone", func() bool { return len(px.srv.Status().Miners) == 1 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 1 }, "a's connection gone")
 	d := dialRaw(t, px.srv.Addr())
 	id = d.call("mining.subscribe", "x")
 	rep, _ = d.until(id)
 	require.NotNil(t, stratum.ParseError(rep.Error, ""), "a's prefix is not reused before a clean job")
 	pool.PushJob(true)
-	waitFor(t, 5*time.Second, "the clean job at the proxy", func() bool {
+	testkit.Eventually(t, func() bool {
 		px.srv.mu.Lock()
 		defer px.srv.mu.Unlock()
 		return px.srv.cur != nil && px.srv.cur.seq >= 2
-	})
+	}, "the clean job at the proxy")
 	e2 := dialRaw(t, px.srv.Addr())
 	id = e2.call("mining.subscribe", "x")
 	rep, _ = e2.until(id)
@@ -381,10 +382,10 @@ func TestFullProxyRefusesClearly(t *testing.T) {
 // Garbage, floods, endless lines and silent connections are each dropped
 // or slowed on their own, while a real miner keeps getting shares accepted.
 func TestBadMinersAreIsolated(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{HandshakeTimeout: 2 * time.Second, Rate: 50, Burst: 50, MaxLineSize: 4096}, pool)
 	good := startDownstream(t, px.url(), "good", stratum.Options{})
-	waitFor(t, 60*time.Second, "a first share from the good miner", func() bool { return acceptedBy(pool, "farm.good") > 0 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acceptedBy(pool, "farm.good") > 0 }, "a first share from the good miner")
 
 	garbage := dialRaw(t, px.srv.Addr())
 	for i := 0; i < 50; i++ {
@@ -428,7 +429,7 @@ func TestBadMinersAreIsolated(t *testing.T) {
 		}
 	}()
 	before := acceptedBy(pool, "farm.good")
-	waitFor(t, 60*time.Second, "more shares from the good miner during the flood", func() bool { return acceptedBy(pool, "farm.good") >= before+3 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acceptedBy(pool, "farm.good") >= before+3 }, "more shares from the good miner during the flood")
 	for _, r := range []*raw{garbage, endless, silent} {
 		_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		buf := make([]byte, 4096)
@@ -494,7 +495,7 @@ func TestIndependentPythonMiner(t *testing.T) {
 		}
 		t.Skip("python3 not installed")
 	}
-	pool := startPool(t, pooltest.Config{Difficulty: 0.000004})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.000004})
 	px := startProxy(t, Config{}, pool)
 	cmd := exec.Command(py, "testdata/miner.py", px.srv.Addr(), "py.rig7", "6")
 	var stderr strings.Builder
@@ -533,18 +534,18 @@ func TestIndependentPythonMiner(t *testing.T) {
 // stays; one that did not is asked to reconnect to the proxy (never
 // elsewhere) and comes back with the new size. Both mine on.
 func TestSmallerBackupExtranonce(t *testing.T) {
-	a := startPool(t, pooltest.Config{Extranonce2Size: 8})
-	b := startPool(t, pooltest.Config{Extranonce2Size: 4})
+	a := pooltest.Start(t, pooltest.Config{Extranonce2Size: 8})
+	b := pooltest.Start(t, pooltest.Config{Extranonce2Size: 4})
 	px := startProxy(t, Config{}, a, b)
 	stays := startDownstreamWith(t, stratum.PoolConfig{URL: px.url(), User: "stays", Pass: "x", VersionRolling: true, ExtranonceSubscribe: true}, stratum.Options{})
 	moves := startDownstream(t, px.url(), "moves", stratum.Options{})
-	waitFor(t, 60*time.Second, "shares on the primary", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(a, "farm.stays") > 0 && acceptedBy(a, "farm.moves") > 0
-	})
+	}, "shares on the primary")
 	a.Close()
-	waitFor(t, 60*time.Second, "shares on the backup", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(b, "farm.stays") > 0 && acceptedBy(b, "farm.moves") > 0
-	})
+	}, "shares on the backup")
 	assert.EqualValues(t, 1, stays.client.Status()[0].Connects, "told the new size, kept its connection")
 	assert.EqualValues(t, 2, moves.client.Status()[0].Connects, "reconnected once, to the proxy")
 	assert.Zero(t, b.Stats().Rejected)
@@ -554,21 +555,21 @@ func TestSmallerBackupExtranonce(t *testing.T) {
 // re-sent under the same id, and a share that meets only the old value is
 // refused by the proxy as low difficulty instead of reaching the pool.
 func TestDifficultyRaiseReachesMinersAtOnce(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Behavior: pooltest.Behavior{DiffRule: pooltest.DiffImmediate}})
+	pool := pooltest.Start(t, pooltest.Config{Behavior: pooltest.Behavior{DiffRule: pooltest.DiffImmediate}})
 	px := startProxy(t, Config{}, pool)
 	s := handshake(t, dialRaw(t, px.srv.Addr()), "rig", false)
 	first := s.job
-	pool.SetDifficulty(lowDiff * 64)
+	pool.SetDifficulty(pooltest.LowDiff * 64)
 	// A notify already on its way may come first: read until the raise
 	// (nextJob fails the test if none comes).
-	for s.nextJob(t); s.diff != lowDiff*64; s.nextJob(t) {
+	for s.nextJob(t); s.diff != pooltest.LowDiff*64; s.nextJob(t) {
 	}
 	assert.Equal(t, first.JobID, s.job.JobID, "the same job, re-sent")
-	assert.Equal(t, lowDiff*64, s.diff)
+	assert.Equal(t, pooltest.LowDiff*64, s.diff)
 	// a share meeting the old difficulty but not the new one
 	j, err := work.NewJob(first)
 	require.NoError(t, err)
-	hard, err := work.TargetForDifficulty(lowDiff * 64)
+	hard, err := work.TargetForDifficulty(pooltest.LowDiff * 64)
 	require.NoError(t, err)
 	var en2 []byte
 	var nonce uint32
@@ -589,7 +590,7 @@ func TestDifficultyRaiseReachesMinersAtOnce(t *testing.T) {
 // A miner that stops reading is dropped once its writes stall; the pool
 // side and the other miners never wait for it.
 func TestMinerThatStopsReadingIsDropped(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{WriteTimeout: 300 * time.Millisecond}, pool)
 	good := handshake(t, dialRaw(t, px.srv.Addr()), "good", false)
 	handshake(t, dialRaw(t, px.srv.Addr()), "deaf", false)
@@ -646,9 +647,14 @@ func TestMinerThatStopsReadingIsDropped(t *testing.T) {
 	for i := 0; i < 2000 && !deafGone(); i++ {
 		big.JobID = fmt.Sprintf("big%d", i)
 		pool.PushJobParams(big)
-		time.Sleep(5 * time.Millisecond)
+		// The good miner's next job paces the pool to the proxy's speed.
+		select {
+		case <-latest:
+		case <-time.After(testkit.Timeout):
+			t.Fatal("the good miner stopped getting jobs while the deaf one filled up")
+		}
 	}
-	waitFor(t, 30*time.Second, "the deaf miner dropped", deafGone)
+	testkit.EventuallyWithin(t, 30*time.Second, deafGone, "the deaf miner dropped")
 	pool.PushJob(true)
 	var js jobSeen
 	for js.p.JobID == "" || js.p.Coinb2 == big.Coinb2 || !strings.HasSuffix(js.p.Coinb2, pool.CurrentJob().Coinb2) {
@@ -666,7 +672,7 @@ func TestMinerThatStopsReadingIsDropped(t *testing.T) {
 // With a user list only those miners authorize; five refusals drop the
 // connection.
 func TestMinerUserList(t *testing.T) {
-	pool := startPool(t, pooltest.Config{})
+	pool := pooltest.Start(t, pooltest.Config{})
 	px := startProxy(t, Config{Users: map[string]string{"rig1": "s3cret"}}, pool)
 	r := dialRaw(t, px.srv.Addr())
 	id := r.call("mining.subscribe", "x")

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 	"clminer/work/ledger"
 )
@@ -38,7 +39,7 @@ func TestProxyMinerChurnSoakFlat(t *testing.T) {
 		// own growth (goroutine descriptors, OS threads) was 10-30 KiB here.
 		slack = (total - warm) << 10
 	)
-	pool := startPool(t, pooltest.Config{Difficulty: 1e-12, Records: 16})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 1e-12, Records: 16})
 	px := startProxy(t, Config{Rate: 1e9, Burst: 1 << 30}, pool)
 	// Fill every job history first (the pool's, the proxy's and the
 	// upstream ledger's, bounded by job count), so both readings see them
@@ -54,7 +55,7 @@ func TestProxyMinerChurnSoakFlat(t *testing.T) {
 		c := f.Counts()
 		f.Close()
 		require.Equal(t, perMiner, c.Accepted+c.Rejected)
-		waitFor(t, 10e9, "the proxy to drop the miner", func() bool { return len(px.srv.Status().Miners) == 0 })
+		testkit.EventuallyWithin(t, 10e9, func() bool { return len(px.srv.Status().Miners) == 0 }, "the proxy to drop the miner")
 		// At rest, each reading with the same shares on the live job (a
 		// clean job comes every perClean miners, right after).
 		if i == warm {

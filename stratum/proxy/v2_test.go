@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/channel"
@@ -35,7 +36,7 @@ func startV2(t testing.TB, cfg v2test.Config) (*v2test.Pool, *channel.Source) {
 	t.Helper()
 	cfg.Extended = true
 	if cfg.Target == ([32]byte{}) {
-		cfg.Target = v2Target(t, lowDiff)
+		cfg.Target = v2Target(t, pooltest.LowDiff)
 	}
 	pool := v2test.Start(t, cfg)
 	src, err := channel.New(channel.Config{URL: pool.URL(), User: "acct.farm", VersionRolling: true, Extended: true},
@@ -83,14 +84,14 @@ func TestV2UpstreamExtendedChannel(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		ds = append(ds, startDownstream(t, px.url(), fmt.Sprintf("someone.rig%d", i), stratum.Options{}))
 	}
-	waitFor(t, 60*time.Second, "3 accepted shares from each rig", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		for i := 1; i <= 3; i++ {
 			if minerAccepted(px, fmt.Sprintf("someone.rig%d", i)) < 3 {
 				return false
 			}
 		}
 		return true
-	})
+	}, "3 accepted shares from each rig")
 	st := px.srv.Status()
 	prefixes := map[string]bool{}
 	for _, m := range st.Miners {
@@ -102,7 +103,7 @@ func TestV2UpstreamExtendedChannel(t *testing.T) {
 	for _, d := range ds {
 		d.shutdown()
 	}
-	waitFor(t, 10*time.Second, "the rigs' connections closed", func() bool { return len(px.srv.Status().Miners) == 0 })
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 0 }, "the rigs' connections closed")
 	acc, rej, dup := v2Counts(pool)
 	ps := px.srv.Status()
 	assert.Zero(t, dup, "no share twice at the pool")
@@ -171,18 +172,18 @@ func TestV2SetTargetUnderTheV1Rule(t *testing.T) {
 	require.NotNil(t, conn)
 	d0 := s.diff
 	first := s.job
-	require.InDelta(t, lowDiff, d0, lowDiff*1e-6)
+	require.InDelta(t, pooltest.LowDiff, d0, pooltest.LowDiff*1e-6)
 
-	require.NoError(t, conn.SetTarget(v2Target(t, lowDiff*64)))
+	require.NoError(t, conn.SetTarget(v2Target(t, pooltest.LowDiff*64)))
 	for s.nextJob(t); s.diff == d0; s.nextJob(t) {
 	}
 	assert.Equal(t, first.JobID, s.job.JobID, "the raise re-sends the job")
 	raised := s.diff
-	assert.InDelta(t, lowDiff*64, raised, lowDiff*1e-4)
-	en2, nonce := shareBetween(t, first, lowDiff, lowDiff*64)
+	assert.InDelta(t, pooltest.LowDiff*64, raised, pooltest.LowDiff*1e-4)
+	en2, nonce := shareBetween(t, first, pooltest.LowDiff, pooltest.LowDiff*64)
 	assert.Equal(t, wire.CodeLowDifficulty, rejectCode(t, s.submit(t, "rig", en2, jobNTime(t, s.job), nonce, "")))
 
-	require.NoError(t, conn.SetTarget(v2Target(t, lowDiff)))
+	require.NoError(t, conn.SetTarget(v2Target(t, pooltest.LowDiff)))
 	require.NoError(t, conn.NewJob())
 	s.nextNewJob(t, first.JobID)
 	assert.Equal(t, raised, s.diff, "the first job after a lowering keeps the higher value")
@@ -191,7 +192,7 @@ func TestV2SetTargetUnderTheV1Rule(t *testing.T) {
 	s.nextNewJob(t, second)
 	assert.Equal(t, d0, s.diff, "the second job after it has the lower one")
 	// A share meeting only the lowered value is the pool's.
-	en2, nonce = shareBetween(t, s.job, lowDiff, lowDiff*64)
+	en2, nonce = shareBetween(t, s.job, pooltest.LowDiff, pooltest.LowDiff*64)
 	rep := s.submit(t, "rig", en2, jobNTime(t, s.job), nonce, "")
 	require.Equal(t, "true", string(rep.Result), "%s", rep.Error)
 
@@ -212,21 +213,21 @@ func TestV2SetTargetUnderTheV1Rule(t *testing.T) {
 // turn, their names authorized on the v1 backup as its sub-workers.
 func TestV2FailoverToV1AndBack(t *testing.T) {
 	v2, src := startV2(t, v2test.Config{})
-	v1 := startPool(t, pooltest.Config{Extranonce2Size: 8})
+	v1 := pooltest.Start(t, pooltest.Config{Extranonce2Size: 8})
 	client, err := stratum.NewClient([]stratum.PoolConfig{{URL: v1.URL(), User: "farm", Pass: "x", VersionRolling: true}}, fastOpts())
 	require.NoError(t, err)
 	px := startProxyOn(t, Config{}, failover.New(src, client))
 	d1 := startDownstream(t, px.url(), "rig1", stratum.Options{})
 	d2 := startDownstream(t, px.url(), "rig2", stratum.Options{})
 	v2Acc := func() int { a, _, _ := v2Counts(v2); return a }
-	waitFor(t, 60*time.Second, "shares on the V2 pool", func() bool { return v2Acc() >= 4 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return v2Acc() >= 4 }, "shares on the V2 pool")
 	v2.SetDown(true)
-	waitFor(t, 60*time.Second, "shares on the v1 backup from both rigs", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(v1, "farm.rig1") > 0 && acceptedBy(v1, "farm.rig2") > 0
-	})
+	}, "shares on the v1 backup from both rigs")
 	back := v2Acc()
 	v2.SetDown(false)
-	waitFor(t, 60*time.Second, "shares on the V2 pool again", func() bool { return v2Acc() >= back+4 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return v2Acc() >= back+4 }, "shares on the V2 pool again")
 	for _, d := range []*downstream{d1, d2} {
 		assert.EqualValues(t, 1, d.client.Status()[0].Connects, "the miner never reconnected to the proxy")
 	}
@@ -255,13 +256,13 @@ func TestV2ReconnectAndCloseChannelKeepMiners(t *testing.T) {
 	conn := pool.Next(10 * time.Second)
 	require.NotNil(t, conn)
 	acc := func() int { a, _, _ := v2Counts(pool); return a }
-	waitFor(t, 60*time.Second, "shares", func() bool { return acc() >= 2 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acc() >= 2 }, "shares")
 	for _, m := range []codec.Message{&codec.Reconnect{}, &codec.CloseChannel{ChannelID: 7, ReasonCode: "maintenance"}} {
 		require.NoError(t, conn.Send(m))
 		conn = pool.Next(30 * time.Second)
 		require.NotNil(t, conn, "the channel came back after %s", m.Name())
 		n := acc()
-		waitFor(t, 60*time.Second, "shares on the new channel", func() bool { return acc() >= n+2 })
+		testkit.EventuallyWithin(t, 60*time.Second, func() bool { return acc() >= n+2 }, "shares on the new channel")
 	}
 	assert.EqualValues(t, 1, d.client.Status()[0].Connects, "the miner never reconnected to the proxy")
 	d.shutdown()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/stratum/v2/channel"
@@ -71,15 +72,15 @@ func runPythonMiner(t *testing.T, addr, worker string, shares int) (accepted int
 // connected, mining on the v1 backup meanwhile; no duplicate, nothing
 // invalid, and the pools' counts are the proxy's.
 func TestV2PeerUpstream(t *testing.T) {
-	peer := v2peer.Start(t, "--extended", "--target", peerTarget(t, lowDiff))
-	v1 := startPool(t, pooltest.Config{Extranonce2Size: 8})
+	peer := v2peer.Start(t, "--extended", "--target", peerTarget(t, pooltest.LowDiff))
+	v1 := pooltest.Start(t, pooltest.Config{Extranonce2Size: 8})
 	src, err := channel.New(channel.Config{URL: peer.URL(), User: "acct.farm", VersionRolling: true, Extended: true},
 		channel.Options{Retry: retry.Backoff{Max: 100 * time.Millisecond}, MaxInFlight: 1024})
 	require.NoError(t, err)
 	client, err := stratum.NewClient([]stratum.PoolConfig{{URL: v1.URL(), User: "farm", Pass: "x", VersionRolling: true}}, fastOpts())
 	require.NoError(t, err)
 	px := startProxyOn(t, Config{}, failover.New(src, client))
-	waitFor(t, 30*time.Second, "the V2 pool's job", func() bool { return px.feeding() == 0 })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return px.feeding() == 0 }, "the V2 pool's job")
 	peerAcc := func() int { a, _ := peer.Counts(); return a }
 
 	// The Python miner first, alone on its job.
@@ -96,19 +97,19 @@ func TestV2PeerUpstream(t *testing.T) {
 	s := handshake(t, dialRaw(t, px.srv.Addr()), "raw", false)
 	d1 := startDownstream(t, px.url(), "rig1", stratum.Options{})
 	d2 := startDownstream(t, px.url(), "rig2", stratum.Options{})
-	waitFor(t, 60*time.Second, "the rigs' shares at the peer", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return minerAccepted(px, "rig1") > 2 && minerAccepted(px, "rig2") > 2
-	})
+	}, "the rigs' shares at the peer")
 
 	// A raise at once, the job re-sent; a lowering from the second job.
 	d0, first := s.diff, s.job.JobID
-	peer.Command(t, "target "+peerTarget(t, lowDiff*16))
+	peer.Command(t, "target "+peerTarget(t, pooltest.LowDiff*16))
 	for s.nextJob(t); s.diff == d0; s.nextJob(t) {
 	}
 	assert.Equal(t, first, s.job.JobID)
 	raised := s.diff
-	assert.InDelta(t, lowDiff*16, raised, lowDiff*1e-4)
-	peer.Command(t, "target "+peerTarget(t, lowDiff))
+	assert.InDelta(t, pooltest.LowDiff*16, raised, pooltest.LowDiff*1e-4)
+	peer.Command(t, "target "+peerTarget(t, pooltest.LowDiff))
 	peer.Command(t, "job")
 	s.nextNewJob(t, first)
 	assert.Equal(t, raised, s.diff, "the first job after the lowering")
@@ -124,12 +125,12 @@ func TestV2PeerUpstream(t *testing.T) {
 
 	// Down and back, the miners mining on the v1 backup meanwhile.
 	peer.Command(t, "down")
-	waitFor(t, 60*time.Second, "shares on the v1 backup from both rigs", func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool {
 		return acceptedBy(v1, "farm.rig1") > 0 && acceptedBy(v1, "farm.rig2") > 0
-	})
+	}, "shares on the v1 backup from both rigs")
 	back := peerAcc()
 	peer.Command(t, "up")
-	waitFor(t, 60*time.Second, "shares on the peer again", func() bool { return peerAcc() > back+4 })
+	testkit.EventuallyWithin(t, 60*time.Second, func() bool { return peerAcc() > back+4 }, "shares on the peer again")
 	for _, d := range []*downstream{d1, d2} {
 		assert.EqualValues(t, 1, d.client.Status()[0].Connects, "the miner never reconnected to the proxy")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"clminer/internal/testkit"
 	"clminer/work"
 	"clminer/work/retry"
 	"clminer/work/source"
@@ -168,7 +169,7 @@ func TestBadNodesAndTemplates(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, sink := startSource(t, tc.node, tc.addr, Options{})
-			require.Eventually(t, func() bool { return s.Upstreams()[0].Failures >= 2 }, 30*time.Second, 5*time.Millisecond, "retried with backoff")
+			testkit.EventuallyWithin(t, 30*time.Second, func() bool { return s.Upstreams()[0].Failures >= 2 }, "retried with backoff")
 			st := s.Upstreams()[0]
 			assert.Contains(t, st.LastError, tc.want)
 			assert.NotContains(t, st.LastError, "secret-pass")

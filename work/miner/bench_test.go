@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -108,13 +109,13 @@ func benchHostCost(b *testing.B, perSecond int) {
 	pool := stratum.PoolConfig{URL: url, User: "wallet.rig1", Pass: "x", VersionRolling: true}
 	r := startMiner(b, []stratum.PoolConfig{pool}, []device.Device{dev}, stratum.Options{})
 	accepted := func() uint64 { return r.m.Snapshot().Shares.Accepted }
-	waitFor(b, 10*time.Second, "the first accepted share", func() bool { return accepted() >= 1 })
+	testkit.Eventually(b, func() bool { return accepted() >= 1 }, "the first accepted share")
 	base := accepted()
 	// One timed window per benchmark: b.N seconds, at most 10.
 	window := min(time.Duration(b.N)*time.Second, 10*time.Second)
 	b.ResetTimer()
 	cpu0, t0 := processCPU(), time.Now()
-	time.Sleep(window)
+	time.Sleep(window) // the measured window: elapsed time is the measurement
 	cpu, wall := processCPU()-cpu0, time.Since(t0)
 	b.StopTimer()
 	shares := accepted() - base

@@ -10,6 +10,7 @@ import (
 
 	"clminer/gpu/cpu"
 	"clminer/gpu/opencl"
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -65,9 +66,9 @@ func TestRealDevicesEndToEnd(t *testing.T) {
 			dev := rd.open(t)
 			t.Cleanup(func() { require.NoError(t, dev.Close()) })
 			const diff = 0.001 // about 20 shares/s at 90 MH/s
-			pool := startPool(t, pooltest.Config{Difficulty: diff})
+			pool := pooltest.Start(t, pooltest.Config{Difficulty: diff})
 			r := startMiner(t, []stratum.PoolConfig{poolConf(pool)}, []device.Device{dev}, stratum.Options{})
-			waitFor(t, 60*time.Second, "5 accepted shares", func() bool { return pool.Stats().Accepted >= 5 })
+			testkit.EventuallyWithin(t, 60*time.Second, func() bool { return pool.Stats().Accepted >= 5 }, "5 accepted shares")
 
 			// Three new blocks, each sent while a batch is running.
 			oldJobs := map[string]bool{}
@@ -76,12 +77,12 @@ func TestRealDevicesEndToEnd(t *testing.T) {
 				oldJobs[oldJob] = true
 				before := r.m.Snapshot().NotifyLatency.Count
 				newJob := pool.PushJob(true)
-				waitFor(t, 10*time.Second, "the device on the new job", func() bool {
+				testkit.Eventually(t, func() bool {
 					s := r.m.Snapshot()
 					return s.Job != nil && s.Job.ID == newJob && s.NotifyLatency.Count > before
-				})
+				}, "the device on the new job")
 				oldSubmits := countSubmits(pool, oldJob)
-				waitFor(t, 60*time.Second, "3 shares on the new job", func() bool { return countSubmits(pool, newJob) >= 3 })
+				testkit.EventuallyWithin(t, 60*time.Second, func() bool { return countSubmits(pool, newJob) >= 3 }, "3 shares on the new job")
 				assert.Equal(t, oldSubmits, countSubmits(pool, oldJob), "nothing for the old job is submitted after the switch")
 			}
 			require.NoError(t, r.shutdown(t))

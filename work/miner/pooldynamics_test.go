@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/gpu/gputest"
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -363,7 +364,7 @@ func (h *harness) checkAccounting(mode accountingMode, pools ...[]*pooltest.Serv
 func fence(t *testing.T, pool *pooltest.Server, id string) {
 	t.Helper()
 	pool.SendRaw(fmt.Sprintf(`{"id":%q,"method":"mining.ping","params":[]}`, id))
-	waitFor(t, 5*time.Second, "pong "+id, func() bool { return fenceIndex(pool.Requests(), id) >= 0 })
+	testkit.Eventually(t, func() bool { return fenceIndex(pool.Requests(), id) >= 0 }, "pong "+id)
 }
 
 func fenceIndex(reqs []pooltest.Request, id string) int {
@@ -383,36 +384,36 @@ func fenceIndex(reqs []pooltest.Request, id string) int {
 // 00000000.
 func TestVardiffAndVersionMaskMidJobContinueTheWork(t *testing.T) {
 	const d0 = fastDiff
-	pool := startPool(t, pooltest.Config{Difficulty: d0})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: d0})
 	h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}})
 	job := pool.CurrentJob().JobID
-	waitFor(t, 20*time.Second, "shares on the job", func() bool { return acceptedOn(pool, job) >= 3 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return acceptedOn(pool, job) >= 3 }, "shares on the job")
 
 	// Lower without a notify: the job stays judged at d0, nothing is
 	// re-issued, hashing continues on the same unit.
 	pool.SetDifficulty(d0 / 4)
-	waitFor(t, 5*time.Second, "the lowering seen", func() bool { return h.m.Snapshot().Pools[0].Difficulty == d0/4 })
+	testkit.Eventually(t, func() bool { return h.m.Snapshot().Pools[0].Difficulty == d0/4 }, "the lowering seen")
 	assert.Equal(t, d0, h.m.Snapshot().Job.Difficulty, "a lowering does not apply to the job already notified")
 	n := acceptedOn(pool, job)
-	waitFor(t, 20*time.Second, "shares after the lowering", func() bool { return acceptedOn(pool, job) >= n+3 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return acceptedOn(pool, job) >= n+3 }, "shares after the lowering")
 
 	// Raise: applies at once, the job is re-issued with the harder target
 	// and continues from the same position (next version).
 	pool.SetDifficulty(2 * d0)
-	waitFor(t, 5*time.Second, "the raise applied to the job", func() bool {
+	testkit.Eventually(t, func() bool {
 		s := h.m.Snapshot()
 		return s.Job != nil && s.Job.ID == job && s.Job.Difficulty == 2*d0
-	})
+	}, "the raise applied to the job")
 	n = acceptedOn(pool, job)
-	waitFor(t, 20*time.Second, "shares after the raise", func() bool { return acceptedOn(pool, job) >= n+3 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return acceptedOn(pool, job) >= n+3 }, "shares after the raise")
 
 	// set_version_mask: re-issued under the new mask, on a fresh
 	// extranonce2 so that no (extranonce2, version) repeats.
 	const newMask = 0x00ffe000
 	maskedAt := len(pool.Requests())
 	pool.SetVersionMask(newMask)
-	waitFor(t, 5*time.Second, "the new mask in force", func() bool { return h.m.Snapshot().Pools[0].RollingMask == "00ffe000" })
-	waitFor(t, 20*time.Second, "shares under the new mask", func() bool {
+	testkit.Eventually(t, func() bool { return h.m.Snapshot().Pools[0].RollingMask == "00ffe000" }, "the new mask in force")
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool {
 		k := 0
 		for _, sh := range pool.Shares() {
 			if sh.JobID == job && sh.Extranonce2 != "00000000" {
@@ -420,7 +421,7 @@ func TestVardiffAndVersionMaskMidJobContinueTheWork(t *testing.T) {
 			}
 		}
 		return k >= 3
-	})
+	}, "shares under the new mask")
 	require.NoError(t, h.shutdown())
 
 	st := pool.Stats()
@@ -479,21 +480,21 @@ func TestVardiffAndVersionMaskMidJobContinueTheWork(t *testing.T) {
 func TestSessionResumeContinuesTheJob(t *testing.T) {
 	for _, rolling := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rolling=%v", rolling), func(t *testing.T) {
-			pool := startPool(t, pooltest.Config{Difficulty: fastDiff})
+			pool := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
 			pc := poolConf(pool)
 			pc.VersionRolling = rolling
 			h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{pc}})
 			job := pool.CurrentJob().JobID
-			waitFor(t, 20*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 3 })
+			testkit.EventuallyWithin(t, 20*time.Second, func() bool { return pool.Stats().Accepted >= 3 }, "shares")
 			en1 := h.m.Snapshot().Pools[0].Extranonce1
 			require.NotEmpty(t, en1)
 
 			pool.DropAll()
-			waitFor(t, 10*time.Second, "the resumed session", func() bool {
+			testkit.Eventually(t, func() bool {
 				st := pool.Stats()
 				return st.Connections >= 2 && st.Authorized >= 2
-			})
-			waitFor(t, 20*time.Second, "shares on the resumed session", func() bool {
+			}, "the resumed session")
+			testkit.EventuallyWithin(t, 20*time.Second, func() bool {
 				k := 0
 				for _, sh := range pool.Shares() {
 					if sh.Conn != 1 {
@@ -501,7 +502,7 @@ func TestSessionResumeContinuesTheJob(t *testing.T) {
 					}
 				}
 				return k >= 3
-			})
+			}, "shares on the resumed session")
 			snap := h.m.Snapshot()
 			assert.Equal(t, en1, snap.Pools[0].Extranonce1, "the resumed session has the same extranonce1")
 			require.NoError(t, h.shutdown())
@@ -581,10 +582,10 @@ var sickOptions = stratum.Options{
 // (though its port answers and probes reach it), and returns once it
 // authorizes again.
 func testSickFailover(t *testing.T, sicken func(b *pooltest.Behavior), reasons ...string) {
-	primary := startPool(t, pooltest.Config{Difficulty: fastDiff})
-	backup := startPool(t, pooltest.Config{Difficulty: fastDiff})
+	primary := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
+	backup := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
 	h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(primary), poolConf(backup)}, opts: sickOptions})
-	waitFor(t, 20*time.Second, "shares on the primary", func() bool { return primary.Stats().Accepted >= 2 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return primary.Stats().Accepted >= 2 }, "shares on the primary")
 
 	primary.SetBehavior(func(b *pooltest.Behavior) {
 		sicken(b)
@@ -594,8 +595,8 @@ func testSickFailover(t *testing.T, sicken func(b *pooltest.Behavior), reasons .
 	// The bound: the health rule's window plus a couple of shares to trip it
 	// and one on the backup.
 	bound := sickOptions.UnansweredAfter + sickOptions.SubmitTimeout + 5*time.Second
-	waitFor(t, bound, "the primary marked sick", func() bool { return h.m.Snapshot().Pools[0].State == "sick" })
-	waitFor(t, bound, "shares on the backup", func() bool { return backup.Stats().Accepted >= 2 })
+	testkit.EventuallyWithin(t, bound, func() bool { return h.m.Snapshot().Pools[0].State == "sick" }, "the primary marked sick")
+	testkit.EventuallyWithin(t, bound, func() bool { return backup.Stats().Accepted >= 2 }, "shares on the backup")
 	t.Logf("primary turned sick to 2 shares accepted by the backup: %v", time.Since(sickened).Round(time.Millisecond))
 	snap := h.m.Snapshot()
 	reason := snap.Pools[0].SickReason
@@ -622,7 +623,7 @@ func testSickFailover(t *testing.T, sicken func(b *pooltest.Behavior), reasons .
 		return n
 	}
 	probes := countAuth()
-	waitFor(t, 10*time.Second, "refused probes", func() bool { return countAuth() >= probes+4 })
+	testkit.Eventually(t, func() bool { return countAuth() >= probes+4 }, "refused probes")
 	snap = h.m.Snapshot()
 	assert.Equal(t, authorized, primary.Stats().Authorized, "the primary authorized nobody")
 	assert.Equal(t, connects, snap.Pools[0].Connects, "no session was opened on the refusing primary")
@@ -633,9 +634,9 @@ func testSickFailover(t *testing.T, sicken func(b *pooltest.Behavior), reasons .
 	// Healthy again: probes pass for HoldDown and the client returns.
 	accepted := primary.Stats().Accepted
 	primary.SetBehavior(func(b *pooltest.Behavior) { *b = pooltest.Behavior{} })
-	waitFor(t, 10*time.Second, "shares on the primary again", func() bool {
+	testkit.Eventually(t, func() bool {
 		return primary.Stats().Accepted >= accepted+2 && h.m.Snapshot().Pools[0].State == "active"
-	})
+	}, "shares on the primary again")
 	require.NoError(t, h.shutdown())
 	snap = h.m.Snapshot()
 	assert.GreaterOrEqual(t, snap.Pools[0].Failovers, uint64(1), "left the primary for the backup")
@@ -673,7 +674,7 @@ func TestAbsurdDifficultyStaysBounded(t *testing.T) {
 		t.Run(fmt.Sprint(diff), func(t *testing.T) {
 			runtime.GC()
 			baseG := runtime.NumGoroutine()
-			pool := startPool(t, pooltest.Config{Difficulty: diff,
+			pool := pooltest.Start(t, pooltest.Config{Difficulty: diff,
 				Behavior: pooltest.Behavior{ReplyDelay: map[string]time.Duration{"mining.submit": 1500 * time.Millisecond}}})
 			const drain = time.Second
 			h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}, drain: drain,
@@ -686,11 +687,11 @@ func TestAbsurdDifficultyStaysBounded(t *testing.T) {
 				runtime.ReadMemStats(&ms)
 				maxHeap = max(maxHeap, ms.HeapAlloc)
 			}
-			waitFor(t, 30*time.Second, "throttled and accepted shares", func() bool {
+			testkit.EventuallyWithin(t, 30*time.Second, func() bool {
 				sample()
 				s := h.m.Snapshot()
 				return s.Shares.Throttled >= 20000 && pool.Stats().Accepted >= 128
-			})
+			}, "throttled and accepted shares")
 			sample()
 			snap := h.m.Snapshot()
 			t.Logf("goroutines %d (baseline %d), heap %d MB, %d hashes, %+v", maxG, baseG, maxHeap>>20, snap.Hashes, snap.Shares)
@@ -722,19 +723,19 @@ func TestAbsurdDifficultyStaysBounded(t *testing.T) {
 // hashing (at most the batch in progress completes) and say why; when a
 // pool comes back on the address they hash and submit again.
 func TestNoLivePoolIdlesTheDevices(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Difficulty: fastDiff})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
 	addr := pool.Addr()
 	h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}, devices: 2})
-	waitFor(t, 20*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 2 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return pool.Stats().Accepted >= 2 }, "shares")
 
 	pool.Close()
-	waitFor(t, 5*time.Second, "devices idle", func() bool { return h.m.Snapshot().Idle != "" })
+	testkit.Eventually(t, func() bool { return h.m.Snapshot().Idle != "" }, "devices idle")
 	s1 := h.m.Snapshot()
 	assert.Contains(t, s1.Idle, "no live pool")
 	// Several failed reconnects later (backoff 50..200 ms: long enough for
 	// tens of batches) nothing more was hashed.
 	fails := h.obs.poolEvents(source.EventDisconnected, 0)
-	waitFor(t, 5*time.Second, "failed reconnects", func() bool { return h.obs.poolEvents(source.EventDisconnected, 0) >= fails+3 })
+	testkit.Eventually(t, func() bool { return h.obs.poolEvents(source.EventDisconnected, 0) >= fails+3 }, "failed reconnects")
 	s2 := h.m.Snapshot()
 	assert.NotEmpty(t, s2.Idle)
 	assert.Nil(t, s2.Job)
@@ -745,14 +746,14 @@ func TestNoLivePoolIdlesTheDevices(t *testing.T) {
 	}
 	assert.False(t, s2.Healthy())
 
-	revived := startPool(t, pooltest.Config{Addr: addr, Difficulty: fastDiff})
-	waitFor(t, 10*time.Second, "shares on the revived pool", func() bool { return revived.Stats().Accepted >= 2 })
+	revived := pooltest.Start(t, pooltest.Config{Addr: addr, Difficulty: fastDiff})
+	testkit.Eventually(t, func() bool { return revived.Stats().Accepted >= 2 }, "shares on the revived pool")
 	assert.Empty(t, h.m.Snapshot().Idle)
 	// Hashes are counted as batches complete, which can trail the shares
 	// found early in them.
-	waitFor(t, 10*time.Second, "hashing resumed", func() bool {
+	testkit.Eventually(t, func() bool {
 		return h.m.Snapshot().Hashes > s2.Hashes+uint64(len(h.devs)*batch)
-	})
+	}, "hashing resumed")
 	require.NoError(t, h.shutdown())
 	assert.Zero(t, revived.Stats().Rejected, "rejects: %+v", revived.Rejects())
 	h.checkAccounting(poolDropped, []*pooltest.Server{pool, revived})
@@ -778,9 +779,9 @@ func bigNotify(id string) pooltest.NotifyParams {
 
 // TestHugeNotifyLineMines: a 100 KB notify line is accepted and mined.
 func TestHugeNotifyLineMines(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Difficulty: fastDiff})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
 	h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}})
-	waitFor(t, 20*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 1 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return pool.Stats().Accepted >= 1 }, "shares")
 
 	p := bigNotify("big1")
 	line, err := json.Marshal(map[string]any{"id": nil, "method": "mining.notify", "params": p.Array()})
@@ -789,7 +790,7 @@ func TestHugeNotifyLineMines(t *testing.T) {
 	_, err = hex.DecodeString(p.Coinb2)
 	require.NoError(t, err, "coinb2 is valid hex")
 	pool.PushJobParams(p)
-	waitFor(t, 20*time.Second, "shares on the big job", func() bool { return acceptedOn(pool, p.JobID) >= 3 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return acceptedOn(pool, p.JobID) >= 3 }, "shares on the big job")
 	assert.Equal(t, p.JobID, h.m.Snapshot().Job.ID)
 	require.NoError(t, h.shutdown())
 	st := pool.Stats()
@@ -819,9 +820,9 @@ func TestDifficultyRules(t *testing.T) {
 	}{{"ckpool", pooltest.DiffCkpool}, {"immediate", pooltest.DiffImmediate}} {
 		t.Run(tc.name, func(t *testing.T) {
 			const d = fastDiff
-			pool := startPool(t, pooltest.Config{Difficulty: d, Behavior: pooltest.Behavior{DiffRule: tc.rule}})
+			pool := pooltest.Start(t, pooltest.Config{Difficulty: d, Behavior: pooltest.Behavior{DiffRule: tc.rule}})
 			h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}})
-			waitFor(t, 20*time.Second, "first shares", func() bool { return pool.Stats().Accepted >= 2 })
+			testkit.EventuallyWithin(t, 20*time.Second, func() bool { return pool.Stats().Accepted >= 2 }, "first shares")
 
 			fences, diff := 0, d
 			setDiff := func(v float64) {
@@ -842,7 +843,7 @@ func TestDifficultyRules(t *testing.T) {
 			sharesOn := func(what, job string) {
 				t.Helper()
 				n := acceptedOn(pool, job)
-				waitFor(t, 20*time.Second, what, func() bool { return acceptedOn(pool, job) >= n+2 })
+				testkit.EventuallyWithin(t, 20*time.Second, func() bool { return acceptedOn(pool, job) >= n+2 }, what)
 			}
 			cur := func() string { return pool.CurrentJob().JobID }
 
@@ -928,7 +929,7 @@ func (s *onceSource) Send(sh source.Share, done func(source.Reply)) {
 // connection was reset). The share must get exactly one verdict (lost) and
 // the client must reconnect and mine on.
 func TestSubmitWriteFailureHasOneOutcome(t *testing.T) {
-	pool := startPool(t, pooltest.Config{Difficulty: fastDiff})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: fastDiff})
 	var arm atomic.Bool
 	var failed atomic.Int64
 	var d net.Dialer
@@ -940,12 +941,12 @@ func TestSubmitWriteFailureHasOneOutcome(t *testing.T) {
 		return &failingConn{Conn: c, arm: &arm, failed: &failed}, nil
 	}}
 	h := startHarness(t, harnessConfig{pools: []stratum.PoolConfig{poolConf(pool)}, opts: opts})
-	waitFor(t, 20*time.Second, "shares", func() bool { return pool.Stats().Accepted >= 2 })
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return pool.Stats().Accepted >= 2 }, "shares")
 	arm.Store(true)
-	waitFor(t, 20*time.Second, "a failed submit write", func() bool { return failed.Load() == 1 })
-	waitFor(t, 20*time.Second, "shares after reconnecting", func() bool {
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool { return failed.Load() == 1 }, "a failed submit write")
+	testkit.EventuallyWithin(t, 20*time.Second, func() bool {
 		return pool.Stats().Connections >= 2 && acceptedOnConnAbove(pool, 1) >= 2
-	})
+	}, "shares after reconnecting")
 	require.NoError(t, h.shutdown())
 	assert.Zero(t, h.src.extra.Load(), "a share whose submit write failed was answered more than once")
 	snap := h.m.Snapshot()

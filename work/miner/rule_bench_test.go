@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"clminer/gpu/cpu"
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -37,12 +38,12 @@ func BenchmarkDifficultyRuleCredit(b *testing.B) {
 		{"public-pool", pooltest.DiffImmediate, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			pool := startPool(b, pooltest.Config{Difficulty: d, Behavior: pooltest.Behavior{DiffRule: tc.rule}})
+			pool := pooltest.Start(b, pooltest.Config{Difficulty: d, Behavior: pooltest.Behavior{DiffRule: tc.rule}})
 			dev, err := cpu.New(cpu.Options{})
 			require.NoError(b, err)
 			defer dev.Close()
 			r := startMiner(b, []stratum.PoolConfig{poolConf(pool)}, []device.Device{dev}, stratum.Options{})
-			waitFor(b, 30*time.Second, "first share", func() bool { return pool.Stats().Accepted > 0 })
+			testkit.EventuallyWithin(b, 30*time.Second, func() bool { return pool.Stats().Accepted > 0 }, "first share")
 			s0 := r.m.Snapshot()
 			t0 := time.Now()
 			tick := time.NewTicker(time.Second)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -88,7 +89,7 @@ func TestMinerSoakFlat(t *testing.T) {
 		total = 8 * round
 		slack = 32 * (total - warm) // bytes: 32 a share would exceed it
 	)
-	pool := startPool(t, pooltest.Config{Difficulty: 1e-12, Records: 16})
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 1e-12, Records: 16})
 	// Fill the job histories (the pool's and the ledger's, bounded by job
 	// count) so that both readings see them full.
 	for i := 0; i < 2*ledger.DefaultMaxJobs; i++ {
@@ -115,9 +116,9 @@ func TestMinerSoakFlat(t *testing.T) {
 	var heapWarm, heapTotal uint64
 	for n := round; n <= total; n += round {
 		dev.give(round)
-		waitFor(t, 60*time.Second, "a verdict on every share of the round", func() bool { return outcomes() >= uint64(n) })
+		testkit.EventuallyWithin(t, 60*time.Second, func() bool { return outcomes() >= uint64(n) }, "a verdict on every share of the round")
 		id := pool.PushJob(true)
-		waitFor(t, 10*time.Second, "the miner on the clean job", func() bool { j := m.Snapshot().Job; return j != nil && j.ID == id })
+		testkit.Eventually(t, func() bool { j := m.Snapshot().Job; return j != nil && j.ID == id }, "the miner on the clean job")
 		// At rest: the device waits for budget, every share has its
 		// verdict, and the clean job made every earlier one stale.
 		if n == warm {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"clminer/gpu/gputest"
+	"clminer/internal/testkit"
 	"clminer/stratum"
 	"clminer/stratum/pooltest"
 	"clminer/work/device"
@@ -42,9 +43,7 @@ type rig struct {
 
 func startRig(t *testing.T, behavior pooltest.Behavior) *rig {
 	t.Helper()
-	pool := pooltest.New(pooltest.Config{Difficulty: 0.00002, Behavior: behavior})
-	require.NoError(t, pool.Start())
-	t.Cleanup(pool.Close)
+	pool := pooltest.Start(t, pooltest.Config{Behavior: behavior})
 
 	r := &rig{pool: pool, share: filepath.Join(t.TempDir(), "shares.jsonl")}
 	var m *miner.Miner
@@ -109,20 +108,9 @@ func metricValue(t *testing.T, body, series string) float64 {
 	return v
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestMetricsMoveWithShares(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
-	waitFor(t, "2 accepted shares", func() bool { return r.pool.Stats().Accepted >= 2 })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return r.pool.Stats().Accepted >= 2 }, "2 accepted shares")
 	code, body := r.get(t, "/metrics", token)
 	require.Equal(t, http.StatusOK, code)
 	first := metricValue(t, body, `clminer_shares_total{device="test",result="accepted"}`)
@@ -134,7 +122,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	assert.Contains(t, body, "clminer_notify_to_work_seconds_bucket")
 	assert.Positive(t, metricValue(t, body, `clminer_device_hashes_total{device="test"}`))
 
-	waitFor(t, "more accepted shares", func() bool { return r.pool.Stats().Accepted >= int(first)+2 })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return r.pool.Stats().Accepted >= int(first)+2 }, "more accepted shares")
 	_, body = r.get(t, "/metrics", token)
 	assert.Greater(t, metricValue(t, body, `clminer_shares_total{device="test",result="accepted"}`), first)
 	assert.Zero(t, metricValue(t, body, `clminer_shares_total{device="test",result="rejected"}`))
@@ -142,17 +130,17 @@ func TestMetricsMoveWithShares(t *testing.T) {
 
 func TestRejectsCountedByReason(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{RejectAll: true})
-	waitFor(t, "rejected shares", func() bool { return r.pool.Stats().Rejected >= 2 })
-	waitFor(t, "rejects in metrics", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return r.pool.Stats().Rejected >= 2 }, "rejected shares")
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool {
 		_, body := r.get(t, "/metrics", token)
 		return metricValue(t, body, `clminer_shares_total{device="test",result="rejected"}`) >= 2 &&
 			strings.Contains(body, `clminer_share_rejects_total{reason=`)
-	})
+	}, "rejects in metrics")
 }
 
 func TestStatusMatchesAccounting(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
-	waitFor(t, "accepted shares", func() bool { return r.m.Snapshot().Shares.Accepted >= 2 })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return r.m.Snapshot().Shares.Accepted >= 2 }, "accepted shares")
 	code, body := r.get(t, "/api/v1/status", token)
 	require.Equal(t, http.StatusOK, code)
 	var st observe.Status
@@ -198,7 +186,7 @@ func (r *rig) getAuth(t *testing.T, path, authorization string) int {
 // in any case.
 func TestAPITokenRules(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
-	waitFor(t, "healthy", func() bool { return r.getAuth(t, "/healthz", "") == http.StatusOK })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { return r.getAuth(t, "/healthz", "") == http.StatusOK }, "healthy")
 	tests := []struct {
 		path, auth string
 		want       int
@@ -241,9 +229,9 @@ const anyButUnauthorized = -1
 
 func TestHealthzTurns503WhenPoolDies(t *testing.T) {
 	r := startRig(t, pooltest.Behavior{})
-	waitFor(t, "healthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusOK })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusOK }, "healthy")
 	r.pool.Close()
-	waitFor(t, "unhealthy", func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusServiceUnavailable })
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool { code, _ := r.get(t, "/healthz", token); return code == http.StatusServiceUnavailable }, "unhealthy")
 }
 
 // The status page is one self-contained file: nothing loaded from
@@ -273,10 +261,10 @@ func TestStatusPage(t *testing.T) {
 	assert.Contains(t, html, `"Authorization": "Bearer " + token`, "the token goes in a header")
 	assert.NotContains(t, html, "?token=")
 
-	waitFor(t, "a sample an hour can hold", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, func() bool {
 		code, b := r.get(t, "/api/v1/history", token)
 		return code == http.StatusOK && strings.Contains(b, `"hashrate":[`) && !strings.Contains(b, `"hashrate":[]`)
-	})
+	}, "a sample an hour can hold")
 	_, b := r.get(t, "/api/v1/history", token)
 	var h miner.History
 	require.NoError(t, json.Unmarshal([]byte(b), &h))

@@ -6,11 +6,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/pooltest"
 )
 
@@ -27,7 +29,7 @@ func TestPoolRejectTextKeepsMetricsServed(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := startRig(t, bh)
-			waitFor(t, "a reject counted by reason", func() bool { return len(r.m.Snapshot().Shares.RejectReasons) > 0 })
+			testkit.EventuallyWithin(t, 30*time.Second, func() bool { return len(r.m.Snapshot().Shares.RejectReasons) > 0 }, "a reject counted by reason")
 			code, body := r.get(t, "/metrics", token)
 			require.Equal(t, http.StatusOK, code, body)
 			reasons := regexp.MustCompile(`clminer_share_rejects_total\{reason="((?:[^"\\]|\\.)*)"\}`).FindAllStringSubmatch(body, -1)

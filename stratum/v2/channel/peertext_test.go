@@ -3,11 +3,11 @@ package channel
 import (
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/v2/codec"
 	"clminer/stratum/v2/v2test"
 	"clminer/work/miner"
@@ -26,9 +26,7 @@ func TestErrorCodeKeepsMetricsServed(t *testing.T) {
 	for _, code := range []string{strings.Repeat("x", 79) + "été", strings.Repeat("拒绝", 30), "bad \xff\xfe code"} {
 		n := len(p.Shares())
 		r := send(s, share(t, j))
-		for len(p.Shares()) == n {
-			time.Sleep(time.Millisecond) // the pool's record of the share is the event
-		}
+		testkit.Eventually(t, func() bool { return len(p.Shares()) > n }, "the pool's record of the share")
 		seq := p.Shares()[n].Msg.SequenceNumber
 		require.NoError(t, c.Send(&codec.SubmitSharesError{ChannelID: 7, SequenceNumber: seq, ErrorCode: code}))
 		got := reply(t, r)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"clminer/internal/testkit"
 	"clminer/stratum/v2/codec"
 	"clminer/stratum/v2/noise"
 	"clminer/stratum/v2/v2test"
@@ -244,9 +245,8 @@ func TestConnectionLossAnswersEveryShare(t *testing.T) {
 	j := sk.job(t)
 	r := send(s, share(t, j))
 	old := share(t, j)
-	for len(p.Shares()) == 0 {
-		time.Sleep(time.Millisecond) // the pool's record is the event; no verdict is sent
-	}
+	// The pool's record is the event; no verdict is sent.
+	testkit.Eventually(t, func() bool { return len(p.Shares()) > 0 }, "the pool's record of the share")
 	c.Drop()
 	require.Equal(t, source.NoReply, reply(t, r).Kind)
 	sk.waitEvent(t, source.EventDisconnected)

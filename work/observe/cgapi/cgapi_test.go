@@ -572,7 +572,7 @@ func TestHostilePeers(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "never answered")
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the retrying client's pause: a freed slot is not observable from outside
 	}
 }
 

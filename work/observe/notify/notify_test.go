@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"clminer/internal/testkit"
 	"clminer/work/miner"
 	"clminer/work/retry"
 	"clminer/work/source"
@@ -109,7 +110,7 @@ func TestDeliveryWithRetries(t *testing.T) {
 	assert.Equal(t, "disconnected: EOF", ev[1].Reason)
 	assert.Equal(t, "pool_down", ev[2].Event)
 	assert.Equal(t, "sick", ev[2].Reason)
-	require.Eventually(t, func() bool { sent, _, _ := n.Stats(); return sent == 3 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, func() bool { sent, _, _ := n.Stats(); return sent == 3 }, "three posts sent")
 	_, failed, dropped := n.Stats()
 	assert.Zero(t, failed+dropped)
 }
@@ -149,12 +150,7 @@ func TestNeverBlocks(t *testing.T) {
 	start(t, n2)
 	n2.Notify(Event{Event: "best_share"})
 	<-h.posted
-	for {
-		if _, failed, _ := n2.Stats(); failed == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, func() bool { _, failed, _ := n2.Stats(); return failed == 1 }, "the refused post counted as failed")
 	assert.Contains(t, logs.String(), "403")
 	assert.NotContains(t, logs.String(), "t0ken")
 
