@@ -42,7 +42,9 @@
 //     share, and a prefix given up by a miner that sent the pool shares is
 //     not handed out again before a clean job, so a newcomer cannot repeat
 //     them. A prefix whose holder sent none is free at once, and when none
-//     is free the oldest holder that has not authorized gives its up:
+//     is free the oldest holder that has not authorized (for 2 s: one
+//     still in its handshake goes last) or, after it, has sent no share
+//     for SilentGrace gives its up:
 //     prefixes are few (256 with a pool extranonce2 below 6 bytes), and
 //     sessions that subscribe and leave, or never authorize, must not be
 //     able to use them up.

@@ -668,15 +668,22 @@ func (s *Server) waitSpace(done <-chan struct{}, d time.Duration) bool {
 	return false
 }
 
+// handshakeGrace is how long a miner that has subscribed but not yet
+// authorized is passed over when a prefix must be freed: a handshake is
+// one round trip, well under a second on any real link.
+const handshakeGrace = 2 * time.Second
+
 // ErrFull is the refusal of a miner when every prefix is taken.
 var ErrFull = errors.New("proxy full")
 
 // allocSlot hands c a free prefix index, round robin, skipping any whose
 // last holder sent shares on jobs still live. When none is free, a holder
 // that has not earned its prefix makes room: the oldest that has not
-// authenticated (it was never sent a job), else the oldest authenticated
-// one that has sent no share in SilentGrace. Sessions that never
-// authorize, or authorize and never mine, cannot keep miners out.
+// authenticated (it was never sent a job) for handshakeGrace, else the
+// oldest authenticated one that has sent no share in SilentGrace, else the
+// oldest still in its handshake. Sessions that never authorize, or
+// authorize and never mine, cannot keep miners out, nor take the prefix of
+// one in the middle of its handshake while another can make room.
 func (s *Server) allocSlot(c *conn) (int, error) {
 	s.mu.Lock()
 	n, victim := -1, (*conn)(nil)
@@ -690,13 +697,18 @@ func (s *Server) allocSlot(c *conn) (int, error) {
 		s.nextSlot = (k + 1) % s.capacity
 		break
 	}
-	if n < 0 {
-		if e := s.holders.Front(); e != nil && e.Value.(holdRec).c != c {
+	unauthed := func(minAge time.Duration) {
+		if e := s.holders.Front(); n < 0 && e != nil && e.Value.(holdRec).c != c && time.Since(e.Value.(holdRec).since) >= minAge {
 			h := e.Value.(holdRec)
 			s.unholdLocked(h.c)
 			n, victim = h.n, h.c
 		}
 	}
+	// A holder still in its handshake (one round trip between subscribe
+	// and authorize) goes last: otherwise a burst of subscribes takes the
+	// prefix of every honest newcomer waiting for its subscribe reply,
+	// while authorized squatters keep theirs.
+	unauthed(handshakeGrace)
 	for n < 0 {
 		e := s.silent.Front()
 		if e == nil || time.Since(e.Value.(holdRec).since) < s.cfg.SilentGrace {
@@ -710,6 +722,7 @@ func (s *Server) allocSlot(c *conn) (int, error) {
 			n, victim = h.n, h.c
 		}
 	}
+	unauthed(0)
 	if n < 0 {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("%w: all %d extranonce prefixes (%d bytes of the pool's extranonce2) are in use or cooling down until the next clean job", ErrFull, s.capacity, s.prefix)

@@ -379,6 +379,38 @@ func TestFullProxyRefusesClearly(t *testing.T) {
 	assert.Equal(t, a.en1, sub.Extranonce1, "the freed prefix after a clean job")
 }
 
+// A miner between its subscribe and its authorize (one round trip) keeps
+// its prefix while another holder has not earned its own: a newcomer's
+// subscribe takes the prefix of an authorized miner silent past
+// SilentGrace before that of one still in its handshake. CI saw the
+// reverse: squatters' subscribes still in flight took the prefix of a
+// newcomer that was waiting for its subscribe reply, and its authorize
+// found the connection closed.
+func TestHandshakingMinerKeepsItsPrefix(t *testing.T) {
+	pool := pooltest.Start(t, pooltest.Config{})
+	px := startProxy(t, Config{MaxMiners: 2, SilentGrace: time.Millisecond}, pool)
+	squatter := handshake(t, dialRaw(t, px.srv.Addr()), "squatter", false)
+	newcomer := dialRaw(t, px.srv.Addr())
+	id := newcomer.call("mining.subscribe", "raw/1")
+	rep, _ := newcomer.until(id)
+	require.Nil(t, stratum.ParseError(rep.Error, ""), "the newcomer is given the free prefix")
+	testkit.Eventually(t, func() bool { return len(px.srv.Status().Miners) == 2 }, "both miners counted")
+	time.Sleep(2 * time.Millisecond) // the squatter's silence passes SilentGrace
+	late := dialRaw(t, px.srv.Addr())
+	id = late.call("mining.subscribe", "raw/1")
+	rep, _ = late.until(id)
+	require.Nil(t, stratum.ParseError(rep.Error, ""), "the late subscribe takes the silent squatter's prefix")
+	for {
+		if _, err := squatter.read(); err != nil {
+			assert.False(t, isTimeout(err), "the silent squatter made room: its connection is closed")
+			break
+		}
+	}
+	id = newcomer.call("mining.authorize", "newcomer", "x")
+	rep, _ = newcomer.until(id)
+	assert.Equal(t, "true", string(rep.Result), "the newcomer kept its prefix through its handshake")
+}
+
 // Garbage, floods, endless lines and silent connections are each dropped
 // or slowed on their own, while a real miner keeps getting shares accepted.
 func TestBadMinersAreIsolated(t *testing.T) {
