@@ -56,6 +56,32 @@ func logOutput(c *cli.Context) (io.Writer, *observe.AppendFile, error) {
 	return teeLog{file: lf, term: errWriter(c)}, lf, nil
 }
 
+// startLogging opens where a long-running command logs (logOutput) and
+// its logger. The log file, if any, is the caller's to close; it is closed
+// here only when the logger cannot be made.
+func startLogging(c *cli.Context) (*log.Logger, *observe.AppendFile, error) {
+	out, lf, err := logOutput(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := newLogger(c, out)
+	if err != nil {
+		if lf != nil {
+			_ = lf.Close()
+		}
+		return nil, nil, err
+	}
+	return logger, lf, nil
+}
+
+// closeOnError closes lf when the setup it was opened for fails (*err set
+// by the time the caller returns).
+func closeOnError(err *error, lf *observe.AppendFile) {
+	if *err != nil && lf != nil {
+		_ = lf.Close()
+	}
+}
+
 // reopenOnHangup makes SIGHUP reopen the log file and the share log (either
 // may be nil) until the returned function is called.
 func reopenOnHangup(logger *log.Logger, lf *observe.AppendFile, sl *observe.ShareLog) (remove func()) {

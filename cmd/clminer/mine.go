@@ -148,21 +148,11 @@ func (s *runSetup) close() {
 // The log file it opens is the caller's to close (runSetup.close).
 func prepareRun(c *cli.Context, h hooks, pools []stratum.PoolConfig, ups []upstream) (_ *runSetup, err error) {
 	keepRunningOnBrokenPipe()
-	out, lf, err := logOutput(c)
+	logger, lf, err := startLogging(c)
 	if err != nil {
 		return nil, err
 	}
-	if lf != nil {
-		defer func() {
-			if err != nil {
-				_ = lf.Close()
-			}
-		}()
-	}
-	logger, err := newLogger(c, out)
-	if err != nil {
-		return nil, err
-	}
+	defer closeOnError(&err, lf)
 	opts, err := deviceOptions(c)
 	if err != nil {
 		return nil, err

@@ -89,21 +89,11 @@ type proxySetup struct {
 
 func prepareProxy(c *cli.Context) (_ *proxySetup, err error) {
 	keepRunningOnBrokenPipe()
-	out, lf, err := logOutput(c)
+	logger, lf, err := startLogging(c)
 	if err != nil {
 		return nil, err
 	}
-	if lf != nil {
-		defer func() {
-			if err != nil {
-				_ = lf.Close()
-			}
-		}()
-	}
-	logger, err := newLogger(c, out)
-	if err != nil {
-		return nil, err
-	}
+	defer closeOnError(&err, lf)
 	pools, ups, err := poolsFromFlags(c, nil)
 	if err != nil {
 		return nil, err
