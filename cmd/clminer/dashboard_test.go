@@ -254,38 +254,7 @@ func TestProxyStatusPageInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	addrs := make(chan [2]string, 1)
-	var mu sync.Mutex
-	var listen, api string
-	w := &logWatch{on: func(ev map[string]any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev["event"] {
-		case "proxy.listening":
-			listen, _ = ev["addr"].(string)
-		case "api.listening":
-			api, _ = ev["addr"].(string)
-		}
-		if listen != "" && api != "" {
-			select {
-			case addrs <- [2]string{listen, api}:
-			default:
-			}
-		}
-	}}
-	app := newApp()
-	app.ErrWriter = w
-	proxyDone := make(chan error, 1)
-	go func() {
-		proxyDone <- app.RunContext(ctx, []string{"clminer", "--log-format", "json", "proxy", "--listen", "127.0.0.1:0",
-			"-o", pool.URL(), "-u", "farm", "-p", "x", "--api-listen", "127.0.0.1:0", "--status-interval", "0"})
-	}()
-	var a [2]string
-	select {
-	case a = <-addrs:
-	case err := <-proxyDone:
-		t.Fatalf("proxy stopped: %v\n%s", err, strings.Join(w.all(), "\n"))
-	}
+	a, proxyDone := startProxyCommand(t, ctx, pool.URL())
 
 	b.run(t, "open the page", chromedp.Navigate("http://"+a[1]+"/?refresh=1"),
 		chromedp.WaitVisible("#proxy", chromedp.ByID))

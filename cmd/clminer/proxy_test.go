@@ -25,14 +25,11 @@ import (
 	"clminer/work/gbt/gbttest"
 )
 
-// `clminer proxy` in front of the built-in pool, with two `clminer mine`
-// instances behind it: both rigs' shares reach the pool under their own
-// workers over one connection, and the proxy's status API lists them.
-func TestProxyCommandWithTwoMiners(t *testing.T) {
-	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+// startProxyCommand runs `clminer proxy` in front of poolURL until ctx
+// ends, and returns the miners' address and the API's, as it logs them,
+// and the channel its end comes on.
+func startProxyCommand(t *testing.T, ctx context.Context, poolURL string) ([2]string, <-chan error) {
+	t.Helper()
 	addrs := make(chan [2]string, 1)
 	var mu sync.Mutex
 	var listen, api string
@@ -57,14 +54,26 @@ func TestProxyCommandWithTwoMiners(t *testing.T) {
 	proxyDone := make(chan error, 1)
 	go func() {
 		proxyDone <- app.RunContext(ctx, []string{"clminer", "--log-format", "json", "proxy", "--listen", "127.0.0.1:0",
-			"-o", pool.URL(), "-u", "farm", "-p", "x", "--api-listen", "127.0.0.1:0", "--status-interval", "0"})
+			"-o", poolURL, "-u", "farm", "-p", "x", "--api-listen", "127.0.0.1:0", "--status-interval", "0"})
 	}()
-	var a [2]string
 	select {
-	case a = <-addrs:
+	case a := <-addrs:
+		return a, proxyDone
 	case err := <-proxyDone:
 		t.Fatalf("proxy stopped: %v\n%s", err, strings.Join(w.all(), "\n"))
+		return [2]string{}, nil
 	}
+}
+
+// `clminer proxy` in front of the built-in pool, with two `clminer mine`
+// instances behind it: both rigs' shares reach the pool under their own
+// workers over one connection, and the proxy's status API lists them.
+func TestProxyCommandWithTwoMiners(t *testing.T) {
+	pool := pooltest.Start(t, pooltest.Config{Difficulty: 0.0001})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a, proxyDone := startProxyCommand(t, ctx, pool.URL())
 
 	// Two `clminer mine` at once. urfave/cli's shared help flag makes two
 	// flag parses at the same instant a data race, so the second starts
