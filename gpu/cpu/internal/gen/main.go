@@ -88,6 +88,23 @@ func kinds(first bool) [64]int {
 
 var buf bytes.Buffer
 
+// niFeedForward adds the midstate (mid0, mid4: its ABEF and CDGH halves)
+// to a SHA-NI stream's state and reorders ABEF/CDGH into the message words
+// DCBA, HGFE that the second hash reads, stored at out0 and out1.
+func niFeedForward(mid0, mid4, abef, cdgh, tmp, out0, out1 string) {
+	p("MOVOU %s, %s", mid0, tmp)
+	p("PADDD %s, %s", tmp, abef)
+	p("MOVOU %s, %s", mid4, tmp)
+	p("PADDD %s, %s", tmp, cdgh)
+	p("PSHUFD $0x1b, %s, %s", abef, abef)
+	p("PSHUFD $0xb1, %s, %s", cdgh, cdgh)
+	p("MOVO %s, %s", abef, tmp)
+	p("PBLENDW $0xf0, %s, %s", cdgh, abef)
+	p("PALIGNR $8, %s, %s", tmp, cdgh)
+	p("MOVOU %s, %s", abef, out0)
+	p("MOVOU %s, %s", cdgh, out1)
+}
+
 func p(format string, args ...any) {
 	ins := fmt.Sprintf(format, args...)
 	count(ins)
@@ -706,17 +723,7 @@ func genSHANI() {
 	}
 	// Feed-forward and reorder ABEF/CDGH into message words DCBA, HGFE.
 	for s := 0; s < N; s++ {
-		p("MOVOU %s, %s", mem("NIMid", 0), tmp(0))
-		p("PADDD %s, %s", tmp(0), abef[s])
-		p("MOVOU %s, %s", mem("NIMid", 4), tmp(0))
-		p("PADDD %s, %s", tmp(0), cdgh[s])
-		p("PSHUFD $0x1b, %s, %s", abef[s], abef[s])
-		p("PSHUFD $0xb1, %s, %s", cdgh[s], cdgh[s])
-		p("MOVO %s, %s", abef[s], tmp(0))
-		p("PBLENDW $0xf0, %s, %s", cdgh[s], abef[s])
-		p("PALIGNR $8, %s, %s", tmp(0), cdgh[s])
-		p("MOVOU %s, %s", abef[s], stack(s, 0))
-		p("MOVOU %s, %s", cdgh[s], stack(s, 1))
+		niFeedForward(mem("NIMid", 0), mem("NIMid", 4), abef[s], cdgh[s], tmp(0), stack(s, 0), stack(s, 1))
 	}
 	// Second hash.
 	for s := 0; s < N; s++ {

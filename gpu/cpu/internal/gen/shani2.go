@@ -262,17 +262,7 @@ func genSHANI2(name string, N int, versions bool) {
 	// state after round 0 is the unit's plus W0 in a and e.
 	for s := 0; s < N; s++ {
 		useStream(s)
-		p("MOVOU %s, %s", pmem(s, "NIMid", 0), tmp(0))
-		p("PADDD %s, %s", tmp(0), abef[s])
-		p("MOVOU %s, %s", pmem(s, "NIMid", 4), tmp(0))
-		p("PADDD %s, %s", tmp(0), cdgh[s])
-		p("PSHUFD $0x1b, %s, %s", abef[s], abef[s])
-		p("PSHUFD $0xb1, %s, %s", cdgh[s], cdgh[s])
-		p("MOVO %s, %s", abef[s], tmp(0))
-		p("PBLENDW $0xf0, %s, %s", cdgh[s], abef[s])
-		p("PALIGNR $8, %s, %s", tmp(0), cdgh[s])
-		p("MOVOU %s, %s", abef[s], q2(s, 0))
-		p("MOVOU %s, %s", cdgh[s], q2(s, 1))
+		niFeedForward(pmem(s, "NIMid", 0), pmem(s, "NIMid", 4), abef[s], cdgh[s], tmp(0), q2(s, 0), q2(s, 1))
 		for q := 0; q < 2; q++ {
 			p("MOVOU %s, %s", mem("K", 4*q), tmp(0))
 			p("PADDD %s, %s", []string{abef[s], cdgh[s]}[q], tmp(0))
