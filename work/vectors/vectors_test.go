@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"clminer/internal/testkit"
 	"clminer/work"
 	"clminer/work/vectors"
 )
@@ -76,21 +77,11 @@ func TestBuiltinVectors(t *testing.T) {
 	}
 }
 
-// sharedDir is the project's vector folder beside the checkout, where one
-// exists (the developers' and CI's machines, never a user's clone).
-const sharedDir = "../../../shared/vectors"
-
 // TestBuiltinMatchesShared cross-checks the repository's copies against the
-// project's vector folder when it is beside the checkout: same files, same
-// bytes. Nothing else needs that folder; CLMINER_REQUIRE_VECTORS=1 makes its
-// absence a failure, for the CI step that must run the cross-check.
+// project's vector folder (testkit.VectorsDir, which CI names): same files,
+// same bytes. Nothing else needs that folder.
 func TestBuiltinMatchesShared(t *testing.T) {
-	if _, err := os.Stat(sharedDir); err != nil {
-		if os.Getenv("CLMINER_REQUIRE_VECTORS") == "1" {
-			t.Fatalf("CLMINER_REQUIRE_VECTORS=1: %v", err)
-		}
-		t.Skipf("no vector folder beside the checkout to cross-check against: %v", err)
-	}
+	sharedDir := testkit.VectorsDir(t, ".")
 	shared, err := filepath.Glob(filepath.Join(sharedDir, "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, shared)
