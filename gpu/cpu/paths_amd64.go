@@ -47,6 +47,16 @@ func avx512N32s(p *params, nonce uint32) uint32
 //go:noescape
 func avx2Scan(p *params, nonce uint32) uint32
 
+// avx2R2 and avx2R4 hash 8 nonces as 2 or 4 rolled versions, the first
+// hash's schedule computed once for all, and leave version v's lane mask in
+// out[v].
+
+//go:noescape
+func avx2R2(ps *[2]*params, nonce uint32, out *[2]uint32)
+
+//go:noescape
+func avx2R4(ps *[4]*params, nonce uint32, out *[4]uint32)
+
 //go:noescape
 func shaniScan(p *params, nonce uint32, out *[niStreams]uint32)
 
@@ -97,6 +107,21 @@ func archPaths() []path {
 		return shape{path: pa, name: name, lanes: int(lanes), versions: 1, scan: func(p *params, start, n uint32, found func(uint32)) {
 			eachCandidate(start, n, width, 1, func(nonce uint32) uint64 { return uint64(k(p, nonce)) },
 				func(_ int, nonce uint32) { found(nonce) })
+		}}
+	}
+	// y8: an AVX2 kernel of versions rolled versions of 8 nonces, one lane
+	// mask per version in out.
+	y8 := func(name string, versions int, k func(ps []*params, nonce uint32, out []uint32)) shape {
+		return shape{path: PathAVX2, name: name, lanes: 8, versions: versions, scanVersions: func(ps []*params, start, n uint32, found func(v int, nonce uint32)) {
+			var out [4]uint32
+			eachCandidate(start, n, 8, versions, func(nonce uint32) uint64 {
+				k(ps, nonce, out[:versions])
+				var m uint64
+				for v, o := range out[:versions] {
+					m |= uint64(o) << (8 * v)
+				}
+				return m
+			}, found)
 		}}
 	}
 	z2 := func(k func(*[2]*params, uint32) uint64) versionsKernel {
@@ -152,6 +177,10 @@ func archPaths() []path {
 		},
 		{name: PathAVX2, chunk: fastChunk, ok: func() bool { return cpu.X86.HasAVX2 },
 			single: []shape{one(PathAVX2, "n8", 8, 8, avx2Scan)},
+			multi: []shape{
+				y8("r4", 4, func(ps []*params, n uint32, out []uint32) { avx2R4((*[4]*params)(ps), n, (*[4]uint32)(out)) }),
+				y8("r2", 2, func(ps []*params, n uint32, out []uint32) { avx2R2((*[2]*params)(ps), n, (*[2]uint32)(out)) }),
+			},
 		},
 	}
 }

@@ -550,13 +550,17 @@ type ystate struct {
 	ab, bc string // a^b of this round, and of the previous one (= b^c now)
 }
 
+// yround emits round i: h gets K+W from the kwname table (K alone where
+// W varies, w then holds W) or, with kwname "", from w alone (W+K stored).
 func yround(st *ystate, k *[64]int, kwname string, i int, w string, withA bool) {
 	a, b, c, d, e, f, g, h := st.s[0], st.s[1], st.s[2], st.s[3], st.s[4], st.s[5], st.s[6], st.s[7]
 	_ = c
 	t0, t1, t2, t3 := ytmp[0], ytmp[1], ytmp[2], ytmp[3]
-	p("VPBROADCASTD %s, %s", mem(kwname, i), t0)
-	p("VPADDD %s, %s, %s", t0, h, h)
-	if k[i] == vec {
+	if kwname != "" {
+		p("VPBROADCASTD %s, %s", mem(kwname, i), t0)
+		p("VPADDD %s, %s, %s", t0, h, h)
+	}
+	if k[i] == vec || kwname == "" {
 		p("VPADDD %s, %s, %s", w, h, h)
 	}
 	p("VPADDD %s, %s, %s", h, d, d)
@@ -620,8 +624,18 @@ func genAVX2() {
 		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
 		p("VMOVDQU %s, %s", st.s[i], ymem(i))
 	}
+	ysecond(&st)
+	p("VZEROUPPER")
+	p("MOVL AX, ret+16(FP)")
+	p("RET")
+}
+
+// ysecond emits the second hash over the digest st holds (stored as W0..7
+// in the ring) and leaves in AX the mask of lanes whose H7 passes the
+// top-word test.
+func ysecond(st *ystate) {
 	p("VMOVDQA %s, %s", st.s[0], ytmp[4])
-	ystart(&st, "R1")
+	ystart(st, "R1")
 	p("VPADDD %s, Y0, Y0", ytmp[4])
 	p("VPADDD %s, Y4, Y4", ytmp[4])
 	k2 := kinds(false)
@@ -630,7 +644,7 @@ func genAVX2() {
 		if i >= 16 && k2[i] == vec {
 			w = ysched(&k2, "C2", i)
 		}
-		yround(&st, &k2, "KW2", i, w, i < 57)
+		yround(st, &k2, "KW2", i, w, i < 57)
 	}
 	e := st.s[4]
 	p("VPBROADCASTD %s, %s", mem("H7Add", 0), ytmp[0])
@@ -641,8 +655,80 @@ func genAVX2() {
 	p("VPMINUD %s, %s, %s", ytmp[0], e, ytmp[1])
 	p("VPCMPEQD %s, %s, %s", ytmp[1], e, ytmp[1])
 	p("VMOVMSKPS %s, AX", ytmp[1])
+}
+
+// genAVX2R writes avx2R<versions>: 8 nonces hashed as versions rolled
+// versions. The first hash's message schedule depends on the nonces alone,
+// so it is computed once (phase S) and stored as W+K; every version's
+// rounds then read it as one memory operand, and the versions share about
+// a sixth of a one-version kernel's instructions (BENCHMARKS.md: the
+// model). The versions run one after the other, looped: AVX2's 16
+// registers hold one chain, and a copy per version would not fit the
+// decoded-instruction cache.
+//
+// func avx2R<V>(ps *[V]*params, nonce uint32, out *[V]uint32)
+// Writes to out[v] the mask of lanes nonce+0..7 of version v whose H7
+// passes the top-word test.
+func genAVX2R(name string, versions int) {
+	const w3slot, arr = 16 * 32, 17 * 32 // frame: the schedule ring (ymem), W3, W+K of words 16..63
+	fmt.Fprintf(&buf, "\n// func %s(ps *[%d]*params, nonce uint32, out *[%d]uint32)\n", name, versions, versions)
+	fmt.Fprintf(&buf, "// Writes to out[v] the mask of lanes nonce+0..7 of version v whose H7 passes the top-word test.\n")
+	text(name, arr+48*32+32, 24, 8*versions)
+	p("MOVQ ps+0(FP), R12")
+	p("MOVQ 0(R12), DI") // version 0's params, which hold every shared table
+	p("LEAQ 31(SP), R8")
+	p("ANDQ $~31, R8")
+	w3 := ytmp[4]
+	p("MOVL nonce+8(FP), AX")
+	p("VMOVD AX, X14")
+	p("VPBROADCASTD X14, %s", w3)
+	p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
+	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
+	p("VMOVDQU %s, %s", w3, ymem(3))
+	p("VMOVDQU %s, %d(R8)", w3, w3slot)
+	// Phase S: the nonce-dependent words, as W in the ring for the words
+	// after them and as W+K for the rounds.
+	k1 := kinds(true)
+	for i := 16; i < 64; i++ {
+		if k1[i] != vec {
+			continue
+		}
+		wreg := ysched(&k1, "C1", i)
+		p("VPBROADCASTD %s, %s", mem("KW1", i), ytmp[2])
+		p("VPADDD %s, %s, %s", wreg, ytmp[2], ytmp[2])
+		p("VMOVDQU %s, %d(R8)", ytmp[2], arr+(i-16)*32)
+	}
+	p("MOVQ out+16(FP), R13")
+	p("MOVL $%d, R11", versions)
+	fmt.Fprintf(&buf, "%s_version:\n", name)
+	mult = versions
+	p("MOVQ 0(R12), SI") // this version's midstate tables
+	var st ystate
+	pbase = "SI"
+	ystart(&st, "R3")
+	pbase = "DI"
+	p("VPADDD %d(R8), Y0, Y0", w3slot)
+	p("VPADDD %d(R8), Y4, Y4", w3slot)
+	for i := 4; i < 64; i++ {
+		if k1[i] == vec {
+			yround(&st, &k1, "", i, fmt.Sprintf("%d(R8)", arr+(i-16)*32), true)
+		} else {
+			yround(&st, &k1, "KW1", i, "", true)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		p("VPBROADCASTD %d(SI), %s", 4*(off["Mid"]+i), ytmp[0])
+		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
+		p("VMOVDQU %s, %s", st.s[i], ymem(i))
+	}
+	ysecond(&st)
+	p("MOVL AX, 0(R13)")
+	p("ADDQ $4, R13")
+	p("ADDQ $8, R12")
+	p("DECL R11")
+	p("JNE %s_version", name)
+	mult = 1
 	p("VZEROUPPER")
-	p("MOVL AX, ret+16(FP)")
 	p("RET")
 }
 
@@ -800,6 +886,8 @@ func generate() (asm, lay []byte, err error) {
 	genZ("avx512R4s", 1, 4, 16)
 	genZ("avx512N32s", 2, 1, 16)
 	genAVX2()
+	genAVX2R("avx2R2", 2)
+	genAVX2R("avx2R4", 4)
 	genSHANI()
 	for _, n := range []int{2, 3, 4} {
 		genSHANI2(fmt.Sprintf("shaniN%d", n), n, false)
