@@ -29,7 +29,9 @@
 //   - sha-ni: 2 to 4 nonces, or rolled versions of one nonce, in flight; on
 //     the Intel core measured the SHA unit's throughput, not its latency,
 //     is the bound, so these cut SHA instructions per hash.
-//   - avx2: 8 lanes, for x86 CPUs with neither.
+//   - avx2: 8 lanes, for x86 CPUs with neither: one chain (AVX2's 16
+//     registers hold no more), and with rolled versions (r2, r4) the first
+//     hash's message schedule computed once for all of them.
 //
 // BENCHMARKS.md holds the model behind this (instructions per hash per
 // execution-port class, from `go run ./internal/gen -model`), each shape's
