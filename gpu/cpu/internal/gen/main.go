@@ -592,11 +592,9 @@ func ystart(st *ystate, r string) {
 	p("VPXOR %s, %s, %s", st.s[2], st.s[1], st.bc)
 }
 
-func genAVX2() {
-	buf.WriteString("\n// func avx2Scan(p *params, nonce uint32) uint32\n")
-	buf.WriteString("// Returns the mask of lanes nonce+0..7 whose H7 passes the top-word test.\n")
-	text("avx2Scan", 16*32+32, 20, 8)
-	p("MOVQ p+0(FP), DI")
+// yentry aligns the frame (R8) for the schedule ring and leaves the lanes'
+// nonce words, byte-swapped as W3, in ytmp[4] and in the ring.
+func yentry() string {
 	p("LEAQ 31(SP), R8")
 	p("ANDQ $~31, R8")
 	w3 := ytmp[4]
@@ -606,6 +604,15 @@ func genAVX2() {
 	p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
 	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
 	p("VMOVDQU %s, %s", w3, ymem(3))
+	return w3
+}
+
+func genAVX2() {
+	buf.WriteString("\n// func avx2Scan(p *params, nonce uint32) uint32\n")
+	buf.WriteString("// Returns the mask of lanes nonce+0..7 whose H7 passes the top-word test.\n")
+	text("avx2Scan", 16*32+32, 20, 8)
+	p("MOVQ p+0(FP), DI")
+	w3 := yentry()
 	var st ystate
 	// b^c is only right from round 4 on, which is where the kernel starts.
 	ystart(&st, "R3")
@@ -619,21 +626,22 @@ func genAVX2() {
 		}
 		yround(&st, &k1, "KW1", i, w, true)
 	}
-	for i := 0; i < 8; i++ {
-		p("VPBROADCASTD %s, %s", mem("Mid", i), ytmp[0])
-		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
-		p("VMOVDQU %s, %s", st.s[i], ymem(i))
-	}
-	ysecond(&st)
+	ysecond(&st, "DI")
 	p("VZEROUPPER")
 	p("MOVL AX, ret+16(FP)")
 	p("RET")
 }
 
-// ysecond emits the second hash over the digest st holds (stored as W0..7
-// in the ring) and leaves in AX the mask of lanes whose H7 passes the
-// top-word test.
-func ysecond(st *ystate) {
+// ysecond adds the midstate (from the params at base) to the first hash's
+// state in st, stores the digest as the second hash's W0..7 in the ring,
+// emits the second hash and leaves in AX the mask of lanes whose H7 passes
+// the top-word test.
+func ysecond(st *ystate, base string) {
+	for i := 0; i < 8; i++ {
+		p("VPBROADCASTD %d(%s), %s", 4*(off["Mid"]+i), base, ytmp[0])
+		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
+		p("VMOVDQU %s, %s", st.s[i], ymem(i))
+	}
 	p("VMOVDQA %s, %s", st.s[0], ytmp[4])
 	ystart(st, "R1")
 	p("VPADDD %s, Y0, Y0", ytmp[4])
@@ -676,15 +684,7 @@ func genAVX2R(name string, versions int) {
 	text(name, arr+48*32+32, 24, 8*versions)
 	p("MOVQ ps+0(FP), R12")
 	p("MOVQ 0(R12), DI") // version 0's params, which hold every shared table
-	p("LEAQ 31(SP), R8")
-	p("ANDQ $~31, R8")
-	w3 := ytmp[4]
-	p("MOVL nonce+8(FP), AX")
-	p("VMOVD AX, X14")
-	p("VPBROADCASTD X14, %s", w3)
-	p("VPADDD %s, %s, %s", mem("Iota", 0), w3, w3)
-	p("VPSHUFB %s, %s, %s", mem("Shuf", 0), w3, w3)
-	p("VMOVDQU %s, %s", w3, ymem(3))
+	w3 := yentry()
 	p("VMOVDQU %s, %d(R8)", w3, w3slot)
 	// Phase S: the nonce-dependent words, as W in the ring for the words
 	// after them and as W+K for the rounds.
@@ -716,12 +716,7 @@ func genAVX2R(name string, versions int) {
 			yround(&st, &k1, "KW1", i, "", true)
 		}
 	}
-	for i := 0; i < 8; i++ {
-		p("VPBROADCASTD %d(SI), %s", 4*(off["Mid"]+i), ytmp[0])
-		p("VPADDD %s, %s, %s", ytmp[0], st.s[i], st.s[i])
-		p("VMOVDQU %s, %s", st.s[i], ymem(i))
-	}
-	ysecond(&st)
+	ysecond(&st, "SI")
 	p("MOVL AX, 0(R13)")
 	p("ADDQ $4, R13")
 	p("ADDQ $8, R12")
