@@ -173,6 +173,10 @@ func TestSIGHUPReopensLogFiles(t *testing.T) {
 		"--device", "cpu", "--threads", "1", "--status-interval", "0", "--drain-timeout", "2s", "--best-share-file", "-",
 		"--log-file", logPath, "--share-log", sharePath))
 	p.waitCount(t, `"event":"share.accepted"`, 1)
+	// The share log's line comes from the miner's observer, after the log
+	// event: a reopen that overtakes it sends it to the new file, rightly,
+	// and leaves the moved one empty. The test rotates once it is written.
+	testkit.Eventually(t, func() bool { return readFile(t, sharePath) != "" }, "the first share in --share-log")
 
 	require.NoError(t, os.Rename(logPath, logPath+".1"))
 	require.NoError(t, os.Rename(sharePath, sharePath+".1"))
