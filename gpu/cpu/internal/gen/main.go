@@ -669,10 +669,11 @@ func ysecond(st *ystate, base string) {
 // versions. The first hash's message schedule depends on the nonces alone,
 // so it is computed once (phase S) and stored as W+K; every version's
 // rounds then read it as one memory operand, and the versions share about
-// a sixth of a one-version kernel's instructions (BENCHMARKS.md: the
+// a seventh of a one-version kernel's instructions (BENCHMARKS.md: the
 // model). The versions run one after the other, looped: AVX2's 16
-// registers hold one chain, and a copy per version would not fit the
-// decoded-instruction cache.
+// registers hold one chain, and a copy per version (some 25 KB each) would
+// not fit a 32 KB instruction cache (AVX-512 kernels unrolled past it ran
+// 25% slower).
 //
 // func avx2R<V>(ps *[V]*params, nonce uint32, out *[V]uint32)
 // Writes to out[v] the mask of lanes nonce+0..7 of version v whose H7
